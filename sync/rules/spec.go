@@ -1,0 +1,297 @@
+// Package rules turns a calendar event into a resolved meeting for a room: the subject to show,
+// the address to dial, the protocol and platform, and why. It follows Pexip's meeting
+// processing rules and settings (research/peers.md §3). Everything here is a pure function of
+// (event, profile, clock): no I/O.
+//
+// This file holds the configuration side: the profile settings and the rule specs as they
+// appear in the YAML config (agent/config embeds them), their defaults and their validation.
+package rules
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Private-meeting handling (Pexip's enable_private_meetings).
+const (
+	PrivateProcess = "process" // private meetings are shown (subject per replace_subject)
+	PrivateIgnore  = "ignore"  // private meetings are not shown at all
+)
+
+// Subject replacement (Pexip's replace_subject_type).
+const (
+	ReplaceNever   = "never"
+	ReplacePrivate = "private"
+	ReplaceAll     = "all"
+)
+
+// Meetings without a video address (Pexip's enable_non_video_meetings).
+const (
+	NonVideoShow = "show" // shown as booked, without a Join button
+	NonVideoHide = "hide" // not shown
+)
+
+// Settings are a profile's meeting processing settings, with Pexip's semantics.
+type Settings struct {
+	// StartBuffer is how long before the start the Join button appears (Pexip default 5 min).
+	StartBuffer *time.Duration `yaml:"start_buffer"`
+	// EndBuffer is how long after the end the meeting stays joinable (default 0).
+	EndBuffer *time.Duration `yaml:"end_buffer"`
+	// UpcomingDays is how many days ahead meetings are synced and shown (default 7).
+	UpcomingDays *int `yaml:"upcoming_days"`
+	// PrivateMeetings is "process" (default) or "ignore".
+	PrivateMeetings string `yaml:"private_meetings"`
+	// HidePrivateAddress: private meetings are shown without an address, so no Join button.
+	HidePrivateAddress bool `yaml:"hide_private_address"`
+	// ReplaceSubject is "never", "private" (default) or "all": which meetings get their
+	// subject replaced by SubjectTemplate.
+	ReplaceSubject string `yaml:"replace_subject"`
+	// SubjectTemplate is a Go text/template over the event; default "{{.Organizer}}".
+	SubjectTemplate string `yaml:"subject_template"`
+	// ReplaceEmptySubject shows the organizer's name when the subject is empty (default true).
+	ReplaceEmptySubject *bool `yaml:"replace_empty_subject"`
+	// NonVideoMeetings is "show" (default: booked, no Join) or "hide".
+	NonVideoMeetings string `yaml:"non_video_meetings"`
+	// WebRTC lets Teams and Google Meet meetings without a SIP address be joined with the
+	// browser engine of WebRTC-capable codecs (native join URL); default true.
+	WebRTC *bool `yaml:"webrtc"`
+}
+
+// Defaults as Pexip ships them.
+const (
+	DefaultStartBuffer  = 5 * time.Minute
+	DefaultEndBuffer    = 0
+	DefaultUpcomingDays = 7
+	DefaultSubject      = "{{.Organizer}}"
+)
+
+// WithDefaults returns a copy with every unset field at its default.
+func (s Settings) WithDefaults() Settings {
+	if s.StartBuffer == nil {
+		v := DefaultStartBuffer
+		s.StartBuffer = &v
+	}
+	if s.EndBuffer == nil {
+		v := time.Duration(DefaultEndBuffer)
+		s.EndBuffer = &v
+	}
+	if s.UpcomingDays == nil {
+		v := DefaultUpcomingDays
+		s.UpcomingDays = &v
+	}
+	if s.PrivateMeetings == "" {
+		s.PrivateMeetings = PrivateProcess
+	}
+	if s.ReplaceSubject == "" {
+		s.ReplaceSubject = ReplacePrivate
+	}
+	if s.SubjectTemplate == "" {
+		s.SubjectTemplate = DefaultSubject
+	}
+	if s.ReplaceEmptySubject == nil {
+		v := true
+		s.ReplaceEmptySubject = &v
+	}
+	if s.NonVideoMeetings == "" {
+		s.NonVideoMeetings = NonVideoShow
+	}
+	if s.WebRTC == nil {
+		v := true
+		s.WebRTC = &v
+	}
+	return s
+}
+
+// FieldError is a problem with one field of a settings block or rule.
+type FieldError struct {
+	Field string // YAML key, e.g. "match"
+	Msg   string
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+// Validate reports every problem with the settings (none when the slice is empty).
+func (s Settings) Validate() []FieldError {
+	var errs []FieldError
+	if s.StartBuffer != nil && (*s.StartBuffer < 0 || *s.StartBuffer > 3*time.Hour) {
+		errs = append(errs, FieldError{"start_buffer", fmt.Sprintf("%s is outside 0–3h", *s.StartBuffer)})
+	}
+	if s.EndBuffer != nil && (*s.EndBuffer < 0 || *s.EndBuffer > 3*time.Hour) {
+		errs = append(errs, FieldError{"end_buffer", fmt.Sprintf("%s is outside 0–3h", *s.EndBuffer)})
+	}
+	if s.UpcomingDays != nil && (*s.UpcomingDays < 0 || *s.UpcomingDays > 365) {
+		errs = append(errs, FieldError{"upcoming_days", fmt.Sprintf("%d is outside 0–365", *s.UpcomingDays)})
+	}
+	if !oneOf(s.PrivateMeetings, "", PrivateProcess, PrivateIgnore) {
+		errs = append(errs, FieldError{"private_meetings", fmt.Sprintf("%q is not one of process, ignore", s.PrivateMeetings)})
+	}
+	if !oneOf(s.ReplaceSubject, "", ReplaceNever, ReplacePrivate, ReplaceAll) {
+		errs = append(errs, FieldError{"replace_subject", fmt.Sprintf("%q is not one of never, private, all", s.ReplaceSubject)})
+	}
+	if !oneOf(s.NonVideoMeetings, "", NonVideoShow, NonVideoHide) {
+		errs = append(errs, FieldError{"non_video_meetings", fmt.Sprintf("%q is not one of show, hide", s.NonVideoMeetings)})
+	}
+	if s.SubjectTemplate != "" {
+		if _, err := ParseTemplate("subject_template", s.SubjectTemplate); err != nil {
+			errs = append(errs, FieldError{"subject_template", err.Error()})
+		}
+	}
+	return errs
+}
+
+// Rule types. The built-in ones know the invite formats of their provider; regex, template
+// and domain are configured by the admin.
+const (
+	TypeTeams        = "teams"         // Microsoft Teams: CVI block (any provider) → SIP, else native join URL (WebRTC)
+	TypeZoom         = "zoom"          // <id>@zoomcrc.com (include_pin → <id>.<passcode>@zoomcrc.com)
+	TypeWebex        = "webex"         // <number>@<site>.webex.com and personal rooms
+	TypeGoogleMeet   = "google_meet"   // meet.google.com codes: WebRTC URL, SIP via the rule's domain (interop)
+	TypePexip        = "pexip"         // Pexip Infinity / Service VMRs
+	TypeSkype        = "skype"         // Skype for Business
+	TypeGoTo         = "goto"          // GoTo Meeting
+	TypeBlueJeans    = "bluejeans"     // <id>[.<pin>]@bjn.vc
+	TypeDomain       = "domain"        // any URI at Domain
+	TypeRegex        = "regex"         // RE2 Match → Replace
+	TypeTemplate     = "template"      // Go text/template over the event
+	TypeFallbackOnly = "sip_h323_only" // only the fallback (sip:/sips:/h323: anywhere); useful to pin its priority
+)
+
+// Types lists every rule type in documentation order.
+var Types = []string{TypeTeams, TypeZoom, TypeWebex, TypeGoogleMeet, TypePexip, TypeSkype, TypeGoTo,
+	TypeBlueJeans, TypeDomain, TypeRegex, TypeTemplate, TypeFallbackOnly}
+
+// Spec is one meeting processing rule as configured.
+type Spec struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Type        string `yaml:"type"`
+	Priority    int    `yaml:"priority"` // 1–200; lower is tried first
+	Enabled     *bool  `yaml:"enabled"`  // default true
+	// Domain is the video domain the rule is tied to: the CVI/VTC domain for Teams, the
+	// target of a domain rule, the Pexip VMR domain.
+	Domain string `yaml:"domain"`
+	// IncludePIN appends the meeting passcode to the alias (Zoom, BlueJeans).
+	IncludePIN bool `yaml:"include_pin"`
+	// CompanyID is added to SIP guest join aliases (Pexip Service customer id).
+	CompanyID string `yaml:"company_id"`
+	// Match and Replace are an RE2 regular expression and its replacement ($1, ${name}).
+	Match   string `yaml:"match"`
+	Replace string `yaml:"replace"`
+	// Template is a Go text/template over the event; its output (trimmed) is the address.
+	Template string `yaml:"template"`
+	// Protocol and Platform label what regex, template and domain rules produce
+	// (defaults SIP and Other).
+	Protocol string `yaml:"protocol"`
+	Platform string `yaml:"platform"`
+}
+
+// IsEnabled reports whether the rule takes part in matching.
+func (r Spec) IsEnabled() bool { return r.Enabled == nil || *r.Enabled }
+
+// Validate reports every problem with the rule (none when the slice is empty).
+func (r Spec) Validate() []FieldError {
+	var errs []FieldError
+	if strings.TrimSpace(r.Name) == "" {
+		errs = append(errs, FieldError{"name", "is required"})
+	}
+	if r.Priority < 1 || r.Priority > 200 {
+		errs = append(errs, FieldError{"priority", fmt.Sprintf("%d is outside 1–200", r.Priority)})
+	}
+	if !oneOf(r.Type, Types...) {
+		errs = append(errs, FieldError{"type", fmt.Sprintf("%q is not a rule type (one of %s)", r.Type, strings.Join(Types, ", "))})
+	}
+	if r.Protocol != "" && !oneOf(r.Protocol, "SIP", "H323", "WebRTC", "Spark") {
+		errs = append(errs, FieldError{"protocol", fmt.Sprintf("%q is not one of SIP, H323, WebRTC, Spark", r.Protocol)})
+	}
+	if r.Platform != "" && !oneOf(r.Platform, "MicrosoftTeams", "Zoom", "Webex", "GoogleMeet", "Other") {
+		errs = append(errs, FieldError{"platform", fmt.Sprintf("%q is not one of MicrosoftTeams, Zoom, Webex, GoogleMeet, Other", r.Platform)})
+	}
+	switch r.Type {
+	case TypeRegex:
+		if r.Match == "" {
+			errs = append(errs, FieldError{"match", "is required for a regex rule"})
+		} else if _, err := regexp.Compile(r.Match); err != nil {
+			errs = append(errs, FieldError{"match", "not a valid RE2 expression: " + strings.TrimPrefix(err.Error(), "error parsing regexp: ")})
+		}
+	case TypeTemplate:
+		if r.Template == "" {
+			errs = append(errs, FieldError{"template", "is required for a template rule"})
+		} else if _, err := ParseTemplate(r.Name, r.Template); err != nil {
+			errs = append(errs, FieldError{"template", err.Error()})
+		}
+	case TypeDomain:
+		if r.Domain == "" {
+			errs = append(errs, FieldError{"domain", "is required for a domain rule"})
+		}
+	}
+	if r.Type != TypeRegex && r.Match != "" {
+		errs = append(errs, FieldError{"match", "only applies to regex rules"})
+	}
+	if r.Type != TypeTemplate && r.Template != "" {
+		errs = append(errs, FieldError{"template", "only applies to template rules"})
+	}
+	return errs
+}
+
+// ParseTemplate parses a rule or subject template with the safe function set.
+func ParseTemplate(name, text string) (*template.Template, error) {
+	t, err := template.New(name).Option("missingkey=zero").Funcs(TemplateFuncs).Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("not a valid template: %s", strings.TrimPrefix(err.Error(), "template: "))
+	}
+	return t, nil
+}
+
+// TemplateFuncs is the small set of functions templates may call: string handling and RE2
+// matching only, nothing that reaches outside the event.
+var TemplateFuncs = template.FuncMap{
+	"lower":     strings.ToLower,
+	"upper":     strings.ToUpper,
+	"trim":      strings.TrimSpace,
+	"replace":   func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+	"contains":  func(sub, s string) bool { return strings.Contains(s, sub) },
+	"hasPrefix": func(prefix, s string) bool { return strings.HasPrefix(s, prefix) },
+	"hasSuffix": func(suffix, s string) bool { return strings.HasSuffix(s, suffix) },
+	"default": func(def, s string) string {
+		if strings.TrimSpace(s) == "" {
+			return def
+		}
+		return s
+	},
+	// find returns the first match of the RE2 expression (or its first group, when it has one).
+	"find": func(expr, s string) (string, error) {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return "", err
+		}
+		m := re.FindStringSubmatch(s)
+		switch {
+		case m == nil:
+			return "", nil
+		case len(m) > 1:
+			return m[1], nil
+		default:
+			return m[0], nil
+		}
+	},
+	// sub replaces every match of the RE2 expression.
+	"sub": func(expr, repl, s string) (string, error) {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return "", err
+		}
+		return re.ReplaceAllString(s, repl), nil
+	},
+}
+
+func oneOf(v string, set ...string) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
