@@ -1,0 +1,199 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Room sync statuses (research/graph.md §5 maps Graph's errors onto them).
+const (
+	RoomPending        = "pending"
+	RoomOK             = "ok"
+	RoomThrottled      = "throttled"
+	RoomPolicyDenied   = "policy_denied"
+	RoomNotFound       = "not_found"
+	RoomNotRESTEnabled = "not_rest_enabled"
+	RoomAuthFailed     = "auth_failed"
+	RoomTransient      = "transient"
+)
+
+// Finding is one calendar-processing diagnosis for a room, with the command that fixes it.
+type Finding struct {
+	Flag   string `json:"flag"`   // e.g. "add_organizer_to_subject"
+	Detail string `json:"detail"` // what the data shows
+	Fix    string `json:"fix"`    // the exact Set-CalendarProcessing command
+}
+
+// RoomState is a room and its calendar sync state.
+type RoomState struct {
+	Mailbox      string
+	Integration  string
+	Status       string
+	StatusDetail string
+	DeltaLink    string
+	NextLink     string
+	WindowStart  time.Time
+	WindowEnd    time.Time
+	LastAttempt  time.Time
+	LastSuccess  time.Time
+	LastFullSync time.Time
+	RetryAfter   time.Time
+	Diagnosis    []Finding
+}
+
+const roomCols = `mailbox, integration, status, status_detail, delta_link, next_link, window_start, window_end,
+	last_attempt, last_success, last_full_sync, retry_after, diagnosis`
+
+func scanRoom(sc interface{ Scan(...any) error }) (RoomState, error) {
+	var r RoomState
+	var ws, we, la, ls, lf, ra int64
+	var diag string
+	if err := sc.Scan(&r.Mailbox, &r.Integration, &r.Status, &r.StatusDetail, &r.DeltaLink, &r.NextLink,
+		&ws, &we, &la, &ls, &lf, &ra, &diag); err != nil {
+		return r, err
+	}
+	r.WindowStart, r.WindowEnd = fromMS(ws), fromMS(we)
+	r.LastAttempt, r.LastSuccess, r.LastFullSync, r.RetryAfter = fromMS(la), fromMS(ls), fromMS(lf), fromMS(ra)
+	if err := json.Unmarshal([]byte(diag), &r.Diagnosis); err != nil {
+		return r, fmt.Errorf("room %s: diagnosis: %w", r.Mailbox, err)
+	}
+	return r, nil
+}
+
+// RoomRef names a configured room and the integration that syncs it.
+type RoomRef struct {
+	Mailbox     string
+	Integration string
+}
+
+// SyncRooms makes the rooms table match the configuration: new rooms are added (pending),
+// rooms no longer configured are removed with all their data, and a room whose integration
+// changed starts its sync over.
+func (t *Tx) SyncRooms(rooms []RoomRef) error {
+	want := map[string]string{}
+	for _, r := range rooms {
+		want[r.Mailbox] = r.Integration
+	}
+	rows, err := t.tx.QueryContext(t.ctx, "SELECT mailbox, integration FROM rooms")
+	if err != nil {
+		return fmt.Errorf("sync rooms: %w", err)
+	}
+	have := map[string]string{}
+	for rows.Next() {
+		var m, in string
+		if err := rows.Scan(&m, &in); err != nil {
+			rows.Close()
+			return fmt.Errorf("sync rooms: %w", err)
+		}
+		have[m] = in
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sync rooms: %w", err)
+	}
+	for m := range have {
+		if _, ok := want[m]; !ok {
+			if _, err := t.exec("DELETE FROM rooms WHERE mailbox = ?", m); err != nil {
+				return fmt.Errorf("remove room %s: %w", m, err)
+			}
+			t.Changed(TopicRooms, m)
+			t.Changed(TopicEvents, m)
+			t.Changed(TopicMeetings, m)
+		}
+	}
+	for m, in := range want {
+		old, ok := have[m]
+		switch {
+		case !ok:
+			if _, err := t.exec("INSERT INTO rooms(mailbox, integration) VALUES (?, ?)", m, in); err != nil {
+				return fmt.Errorf("add room %s: %w", m, err)
+			}
+			t.Changed(TopicRooms, m)
+		case old != in:
+			// Another tenant or app: the old delta state means nothing there.
+			if _, err := t.exec(`UPDATE rooms SET integration = ?, status = 'pending', status_detail = '',
+				delta_link = '', next_link = '', window_start = 0, window_end = 0 WHERE mailbox = ?`, in, m); err != nil {
+				return fmt.Errorf("move room %s: %w", m, err)
+			}
+			t.Changed(TopicRooms, m)
+		}
+	}
+	return nil
+}
+
+// PutRoom writes a room's whole sync state.
+func (t *Tx) PutRoom(r RoomState) error {
+	diag, err := json.Marshal(nonNil(r.Diagnosis))
+	if err != nil {
+		return fmt.Errorf("room %s: %w", r.Mailbox, err)
+	}
+	if r.Status == "" {
+		r.Status = RoomPending
+	}
+	_, err = t.exec(`INSERT INTO rooms(`+roomCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(mailbox) DO UPDATE SET integration=excluded.integration, status=excluded.status,
+		status_detail=excluded.status_detail, delta_link=excluded.delta_link, next_link=excluded.next_link,
+		window_start=excluded.window_start, window_end=excluded.window_end, last_attempt=excluded.last_attempt,
+		last_success=excluded.last_success, last_full_sync=excluded.last_full_sync, retry_after=excluded.retry_after,
+		diagnosis=excluded.diagnosis`,
+		r.Mailbox, r.Integration, r.Status, r.StatusDetail, r.DeltaLink, r.NextLink, ms(r.WindowStart), ms(r.WindowEnd),
+		ms(r.LastAttempt), ms(r.LastSuccess), ms(r.LastFullSync), ms(r.RetryAfter), string(diag))
+	if err != nil {
+		return fmt.Errorf("write room %s: %w", r.Mailbox, err)
+	}
+	t.Changed(TopicRooms, r.Mailbox)
+	return nil
+}
+
+// Room reads one room inside the transaction; ok is false when it is not configured.
+func (t *Tx) Room(mailbox string) (RoomState, bool, error) {
+	r, err := scanRoom(t.tx.QueryRowContext(t.ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("read room %s: %w", mailbox, err)
+	}
+	return r, true, nil
+}
+
+// Room reads one room; ok is false when it is not configured.
+func (s *Store) Room(ctx context.Context, mailbox string) (RoomState, bool, error) {
+	r, err := scanRoom(s.r.QueryRowContext(ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, false, nil
+	}
+	if err != nil {
+		return r, false, fmt.Errorf("read room %s: %w", mailbox, err)
+	}
+	return r, true, nil
+}
+
+// Rooms lists every room, by mailbox.
+func (s *Store) Rooms(ctx context.Context) ([]RoomState, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT "+roomCols+" FROM rooms ORDER BY mailbox")
+	if err != nil {
+		return nil, fmt.Errorf("list rooms: %w", err)
+	}
+	defer rows.Close()
+	var out []RoomState
+	for rows.Next() {
+		r, err := scanRoom(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list rooms: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
