@@ -1,0 +1,74 @@
+package agent
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/otj-edge/otj-edge/agent/config"
+)
+
+type checkFlags struct {
+	config  *string
+	offline *bool
+	timeout *time.Duration
+}
+
+// onlineCheck is a connectivity check (Graph token and rooms, codecs, …). It writes one line
+// per thing checked to w and reports how many failed. Features register theirs in init.
+type onlineCheck struct {
+	name string
+	run  func(ctx context.Context, cfg *config.Config, w io.Writer) (failed int)
+}
+
+var onlineChecks []onlineCheck
+
+func registerCheck(c onlineCheck) { onlineChecks = append(onlineChecks, c) }
+
+func init() {
+	register(&command{
+		name:    "check",
+		args:    "[--config FILE] [--offline]",
+		summary: "validate the configuration and test connectivity",
+		help: `Validates the configuration file and prints every problem as FILE:LINE: message (exit 2).
+Without --offline it then tests what the agent will talk to, one line per item (exit 1 when
+any check fails). Secrets are never printed.`,
+		flags: func(fs *flag.FlagSet) any {
+			return &checkFlags{
+				config:  configFlag(fs),
+				offline: fs.Bool("offline", false, "only validate the file; no network"),
+				timeout: fs.Duration("timeout", 60*time.Second, "time limit for the online checks"),
+			}
+		},
+		run: func(ctx context.Context, stdio IO, opts any, args []string) error {
+			f := opts.(*checkFlags)
+			if len(args) > 0 {
+				return usagef("unexpected arguments: %v", args)
+			}
+			cfg, err := loadConfig(*f.config, stdio)
+			if err != nil {
+				return err
+			}
+			for _, w := range cfg.Warnings {
+				fmt.Fprintln(stdio.Stdout, w.String())
+			}
+			fmt.Fprintf(stdio.Stdout, "config ok: %s (site %s: %d rooms, %d endpoints, %d profiles, %d integrations)\n",
+				cfg.File, cfg.Site, len(cfg.Rooms()), len(cfg.Endpoints), len(cfg.Profiles), len(cfg.Integrations))
+			if *f.offline {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(ctx, *f.timeout)
+			defer cancel()
+			failed := 0
+			for _, c := range onlineChecks {
+				failed += c.run(ctx, cfg, stdio.Stdout)
+			}
+			if failed > 0 {
+				return exitError{code: ExitFailure, err: fmt.Errorf("%d check(s) failed", failed)}
+			}
+			return nil
+		},
+	})
+}

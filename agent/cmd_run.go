@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kardianos/service"
+)
+
+type runFlags struct {
+	config *string
+}
+
+func init() {
+	register(&command{
+		name:    "run",
+		args:    "[--config FILE]",
+		summary: "run the agent in the foreground (also what the service manager starts)",
+		help: `Runs the agent until interrupted (Ctrl-C, SIGTERM) or, when started by systemd or the
+Windows service manager, until the service is stopped. Logs go to stderr.`,
+		flags: func(fs *flag.FlagSet) any { return &runFlags{config: configFlag(fs)} },
+		run: func(ctx context.Context, stdio IO, opts any, args []string) error {
+			if len(args) > 0 {
+				return usagef("unexpected arguments: %v", args)
+			}
+			return runAgent(ctx, stdio, *opts.(*runFlags).config)
+		},
+	})
+}
+
+// stopTimeout bounds how long Stop waits for the agent to wind down; Windows kills services
+// that take much longer (research/architecture.md §4.1).
+const stopTimeout = 15 * time.Second
+
+// program adapts the agent to kardianos/service: Start returns at once and the work runs in a
+// goroutine; Stop cancels one root context and waits a bounded time.
+type program struct {
+	run    func(ctx context.Context) error
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+	// failed is called when the agent ends on its own with an error while running as a
+	// service, so the service manager sees the process fail and restarts it.
+	failed func(error)
+}
+
+func (p *program) Start(service.Service) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.done = make(chan struct{})
+	go func() {
+		defer close(p.done)
+		p.err = p.run(ctx)
+		if p.err != nil && ctx.Err() == nil && p.failed != nil {
+			p.failed(p.err)
+		}
+	}()
+	return nil
+}
+
+func (p *program) Stop(service.Service) error {
+	p.cancel()
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		return errors.New("agent did not stop in time")
+	}
+	return nil
+}
+
+// Shutdown is called when the machine shuts down (Windows): same as Stop.
+func (p *program) Shutdown(s service.Service) error { return p.Stop(s) }
+
+func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
+	cfg, err := loadConfig(cfgPath, stdio)
+	if err != nil {
+		return err
+	}
+	svc, svcErr := newService(cfgPath, nil)
+	var mirror func(slog.Level, string)
+	interactive := service.Interactive()
+	if svcErr == nil && !interactive {
+		if l, err := svc.Logger(nil); err == nil {
+			mirror = func(level slog.Level, msg string) {
+				// The event log is a convenience: failing to write it must not stop the agent.
+				if level >= slog.LevelError {
+					_ = l.Error(msg)
+				} else {
+					_ = l.Warning(msg)
+				}
+			}
+		}
+	}
+	log := newLogger(stdio.Stderr, cfg.Log.Format, cfg.Log.Level, secretsOf(cfg), mirror)
+	for _, w := range cfg.Warnings {
+		log.Warn("config: " + w.String())
+	}
+	a := New(cfg, Options{Logger: log})
+	p := &program{run: a.Run}
+
+	if svcErr == nil && !interactive {
+		p.failed = func(err error) {
+			log.Error("agent failed", "err", err)
+			os.Exit(ExitFailure)
+		}
+		svc, err := newService(cfgPath, p)
+		if err != nil {
+			return err
+		}
+		return svc.Run()
+	}
+
+	// Foreground: the same Start/Stop path the service manager uses.
+	sigCtx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := p.Start(nil); err != nil {
+		return err
+	}
+	select {
+	case <-sigCtx.Done():
+		if err := p.Stop(nil); err != nil {
+			return err
+		}
+		return nil
+	case <-p.done:
+		if p.err != nil {
+			return fmt.Errorf("agent stopped: %w", p.err)
+		}
+		return nil
+	}
+}
