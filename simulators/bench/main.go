@@ -1,0 +1,166 @@
+// Command bench is `make bench`: it runs the Go benchmarks and the scale scenarios and writes
+// one JSON report (bench/report.json) whose figures are explained in the README ("Benchmarks").
+// It is a measuring tool, never imported by the product.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Report is bench/report.json. Scenario figures are added by the scenarios; a figure that was
+// not measured is absent, never zero.
+type Report struct {
+	GeneratedAt string               `json:"generated_at"`
+	Host        Host                 `json:"host"`
+	BinaryBytes int64                `json:"binary_bytes"`
+	Figures     map[string]any       `json:"figures,omitempty"`
+	Benchmarks  map[string]Benchmark `json:"benchmarks"`
+}
+
+// Host describes the machine the figures come from.
+type Host struct {
+	GOOS   string `json:"goos"`
+	GOARCH string `json:"goarch"`
+	CPUs   int    `json:"cpus"`
+	Go     string `json:"go"`
+}
+
+// Benchmark is one Go benchmark's result.
+type Benchmark struct {
+	Package     string             `json:"package"`
+	NsPerOp     float64            `json:"ns_per_op"`
+	BytesPerOp  float64            `json:"bytes_per_op,omitempty"`
+	AllocsPerOp float64            `json:"allocs_per_op,omitempty"`
+	Metrics     map[string]float64 `json:"metrics,omitempty"`
+}
+
+func main() {
+	out := flag.String("out", "bench/report.json", "report file")
+	pkgs := flag.String("pkgs", "./...", "packages whose benchmarks run")
+	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
+	flag.Parse()
+	if err := run(*out, *pkgs, *benchtime); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out, pkgs, benchtime string) error {
+	rep := Report{
+		GeneratedAt: time.Now().UTC().Format(time.RFC3339),
+		Host:        Host{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()},
+		Figures:     map[string]any{},
+	}
+	size, err := binarySize()
+	if err != nil {
+		return err
+	}
+	rep.BinaryBytes = size
+	fmt.Fprintf(os.Stderr, "binary_bytes: %d (linux/amd64, stripped, CGO off)\n", size)
+
+	benches, err := goBenchmarks(pkgs, benchtime)
+	if err != nil {
+		return err
+	}
+	rep.Benchmarks = benches
+
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s\n", out)
+	return nil
+}
+
+// binarySize builds the agent as shipped (linux/amd64, CGO off, stripped) and measures it.
+func binarySize() (int64, error) {
+	dir, err := os.MkdirTemp("", "otj-bench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "otj-edge")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/otj-edge")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("build agent: %w", err)
+	}
+	fi, err := os.Stat(bin)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
+
+// goBenchmarks runs `go test -bench` and parses every result line, custom metrics included.
+func goBenchmarks(pkgs, benchtime string) (map[string]Benchmark, error) {
+	args := []string{"test", "-run=^$", "-bench=.", "-benchmem", "-benchtime=" + benchtime}
+	args = append(args, strings.Fields(pkgs)...)
+	cmd := exec.Command("go", args...)
+	var buf bytes.Buffer
+	cmd.Stdout = &buf
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		os.Stderr.Write(buf.Bytes())
+		return nil, fmt.Errorf("go test -bench: %w", err)
+	}
+	out := map[string]Benchmark{}
+	pkg := ""
+	sc := bufio.NewScanner(&buf)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "pkg: ") {
+			pkg = strings.TrimPrefix(line, "pkg: ")
+			continue
+		}
+		m := benchLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		b := Benchmark{Package: pkg, Metrics: map[string]float64{}}
+		f := strings.Fields(m[2])
+		for i := 0; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				b.NsPerOp = v
+			case "B/op":
+				b.BytesPerOp = v
+			case "allocs/op":
+				b.AllocsPerOp = v
+			default:
+				b.Metrics[f[i+1]] = v
+			}
+		}
+		if len(b.Metrics) == 0 {
+			b.Metrics = nil
+		}
+		out[m[1]] = b
+		fmt.Fprintln(os.Stderr, line)
+	}
+	return out, nil
+}

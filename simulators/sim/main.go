@@ -1,0 +1,71 @@
+package sim
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// Main is the otj-sim command: flags as in design.md, start everything, print the ready line,
+// run until interrupted. It returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("otj-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o Options
+	fs.StringVar(&o.Dir, "dir", "sim", "directory for sim.json, otj-edge.yaml, ca.pem and the agent's state")
+	fs.IntVar(&o.Rooms, "rooms", 20, "room mailboxes")
+	fs.IntVar(&o.Meetings, "meetings", 40, "meetings per room over the coming days")
+	fs.IntVar(&o.Cisco, "cisco", 14, "simulated Cisco codecs")
+	fs.IntVar(&o.Poly, "poly", 6, "simulated Poly endpoints")
+	fs.DurationVar(&o.Latency, "latency", 0, "latency added to every Graph request (e.g. 100ms)")
+	fs.StringVar(&o.MQTT, "mqtt", "embedded", "MQTT broker: embedded, off, or HOST:PORT")
+	fs.Int64Var(&o.Seed, "seed", 1, "scenario seed")
+	verbose := fs.Bool("v", false, "log simulator activity to stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "otj-sim: unexpected arguments: %v\n", fs.Args())
+		return 2
+	}
+	if o.Rooms < 1 || o.Cisco < 0 || o.Poly < 0 || o.Meetings < 0 {
+		fmt.Fprintln(stderr, "otj-sim: --rooms must be at least 1; --cisco, --poly and --meetings cannot be negative")
+		return 2
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	run, err := Start(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "otj-sim: %s\n", err)
+		return 1
+	}
+	defer run.Close()
+	fmt.Fprintf(stdout, "otj-sim ready: %s\n", run.SimJSON)
+	<-ctx.Done()
+	done := make(chan struct{})
+	go func() { run.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+	}
+	return 0
+}
