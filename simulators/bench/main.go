@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"encoding/json"
 	"flag"
@@ -46,18 +47,35 @@ type Benchmark struct {
 	Metrics     map[string]float64 `json:"metrics,omitempty"`
 }
 
+// scenario is a measured run (real processes or in-process simulators) that adds figures to the
+// report. Each lives in its own file and registers itself in init.
+type scenario struct {
+	name string
+	run  func(ctx context.Context, rep *Report) error
+}
+
+var scenarios []scenario
+
+func register(name string, run func(ctx context.Context, rep *Report) error) {
+	scenarios = append(scenarios, scenario{name, run})
+}
+
+// afterBenchmarks hooks derive figures from the Go benchmark results (e.g. invites per second).
+var afterBenchmarks []func(rep *Report)
+
 func main() {
 	out := flag.String("out", "bench/report.json", "report file")
 	pkgs := flag.String("pkgs", "./...", "packages whose benchmarks run")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
+	only := flag.String("scenarios", os.Getenv("BENCH_SCENARIOS"), "comma-separated scenarios to run (default: all; \"none\" for none)")
 	flag.Parse()
-	if err := run(*out, *pkgs, *benchtime); err != nil {
+	if err := run(*out, *pkgs, *benchtime, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, pkgs, benchtime string) error {
+func run(out, pkgs, benchtime, only string) error {
 	rep := Report{
 		GeneratedAt: time.Now().UTC().Format(time.RFC3339),
 		Host:        Host{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()},
@@ -75,6 +93,27 @@ func run(out, pkgs, benchtime string) error {
 		return err
 	}
 	rep.Benchmarks = benches
+	for _, f := range afterBenchmarks {
+		f(&rep)
+	}
+
+	want := map[string]bool{}
+	for _, n := range strings.Split(only, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			want[n] = true
+		}
+	}
+	for _, sc := range scenarios {
+		if len(want) > 0 && !want[sc.name] {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "scenario %s…\n", sc.name)
+		start := time.Now()
+		if err := sc.run(context.Background(), &rep); err != nil {
+			return fmt.Errorf("scenario %s: %w", sc.name, err)
+		}
+		fmt.Fprintf(os.Stderr, "scenario %s done in %s\n", sc.name, time.Since(start).Round(time.Second))
+	}
 
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
