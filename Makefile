@@ -35,9 +35,9 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## test: vet + every test (with -race where cgo is available)
+## test: vet + every test (with -race where cgo is available; -count=1: never a cached pass)
 test: vet
-	$(GO) test $(RACE) -timeout 30m ./...
+	$(GO) test $(RACE) -count=1 -timeout 30m ./...
 
 ## bench: Go benchmarks and scale scenarios → bench/report.json
 bench:
