@@ -14,8 +14,8 @@ import (
 // the log: the Authorization and Cookie headers are replaced by their scheme, and the text of
 // any element whose name contains "password" is blanked.
 const (
-	captureFirst     = 20   // exchanges logged per endpoint from start
-	captureMaxFaults = 100  // faulted requests logged per endpoint
+	captureFirst     = 20  // exchanges logged per endpoint from start
+	captureMaxFaults = 100 // faulted requests logged per endpoint
 	captureMaxBody   = 64 << 10
 	captureMaxReply  = 4 << 10
 )

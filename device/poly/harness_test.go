@@ -40,7 +40,9 @@ const (
 	roomC = "room-c@contoso.example" // has no endpoint here: nobody may read it
 )
 
-func at(h, m int) time.Time { return t0.Truncate(24*time.Hour).Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+func at(h, m int) time.Time {
+	return t0.Truncate(24 * time.Hour).Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+}
 
 // roomAMeetings are room A's resolved meetings, as the rules stage writes them for a profile
 // with replace_subject: private (a private meeting shows its organizer's name).

@@ -319,7 +319,6 @@ func (s *Service) reportHealth(a *account) {
 	}
 }
 
-
 // latest is the latest of some times.
 func latest(ts ...time.Time) time.Time {
 	var out time.Time
