@@ -144,6 +144,9 @@ func (c *call) folderTarget(ref *node) *opError {
 
 // folderRefs lists the element children of a FolderIds / ParentFolderIds element.
 func folderRefs(n *node) []*node {
+	if n == nil {
+		return nil
+	}
 	var out []*node
 	for _, c := range n.Children {
 		if c.Space == nsTypes {

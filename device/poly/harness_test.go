@@ -92,7 +92,7 @@ const (
 
 // fixture is a store with rooms A, B and C and their meetings, and the service's options.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	st     *store.Store
 	clk    *clock.Fake
 	health *health.Tracker
@@ -101,7 +101,7 @@ type fixture struct {
 	opts   Options
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	clk := clock.NewFake(t0)
 	dir := t.TempDir()
@@ -139,11 +139,11 @@ func newFixture(t *testing.T) *fixture {
 	}}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))

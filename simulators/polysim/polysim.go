@@ -578,25 +578,38 @@ func (ep *Endpoint) show(it, full served) Meeting {
 
 var htmlTag = regexp.MustCompile(`<[^>]*>`)
 
-// dialString finds the dial string: each pattern on the Location, then each on the Body.
+// dialString finds the dial string: the first dialable thing in the Location, else in the
+// Body (reading left to right, as a person would; patterns only break ties).
 func (ep *Endpoint) dialString(location, body string) (string, string) {
 	body = htmlTag.ReplaceAllString(body, " ")
 	for _, text := range []string{location, body} {
+		best, bestAt := []string(nil), -1
 		for _, re := range ep.patterns {
-			m := re.FindStringSubmatch(text)
-			if m == nil {
+			loc := re.FindStringSubmatchIndex(text)
+			if loc == nil || (bestAt >= 0 && loc[0] >= bestAt) {
 				continue
 			}
-			s := m[0]
-			if len(m) > 1 && m[1] != "" {
-				s = m[1]
+			best, bestAt = nil, loc[0]
+			for i := 0; i+1 < len(loc); i += 2 {
+				if loc[i] < 0 {
+					best = append(best, "")
+				} else {
+					best = append(best, text[loc[i]:loc[i+1]])
+				}
 			}
-			proto := "h323"
-			if strings.Contains(s, "@") || strings.HasPrefix(strings.ToLower(m[0]), "sip") {
-				proto = "sip"
-			}
-			return s, proto
 		}
+		if best == nil {
+			continue
+		}
+		s := best[0]
+		if len(best) > 1 && best[1] != "" {
+			s = best[1]
+		}
+		proto := "h323"
+		if strings.Contains(s, "@") || strings.HasPrefix(strings.ToLower(best[0]), "sip") {
+			proto = "sip"
+		}
+		return s, proto
 	}
 	return "", ""
 }
