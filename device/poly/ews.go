@@ -48,7 +48,6 @@ type call struct {
 	s     *Service
 	acc   *account
 	req   *request
-	now   time.Time
 	items *roomView
 }
 

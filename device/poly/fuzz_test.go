@@ -37,7 +37,7 @@ func FuzzSOAPRequest(f *testing.F) {
 		if len(body) > maxRequestBytes {
 			return // refused before parsing (413)
 		}
-		resp, fault := svc.answerSOAP(t.Context(), acc, body, t0)
+		resp, fault := svc.answerSOAP(t.Context(), acc, body)
 		switch {
 		case resp == nil && fault == nil:
 			t.Fatal("neither a response nor a fault")

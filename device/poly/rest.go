@@ -134,8 +134,12 @@ func normalizeFingerprint(s string) string {
 	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
 }
 
-// errRESTAuth is a refused REST login.
-var errRESTAuth = errors.New("REST login refused: check the endpoint's username and password in the config")
+// errRESTAuth is a refused REST login; errRESTForbidden a request refused right after a
+// fresh login.
+var (
+	errRESTAuth      = errors.New("REST login refused: check the endpoint's username and password in the config")
+	errRESTForbidden = errors.New("REST requests are refused even after a fresh login: the user needs the admin role on the endpoint")
+)
 
 // check runs one health check.
 func (c *restClient) check(ctx context.Context) restStatus {
@@ -170,8 +174,6 @@ func describeRESTErr(err error) string {
 	switch {
 	case errors.As(err, &cc):
 		return cc.Error() + "; if the device was replaced or reset, set fingerprint: " + cc.got + " on the endpoint"
-	case errors.Is(err, errRESTAuth):
-		return err.Error()
 	}
 	return err.Error()
 }
@@ -208,7 +210,7 @@ func (c *restClient) getJSON(ctx context.Context, path string, out any) error {
 		}
 		return nil
 	}
-	return errRESTAuth
+	return errRESTForbidden
 }
 
 // login opens a session: POST /rest/session (VideoOS 3.x), or /rest/current/session (newer

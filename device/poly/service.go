@@ -287,7 +287,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeXML(w, http.StatusOK, resp)
 		return
 	}
-	resp, fault := s.handleSOAP(r.Context(), a, body, now)
+	resp, fault := s.handleSOAP(r.Context(), a, body)
 	if fault != nil {
 		resp = faultBody(fault)
 		s.captureExchange(r, a, body, http.StatusInternalServerError, resp, true)
@@ -317,19 +317,19 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, int) {
 
 // handleSOAP answers one SOAP request for an authenticated endpoint. A bad request is a
 // fault; should a bug ever panic, that request gets a fault too and the service carries on.
-func (s *Service) handleSOAP(ctx context.Context, a *account, body []byte, now time.Time) (resp []byte, fault *faultError) {
+func (s *Service) handleSOAP(ctx context.Context, a *account, body []byte) (resp []byte, fault *faultError) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("ews: request handler panicked; answering with a fault", "endpoint", a.Name, "panic", p)
 			resp, fault = nil, &faultError{soapCode: "Server", code: codeInternalServerError, msg: "internal error"}
 		}
 	}()
-	return s.answerSOAP(ctx, a, body, now)
+	return s.answerSOAP(ctx, a, body)
 }
 
 // answerSOAP parses and answers a request. It must not panic on any input: the fuzz test
 // calls it directly, without handleSOAP's safety net.
-func (s *Service) answerSOAP(ctx context.Context, a *account, body []byte, now time.Time) ([]byte, *faultError) {
+func (s *Service) answerSOAP(ctx context.Context, a *account, body []byte) ([]byte, *faultError) {
 	req, err := parseRequest(bytes.NewReader(body))
 	if err != nil {
 		var f *faultError
@@ -345,7 +345,7 @@ func (s *Service) answerSOAP(ctx context.Context, a *account, body []byte, now t
 		}
 		return nil, &faultError{soapCode: "Client", code: codeInvalidOperation, msg: fmt.Sprintf("The operation %s is not supported by this calendar service.", req.Op)}
 	}
-	c := &call{ctx: ctx, s: s, acc: a, req: req, now: now}
+	c := &call{ctx: ctx, s: s, acc: a, req: req}
 	resp, f := c.answer()
 	if f != nil {
 		if f.soapCode == "Server" {

@@ -2,7 +2,6 @@ package poly
 
 import (
 	"bytes"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -93,9 +92,3 @@ func escapeXML(b *bytes.Buffer, s string, attr bool) {
 	}
 }
 
-// xmlText is s made safe to carry as XML text (for tests and length checks).
-func xmlText(s string) string {
-	var b bytes.Buffer
-	escapeXML(&b, s, false)
-	return strings.Clone(b.String())
-}
