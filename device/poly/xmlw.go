@@ -91,4 +91,3 @@ func escapeXML(b *bytes.Buffer, s string, attr bool) {
 		}
 	}
 }
-
