@@ -47,6 +47,14 @@ func newAccounts(list []Account) *accounts {
 	return a
 }
 
+// owns reports whether a mailbox address names the account's room: the room itself, or the
+// account's own user name when that is an address (an endpoint may ask for the mailbox it logs
+// in as; the credential stands for the room).
+func (a *account) owns(mailbox string) bool {
+	m := strings.ToLower(strings.TrimSpace(mailbox))
+	return m == a.room || (strings.Contains(m, "@") && m == normalizeUser(a.Username))
+}
+
 // normalizeUser drops a DOMAIN\ prefix and lower-cases.
 func normalizeUser(u string) string {
 	u = strings.TrimSpace(u)

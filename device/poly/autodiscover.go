@@ -28,8 +28,7 @@ func autodiscover(body io.Reader, a *account, host string, now time.Time) []byte
 	if schema := req.child(nsAutodiscoverReq, "AcceptableResponseSchema").text(); schema != "" && schema != nsOutlookResp {
 		return autodiscoverError(now, "601", "Provider is not available for the requested schema")
 	}
-	email := strings.ToLower(req.child(nsAutodiscoverReq, "EMailAddress").text())
-	if email != a.room && email != normalizeUser(a.Username) {
+	if !a.owns(req.child(nsAutodiscoverReq, "EMailAddress").text()) {
 		return autodiscoverError(now, "500", "The e-mail address cannot be found.")
 	}
 	ews := "https://" + host + "/EWS/Exchange.asmx"

@@ -1,6 +1,8 @@
 package poly
 
 import (
+	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -161,4 +163,43 @@ func TestUsernameForms(t *testing.T) {
 		status, body := soap(t, c, svc, user, pass, `<m:ResolveNames ReturnFullContactData="false"><m:UnresolvedEntry>room</m:UnresolvedEntry></m:ResolveNames>`)
 		assert.Equal(t, 200, status, "%s: %s", user, body)
 	}
+}
+
+// TestOwnLoginMailboxIsTheRoom: an endpoint that asks for the mailbox it logs in as (its user
+// name is an address) gets its room's calendar: the credential stands for the room.
+func TestOwnLoginMailboxIsTheRoom(t *testing.T) {
+	f := newFixture(t)
+	svc := f.start()
+	_, body := soap(t, f.client(""), svc, userB, passB, `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>`+
+		`<m:CalendarView StartDate="2025-05-04T00:00:00Z" EndDate="2025-05-12T00:00:00Z"/><m:ParentFolderIds>`+
+		`<t:DistinguishedFolderId Id="calendar"><t:Mailbox><t:EmailAddress>`+userB+`</t:EmailAddress></t:Mailbox></t:DistinguishedFolderId></m:ParentFolderIds></m:FindItem>`)
+	assert.Equal(t, []string{"NoError"}, responseCodes(t, body))
+	assert.Contains(t, body, itemID(roomB, "board-20250505T0900"))
+}
+
+// TestServiceRestarts: the agent's supervisor may run the service again after a failure.
+func TestServiceRestarts(t *testing.T) {
+	f := newFixture(t)
+	f.opts.Listen = freeAddr(t)
+	svc, err := NewService(f.opts)
+	require.NoError(t, err)
+	for range 2 {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- svc.Run(ctx) }()
+		<-svc.Ready()
+		status, _ := soap(t, f.client(""), svc, userA, passA, `<m:ResolveNames><m:UnresolvedEntry>room-a</m:UnresolvedEntry></m:ResolveNames>`)
+		assert.Equal(t, 200, status)
+		cancel()
+		require.NoError(t, <-done)
+	}
+	// A port that is taken is a clear error (and a failed health item), not a hang.
+	blocker, err := net.Listen("tcp", f.opts.Listen)
+	require.NoError(t, err)
+	defer blocker.Close()
+	again, err := NewService(f.opts)
+	require.NoError(t, err)
+	err = again.Run(t.Context())
+	require.ErrorContains(t, err, "listen on "+f.opts.Listen)
+	assert.Equal(t, "error", healthOf(f.health, "ews").Level)
 }

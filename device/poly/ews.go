@@ -71,7 +71,7 @@ func (c *call) answer() ([]byte, *faultError) {
 	op := c.req.Op
 	w.raw(`<m:` + op + `Response xmlns:m="` + nsMsgs + `" xmlns:t="` + nsTypes + `"><m:ResponseMessages>`)
 	var err error
-	if c.req.Impersonate != "" && !strings.EqualFold(strings.TrimSpace(c.req.Impersonate), c.acc.room) {
+	if c.req.Impersonate != "" && !c.acc.owns(c.req.Impersonate) {
 		writeError(&w, op, accessDenied(c.req.Impersonate))
 	} else {
 		switch op {
@@ -121,7 +121,7 @@ func writeSuccessStart(w *xmlWriter, op string) {
 func (c *call) folderTarget(ref *node) *opError {
 	switch ref.Local {
 	case "DistinguishedFolderId":
-		if mb := ref.child(nsTypes, "Mailbox").child(nsTypes, "EmailAddress").text(); mb != "" && !strings.EqualFold(mb, c.acc.room) {
+		if mb := ref.child(nsTypes, "Mailbox").child(nsTypes, "EmailAddress").text(); mb != "" && !c.acc.owns(mb) {
 			return accessDenied(mb)
 		}
 		if !strings.EqualFold(ref.attr("Id"), "calendar") {
@@ -500,7 +500,7 @@ func (c *call) resolveNames(w *xmlWriter) error {
 	}
 	e := strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(entry, "SMTP:"), "smtp:"))
 	local, _, _ := strings.Cut(c.acc.room, "@")
-	if e != c.acc.room && e != local {
+	if !c.acc.owns(e) && e != local {
 		writeError(w, "ResolveNames", &opError{codeNoResults, "No results were found."})
 		return nil
 	}

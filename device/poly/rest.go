@@ -321,7 +321,7 @@ func (s *Service) setREST(ctx context.Context, a *account, c *restClient, st res
 			e.Product, e.Software = st.Model, st.Software
 		}
 		if c != nil {
-			if c.pin != "" && !c.pinFixed && c.roots == nil {
+			if c.pin != "" && c.roots == nil {
 				e.CertSHA256 = c.pin
 			}
 			e.SeenSHA256 = ""

@@ -166,6 +166,23 @@ func TestHostileRequests(t *testing.T) {
 	assert.NotContains(t, out, passA)
 }
 
+// TestUntrustedCertificateIsExplained: an endpoint that does not trust the certificate fails
+// the TLS handshake; the agent says what that probably means, once per address.
+func TestUntrustedCertificateIsExplained(t *testing.T) {
+	f := newFixture(t)
+	var logs bytes.Buffer
+	f.opts.Logger = newLockedLogger(&logs)
+	svc := f.start()
+	for range 3 {
+		_, err := http.Get("https://" + svc.Addr() + "/EWS/Exchange.asmx") // system roots: not our CA
+		require.Error(t, err)
+	}
+	status, _ := soap(t, f.client(""), svc, userA, passA, `<m:ResolveNames><m:UnresolvedEntry>room-a</m:UnresolvedEntry></m:ResolveNames>`)
+	require.Equal(t, 200, status)
+	out := logText(&logs)
+	assert.Equal(t, 1, strings.Count(out, "probably does not trust the calendar service's certificate"), out)
+}
+
 // TestUnauthenticatedBodiesAreNotRead: without a credential nothing is parsed; a 50 MB body is
 // answered 401 at once.
 func TestUnauthenticatedBodiesAreNotRead(t *testing.T) {

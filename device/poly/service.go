@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -104,7 +105,7 @@ type Service struct {
 
 	addrMu sync.Mutex
 	addr   string
-	ready  chan struct{}
+	ready  chan struct{} // closed while a Run listens; replaced when it returns
 }
 
 // NewService checks the options, loads (or makes, the first time) the certificate and prepares
@@ -171,8 +172,13 @@ func (s *Service) Addr() string {
 	return s.addr
 }
 
-// Ready is closed once the service listens.
-func (s *Service) Ready() <-chan struct{} { return s.ready }
+// Ready is closed once the service listens. When Run returns it is replaced by a new channel
+// for the next Run (the agent's supervisor restarts failed parts).
+func (s *Service) Ready() <-chan struct{} {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.ready
+}
 
 // Run serves until ctx ends. It fails when the address cannot be bound.
 func (s *Service) Run(ctx context.Context) error {
@@ -199,7 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug), // TLS handshake noise from scanners
+		ErrorLog:          log.New(&serverErrorLog{log: s.log, seen: map[string]time.Time{}}, "", 0),
 		TLSConfig: &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: s.certs.get,
@@ -208,7 +214,13 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	s.addrMu.Lock()
 	s.addr = ln.Addr().String()
+	ready := s.ready
 	s.addrMu.Unlock()
+	defer func() {
+		s.addrMu.Lock()
+		s.addr, s.ready = "", make(chan struct{})
+		s.addrMu.Unlock()
+	}()
 
 	var wg sync.WaitGroup
 	wctx, cancel := context.WithCancel(ctx)
@@ -226,10 +238,10 @@ func (s *Service) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	if s.health != nil {
-		s.health.OK("ews", fmt.Sprintf("serving %d Poly endpoint(s) on %s; certificate SHA-256 %s", len(s.list), s.addr, s.Fingerprint()))
+		s.health.OK("ews", fmt.Sprintf("serving %d Poly endpoint(s) on %s; certificate SHA-256 %s", len(s.list), ln.Addr(), s.Fingerprint()))
 	}
-	s.log.Info("ews: calendar service listening", "addr", s.addr, "endpoints", len(s.list), "sha256", s.Fingerprint())
-	close(s.ready)
+	s.log.Info("ews: calendar service listening", "addr", ln.Addr().String(), "endpoints", len(s.list), "sha256", s.Fingerprint())
+	close(ready)
 
 	select {
 	case <-ctx.Done():
@@ -428,4 +440,44 @@ func (s *Service) captureExchange(r *http.Request, a *account, body []byte, stat
 	s.log.Info("ews capture", "endpoint", a.Name, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
 		"user_agent", r.UserAgent(), "headers", redactHeaders(r.Header), "request", redactBody(body, captureMaxBody),
 		"status", status, "response", redactBody(resp, captureMaxReply))
+}
+
+// serverErrorLog receives net/http's own error lines. A failed TLS handshake is what an endpoint
+// that does not trust the certificate produces, so it is logged as a warning with the likely
+// cause, once an hour per address (scanners make them too); other lines go to debug.
+type serverErrorLog struct {
+	log  *slog.Logger
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+func (l *serverErrorLog) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	const prefix = "http: TLS handshake error from "
+	if !strings.HasPrefix(line, prefix) {
+		l.log.Debug("ews: http server", "msg", line)
+		return len(p), nil
+	}
+	addr, msg, _ := strings.Cut(strings.TrimPrefix(line, prefix), ": ")
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	l.mu.Lock()
+	now := time.Now()
+	warn := now.Sub(l.seen[host]) >= time.Hour
+	if warn {
+		if len(l.seen) > 10000 {
+			clear(l.seen)
+		}
+		l.seen[host] = now
+	}
+	l.mu.Unlock()
+	if warn {
+		l.log.Warn("ews: TLS handshake failed; if this is a Poly endpoint, it probably does not trust the calendar service's certificate",
+			"remote", host, "err", msg)
+	} else {
+		l.log.Debug("ews: TLS handshake failed", "remote", host, "err", msg)
+	}
+	return len(p), nil
 }
