@@ -94,3 +94,24 @@ func TestConfiguredCertificateIsReloaded(t *testing.T) {
 	conn.Close()
 	assert.Equal(t, fingerprintOf(&renewed), svc.Fingerprint())
 }
+
+func TestCertificateInfoForCheck(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	info, err := CertificateInfo(f.opts.CertFile, f.opts.KeyFile, f.opts.StateDir, now)
+	require.NoError(t, err)
+	fp, _ := CertFingerprint(f.opts.CertFile, "")
+	assert.Contains(t, info, "configured certificate for [localhost 127.0.0.1]")
+	assert.Contains(t, info, fp)
+
+	_, err = CertificateInfo(f.opts.CertFile, f.opts.KeyFile, "", now.AddDate(2, 0, -10))
+	assert.ErrorContains(t, err, "expires within 30 days")
+	_, err = CertificateInfo(f.opts.CertFile, f.opts.KeyFile, "", now.AddDate(3, 0, 0))
+	assert.ErrorContains(t, err, "expired on")
+	_, err = CertificateInfo(f.opts.CertFile, f.opts.CertFile, "", now)
+	assert.Error(t, err, "a key that is not a key")
+
+	info, err = CertificateInfo("", "", f.opts.StateDir, now)
+	require.NoError(t, err)
+	assert.Contains(t, info, "no certificate yet")
+}
