@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -188,7 +189,7 @@ func (ep *Endpoint) SendJunk(ctx context.Context, kind string) (JunkResult, erro
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(ep.opts.Username+":"+ep.opts.Password)))
 	resp, err := ep.client.Do(req)
-	res.BytesSent = counted.n
+	res.BytesSent = counted.n.Load()
 	ep.logRequest("junk:"+kind, statusOf(resp), err)
 	if err != nil {
 		res.Error = err.Error()
@@ -224,13 +225,15 @@ func (p *padding) Read(b []byte) (int, error) {
 	return n, nil
 }
 
+// countingReader counts what the transport has read; the transport may still be writing when
+// the server has answered, hence the atomic.
 type countingReader struct {
 	r io.Reader
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -213,7 +214,7 @@ func Start(ctx context.Context, opts Options) (*Fleet, error) {
 		return nil, fmt.Errorf("polysim: admin listen: %w", err)
 	}
 	f.adminL = l
-	f.admin = &http.Server{Handler: f.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	f.admin = &http.Server{Handler: f.adminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
 	go func() { _ = f.admin.Serve(l) }()
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -6,6 +6,8 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"strconv"
@@ -55,6 +57,7 @@ func newRESTServer(ep *Endpoint) (*restServer, error) {
 	rs.srv = &http.Server{
 		Handler:           rs.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0), // handshake refusals are what tests provoke
 		TLSConfig: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			rs.mu.Lock()
 			defer rs.mu.Unlock()
