@@ -89,7 +89,7 @@ func (s *Service) polled(ctx context.Context, a *account, now time.Time) {
 	}
 	newPoll := p.lastRequest.IsZero() || now.Sub(p.lastRequest) > burstGap || now.Sub(p.burstStart) > maxBurst
 	wasSilent := p.state == store.EndpointNotPolling
-	silentFor := now.Sub(p.lastRequest)
+	silentFor := now.Sub(latest(p.lastRequest, p.lastFailure))
 	if newPoll {
 		if !p.burstStart.IsZero() && !wasSilent && now.Sub(p.lastRequest) > burstGap {
 			p.gaps = append(p.gaps, now.Sub(p.burstStart))

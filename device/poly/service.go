@@ -275,7 +275,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.clock.Now()
-	s.polled(r.Context(), a, now)
+	// The poll is recorded even if the client hangs up meanwhile.
+	s.polled(context.WithoutCancel(r.Context()), a, now)
 	if r.Method != http.MethodPost {
 		if r.Method == http.MethodGet && path == "/ews/exchange.asmx" {
 			// Lets an installer check the address and credential with a browser.
@@ -294,7 +295,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if path == "/autodiscover/autodiscover.xml" {
-		resp := autodiscover(bytes.NewReader(body), a, r.Host, now)
+		resp := autodiscover(bytes.NewReader(body), a, requestHost(r), now)
 		s.captureExchange(r, a, body, http.StatusOK, resp, false)
 		writeXML(w, http.StatusOK, resp)
 		return
@@ -308,6 +309,21 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.captureExchange(r, a, body, http.StatusOK, resp, false)
 	writeXML(w, http.StatusOK, resp)
+}
+
+// requestHost is the name the client reached the service by: the Host header, else the TLS
+// server name, else the local address.
+func requestHost(r *http.Request) string {
+	if r.Host != "" {
+		return r.Host
+	}
+	if r.TLS != nil && r.TLS.ServerName != "" {
+		return r.TLS.ServerName
+	}
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return la.String()
+	}
+	return "localhost"
 }
 
 // readBody reads at most maxRequestBytes; status is 413 beyond that and 400 when the client
