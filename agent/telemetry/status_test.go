@@ -212,4 +212,3 @@ func TestHealthSummaryBoundsProblems(t *testing.T) {
 	assert.Len(t, h.Problems, MaxProblems)
 	assert.Equal(t, "graph/m365", h.Problems[0].Component, "worst first")
 }
-

@@ -288,7 +288,7 @@ func (t *Telemetry) clientOptions(clientID string) (*paho.ClientOptions, error) 
 		return nil, err
 	}
 	o.SetCleanSession(false). // the broker keeps the command subscription and queues commands
-					SetOrderMatters(false). // handlers run on their own goroutines; none blocks paho
+					SetOrderMatters(false).  // handlers run on their own goroutines; none blocks paho
 					SetAutoReconnect(false). // connectLoop reconnects with a fresh client (package doc)
 					SetConnectRetry(false).
 					SetWriteTimeout(tm.PublishTimeout).
