@@ -287,13 +287,13 @@ func (t *Telemetry) clientOptions(clientID string) (*paho.ClientOptions, error) 
 	if err != nil {
 		return nil, err
 	}
-	o.SetCleanSession(false). // the broker keeps the command subscription and queues commands
-					SetOrderMatters(false).  // handlers run on their own goroutines; none blocks paho
-					SetAutoReconnect(false). // connectLoop reconnects with a fresh client (package doc)
-					SetConnectRetry(false).
-					SetWriteTimeout(tm.PublishTimeout).
-					SetBinaryWill(t.prefix+TopicStatus, will, 1, true).
-					SetDefaultPublishHandler(t.onMessage) // before Connect: queued commands arrive at once
+	o.SetCleanSession(false)  // the broker keeps the command subscription and queues commands
+	o.SetOrderMatters(false)  // handlers run on their own goroutines; none blocks paho
+	o.SetAutoReconnect(false) // connectLoop reconnects with a fresh client (package doc)
+	o.SetConnectRetry(false)
+	o.SetWriteTimeout(tm.PublishTimeout)
+	o.SetBinaryWill(t.prefix+TopicStatus, will, 1, true)
+	o.SetDefaultPublishHandler(t.onMessage) // before Connect: queued commands arrive at once
 	return o, nil
 }
 
