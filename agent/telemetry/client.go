@@ -128,7 +128,7 @@ func RedactBroker(broker string) string {
 func ExplainConnectError(err error, m config.MQTT) (msg string, permanent bool) {
 	broker := RedactBroker(m.Broker)
 	var (
-		unknownCA *x509.UnknownAuthorityError
+		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
 		record    tls.RecordHeaderError
@@ -150,7 +150,11 @@ func ExplainConnectError(err error, m config.MQTT) (msg string, permanent bool) 
 	case errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
 		return fmt.Sprintf("cannot connect to %s: the broker refused mqtt.username %q or its password", broker, m.Username), true
 	case errors.Is(err, packets.ErrorRefusedNotAuthorised):
-		return fmt.Sprintf("cannot connect to %s: the broker refused this site (not authorised): check mqtt.username, mqtt.password and the client certificate", broker), true
+		who := "this site"
+		if m.Username != "" {
+			who = fmt.Sprintf("mqtt.username %q", m.Username)
+		}
+		return fmt.Sprintf("cannot connect to %s: the broker refused %s (not authorised): check mqtt.username, mqtt.password and the client certificate", broker, who), true
 	case errors.Is(err, packets.ErrorRefusedIDRejected):
 		return fmt.Sprintf("cannot connect to %s: the broker rejected the client id (set mqtt.client_id)", broker), true
 	case strings.Contains(err.Error(), "remote error: tls:"):

@@ -249,3 +249,13 @@ func startBroker(t *testing.T, opts mosquitto.Options) *mosquitto.Broker {
 	t.Helper()
 	return mosquitto.ForTest(t, opts)
 }
+
+// mqttHealth is telemetry's own health item (zero before Run reports).
+func mqttHealth(tr *health.Tracker) health.Item {
+	for _, it := range tr.Snapshot() {
+		if it.Component == HealthComponent {
+			return it
+		}
+	}
+	return health.Item{}
+}

@@ -111,6 +111,7 @@ wait:
 		acked++ // a token of this link's client completes without error only on a PUBACK
 	}
 	if acked > 0 {
+		t.stats.published.Add(int64(acked))
 		seqs := make([]int64, acked)
 		for i := range acked {
 			seqs[i] = msgs[i].Seq
@@ -123,7 +124,6 @@ wait:
 		if err != nil {
 			return 0, fmt.Errorf("delete delivered messages: %w", err)
 		}
-		t.stats.published.Add(int64(acked))
 	}
 	if acked < len(msgs) && why == nil {
 		why = errNotConnected

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/simulators/mosquitto"
 	"github.com/otj-edge/otj-edge/store"
 )
@@ -106,10 +107,13 @@ func TestPastTheCapTheOldestAreDroppedAndMetricsCountThem(t *testing.T) {
 	assert.Equal(t, int64(1000), depth(t, s))
 
 	w := watch(t, b.URL(), SiteTopic("oslo-hq", TopicEvents), SiteTopic("oslo-hq", TopicMetrics))
+	// Metrics run on a fake clock: a metrics message queued while the outbox is full would
+	// itself push an event out.
+	fake := clock.NewFake(time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC))
 	cfg := mqttConfig(b.URL())
-	every := 50 * time.Millisecond
+	every := time.Minute
 	cfg.MetricsInterval = &every
-	runTelemetry(t, Options{Store: s, MQTT: cfg, Metrics: func() map[string]any {
+	runTelemetry(t, Options{Store: s, MQTT: cfg, Clock: fake, Metrics: func() map[string]any {
 		return map[string]any{"graph": map[string]any{"requests": 42, "quota_used": 0.01}, "outbox": "agent keys never replace telemetry's"}
 	}})
 
@@ -117,14 +121,17 @@ func TestPastTheCapTheOldestAreDroppedAndMetricsCountThem(t *testing.T) {
 	assert.Equal(t, sequence(500, 1000), order, "the oldest 500 were dropped, the rest arrive in order")
 	assert.Zero(t, dups)
 
-	// Metrics are a snapshot when queued; wait for one taken after the events went out.
+	require.Eventually(t, func() bool { return fake.Timers() >= 3 }, wait, time.Millisecond, "the state loop's timers")
+	require.Eventually(t, func() bool { return depth(t, s) == 0 }, wait, time.Millisecond)
+	fake.Advance(every)
 	var metrics map[string]json.RawMessage
 	var mq MQTTMetrics
-	w.next("metrics after the events were delivered", func(m paho.Message) bool {
+	w.next("metrics", func(m paho.Message) bool {
 		metrics = nil
 		return strings.HasSuffix(m.Topic(), "/"+TopicMetrics) && json.Unmarshal(m.Payload(), &metrics) == nil &&
-			json.Unmarshal(metrics["mqtt"], &mq) == nil && mq.Published >= 1000
+			json.Unmarshal(metrics["mqtt"], &mq) == nil
 	})
+	assert.Equal(t, int64(1000), mq.Published)
 	var outbox OutboxMetrics
 	require.NoError(t, json.Unmarshal(metrics["outbox"], &outbox))
 	assert.Equal(t, int64(500), outbox.Dropped, "the drop counter says how many")

@@ -129,7 +129,7 @@ func TestCleanShutdownPublishesRetainedOfflineAndTheBoxIDIsStable(t *testing.T) 
 	tel := runTelemetry(t, Options{Store: s, MQTT: mqttConfig(b.URL())})
 	online := w.status("oslo-hq", StateOnline, false)
 	assert.True(t, tel.Connected())
-	assert.Equal(t, health.OK, tel.health.Snapshot()[0].Level)
+	assert.Equal(t, health.OK, mqttHealth(tel.health).Level)
 
 	tel.stop()
 	off := w.status("oslo-hq", StateOffline, false)
@@ -158,8 +158,8 @@ func TestStartupNeverWaitsForTheBrokerAndReconnects(t *testing.T) {
 	tel := runTelemetry(t, Options{Store: s, MQTT: mqttConfig(b.URL())})
 	// Run is running without a broker; health says why.
 	require.Eventually(t, func() bool {
-		it := tel.health.Snapshot()
-		return len(it) == 1 && it[0].Level == health.Warning && strings.Contains(it[0].Message, "connection refused")
+		it := mqttHealth(tel.health)
+		return it.Level == health.Warning && strings.Contains(it.Message, "connection refused")
 	}, wait, 10*time.Millisecond)
 	assert.False(t, tel.Connected())
 

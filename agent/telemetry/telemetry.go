@@ -361,9 +361,29 @@ func (t *Telemetry) dial(ctx context.Context, opts *paho.ClientOptions) (*link, 
 	return l, nil
 }
 
-// connected puts a new link in service: subscribe to commands, report, wake the loops.
+// connected puts a new link in service: subscribe to commands first (so "online" means
+// commands are heard), then report and wake the loops.
 func (t *Telemetry) connected(ctx context.Context, l *link) {
-	t.health.OK(HealthComponent, "connected to "+t.broker) // before the link is used, so the first status shows it
+	// The broker remembers the subscription in the persistent session, but a first connect, a
+	// broker that lost its state or a changed ACL all need it made again.
+	tok := l.cli.Subscribe(t.prefix+TopicCmd+"/+", 1, nil)
+	refused := ""
+	if err := waitLink(ctx, l, tok, t.opts.Timing.PublishTimeout); err != nil {
+		t.log.Warn("subscribing to commands failed; retried on the next connect", "err", err)
+	} else if st, ok := tok.(*paho.SubscribeToken); ok {
+		for topic, code := range st.Result() {
+			if code == 0x80 { // SUBACK failure
+				refused = topic
+			}
+		}
+	}
+	if refused != "" {
+		t.health.Warn(HealthComponent, "connected to "+t.broker+", but the broker refused the subscription to "+refused+
+			": commands cannot reach this site (check the broker ACL)")
+		t.log.Error("the broker refused the command subscription; check its ACL", "topic", refused)
+	} else {
+		t.health.OK(HealthComponent, "connected to "+t.broker) // before the link is used, so the first status shows it
+	}
 	t.link.Store(l)
 	t.stats.connects.Add(1)
 	t.connErrMu.Lock()
@@ -372,22 +392,6 @@ func (t *Telemetry) connected(ctx context.Context, l *link) {
 	t.log.Info("connected to the MQTT broker", "broker", t.broker, "client_id", t.ClientID())
 	wake(t.pubWake)
 	wake(t.stateWake)
-
-	// The broker remembers the subscription in the persistent session, but a first connect, a
-	// broker that lost its state or a changed ACL all need it made again.
-	tok := l.cli.Subscribe(t.prefix+TopicCmd+"/+", 1, nil)
-	if err := waitLink(ctx, l, tok, t.opts.Timing.PublishTimeout); err != nil {
-		t.log.Warn("subscribing to commands failed; retried on the next connect", "err", err)
-		return
-	}
-	if st, ok := tok.(*paho.SubscribeToken); ok {
-		for topic, code := range st.Result() {
-			if code == 0x80 {
-				t.health.Warn(HealthComponent, "the broker refused the subscription to "+topic+": commands cannot reach this site (check the broker ACL)")
-				t.log.Error("the broker refused the command subscription; check its ACL", "topic", topic)
-			}
-		}
-	}
 }
 
 func (t *Telemetry) connectFailed(err error) {

@@ -444,16 +444,24 @@ func (b *Broker) stop(sig syscall.Signal) error {
 	default:
 	}
 	_ = cmd.Process.Signal(sig)
-	t := time.NewTimer(10 * time.Second)
-	defer t.Stop()
-	select {
-	case <-exited:
-	case <-t.C:
-		_ = cmd.Process.Kill()
-		<-exited
-		return errors.New("mosquitto did not stop within 10s; killed")
+	// A SIGTERM that lands just as mosquitto starts can be lost (its main loop sets its "run"
+	// flag after installing the handler), so it is sent again until mosquitto is gone.
+	again := time.NewTicker(500 * time.Millisecond)
+	defer again.Stop()
+	limit := time.NewTimer(10 * time.Second)
+	defer limit.Stop()
+	for {
+		select {
+		case <-exited:
+			return nil
+		case <-again.C:
+			_ = cmd.Process.Signal(sig)
+		case <-limit.C:
+			_ = cmd.Process.Kill()
+			<-exited
+			return errors.New("mosquitto did not stop within 10s; killed")
+		}
 	}
-	return nil
 }
 
 func freePort() (string, error) {
