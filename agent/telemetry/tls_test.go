@@ -160,4 +160,3 @@ func TestClientCertificatePasswordAndTheDocumentedACL(t *testing.T) {
 	assert.Contains(t, mqttHealth(bad.health).Message, `the broker refused mqtt.username "oslo-hq" (not authorised): check mqtt.username, mqtt.password`)
 	assert.NotContains(t, bad.logs.String(), "site-secret")
 }
-
