@@ -303,6 +303,7 @@ func (t *Telemetry) clientOptions(clientID string) (*paho.ClientOptions, error) 
 func (t *Telemetry) connectLoop(ctx context.Context, opts *paho.ClientOptions) {
 	tm := t.opts.Timing
 	var delay time.Duration // the first attempt goes at once
+	shortLinks := 0         // connections in a row that dropped soon after connecting
 	for {
 		if delay > 0 && !clock.Sleep(t.clock, jitter(delay), ctx.Done()) {
 			return
@@ -326,18 +327,25 @@ func (t *Telemetry) connectLoop(ctx context.Context, opts *paho.ClientOptions) {
 		case <-l.lost:
 		}
 		t.link.CompareAndSwap(l, nil)
+		if t.clock.Now().Sub(l.since) >= stableLink {
+			delay, shortLinks = tm.ReconnectMin, 0
+		} else { // it dropped soon after connecting: do not hammer the broker
+			delay, shortLinks = min(max(2*delay, tm.ReconnectMin), tm.ReconnectMax), shortLinks+1
+		}
 		msg := "connection lost"
 		if l.why != nil {
 			msg += ": " + l.why.Error()
 		}
-		t.health.Warn(HealthComponent, msg+"; reconnecting to "+t.broker)
-		t.log.Warn("MQTT connection lost; reconnecting", "broker", t.broker, "err", l.why)
-		wake(t.stateWake)
-		if t.clock.Now().Sub(l.since) >= stableLink {
-			delay = tm.ReconnectMin
-		} else { // it dropped soon after connecting: do not hammer the broker
-			delay = min(max(2*delay, tm.ReconnectMin), tm.ReconnectMax)
+		if shortLinks >= 3 {
+			// Mosquitto 2 closes the connection of a client that publishes where its ACL does
+			// not allow; another client with the same id takes the session over.
+			msg += fmt.Sprintf("; the broker closed %d connections in a row soon after they opened: check that its ACL lets "+
+				"this site publish under %s# (the username is usually the site id) and that no other client uses the client id %s",
+				shortLinks, t.prefix, t.ClientID())
 		}
+		t.health.Warn(HealthComponent, msg+"; reconnecting to "+t.broker)
+		t.log.Warn("MQTT connection lost; reconnecting", "broker", t.broker, "err", l.why, "short_links", shortLinks)
+		wake(t.stateWake)
 	}
 }
 

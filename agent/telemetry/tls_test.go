@@ -152,6 +152,15 @@ func TestClientCertificatePasswordAndTheDocumentedACL(t *testing.T) {
 	assert.Equal(t, StateOnline, retained.State, "another site cannot write into oslo-hq's topics")
 	assert.Empty(t, retained.Reason)
 
+	// A site whose login the ACL does not cover is told where to look.
+	wrongUser := cfg
+	wrongUser.Username, wrongUser.Password = "bergen", config.NewSecret("site-secret-2")
+	denied := runTelemetry(t, Options{Store: openStore(t, "", 1000), MQTT: wrongUser})
+	require.Eventually(t, func() bool {
+		return strings.Contains(mqttHealth(denied.health).Message, "check that its ACL lets this site publish under otj/v1/oslo-hq/#")
+	}, wait, 5*time.Millisecond)
+	denied.stop()
+
 	// A wrong password: mosquitto 2 answers "not authorised" (other brokers "bad user name or
 	// password"); either way the message names the setting.
 	cfg.Password = config.NewSecret("wrong")
