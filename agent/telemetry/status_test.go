@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -211,4 +212,24 @@ func TestHealthSummaryBoundsProblems(t *testing.T) {
 	assert.Equal(t, MaxProblems+11, h.ProblemsTotal)
 	assert.Len(t, h.Problems, MaxProblems)
 	assert.Equal(t, "graph/m365", h.Problems[0].Component, "worst first")
+}
+
+// TestRunLeavesNoGoroutinesBehind: every goroutine telemetry or its MQTT clients start ends
+// when Run returns, including a reconnect after the broker went away.
+func TestRunLeavesNoGoroutinesBehind(t *testing.T) {
+	b := startBroker(t, mosquitto.Options{})
+	s := openStore(t, "", 1000)
+	w := watch(t, b.URL(), SiteTopic("oslo-hq", TopicStatus), SiteTopic("oslo-hq", TopicCmdResult))
+	before := runtime.NumGoroutine()
+
+	tel := runTelemetry(t, Options{Store: s, MQTT: mqttConfig(b.URL())})
+	w.anyStatus("oslo-hq", StateOnline)
+	require.NoError(t, b.Stop())
+	require.Eventually(t, func() bool { return !tel.Connected() }, wait, 5*time.Millisecond)
+	require.NoError(t, b.Start(t.Context()))
+	require.Eventually(t, tel.Connected, wait, 5*time.Millisecond)
+	tel.stop()
+
+	require.Eventually(t, func() bool { return runtime.NumGoroutine() <= before }, wait, 10*time.Millisecond,
+		"goroutines before: %d, after: %d", before, runtime.NumGoroutine())
 }
