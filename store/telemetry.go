@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/otj-edge/otj-edge/sync/calendar"
+)
+
+// KeyOutboxDiscarded counts queued messages given up on because the broker never acknowledged
+// them over many attempts (a message the broker refuses would otherwise block the queue forever).
+const KeyOutboxDiscarded = "outbox_discarded"
+
+// keyRetainedRooms lists the rooms whose state telemetry has published retained, so the
+// retained message of a room removed from the config can be cleared even after a restart.
+const keyRetainedRooms = "mqtt_retained_rooms"
+
+// DiscardOutbox removes one queued message that cannot be delivered and counts it in
+// "outbox_discarded". It reports whether the message was still there.
+func (s *Store) DiscardOutbox(ctx context.Context, seq int64) (bool, error) {
+	var found bool
+	err := s.Write(ctx, func(t *Tx) error {
+		var size int64
+		err := t.tx.QueryRowContext(t.ctx, "DELETE FROM outbox WHERE seq = ? RETURNING length(payload)", seq).Scan(&size)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("discard outbox message %d: %w", seq, err)
+		}
+		found = true
+		t.outbox.rows--
+		t.outbox.bytes -= size
+		_, err = t.Add(KeyOutboxDiscarded, 1)
+		return err
+	})
+	return found, err
+}
+
+// RoomDay is what a room's day looks like: the number of meetings today, the meeting in
+// progress (if any) and the next one to start.
+type RoomDay struct {
+	Today   int
+	Current *calendar.Meeting
+	Next    *calendar.Meeting
+}
+
+// RoomDay summarises a room's meetings: how many overlap [dayStart, dayEnd), the one in
+// progress at now and the first starting after now. Each is one indexed query.
+func (s *Store) RoomDay(ctx context.Context, room string, dayStart, dayEnd, now time.Time) (RoomDay, error) {
+	var d RoomDay
+	err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM meetings WHERE room = ? AND start_ms < ? AND end_ms > ?",
+		room, ms(dayEnd), ms(dayStart)).Scan(&d.Today)
+	if err != nil {
+		return d, fmt.Errorf("meetings today in %s: %w", room, err)
+	}
+	one := func(q string, args ...any) (*calendar.Meeting, error) {
+		var data string
+		err := s.r.QueryRowContext(ctx, q, args...).Scan(&data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var m calendar.Meeting
+		if err := json.Unmarshal([]byte(data), &m); err != nil {
+			return nil, err
+		}
+		return &m, nil
+	}
+	if d.Current, err = one("SELECT data FROM meetings WHERE room = ? AND start_ms <= ? AND end_ms > ? ORDER BY start_ms, id LIMIT 1",
+		room, ms(now), ms(now)); err != nil {
+		return d, fmt.Errorf("current meeting in %s: %w", room, err)
+	}
+	if d.Next, err = one("SELECT data FROM meetings WHERE room = ? AND start_ms > ? ORDER BY start_ms, id LIMIT 1",
+		room, ms(now)); err != nil {
+		return d, fmt.Errorf("next meeting in %s: %w", room, err)
+	}
+	return d, nil
+}
+
+// RetainedRooms lists the rooms whose state is published retained on the broker.
+func (s *Store) RetainedRooms(ctx context.Context) ([]string, error) {
+	v, ok, err := s.Get(ctx, keyRetainedRooms)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var rooms []string
+	if err := json.Unmarshal([]byte(v), &rooms); err != nil {
+		return nil, fmt.Errorf("read %s: %w", keyRetainedRooms, err)
+	}
+	return rooms, nil
+}
+
+// SetRetainedRooms records the rooms whose state is published retained on the broker.
+func (s *Store) SetRetainedRooms(ctx context.Context, rooms []string) error {
+	sorted := append([]string{}, rooms...)
+	sort.Strings(sorted)
+	b, err := json.Marshal(sorted)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", keyRetainedRooms, err)
+	}
+	return s.Write(ctx, func(t *Tx) error { return t.Set(keyRetainedRooms, string(b)) })
+}

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otj-edge/otj-edge/sync/calendar"
+)
+
+func TestDiscardOutboxRemovesAndCounts(t *testing.T) {
+	s, _ := openTemp(t, Options{Outbox: OutboxLimits{MaxMessages: 100}})
+	require.NoError(t, s.Write(t.Context(), func(tx *Tx) error {
+		for _, p := range []string{"poison", "next"} {
+			if _, err := tx.Enqueue(Message{Topic: "events", Payload: []byte(p)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	msgs, err := s.PeekOutbox(t.Context(), 10)
+	require.NoError(t, err)
+	require.Len(t, msgs, 2)
+
+	found, err := s.DiscardOutbox(t.Context(), msgs[0].Seq)
+	require.NoError(t, err)
+	assert.True(t, found)
+	found, err = s.DiscardOutbox(t.Context(), msgs[0].Seq)
+	require.NoError(t, err)
+	assert.False(t, found, "a message already gone is not counted twice")
+
+	st, err := s.OutboxStats(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, OutboxStats{Depth: 1, Bytes: 4}, st)
+	n, err := s.Counter(t.Context(), KeyOutboxDiscarded)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+	left, err := s.PeekOutbox(t.Context(), 10)
+	require.NoError(t, err)
+	require.Len(t, left, 1)
+	assert.Equal(t, "next", string(left[0].Payload))
+}
+
+func TestRoomDayCountsTodayAndFindsCurrentAndNext(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	room := "room-1@example.com"
+	day := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	require.NoError(t, s.Write(t.Context(), func(tx *Tx) error {
+		if err := tx.SyncRooms([]RoomRef{{room, "m365"}, {"other@example.com", "m365"}}); err != nil {
+			return err
+		}
+		if _, err := tx.ReplaceMeetings("other@example.com", []calendar.Meeting{{ID: "o", Start: at(9, 0), End: at(10, 0)}}); err != nil {
+			return err
+		}
+		_, err := tx.ReplaceMeetings(room, []calendar.Meeting{
+			{ID: "overnight", Start: at(-2, 0), End: at(1, 0)}, // started yesterday: counts today
+			{ID: "standup", Start: at(9, 0), End: at(9, 15)},
+			{ID: "review", Start: at(10, 0), End: at(11, 0), Join: true, Platform: "Zoom"},
+			{ID: "tomorrow", Start: at(24+9, 0), End: at(24+10, 0)},
+		})
+		return err
+	}))
+
+	d, err := s.RoomDay(t.Context(), room, day, day.AddDate(0, 0, 1), at(9, 5))
+	require.NoError(t, err)
+	assert.Equal(t, 3, d.Today)
+	require.NotNil(t, d.Current)
+	assert.Equal(t, "standup", d.Current.ID)
+	require.NotNil(t, d.Next)
+	assert.Equal(t, "review", d.Next.ID)
+	assert.Equal(t, "Zoom", d.Next.Platform)
+
+	d, err = s.RoomDay(t.Context(), room, day, day.AddDate(0, 0, 1), at(23, 0))
+	require.NoError(t, err)
+	assert.Nil(t, d.Current)
+	require.NotNil(t, d.Next)
+	assert.Equal(t, "tomorrow", d.Next.ID)
+
+	d, err = s.RoomDay(t.Context(), "none@example.com", day, day.AddDate(0, 0, 1), at(9, 5))
+	require.NoError(t, err)
+	assert.Equal(t, RoomDay{}, d)
+}
+
+func TestRetainedRoomsRoundTrip(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	rooms, err := s.RetainedRooms(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, rooms)
+	require.NoError(t, s.SetRetainedRooms(t.Context(), []string{"b@x", "a@x"}))
+	rooms, err = s.RetainedRooms(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a@x", "b@x"}, rooms)
+}
