@@ -26,10 +26,10 @@ type Item struct {
 
 // Tracker holds the latest Item per component. The zero value is not usable; call New.
 type Tracker struct {
-	mu      sync.Mutex
-	items   map[string]Item
-	now     func() time.Time
-	changed chan struct{}
+	mu    sync.Mutex
+	items map[string]Item
+	now   func() time.Time
+	subs  map[chan struct{}]bool
 }
 
 // New makes a tracker; now may be nil (time.Now).
@@ -37,7 +37,7 @@ func New(now func() time.Time) *Tracker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tracker{items: map[string]Item{}, now: now, changed: make(chan struct{}, 1)}
+	return &Tracker{items: map[string]Item{}, now: now, subs: map[chan struct{}]bool{}}
 }
 
 // Set records a component's level and message.
@@ -49,10 +49,17 @@ func (t *Tracker) Set(component, level, message string) {
 		it.Since = old.Since
 	}
 	t.items[component] = it
-	t.mu.Unlock()
 	if !ok || old.Level != level || old.Message != message {
+		t.notifyLocked()
+	}
+	t.mu.Unlock()
+}
+
+// notifyLocked signals every subscriber without blocking (signals coalesce).
+func (t *Tracker) notifyLocked() {
+	for c := range t.subs {
 		select {
-		case t.changed <- struct{}{}:
+		case c <- struct{}{}:
 		default:
 		}
 	}
@@ -70,19 +77,26 @@ func (t *Tracker) Fail(component, message string) { t.Set(component, Error, mess
 // Remove forgets a component (it was removed from the config).
 func (t *Tracker) Remove(component string) {
 	t.mu.Lock()
-	_, ok := t.items[component]
-	delete(t.items, component)
-	t.mu.Unlock()
-	if ok {
-		select {
-		case t.changed <- struct{}{}:
-		default:
-		}
+	if _, ok := t.items[component]; ok {
+		delete(t.items, component)
+		t.notifyLocked()
 	}
+	t.mu.Unlock()
 }
 
-// Changed signals (coalesced) whenever a level or message changes.
-func (t *Tracker) Changed() <-chan struct{} { return t.changed }
+// Subscribe returns a channel that receives a (coalesced) signal whenever a level or message
+// changes, and a function that ends the subscription. Every subscriber gets its own signal.
+func (t *Tracker) Subscribe() (<-chan struct{}, func()) {
+	c := make(chan struct{}, 1)
+	t.mu.Lock()
+	t.subs[c] = true
+	t.mu.Unlock()
+	return c, func() {
+		t.mu.Lock()
+		delete(t.subs, c)
+		t.mu.Unlock()
+	}
+}
 
 // Snapshot lists every component, worst first, then by name.
 func (t *Tracker) Snapshot() []Item {

@@ -10,10 +10,15 @@ import (
 func TestTrackerOrdersWorstFirstAndKeepsSince(t *testing.T) {
 	now := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
 	tr := New(func() time.Time { return now })
+	changed, stop := tr.Subscribe()
+	other, stopOther := tr.Subscribe()
+	defer stopOther()
 	tr.OK("store", "")
 	tr.Warn("graph/m365", "throttled")
 	tr.Fail("cisco/codec-1", "wrong username or password")
-	<-tr.Changed()
+	<-changed
+	<-other // every subscriber hears it
+	stop()
 
 	snap := tr.Snapshot()
 	assert.Equal(t, []string{"cisco/codec-1", "graph/m365", "store"}, []string{snap[0].Component, snap[1].Component, snap[2].Component})

@@ -79,6 +79,8 @@ func (t *Telemetry) stateLoop(ctx context.Context) {
 		}
 	}()
 
+	healthChanged, unsubscribe := t.health.Subscribe()
+	defer unsubscribe()
 	for {
 		var flushC <-chan time.Time
 		if flush != nil {
@@ -94,7 +96,7 @@ func (t *Telemetry) stateLoop(ctx context.Context) {
 			s.markRooms(meetings.Take())
 		case <-endpoints.C:
 			s.markEndpoints(ctx, endpoints.Take())
-		case <-t.health.Changed():
+		case <-healthChanged:
 			s.statusDirty = true
 		case <-recheck.C():
 			s.statusDirty = true
