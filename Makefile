@@ -25,7 +25,7 @@ PKG_FORMATS ?= deb rpm
 COMMITS ?= $(shell git rev-list --count HEAD 2>/dev/null || echo 0)
 PKG_VERSION ?= $(shell sh packaging/pkgversion.sh "$(VERSION)" "$(COMMITS)")
 
-.PHONY: all build dist package windows-zip test vet fmt-check bench demo clean
+.PHONY: all build dist package package-linux windows-zip test vet fmt-check bench demo clean
 
 all: build
 
@@ -44,7 +44,10 @@ dist:
 	done
 
 ## package: .deb and .rpm for amd64 and arm64, and the Windows zip, in dist/
-package: windows-zip
+package: package-linux windows-zip
+
+## package-linux: the .deb and .rpm only (PKG_ARCHS, PKG_FORMATS narrow them)
+package-linux:
 	@set -e; [ -n "$(PKG_VERSION)" ] || { echo "package: no package version"; exit 1; }; \
 	export SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) PKG_VERSION=$(PKG_VERSION); \
 	for arch in $(PKG_ARCHS); do \
@@ -61,7 +64,7 @@ windows-zip:
 	@set -e; out=$(DIST)/otj-edge-windows-amd64.exe; \
 	echo "build $$out"; \
 	$(call release_build,windows,amd64,$$out); \
-	$(GO) run ./packaging/winzip -exe $$out -config packaging/config.example.yaml \
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./packaging/winzip -exe $$out -config packaging/config.example.yaml \
 		-guide packaging/windows/INSTALL.txt -out $(DIST)/otj-edge_$(PKG_VERSION)_windows_amd64.zip
 
 ## vet: go vet and gofmt
