@@ -236,6 +236,7 @@ func TestWindowsServiceStartsInTheExecutablesDirectory(t *testing.T) {
 }
 
 func TestWindowsServiceReportsABadConfigToTheEventLog(t *testing.T) {
+	t.Chdir(t.TempDir()) // startRun enters the executable's directory; restore the test's after
 	events := &recordingLogger{}
 	mode := runMode{goos: "windows", managed: true, exe: filepath.Join(t.TempDir(), "otj-edge.exe"), sysLog: events}
 	path := minimalConfig(t, "bogus_key: 1\n")
