@@ -46,7 +46,11 @@ func init() {
 // battery sends a box back to 1970 or 2000) or went back.
 func checkClockOffline(ctx context.Context, w io.Writer, cfg *config.Config, now time.Time) {
 	var lastWrite time.Time
-	if _, err := os.Stat(cfg.DBPath()); err == nil {
+	_, err := os.Stat(cfg.DBPath())
+	if os.IsPermission(err) {
+		fmt.Fprintf(w, "clock: not compared with the store, which this user cannot read (run check as root or as otj-edge)\n")
+	}
+	if err == nil {
 		st, err := store.Open(ctx, cfg.DBPath(), store.Options{ReadOnly: true})
 		if err == nil {
 			lastWrite, err = st.LastWrite(ctx)

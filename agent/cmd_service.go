@@ -63,6 +63,14 @@ func serviceAction(stdio IO, action, cfgPath string) error {
 	default:
 		return usagef("unknown action %q (install, uninstall, start, stop, restart, status)", action)
 	}
+	if runtime.GOOS == "linux" && packagedUnit(hostSystem()) {
+		switch action {
+		case "install":
+			return fmt.Errorf("service install: %w", errPackaged)
+		case "uninstall":
+			return errors.New("service uninstall: otj-edge was installed from a package: remove it with apt remove otj-edge (or dnf remove otj-edge)")
+		}
+	}
 	c := serviceConfig(cfgPath, runtime.GOOS)
 	if action == "install" {
 		cfg, err := loadConfig(cfgPath, stdio)

@@ -46,10 +46,8 @@ func lookupUser(name string) (int, int, error) {
 // state directory other than /var/lib/otj-edge is created, handed to that user and opened in
 // the sandbox with ReadWritePaths.
 func handInstallUnit(h host, exe string, cfg *config.Config) (string, error) {
-	for _, dir := range []string{"lib/systemd/system", "usr/lib/systemd/system"} {
-		if _, err := os.Stat(filepath.Join(h.root, dir, ServiceName+".service")); err == nil {
-			return "", errPackaged
-		}
+	if packagedUnit(h) {
+		return "", errPackaged
 	}
 	for _, p := range []string{exe, cfg.File, cfg.StateDir} {
 		if within(p, "/home", "/root", "/run/user") {
@@ -85,6 +83,16 @@ func handInstallUnit(h host, exe string, cfg *config.Config) (string, error) {
 	header := "# Written by `otj-edge service install` for " + exe + ". Remove it with\n" +
 		"# `otj-edge service uninstall`; change it with a drop-in (systemctl edit otj-edge).\n"
 	return header + unit, nil
+}
+
+// packagedUnit reports whether a .deb or .rpm installed otj-edge's unit on h.
+func packagedUnit(h host) bool {
+	for _, dir := range []string{"lib/systemd/system", "usr/lib/systemd/system"} {
+		if _, err := os.Stat(filepath.Join(h.root, dir, ServiceName+".service")); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // systemdArg quotes one ExecStart argument: systemd splits on spaces, expands %-specifiers and

@@ -173,6 +173,21 @@ func TestDebLifecycle(t *testing.T) {
 	r.must(t, "cat > /etc/otj-edge/config.yaml <<'EOF'\n"+siteConfig+"EOF")
 	runAgentOnce(t, r)
 	assert.Equal(t, "otj-edge:otj-edge 600 regular file", statAll(t, r, "/var/lib/otj-edge/otj-edge.db")["/var/lib/otj-edge/otj-edge.db"])
+	// An admin running check as root (it reads the store for the clock check) must not leave
+	// root-owned files the agent could not open.
+	assert.Contains(t, r.must(t, "set -a; . /etc/otj-edge/environment; otj-edge check --offline"), "clock ok: ")
+	assert.Empty(t, r.must(t, "find /var/lib/otj-edge ! -user otj-edge"), "everything in the state directory stays the agent's")
+	// A member of the otj-edge group reads the config but not the state directory: the clock
+	// check says why it skipped the store.
+	out = r.must(t, "set -a; . /etc/otj-edge/environment; setpriv --reuid=nobody --regid=otj-edge --clear-groups otj-edge check --offline")
+	assert.Contains(t, out, "clock: not compared with the store, which this user cannot read (run check as root or as otj-edge)")
+	// The package owns the unit: the hand-install commands send the admin to apt and systemctl.
+	out, code = r.sh(t, "otj-edge service install")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "otj-edge was installed from a package, which installed and enabled its own unit: use systemctl start|stop|status otj-edge")
+	out, code = r.sh(t, "otj-edge service uninstall")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "remove it with apt remove otj-edge")
 
 	// An older release left a schema-1 store (the fixture the store's own migration test uses).
 	fixture := gunzipFile(t, "../store/testdata/otj-edge-v1.db.gz")
