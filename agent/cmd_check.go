@@ -34,7 +34,12 @@ func init() {
 		summary: "validate the configuration and test connectivity",
 		help: `Validates the configuration file and prints every problem as FILE:LINE: message (exit 2).
 Without --offline it then tests what the agent will talk to, one line per item (exit 1 when
-any check fails). Secrets are never printed.`,
+any check fails). Secrets are never printed.
+
+It also warns when the clock looks wrong (calendar windows, the Join button's timing and
+Microsoft 365 tokens depend on it): offline, when it reads earlier than this build or than the
+newest time the store recorded; online, when it is more than 2 minutes off the Date header of
+each Graph token endpoint. A wrong clock is a warning, not a failure.`,
 		flags: func(fs *flag.FlagSet) any {
 			return &checkFlags{
 				config:  configFlag(fs),
@@ -56,6 +61,7 @@ any check fails). Secrets are never printed.`,
 			}
 			fmt.Fprintf(stdio.Stdout, "config ok: %s (site %s: %d rooms, %d endpoints, %d profiles, %d integrations)\n",
 				cfg.File, cfg.Site, len(cfg.Rooms()), len(cfg.Endpoints), len(cfg.Profiles), len(cfg.Integrations))
+			checkClockOffline(ctx, stdio.Stdout, cfg, checkClock.Now())
 			if *f.offline {
 				return nil
 			}

@@ -8,10 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
 	"github.com/kardianos/service"
+
+	"github.com/otj-edge/otj-edge/agent/config"
 )
 
 type runFlags struct {
@@ -78,39 +82,49 @@ func (p *program) Stop(service.Service) error {
 // Shutdown is called when the machine shuts down (Windows): same as Stop.
 func (p *program) Shutdown(s service.Service) error { return p.Stop(s) }
 
-func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
-	cfg, err := loadConfig(cfgPath, stdio)
-	if err != nil {
-		return err
-	}
-	svc, svcErr := newService(cfgPath, nil)
-	var mirror func(slog.Level, string)
-	interactive := service.Interactive()
-	if svcErr == nil && !interactive {
-		if l, err := svc.Logger(nil); err == nil {
-			mirror = func(level slog.Level, msg string) {
-				// The event log is a convenience: failing to write it must not stop the agent.
-				if level >= slog.LevelError {
-					_ = l.Error(msg)
-				} else {
-					_ = l.Warning(msg)
-				}
+// runMode is how otj-edge was started.
+type runMode struct {
+	goos string
+	// managed: started by a service manager (systemd, the Windows SCM), not from a console.
+	managed bool
+	// exe is the executable's path (Windows services start in the executable's directory).
+	exe string
+	// sysLog reaches the Windows event log (nil elsewhere: systemd's journal reads stderr).
+	sysLog service.Logger
+}
+
+func currentMode(cfgPath string) runMode {
+	m := runMode{goos: runtime.GOOS, managed: !service.Interactive()}
+	m.exe, _ = executable()
+	if m.managed && m.goos == "windows" {
+		if svc, err := newService(cfgPath, nil); err == nil {
+			if l, err := svc.Logger(nil); err == nil {
+				m.sysLog = l
 			}
 		}
 	}
-	log := newLogger(stdio.Stderr, cfg.Log.Format, cfg.Log.Level, secretsOf(cfg), mirror)
+	return m
+}
+
+func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
+	mode := currentMode(cfgPath)
+	cfg, log, closeLog, err := startRun(stdio, cfgPath, mode)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w.String())
 	}
 	a := New(cfg, Options{Logger: log})
 	p := &program{run: a.Run}
 
-	if svcErr == nil && !interactive {
+	if mode.managed {
 		p.failed = func(err error) {
 			log.Error("agent failed", "err", err)
 			os.Exit(ExitFailure)
 		}
-		svc, err := newService(cfgPath, p)
+		svc, err := newService(cfg.File, p)
 		if err != nil {
 			return err
 		}
@@ -135,4 +149,49 @@ func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
 		}
 		return nil
 	}
+}
+
+// startRun prepares a run: the working directory, the config and the logger. A Windows
+// service starts in C:\Windows\System32, so it first moves to the executable's directory and
+// resolves the config path from there; it logs to <state_dir>\logs\otj-edge.log (its stderr
+// goes nowhere) and mirrors warnings and errors, and a config that does not load, to the
+// event log.
+func startRun(stdio IO, cfgPath string, mode runMode) (*config.Config, *slog.Logger, func(), error) {
+	if mode.managed && mode.goos == "windows" && mode.exe != "" {
+		if err := os.Chdir(filepath.Dir(mode.exe)); err != nil {
+			return nil, nil, nil, fmt.Errorf("enter the executable's directory: %w", err)
+		}
+	}
+	abs, err := filepath.Abs(cfgPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg, err := loadConfig(abs, stdio)
+	if err != nil {
+		if mode.sysLog != nil {
+			_ = mode.sysLog.Error("otj-edge cannot start: " + err.Error())
+		}
+		return nil, nil, nil, err
+	}
+	out, closeLog := stdio.Stderr, func() {}
+	if mode.managed && mode.goos == "windows" {
+		path := filepath.Join(cfg.StateDir, "logs", "otj-edge.log")
+		if f, err := openRotatingFile(path, logFileMax, logFileKeep); err == nil {
+			out, closeLog = f, func() { _ = f.Close() }
+		} else if mode.sysLog != nil {
+			_ = mode.sysLog.Warning("otj-edge: logging to the event log only: " + err.Error())
+		}
+	}
+	var mirror func(slog.Level, string)
+	if l := mode.sysLog; l != nil {
+		mirror = func(level slog.Level, msg string) {
+			// The event log is a convenience: failing to write it must not stop the agent.
+			if level >= slog.LevelError {
+				_ = l.Error(msg)
+			} else {
+				_ = l.Warning(msg)
+			}
+		}
+	}
+	return cfg, newLogger(out, cfg.Log.Format, cfg.Log.Level, secretsOf(cfg), mirror), closeLog, nil
 }
