@@ -33,9 +33,9 @@ func parsePages() map[string]*template.Template {
 		"pct":        pct,
 		"join":       strings.Join,
 		"plural":     plural,
-		"human":      func(secs int64) string { return humanDuration(time.Duration(secs) * time.Second) },
+		"human":      func(secs int64) string { return HumanDuration(time.Duration(secs) * time.Second) },
 		"dict":       dict,
-		"sentence":   sentence,
+		"sentence":   Sentence,
 		"int":        func(v int64) int { return int(v) },
 		"int64":      func(f float64) int64 { return int64(f) },
 		"deref": func(p *int64) int64 {
@@ -76,8 +76,8 @@ func levelClass(s string) string {
 	return "muted"
 }
 
-// sentence capitalises the first letter.
-func sentence(s string) string {
+// Sentence capitalises the first letter.
+func Sentence(s string) string {
 	if s == "" {
 		return s
 	}
@@ -175,12 +175,12 @@ func (p *page) Ago(t time.Time) string {
 	}
 	d := p.Now.Sub(t)
 	if d < 0 {
-		return "in " + humanDuration(-d)
+		return "in " + HumanDuration(-d)
 	}
 	if d < time.Minute {
 		return "just now"
 	}
-	return humanDuration(d) + " ago"
+	return HumanDuration(d) + " ago"
 }
 
 // Zone names the page's time zone: "CET +01:00".

@@ -305,7 +305,7 @@ func (r *Reader) DataAge(rooms []Room) DataAge {
 		secs := int64(age / time.Second)
 		d.AgeSeconds = &secs
 		d.Stale = age > r.staleAfter()
-		d.Text = "calendar data " + humanDuration(age) + " old"
+		d.Text = "calendar data " + HumanDuration(age) + " old"
 	}
 	return d
 }
@@ -319,9 +319,9 @@ func countBy[T any](items []T, key func(T) string) map[string]int {
 	return out
 }
 
-// humanDuration says a duration the way a person would: "less than a minute", "1 minute",
+// HumanDuration says a duration the way a person would: "less than a minute", "1 minute",
 // "17 minutes", "2 hours 5 minutes", "3 days".
-func humanDuration(d time.Duration) string {
+func HumanDuration(d time.Duration) string {
 	switch {
 	case d < time.Minute:
 		return "less than a minute"

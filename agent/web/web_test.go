@@ -45,6 +45,7 @@ func TestPagesMatchGolden(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			code, body := f.get(tc.path)
 			require.Equal(t, http.StatusOK, code, body)
+			assert.NotContains(t, body, "<script", "the pages work without JavaScript")
 			golden(t, tc.file, body)
 		})
 	}
@@ -372,7 +373,7 @@ func TestHumanDuration(t *testing.T) {
 		72 * time.Hour:                 "3 days",
 		400*24*time.Hour + time.Minute: "400 days",
 	} {
-		assert.Equal(t, want, humanDuration(d), d.String())
+		assert.Equal(t, want, HumanDuration(d), d.String())
 	}
 }
 
