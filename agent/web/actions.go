@@ -77,6 +77,9 @@ func (s *Server) apiAction(r *http.Request) (any, error) {
 		return nil, err
 	}
 	cfg := s.opts.Agent.Config()
+	if cfg == nil {
+		return nil, httpError{http.StatusServiceUnavailable, "the agent has no configuration loaded yet; try again in a moment"}
+	}
 	res := ActionResult{OK: true, Action: name, RequestedAt: s.clock.Now()}
 	ctx := r.Context()
 	switch name {

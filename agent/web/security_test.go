@@ -17,7 +17,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -280,6 +279,13 @@ func TestRunRefusesNetworkAddressWithoutCredentials(t *testing.T) {
 	assert.Contains(t, err.Error(), "refusing to serve on 192.0.2.10:8787")
 	assert.True(t, ln.closed)
 
+	// status.listen: off — nothing listens, Run just waits for the end.
+	off, err := New(Options{Store: f.store, Health: f.health, Agent: f.agent})
+	require.NoError(t, err)
+	stopped, stop := context.WithCancel(t.Context())
+	stop()
+	require.NoError(t, off.Run(stopped))
+
 	_, err = New(Options{Store: f.store, Health: f.health, Agent: f.agent, Username: "tech"})
 	assert.EqualError(t, err, "status page: give both a username and a password, or neither")
 }
@@ -359,4 +365,3 @@ func TestClientURL(t *testing.T) {
 	assert.Error(t, err)
 }
 
-var _ = config.Redacted

@@ -30,12 +30,10 @@ import (
 	"github.com/otj-edge/otj-edge/store"
 )
 
-// DefaultListen is the status page's address when the config does not say.
-const DefaultListen = "127.0.0.1:8787"
-
 // Options configure the server.
 type Options struct {
-	// Listen is host:port (status.listen).
+	// Listen is host:port (status.listen; the config defaults it to 127.0.0.1:8787). Empty:
+	// the page is off and Run only waits for ctx to end.
 	Listen string
 	// Username and Password protect every page and API call with HTTP Basic authentication.
 	// Required when Listen is not a loopback address.
@@ -96,9 +94,6 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxAuthFailures <= 0 {
 		opts.MaxAuthFailures = 20
 	}
-	if opts.Listen == "" {
-		opts.Listen = DefaultListen
-	}
 	s := &Server{opts: opts, log: opts.Logger.With("part", "status page"), clock: opts.Clock, token: newToken()}
 	s.handler = s.routes()
 	return s, nil
@@ -113,6 +108,11 @@ func (s *Server) Token() string { return s.token }
 // Run listens on Options.Listen and serves until ctx ends. It refuses a non-loopback address
 // without credentials.
 func (s *Server) Run(ctx context.Context) error {
+	if s.opts.Listen == "" {
+		s.log.Info("status page is off (status.listen: off)")
+		<-ctx.Done()
+		return nil
+	}
 	host, _, err := net.SplitHostPort(s.opts.Listen)
 	if err != nil {
 		return fmt.Errorf("status page: listen address %q is not host:port", s.opts.Listen)
