@@ -364,4 +364,3 @@ func TestClientURL(t *testing.T) {
 	_, err := ClientURL("8787")
 	assert.Error(t, err)
 }
-
