@@ -246,8 +246,8 @@ func TestRoomsFromTheRunningAgent(t *testing.T) {
 	assert.Equal(t, "otj-edge rooms: from the running agent at "+s.url+"\n", errOut)
 	lines := strings.Split(out, "\n")
 	assert.Regexp(t, `^ROOM\s+SYNC\s+DATA\s+TODAY\s+NOW / NEXT\s+FLAGS$`, lines[0])
-	assert.Regexp(t, `^room-a@example.com\s+ok\s+2 minutes ago\s+\d+\s+now \S+ Project Falcon \(MicrosoftTeams\); next \S+ Customer call \(Zoom\)\s+-$`, lines[1])
-	assert.Regexp(t, `^room-b@example.com\s+ok\s+3 minutes ago\s+\d+\s+next \S+ Kari Nordmann \(no Join\)\s+add_organizer_to_subject$`, lines[2])
+	assert.Regexp(t, `^room-a@example.com\s+ok\s+2 minutes ago\s+\d+\s+now .+ Project Falcon \(MicrosoftTeams\); next .+ Customer call \(Zoom\)\s+-$`, lines[1])
+	assert.Regexp(t, `^room-b@example.com\s+ok\s+3 minutes ago\s+\d+\s+next .+ Kari Nordmann \(no Join\)\s+add_organizer_to_subject$`, lines[2])
 	assert.Regexp(t, `^room-c@example.com\s+policy_denied\s+never synced\s+0\s+-\s+-$`, lines[3])
 	assert.Contains(t, out, "\nCalendar data 2 minutes old · 3 rooms (2 ok, 1 policy_denied)\n")
 
