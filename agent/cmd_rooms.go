@@ -1,0 +1,103 @@
+package agent
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/otj-edge/otj-edge/agent/web"
+)
+
+func init() {
+	register(&command{
+		name:    "rooms",
+		args:    "[--config FILE] [--json]",
+		summary: "list the rooms: sync status, calendar data age, today's and the next meeting",
+		help: `Lists every room with its calendar sync status, how old its calendar data is, how many
+meetings it has today, the meeting in progress or the next one, and its calendar-processing
+flags (see 'otj-edge doctor' for the fixes). Reads the running agent's API, or the store
+directly (read-only) when the agent is not running; stderr says which.`,
+		flags: func(fs *flag.FlagSet) any { f := addOpFlags(fs); return &f },
+		run: func(ctx context.Context, stdio IO, opts any, args []string) error {
+			f := opts.(*opFlags)
+			if len(args) > 0 {
+				return usagef("unexpected arguments: %v", args)
+			}
+			cfg, err := loadConfig(*f.config, stdio)
+			if err != nil {
+				return err
+			}
+			s, err := openSite(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			rooms, err := s.read.Rooms(ctx)
+			if err != nil {
+				return err
+			}
+			ct := newClockTimes()
+			age := (&web.Reader{Now: ct.now}).DataAge(rooms)
+			fmt.Fprintf(stdio.Stderr, "otj-edge rooms: %s\n", s.info)
+			if *f.json {
+				return writeJSON(stdio.Stdout, struct {
+					Source   sourceInfo  `json:"source"`
+					Calendar web.DataAge `json:"calendar"`
+					Rooms    []web.Room  `json:"rooms"`
+				}{s.info, age, rooms})
+			}
+			tw := table(stdio.Stdout)
+			fmt.Fprintln(tw, "ROOM\tSYNC\tDATA\tTODAY\tNOW / NEXT\tFLAGS")
+			for _, r := range rooms {
+				data := "never synced"
+				if !r.LastSuccess.IsZero() {
+					data = ct.ago(r.LastSuccess)
+				}
+				var next []string
+				if r.Current != nil {
+					next = append(next, "now "+ct.meetingLine(r.Current))
+				}
+				if r.Next != nil {
+					next = append(next, "next "+ct.meetingLine(r.Next))
+				}
+				var flags []string
+				for _, d := range r.Diagnosis {
+					flags = append(flags, d.Flag)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.Mailbox, r.Status, data, r.MeetingsToday,
+					dash(strings.Join(next, "; ")), dash(strings.Join(flags, ",")))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			counts := map[string]int{}
+			for _, r := range rooms {
+				counts[r.Status]++
+			}
+			var parts []string
+			for _, st := range sortedStatuses(counts) {
+				parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+			}
+			fmt.Fprintf(stdio.Stdout, "\n%s · %d rooms (%s)\n", web.Sentence(age.Text), len(rooms), strings.Join(parts, ", "))
+			return nil
+		},
+	})
+}
+
+// sortedStatuses lists ok first, then the rest by name.
+func sortedStatuses(counts map[string]int) []string {
+	var out []string
+	if counts["ok"] > 0 {
+		out = append(out, "ok")
+	}
+	var rest []string
+	for k := range counts {
+		if k != "ok" {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}

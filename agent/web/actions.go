@@ -1,0 +1,188 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/otj-edge/otj-edge/agent/config"
+)
+
+// Action names (POST /api/actions/<name>).
+const (
+	ActionSync      = "sync"
+	ActionPush      = "push"
+	ActionReload    = "reload"
+	ActionRulesTest = "rules-test"
+)
+
+// ActionRequest is the JSON body of an action. Each action takes only its own keys:
+//
+//	sync        {"room": "room-01@example.com", "full": true}   room "" or absent: every room
+//	push        {"endpoint": "codec-1"}                          endpoint "" or absent: every Cisco endpoint
+//	reload      {}
+//	rules-test  {"profile": "default", "event": {Graph event JSON}}
+//	            {"profile": "default", "invite": "text or HTML", "subject": "…", "location": "…"}
+type ActionRequest struct {
+	Room     string          `json:"room,omitempty"`
+	Full     bool            `json:"full,omitempty"`
+	Endpoint string          `json:"endpoint,omitempty"`
+	Profile  string          `json:"profile,omitempty"`
+	Event    json.RawMessage `json:"event,omitempty"`
+	Invite   string          `json:"invite,omitempty"`
+	Format   string          `json:"format,omitempty"` // auto (default), text, html
+	Subject  string          `json:"subject,omitempty"`
+	Location string          `json:"location,omitempty"`
+}
+
+// maxActionBody bounds an action's body (an invite with its HTML boilerplate fits easily).
+const maxActionBody = 4 << 20
+
+func (s *Server) apiAction(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	if !slices.Contains([]string{ActionSync, ActionPush, ActionReload, ActionRulesTest}, name) {
+		return nil, errNotFound(fmt.Sprintf("no action %q (there are sync, push, reload and rules-test)", name))
+	}
+	switch {
+	case s.opts.TokenFile == "":
+		return nil, httpError{http.StatusForbidden, "control actions are turned off on this agent"}
+	case !fromThisMachine(r):
+		return nil, httpError{http.StatusForbidden, "control actions are accepted only from this machine"}
+	case !s.validToken(r):
+		return nil, httpError{http.StatusForbidden, "control actions need this start's token in the " + TokenHeader +
+			" header; the agent writes it to " + TokenFileName + " in its state directory"}
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, httpError{http.StatusUnsupportedMediaType, "send the action's arguments as application/json"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxActionBody))
+	if err != nil {
+		return nil, errBadRequest(fmt.Sprintf("read the request: %v (at most %d bytes)", err, maxActionBody))
+	}
+	var req ActionRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return nil, errBadRequest("the request is not a valid " + name + " request: " + err.Error())
+		}
+	}
+	if err := req.onlyKeysOf(name); err != nil {
+		return nil, err
+	}
+	cfg := s.opts.Agent.Config()
+	if cfg == nil {
+		return nil, httpError{http.StatusServiceUnavailable, "the agent has no configuration loaded yet; try again in a moment"}
+	}
+	res := ActionResult{OK: true, Action: name, RequestedAt: s.clock.Now()}
+	ctx := r.Context()
+	switch name {
+	case ActionSync:
+		room := strings.ToLower(strings.TrimSpace(req.Room))
+		if room != "" && !roomConfigured(cfg, room) {
+			return nil, errNotFound("room " + room + " is not configured")
+		}
+		if err := s.opts.Agent.Sync(ctx, room, req.Full); err != nil {
+			return nil, actionError("sync", err)
+		}
+		what := "every room"
+		if room != "" {
+			what = room
+		}
+		kind := "sync"
+		if req.Full {
+			kind = "full sync"
+		}
+		res.Message = kind + " of " + what + " requested"
+	case ActionPush:
+		if req.Endpoint != "" {
+			e := cfg.Endpoint(req.Endpoint)
+			if e == nil {
+				return nil, errNotFound("endpoint " + req.Endpoint + " is not configured")
+			}
+			if e.Type == config.EndpointPoly {
+				return nil, errBadRequest("endpoint " + req.Endpoint + " is a Poly endpoint: it fetches its calendar from otj-edge itself, so there is nothing to push")
+			}
+		}
+		if err := s.opts.Agent.Push(ctx, req.Endpoint); err != nil {
+			return nil, actionError("push", err)
+		}
+		res.Message = "bookings pushed to " + cmp(req.Endpoint, "every Cisco endpoint")
+	case ActionReload:
+		if err := s.opts.Agent.Reload(ctx); err != nil {
+			return nil, httpError{http.StatusUnprocessableEntity, "config not reloaded; the running config stays:\n" + err.Error()}
+		}
+		res.Message = "config reloaded"
+	case ActionRulesTest:
+		in := RulesInput{Profile: req.Profile, Format: req.Format, Invite: req.Invite, Subject: req.Subject, Location: req.Location}
+		if len(req.Event) > 0 {
+			if req.Invite != "" {
+				return nil, errBadRequest("give either event (Graph event JSON) or invite (text or HTML), not both")
+			}
+			in.Format, in.Invite = FormatJSON, string(req.Event)
+		}
+		out, err := s.rulesTest(ctx, cfg, in)
+		if err != nil {
+			return nil, err
+		}
+		res.Rules = &out.Result
+		res.Message = "rules of profile " + out.Profile
+	}
+	return res, nil
+}
+
+// onlyKeysOf rejects arguments that belong to another action (a typo would otherwise be
+// silently ignored: "push" with a room would push everything).
+func (req ActionRequest) onlyKeysOf(name string) error {
+	var stray []string
+	check := func(set bool, key string, allowed ...string) {
+		if set && !slices.Contains(allowed, name) {
+			stray = append(stray, key)
+		}
+	}
+	check(req.Room != "", "room", ActionSync)
+	check(req.Full, "full", ActionSync)
+	check(req.Endpoint != "", "endpoint", ActionPush)
+	check(req.Profile != "", "profile", ActionRulesTest)
+	check(len(req.Event) > 0, "event", ActionRulesTest)
+	check(req.Invite != "", "invite", ActionRulesTest)
+	check(req.Format != "", "format", ActionRulesTest)
+	check(req.Subject != "", "subject", ActionRulesTest)
+	check(req.Location != "", "location", ActionRulesTest)
+	if len(stray) > 0 {
+		return errBadRequest(fmt.Sprintf("%s does not take %s", name, strings.Join(stray, ", ")))
+	}
+	return nil
+}
+
+func actionError(what string, err error) error {
+	if errors.Is(err, ErrNotFound) {
+		return httpError{http.StatusNotFound, err.Error()}
+	}
+	return httpError{http.StatusInternalServerError, what + " failed: " + err.Error()}
+}
+
+func roomConfigured(cfg *config.Config, room string) bool {
+	if cfg == nil {
+		return false
+	}
+	for _, r := range cfg.Rooms() {
+		if r.Mailbox == room {
+			return true
+		}
+	}
+	return false
+}
+
+func cmp(s, fallback string) string {
+	if s == "" {
+		return fallback
+	}
+	return s
+}

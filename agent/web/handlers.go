@@ -1,0 +1,184 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/store"
+)
+
+// Page refresh intervals: the overview and lists reload themselves (a technician leaves the
+// page open while fixing things); the room page less often; the rules bench never.
+const (
+	refreshOverview = 30
+	refreshLists    = 60
+)
+
+type overviewBody struct {
+	Status     Status
+	Problems   []health.Item
+	HealthOK   int
+	Graph      []graphRow
+	RoomStates []countRow
+	EPStates   []countRow
+	Attention  []Room     // rooms whose sync is not ok or that have diagnosis findings
+	Alarms     []Endpoint // endpoints with alarms
+	Events     []Event
+}
+
+type graphRow struct {
+	IntegrationStats
+	Over bool // the projection exceeds the budget
+}
+
+type countRow struct {
+	Key   string
+	Count int
+}
+
+func counts(m map[string]int) []countRow {
+	var out []countRow
+	for _, k := range sortedKeys(m) {
+		out = append(out, countRow{k, m[k]})
+	}
+	return out
+}
+
+func (s *Server) overviewPage(r *http.Request) (*page, error) {
+	ctx := r.Context()
+	rd := s.reader()
+	st, rooms, err := s.status(ctx, rd)
+	if err != nil {
+		return nil, err
+	}
+	eps, err := rd.Endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	events, err := rd.Events(ctx, store.EventFilter{Limit: 10})
+	if err != nil {
+		return nil, err
+	}
+	b := overviewBody{Status: st, RoomStates: counts(st.Rooms), EPStates: counts(st.Endpoints), Events: events}
+	for _, it := range st.Health.Items {
+		if it.Level == health.OK {
+			b.HealthOK++
+		} else {
+			b.Problems = append(b.Problems, it)
+		}
+	}
+	for _, g := range st.Graph {
+		b.Graph = append(b.Graph, graphRow{g, g.Budget > 0 && g.Projected24h > g.Budget})
+	}
+	for _, rm := range rooms {
+		if rm.Status != store.RoomOK || len(rm.Diagnosis) > 0 {
+			b.Attention = append(b.Attention, rm)
+		}
+	}
+	for _, e := range eps {
+		if len(e.Alarms) > 0 {
+			b.Alarms = append(b.Alarms, e)
+		}
+	}
+	return &page{name: "overview", Title: "Overview", Nav: "overview", Refresh: refreshOverview, Age: st.Calendar, Body: b}, nil
+}
+
+type roomsBody struct {
+	Rooms  []Room
+	States []countRow
+}
+
+func (s *Server) roomsPage(r *http.Request) (*page, error) {
+	rd := s.reader()
+	rooms, err := rd.Rooms(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return &page{name: "rooms", Title: "Rooms", Nav: "rooms", Refresh: refreshLists, Age: rd.DataAge(rooms),
+		Body: roomsBody{Rooms: rooms, States: counts(countBy(rooms, func(r Room) string { return r.Status }))}}, nil
+}
+
+func (s *Server) roomPage(r *http.Request) (*page, error) {
+	d, err := s.reader().Room(r.Context(), r.PathValue("room"))
+	if err != nil {
+		return nil, err
+	}
+	return &page{name: "room", Title: d.Mailbox, Nav: "rooms", Refresh: refreshLists, Body: d}, nil
+}
+
+func (s *Server) endpointsPage(r *http.Request) (*page, error) {
+	eps, err := s.reader().Endpoints(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return &page{name: "endpoints", Title: "Endpoints", Nav: "endpoints", Refresh: refreshOverview, Body: eps}, nil
+}
+
+type eventsBody struct {
+	Filter store.EventFilter
+	Level  string
+	Events []Event
+}
+
+func (s *Server) eventsPage(r *http.Request) (*page, error) {
+	f, err := eventFilter(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.URL.Query().Get("n") == "" {
+		f.Limit = 200
+	}
+	events, err := s.reader().Events(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	return &page{name: "events", Title: "Events", Nav: "events", Refresh: refreshOverview,
+		Body: eventsBody{Filter: f, Level: strings.Join(f.Levels, ","), Events: events}}, nil
+}
+
+type rulesBody struct {
+	Profiles []string
+	Input    RulesInput
+	Outcome  *rulesOutcome
+	Error    string
+}
+
+// maxInvite bounds a pasted invite.
+const maxInvite = 4 << 20
+
+func (s *Server) rulesPage(r *http.Request) (*page, error) {
+	cfg := s.opts.Agent.Config()
+	b := rulesBody{Input: RulesInput{Format: FormatAuto}}
+	if cfg != nil {
+		for _, p := range cfg.Profiles {
+			b.Profiles = append(b.Profiles, p.Name)
+		}
+	}
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(nil, r.Body, maxInvite)
+		if err := r.ParseForm(); err != nil {
+			return nil, errBadRequest("the form could not be read: " + err.Error())
+		}
+		b.Input = RulesInput{
+			Profile:  r.PostForm.Get("profile"),
+			Format:   r.PostForm.Get("format"),
+			Invite:   r.PostForm.Get("invite"),
+			Subject:  r.PostForm.Get("subject"),
+			Location: r.PostForm.Get("location"),
+		}
+		out, err := s.rulesTest(r.Context(), cfg, b.Input)
+		if err != nil {
+			if statusOf(err) >= 500 {
+				return nil, err
+			}
+			b.Error = err.Error()
+		} else {
+			b.Outcome = &out
+		}
+	}
+	if b.Input.Profile == "" && len(b.Profiles) > 0 {
+		b.Input.Profile = b.Profiles[0]
+	}
+	return &page{name: "rules", Title: "Rules test", Nav: "rules", Body: b}, nil
+}

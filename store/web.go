@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/otj-edge/otj-edge/sync/calendar"
+)
+
+// Reads for the status page, its JSON API and the operator CLI.
+
+// RoomAgenda is a room's day at a glance: how many meetings overlap today, the meeting in
+// progress (if any) and the next one to start.
+type RoomAgenda struct {
+	Today   int
+	Current *calendar.Meeting
+	Next    *calendar.Meeting
+}
+
+// Agendas returns the agenda of every room that has meetings, keyed by room, in two queries
+// whatever the number of rooms: how many meetings overlap [dayStart, dayEnd), the first
+// meeting running at now (by start) and the first starting after now.
+func (s *Store) Agendas(ctx context.Context, dayStart, dayEnd, now time.Time) (map[string]RoomAgenda, error) {
+	out := map[string]RoomAgenda{}
+	rows, err := s.r.QueryContext(ctx, `SELECT room, count(*) FROM meetings WHERE start_ms < ? AND end_ms > ? GROUP BY room`,
+		ms(dayEnd), ms(dayStart))
+	if err != nil {
+		return nil, fmt.Errorf("room agendas: %w", err)
+	}
+	for rows.Next() {
+		var room string
+		var n int
+		if err := rows.Scan(&room, &n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("room agendas: %w", err)
+		}
+		out[room] = RoomAgenda{Today: n}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("room agendas: %w", err)
+	}
+
+	// Among the meetings not yet over, number those already started and those still to come
+	// separately: row 1 of each group is the current and the next meeting.
+	rows, err = s.r.QueryContext(ctx, `SELECT room, upcoming, data FROM (
+			SELECT room, data, start_ms > ?1 AS upcoming,
+				row_number() OVER (PARTITION BY room, start_ms > ?1 ORDER BY start_ms, id) AS rn
+			FROM meetings WHERE end_ms > ?1)
+		WHERE rn = 1`, ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("room agendas: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var room, data string
+		var upcoming bool
+		if err := rows.Scan(&room, &upcoming, &data); err != nil {
+			return nil, fmt.Errorf("room agendas: %w", err)
+		}
+		var m calendar.Meeting
+		if err := json.Unmarshal([]byte(data), &m); err != nil {
+			return nil, fmt.Errorf("room agendas: decode meeting of %s: %w", room, err)
+		}
+		a := out[room]
+		if upcoming {
+			a.Next = &m
+		} else {
+			a.Current = &m
+		}
+		out[room] = a
+	}
+	return out, rows.Err()
+}
+
+// EventFilter selects entries of the recent-events log. Empty fields match everything.
+type EventFilter struct {
+	Room     string
+	Endpoint string
+	// Levels keeps only these levels (info, warn, error).
+	Levels []string
+	// Limit is the most entries returned, newest first; default 100.
+	Limit int
+}
+
+// EventLog returns the newest entries of the recent-events log that match f, newest first.
+func (s *Store) EventLog(ctx context.Context, f EventFilter) ([]LoggedEvent, error) {
+	if f.Limit <= 0 {
+		f.Limit = 100
+	}
+	var where []string
+	var args []any
+	if f.Room != "" {
+		where = append(where, "room = ?")
+		args = append(args, f.Room)
+	}
+	if f.Endpoint != "" {
+		where = append(where, "endpoint = ?")
+		args = append(args, f.Endpoint)
+	}
+	if len(f.Levels) > 0 {
+		where = append(where, "level IN (?"+strings.Repeat(",?", len(f.Levels)-1)+")")
+		for _, l := range f.Levels {
+			args = append(args, l)
+		}
+	}
+	q := "SELECT seq, at, level, kind, room, endpoint, message, data FROM event_log"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY seq DESC LIMIT ?"
+	args = append(args, f.Limit)
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read event log: %w", err)
+	}
+	defer rows.Close()
+	var out []LoggedEvent
+	for rows.Next() {
+		var e LoggedEvent
+		var at int64
+		var data string
+		if err := rows.Scan(&e.Seq, &at, &e.Level, &e.Kind, &e.Room, &e.Endpoint, &e.Message, &data); err != nil {
+			return nil, fmt.Errorf("read event log: %w", err)
+		}
+		e.At = fromMS(at)
+		if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
+			return nil, fmt.Errorf("read event log: entry %d: %w", e.Seq, err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
