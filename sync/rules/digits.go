@@ -109,18 +109,24 @@ func (d *doc) inURL(pos int) bool {
 	return false
 }
 
-// lineAfter returns the rest of the line that contains pos (from pos) and the next line.
+// maxLine bounds how much of a line lineAfter returns: labels and values are short, and the
+// bound keeps callers linear on inputs made of one huge line.
+const maxLine = 200
+
+// lineAfter returns the rest of the line that contains pos (from pos) and the next line, each
+// at most maxLine bytes.
 func lineAfter(text string, pos int) (rest, next string) {
-	e := strings.IndexByte(text[pos:], '\n')
+	win := text[pos:min(len(text), pos+2*maxLine+1)]
+	e := strings.IndexByte(win, '\n')
 	if e < 0 {
-		return text[pos:], ""
+		return win[:min(len(win), maxLine)], ""
 	}
-	rest = text[pos : pos+e]
-	n := text[pos+e+1:]
+	rest = win[:min(e, maxLine)]
+	n := win[e+1:]
 	if k := strings.IndexByte(n, '\n'); k >= 0 {
 		n = n[:k]
 	}
-	return rest, n
+	return rest, n[:min(len(n), maxLine)]
 }
 
 // labelledDigits reads "<label>: <digits>" (any label in any language, 1–40 characters, no

@@ -532,7 +532,7 @@ func (b *textBuilder) closeAnchor(a *anchorState) {
 	}
 	scheme := ""
 	if k := strings.IndexByte(t, ':'); k > 0 && k < 12 {
-		scheme = strings.ToLower(t[:k])
+		scheme = lowerASCII(t[:k])
 	}
 	switch scheme {
 	case "tel", "callto", "javascript", "data", "cid", "file", "about":

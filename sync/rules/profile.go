@@ -252,6 +252,9 @@ func (p *Profile) resolve(room string, ev *calendar.Event, now time.Time, tried 
 	d := docPool.Get().(*doc)
 	defer func() {
 		d.text = ""
+		if cap(d.urls) > 1024 || cap(d.addrs) > 1024 { // do not keep an absurd event's index alive
+			d.urls, d.addrs = nil, nil
+		}
 		docPool.Put(d)
 	}()
 	newDoc(ev, d)
@@ -291,6 +294,9 @@ func (p *Profile) match(c *evalCtx, tried *[]Attempt) (match, string, []string) 
 	}
 	for i, r := range p.rules {
 		m, note := r.eval(c, r)
+		if bad := badNumber(m.number); m.number != "" && bad != "" {
+			m, note = match{}, bad
+		}
 		record(r, m, note)
 		if m.number == "" {
 			if note != "" {

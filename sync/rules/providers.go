@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 )
@@ -229,23 +230,24 @@ func pinNote(r *rule, pin string) string {
 
 // firstIPv4 returns the first stand-alone IPv4 address in the text from pos.
 func firstIPv4(d *doc, pos int) string {
-	for pos < len(d.text) {
-		r, ok := nextDigitRun(d.text, pos, len(d.text))
-		if !ok {
-			return ""
+	t := d.text
+	for i := pos; i < len(t); {
+		if !isDigit(t[i]) || i > 0 && (isAlnum(t[i-1]) || t[i-1] == '.') {
+			i++
+			continue
 		}
-		pos = r.end
-		// A digit run stops at '.', so read the dotted quad from here.
-		e := r.start
-		for e < len(d.text) && e-r.start < 15 && (isDigit(d.text[e]) || d.text[e] == '.') {
+		e := i
+		for e < len(t) && e-i < 16 && (isDigit(t[e]) || t[e] == '.') {
 			e++
 		}
-		if ip := d.text[r.start:e]; isIPv4(ip) && !d.inURL(r.start) && (e == len(d.text) || d.text[e] != '@') {
+		end := e
+		for end > i && t[end-1] == '.' {
+			end--
+		}
+		if ip := t[i:end]; isIPv4(ip) && !d.inURL(i) && (e == len(t) || !isAlnum(t[e]) && t[e] != '@') {
 			return ip
 		}
-		if e > pos {
-			pos = e
-		}
+		i = e
 	}
 	return ""
 }
@@ -330,7 +332,7 @@ func evalWebex(c *evalCtx, r *rule) (match, string) {
 				}
 			}
 		}
-		if strings.Contains(strings.ToLower(s.rest), "j.php") || hasPrefixFold(s.rest, "/wbxmjs/joinservice/") || strings.Contains(s.rest, "/meeting/") {
+		if indexFold(s.rest, "j.php") >= 0 || hasPrefixFold(s.rest, "/wbxmjs/joinservice/") || strings.Contains(s.rest, "/meeting/") {
 			// The link's MTID token does not contain the number; read the meeting number
 			// printed after it.
 			if run, ok := d.idRun(s.end, min(s.end+600, len(d.text)), 9, 12); ok {
@@ -421,8 +423,7 @@ func pexipAlias(d *doc, s span) (alias string, ok bool) {
 		}
 		return a, validAlias(a)
 	}
-	lower := strings.ToLower(s.rest)
-	k := strings.Index(lower, "/webapp")
+	k := indexFold(s.rest, "/webapp")
 	if k < 0 {
 		return "", false
 	}
@@ -501,7 +502,7 @@ func evalPexip(c *evalCtx, r *rule) (match, string) {
 		if !(hostIs(dom, "onpexip.com") || hostIs(dom, "pexip.me")) || strings.HasPrefix(dom, "gmeet.") {
 			continue
 		}
-		if strings.EqualFold(local, "teams") || strings.HasSuffix(strings.ToLower(local), ".teams") {
+		if strings.EqualFold(local, "teams") || len(local) > 6 && strings.EqualFold(local[len(local)-6:], ".teams") {
 			continue // a Teams CVI tenant key (the teams rule's business)
 		}
 		if hasMeet && isDigits(local) {
@@ -754,10 +755,21 @@ func stripScheme(n, proto string) string {
 	return n
 }
 
+// Longest dial strings we hand to endpoints: SIP URIs and H.323 aliases are short; join URLs
+// of WebRTC meetings are a few hundred characters.
+const (
+	maxAddressLen = 255
+	maxJoinURLLen = 2048
+)
+
 // badNumber says what makes n unusable as a dial string ("" when nothing).
 func badNumber(n string) string {
-	if len(n) > 255 {
-		return "the address is longer than 255 characters"
+	limit := maxAddressLen
+	if _, _, ok := splitURL(n); ok {
+		limit = maxJoinURLLen
+	}
+	if len(n) > limit {
+		return fmt.Sprintf("the address is longer than %d characters", limit)
 	}
 	for i := 0; i < len(n); i++ {
 		if n[i] <= ' ' || n[i] == 0x7f {
@@ -852,4 +864,14 @@ func fallback(c *evalCtx) match {
 func evalFallbackRule(c *evalCtx, r *rule) (match, string) {
 	m := fallback(c)
 	return m, ""
+}
+
+// indexFold is strings.Index ignoring ASCII case (sub is short; no allocation).
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
 }
