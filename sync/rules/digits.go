@@ -9,9 +9,35 @@ import "strings"
 // digitRun is a run of digits, possibly grouped by single spaces.
 type digitRun struct {
 	start, end int
-	digits     string // the digits without spaces; a string, because IDs keep leading zeros
+	raw        string // the run as written, spaces included
+	n          int    // how many digits
 	plus       bool   // preceded by '+': a phone number
 	hash       bool   // followed by '#': a PSTN conference ID
+}
+
+// digits returns the digits without spaces: a string, because IDs keep leading zeros.
+func (r digitRun) digits() string {
+	if r.n == len(r.raw) {
+		return r.raw
+	}
+	return strings.ReplaceAll(r.raw, " ", "")
+}
+
+// is reports whether the run's digits are id, without building them.
+func (r digitRun) is(id string) bool {
+	if r.n != len(id) {
+		return false
+	}
+	k := 0
+	for i := 0; i < len(r.raw); i++ {
+		if c := r.raw[i]; c != ' ' {
+			if c != id[k] {
+				return false
+			}
+			k++
+		}
+	}
+	return true
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
@@ -61,12 +87,11 @@ func nextDigitRun(text string, from, to int) (digitRun, bool) {
 				continue
 			}
 		}
-		r := digitRun{start: start, end: end}
-		raw := text[start:end]
-		if strings.IndexByte(raw, ' ') >= 0 {
-			r.digits = strings.ReplaceAll(raw, " ", "")
-		} else {
-			r.digits = raw
+		r := digitRun{start: start, end: end, raw: text[start:end]}
+		for k := start; k < end; k++ {
+			if text[k] != ' ' {
+				r.n++
+			}
 		}
 		r.plus = start > 0 && text[start-1] == '+' || start > 1 && text[start-1] == ' ' && text[start-2] == '+'
 		r.hash = end < len(text) && text[end] == '#' || end+1 < len(text) && text[end] == ' ' && text[end+1] == '#'
@@ -84,7 +109,7 @@ func (d *doc) idRun(from, to, min, max int) (digitRun, bool) {
 			return digitRun{}, false
 		}
 		from = r.end
-		if r.plus || r.hash || len(r.digits) < min || len(r.digits) > max || d.inURL(r.start) {
+		if r.plus || r.hash || r.n < min || r.n > max || d.inURL(r.start) {
 			continue
 		}
 		return r, true

@@ -23,7 +23,12 @@ type doc struct {
 	mimecast  []string      // hosts behind Mimecast links ("" when unnamed)
 	hasTel    bool          // a tel: link was seen
 	truncated bool          // the body was longer than maxBodyBytes
+	capped    bool          // more than maxIndexed URLs or addresses: the rest were not indexed
 }
+
+// maxIndexed bounds the URLs and addresses indexed per event. Invites have tens; the bound
+// keeps the memory an absurd event takes proportional to its text alone.
+const maxIndexed = 10000
 
 // span is a URL in text.
 type span struct {
@@ -86,7 +91,7 @@ func newDoc(ev *calendar.Event, d *doc) {
 	}
 	isHTML := ev.Body != nil && strings.EqualFold(ev.Body.ContentType, "html")
 	if ev.Body != nil && ev.Body.ContentType == "" {
-		isHTML = looksLikeHTML(body)
+		isHTML = LooksLikeHTML(body)
 	}
 	if isHTML {
 		b.writeHTML(body)
@@ -119,6 +124,7 @@ func (d *doc) index() {
 		d.urls = scanURLs(d.text, d.urls[:0])
 	}
 	d.addrs = scanAddrs(d.text, d.addrs[:0])
+	d.capped = len(d.urls) >= maxIndexed || len(d.addrs) >= maxIndexed
 	// Mark addresses that are part of a URL (both lists are in text order).
 	u := 0
 	for i := range d.addrs {
@@ -221,6 +227,9 @@ func scanURLs(text string, out []span) []span {
 		} else {
 			i = p + 3
 		}
+		if len(out) >= maxIndexed {
+			break
+		}
 	}
 	return out
 }
@@ -289,6 +298,9 @@ func scanAddrs(text string, out []addr) []addr {
 				a.scheme = "mailto"
 			}
 			out = append(out, a)
+			if len(out) >= maxIndexed {
+				break
+			}
 		}
 		i = at + 1
 	}

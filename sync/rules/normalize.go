@@ -581,8 +581,13 @@ func (b *textBuilder) emitLink(t string) {
 		b.buf = append(b.buf, ' ')
 	}
 	b.buf = append(b.buf, '<')
-	for k := 0; k < len(t); k++ { // a link is one token: no white space inside
-		if c := t[k]; c > ' ' && c != '<' && c != '>' {
+	for k := 0; k < len(t); k++ {
+		// A link is one token of printable ASCII: white space, controls and brackets are
+		// dropped, other bytes percent-encoded (as a browser sends an IRI).
+		switch c := t[k]; {
+		case c >= 0x80:
+			b.buf = append(b.buf, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+		case c > ' ' && c < 0x7f && c != '<' && c != '>':
 			b.buf = append(b.buf, c)
 		}
 	}
@@ -592,8 +597,8 @@ func (b *textBuilder) emitLink(t string) {
 // writePlain appends plain text: lines are kept, spaces collapse.
 func (b *textBuilder) writePlain(s string) { b.writeText(s, false) }
 
-// looksLikeHTML reports whether raw text is HTML (for bodies whose content type is unknown).
-func looksLikeHTML(s string) bool {
+// LooksLikeHTML reports whether raw text is HTML (for bodies whose content type is unknown).
+func LooksLikeHTML(s string) bool {
 	head := s
 	if len(head) > 2048 {
 		head = head[:2048]

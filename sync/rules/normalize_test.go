@@ -69,8 +69,8 @@ func TestNormalisedTextHasNoStrayWhiteSpace(t *testing.T) {
 }
 
 func TestLooksLikeHTML(t *testing.T) {
-	assert.True(t, looksLikeHTML("<html><body>x</body></html>"))
-	assert.True(t, looksLikeHTML("Hi,<br>join <a href=\"x\">here</a>"))
-	assert.False(t, looksLikeHTML("Join Zoom Meeting\nhttps://zoom.us/j/1"))
-	assert.False(t, looksLikeHTML("Join here<https://teams.microsoft.com/l/meetup-join/x>"))
+	assert.True(t, LooksLikeHTML("<html><body>x</body></html>"))
+	assert.True(t, LooksLikeHTML("Hi,<br>join <a href=\"x\">here</a>"))
+	assert.False(t, LooksLikeHTML("Join Zoom Meeting\nhttps://zoom.us/j/1"))
+	assert.False(t, LooksLikeHTML("Join here<https://teams.microsoft.com/l/meetup-join/x>"))
 }

@@ -378,6 +378,9 @@ func (c *evalCtx) noJoinReason(notes []string) string {
 	if d.truncated {
 		parts = append(parts, fmt.Sprintf("only the first %d MiB of the body were read", maxBodyBytes>>20))
 	}
+	if d.capped {
+		parts = append(parts, fmt.Sprintf("only the first %d links and addresses were considered", maxIndexed))
+	}
 	if !bodyEmpty && len(notes) == 0 && len(d.mimecast) == 0 && (d.hasTel || hasPhoneNumber(d.body())) {
 		parts = append(parts, "only phone dial-in found (audio conference)")
 	}
@@ -483,11 +486,36 @@ type TemplateData struct {
 	Body           string    // the invite as text: HTML converted, link targets inline as <URL>, rewritten links unwrapped
 	BodyHTML       string    // the body exactly as received
 	JoinURL        string    // onlineMeeting.joinUrl (Teams)
-	Links          []string  // every link in the location and body, unwrapped, in order
-	Addresses      []string  // every user@host in the location and body, in order
 	Private        bool      // marked private or confidential
 	Start, End     time.Time // UTC
 	Room           string    // the room mailbox
+
+	d                *doc
+	links, addresses []string
+}
+
+// Links lists every link in the location and body, unwrapped, in order ({{range .Links}}).
+func (t *TemplateData) Links() []string {
+	if t.links == nil && t.d != nil {
+		t.links = make([]string, 0, len(t.d.urls))
+		for _, u := range t.d.urls {
+			t.links = append(t.links, t.d.url(u))
+		}
+	}
+	return t.links
+}
+
+// Addresses lists every user@host in the location and body, in order ({{range .Addresses}}).
+func (t *TemplateData) Addresses() []string {
+	if t.addresses == nil && t.d != nil {
+		t.addresses = make([]string, 0, len(t.d.addrs))
+		for _, a := range t.d.addrs {
+			if !a.inURL {
+				t.addresses = append(t.addresses, t.d.address(a))
+			}
+		}
+	}
+	return t.addresses
 }
 
 // templateData builds the template view of the event on first use.
@@ -510,18 +538,9 @@ func (c *evalCtx) templateData() *TemplateData {
 	if ev.OnlineMeeting != nil {
 		t.JoinURL = ev.OnlineMeeting.JoinURL
 	}
-	if d := c.d; d != nil {
+	if d := c.d; d != nil { // a subject template may run before the body is read: build again then
 		t.Body = d.body()
-		for _, u := range d.urls {
-			t.Links = append(t.Links, d.url(u))
-		}
-		for _, a := range d.addrs {
-			if !a.inURL {
-				t.Addresses = append(t.Addresses, d.address(a))
-			}
-		}
-	}
-	if c.d != nil { // a subject template may run before the body is read: build again then
+		t.d = d
 		c.data = t
 	}
 	return t

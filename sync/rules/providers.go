@@ -86,7 +86,7 @@ func zoomPasscode(d *doc, id string) string {
 			break
 		}
 		from = r.end
-		if r.digits != id {
+		if !r.is(id) {
 			continue
 		}
 		rest, next := lineAfter(body, r.end)
@@ -156,7 +156,7 @@ func evalZoom(c *evalCtx, r *rule) (match, string) {
 	if id == "" && vanity {
 		// Personal links (/my/<name>) carry no ID: take the meeting ID printed after the link.
 		if run, ok := d.idRun(link.end, min(link.end+400, len(d.text)), 9, 11); ok {
-			id = run.digits
+			id = run.digits()
 		}
 	}
 	if id == "" {
@@ -307,8 +307,8 @@ func evalWebex(c *evalCtx, r *rule) (match, string) {
 				continue
 			}
 			if run, ok := d.idRun(s.end, min(s.end+600, len(d.text)), 9, 12); ok {
-				return match{number: run.digits + "@" + host, protocol: proto, platform: "Webex", pos: s.start,
-					note: "Webex link behind Mimecast URL Protect (cannot be decoded offline; site from Mimecast's domain=, meeting number " + run.digits + " from the invite text)"}, ""
+				return match{number: run.digits() + "@" + host, protocol: proto, platform: "Webex", pos: s.start,
+					note: "Webex link behind Mimecast URL Protect (cannot be decoded offline; site from Mimecast's domain=, meeting number " + run.digits() + " from the invite text)"}, ""
 			}
 			return match{}, "Webex link behind Mimecast URL Protect (cannot be decoded offline) and no meeting number printed under it"
 		}
@@ -336,8 +336,8 @@ func evalWebex(c *evalCtx, r *rule) (match, string) {
 			// The link's MTID token does not contain the number; read the meeting number
 			// printed after it.
 			if run, ok := d.idRun(s.end, min(s.end+600, len(d.text)), 9, 12); ok {
-				return match{number: run.digits + "@" + s.host, protocol: proto, platform: "Webex", pos: s.start,
-					note: how + ": meeting number " + run.digits}, ""
+				return match{number: run.digits() + "@" + s.host, protocol: proto, platform: "Webex", pos: s.start,
+					note: how + ": meeting number " + run.digits()}, ""
 			}
 			return match{}, "Webex link without a meeting number or video address in the invite"
 		}

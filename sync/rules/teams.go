@@ -169,14 +169,14 @@ func findCVI(d *doc, from, to int, ruleDomain string) (cvi, bool) {
 	}
 	local, dom := d.local(*keyAddr), lowerASCII(d.domain(*keyAddr))
 	name, idFirst, known := cviProvider(dom, local)
-	c := cvi{domain: dom, provider: name, key: local + "@" + dom, videoID: keyID.digits, pos: keyAddr.start}
+	c := cvi{domain: dom, provider: name, key: local + "@" + dom, videoID: keyID.digits(), pos: keyAddr.start}
 	switch {
 	case known:
-		c.number = buildCVI(name, idFirst, local, dom, keyID.digits)
+		c.number = buildCVI(name, idFirst, local, dom, keyID.digits())
 	case dom == ruleDomain:
 		// The admin named this as the CVI domain: Pexip's form, <VideoID>@<domain>.
 		c.provider = "the rule's domain"
-		c.number = keyID.digits + "@" + dom
+		c.number = keyID.digits() + "@" + dom
 	}
 	return c, true
 }
