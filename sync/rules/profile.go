@@ -311,7 +311,19 @@ func (p *Profile) match(c *evalCtx, tried *[]Attempt) (match, string, []string) 
 					continue
 				}
 				om, onote := o.eval(c, o)
-				record(o, om, onote)
+				switch {
+				case om.number == "" && onote == "":
+					onote = "looked for join details written above the Teams block: none"
+				case om.number != "" && om.pos >= m.pos:
+					onote = "also matched, but below the start of the Teams block: the Teams match stands"
+				}
+				if tried != nil {
+					a := Attempt{Rule: o.spec.Name, Type: o.spec.Type, Matched: om.number != "" && om.pos < m.pos, Number: om.number, Note: onote}
+					if a.Matched {
+						a.Note = om.note
+					}
+					*tried = append(*tried, a)
+				}
 				if om.number != "" && om.pos < m.pos {
 					om.note += fmt.Sprintf("; chosen over rule %q (%s): these details are written above the Teams block Outlook added", r.spec.Name, teamsKind(m))
 					return om, o.spec.Name, nil

@@ -388,3 +388,46 @@ func TestResolveIsSafeForConcurrentUse(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// The built-in rules must not depend on label words: invites come in the organizer's language.
+func TestLabelsAreNotNeeded(t *testing.T) {
+	p := mustCompile(t, Settings{},
+		Spec{Name: "teams", Type: TypeTeams, Priority: 10},
+		Spec{Name: "zoom", Type: TypeZoom, Priority: 20, IncludePIN: true},
+		Spec{Name: "webex", Type: TypeWebex, Priority: 30})
+	labels := []string{"Tenant key:", "Video ID:", "Meeting ID:", "Passcode:", "Join the meeting now", "Join on a video conferencing device",
+		"Meeting number (access code):", "Join by SIP", "One tap mobile", "Password:"}
+	for _, c := range loadCorpus(t) {
+		if c.profile.Settings.WebRTC != nil || len(c.profile.Rules) < 3 || c.event.Body == nil {
+			continue
+		}
+		want, _ := p.Resolve(corpusRoom, c.event, corpusNow)
+		if !want.Join || (want.Rule != "teams" && want.Rule != "zoom" && want.Rule != "webex") {
+			continue
+		}
+		ev := c.event
+		body := *ev.Body
+		for i, l := range labels {
+			body.Content = strings.ReplaceAll(body.Content, l, fmt.Sprintf("Zqx%cw:", 'a'+i))
+		}
+		ev.Body = &body
+		got, _ := p.Resolve(corpusRoom, ev, corpusNow)
+		assert.Equal(t, want.Number, got.Number, "%s: the result changed when the labels were replaced", c.name)
+	}
+}
+
+func TestTeamsTwoBlocksWithoutJoinURLTakesTheFirst(t *testing.T) {
+	block := func(thread, key, id string) string {
+		return `<div>` + strings.Repeat("_", 80) + `</div><div><a href="https://teams.microsoft.com/l/meetup-join/19%3ameeting_` + thread +
+			`%40thread.v2/0">Join the meeting now</a></div><div>Tenant key: <a href="mailto:` + key + `">` + key + `</a></div><div>Video ID: ` + id + `</div>`
+	}
+	body := `<p>Forwarding with our own bridge on top.</p>` + block("AAA", "111111111@t.plcm.vc", "100 200 300 4") +
+		`<p>-----Original Appointment-----</p>` + block("BBB", "222222222@t.plcm.vc", "500 600 700 8")
+	p := mustCompile(t, Settings{}, Spec{Name: "teams", Type: TypeTeams, Priority: 1})
+	m, _ := resolve(p, testEvent(body))
+	assert.Equal(t, "111111111.1002003004@t.plcm.vc", m.Number, "without Graph's joinUrl the first block is the meeting")
+	m, _ = resolve(p, testEvent(body, func(e *calendar.Event) {
+		e.OnlineMeeting = &calendar.OnlineMeetingInfo{JoinURL: "https://teams.microsoft.com/l/meetup-join/19%3Ameeting_BBB%40thread.v2/0"}
+	}))
+	assert.Equal(t, "222222222.5006007008@t.plcm.vc", m.Number, "the block of Graph's joinUrl (escapes compared case-insensitively)")
+}

@@ -380,7 +380,11 @@ func checkReplace(re *regexp.Regexp, repl string) string {
 			name = rest[:j]
 		}
 		if name != "" && !names[name] {
-			return fmt.Sprintf("%q refers to group $%s, which the match expression does not have (it has %d groups)", repl, name, re.NumSubexp())
+			groups := fmt.Sprintf("%d groups", re.NumSubexp())
+			if re.NumSubexp() == 1 {
+				groups = "1 group"
+			}
+			return fmt.Sprintf("%q refers to group $%s, which the match expression does not have (it has %s)", repl, name, groups)
 		}
 	}
 	return ""

@@ -36,7 +36,7 @@ func TestSpecValidate(t *testing.T) {
 		{"Spark on zoom", ok(Spec{Type: TypeZoom, Protocol: "Spark"}), []string{`protocol: "Spark" does not apply to zoom rules (one of SIP, H323)`}},
 		{"platform on zoom", ok(Spec{Type: TypeZoom, Platform: "Zoom"}), []string{"platform: does not apply to zoom rules (only to domain, regex, template)"}},
 		{"company_id", ok(Spec{Type: TypeTeams, CompanyID: "12345"}), []string{"company_id: SIP Guest Join is not supported"}},
-		{"replace names a missing group", ok(Spec{Type: TypeRegex, Match: `vmr/([0-9]+)`, Replace: "$2@vmr.example.com"}), []string{`replace: "$2@vmr.example.com" refers to group $2, which the match expression does not have (it has 1 groups)`}},
+		{"replace names a missing group", ok(Spec{Type: TypeRegex, Match: `vmr/([0-9]+)`, Replace: "$2@vmr.example.com"}), []string{`replace: "$2@vmr.example.com" refers to group $2, which the match expression does not have (it has 1 group)`}},
 		{"$1x is group 1x to RE2", ok(Spec{Type: TypeRegex, Match: `([0-9]+)`, Replace: "$1x"}), []string{`replace: "$1x" refers to group $1x`}},
 		{"replace without match", ok(Spec{Type: TypeDomain, Domain: "vmr.example.com", Replace: "x"}), []string{"replace: only applies to regex rules"}},
 		{"long name", ok(Spec{Type: TypeZoom, Name: strings.Repeat("n", 251)}), []string{"name: is 251 characters long; at most 250"}},
