@@ -120,9 +120,10 @@ const (
 	NonVideoHidden               // no video address, and the profile hides such meetings
 	OutOfWindow                  // starts after the upcoming_days window
 	Invalid                      // no usable start or end time
+	SeriesMaster                 // a recurring series' master: its occurrences are the meetings
 )
 
-var statusNames = [...]string{"shown", "cancelled", "declined", "removed", "private-ignored", "non-video-hidden", "out-of-window", "invalid"}
+var statusNames = [...]string{"shown", "cancelled", "declined", "removed", "private-ignored", "non-video-hidden", "out-of-window", "invalid", "series-master"}
 
 func (s Status) String() string {
 	if s >= 0 && int(s) < len(statusNames) {
@@ -234,6 +235,8 @@ func (p *Profile) resolve(room string, ev *calendar.Event, now time.Time, tried 
 	switch {
 	case ev.Removed != nil:
 		return finish(Removed, "removed from the calendar")
+	case ev.Type == calendar.TypeSeriesMaster:
+		return finish(SeriesMaster, "series master: its occurrences are resolved one by one")
 	case ev.IsCancelled:
 		return finish(Cancelled, "cancelled by the organizer")
 	case roomDeclined(ev, room):
@@ -275,6 +278,46 @@ func (p *Profile) resolve(room string, ev *calendar.Event, now time.Time, tried 
 		return finish(NonVideoHidden, reason+" (hidden: non_video_meetings is hide)")
 	}
 	return finish(Shown, reason)
+}
+
+// ResolveRoom resolves every event of one room (occurrences already merged with their series
+// master) and returns the meetings to show, sorted by start, one per booking ID: when two events
+// map to the same ID (the same invitation twice), the one modified last wins. This is what the
+// meeting processor writes with tx.ReplaceMeetings.
+func (p *Profile) ResolveRoom(room string, events []calendar.Event, now time.Time) []calendar.Meeting {
+	type entry struct {
+		m        calendar.Meeting
+		modified string
+	}
+	byID := make(map[string]int, len(events))
+	var out []entry
+	for i := range events {
+		m, d := p.resolve(room, &events[i], now, nil)
+		if !d.Show() {
+			continue
+		}
+		e := entry{m, events[i].LastModified}
+		if k, dup := byID[m.ID]; dup {
+			o := out[k]
+			if e.modified > o.modified || e.modified == o.modified && e.m.EventID > o.m.EventID {
+				out[k] = e
+			}
+			continue
+		}
+		byID[m.ID] = len(out)
+		out = append(out, e)
+	}
+	ms := make([]calendar.Meeting, len(out))
+	for i, e := range out {
+		ms[i] = e.m
+	}
+	slices.SortStableFunc(ms, func(a, b calendar.Meeting) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return ms
 }
 
 // match runs the rules in priority order and then the fallback. The first match wins, with

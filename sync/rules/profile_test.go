@@ -431,3 +431,30 @@ func TestTeamsTwoBlocksWithoutJoinURLTakesTheFirst(t *testing.T) {
 	}))
 	assert.Equal(t, "222222222.5006007008@t.plcm.vc", m.Number, "the block of Graph's joinUrl (escapes compared case-insensitively)")
 }
+
+func TestResolveRoom(t *testing.T) {
+	p := mustCompile(t, Settings{UpcomingDays: ptr(7)})
+	at := func(id string, start time.Time, mods ...func(*calendar.Event)) calendar.Event {
+		return testEvent(`<p>sip:`+id+`@vmr.contoso.com</p>`, append([]func(*calendar.Event){func(e *calendar.Event) {
+			e.ID, e.ICalUID, e.Subject = "ev-"+id, "uid-"+id, id
+			e.Start, e.End = calendar.FromTime(start), calendar.FromTime(start.Add(time.Hour))
+		}}, mods...)...)
+	}
+	events := []calendar.Event{
+		at("late", t0.Add(3*time.Hour)),
+		at("early", t0),
+		at("cancelled", t0, func(e *calendar.Event) { e.IsCancelled = true }),
+		at("master", t0, func(e *calendar.Event) { e.Type = calendar.TypeSeriesMaster }),
+		at("far", t0.Add(30*24*time.Hour)),
+		// The same invitation twice (same iCalUId and start): the later modification wins.
+		at("dup", t0.Add(time.Hour), func(e *calendar.Event) { e.LastModified = "2026-11-20T10:00:00Z"; e.Subject = "old" }),
+		at("dup", t0.Add(time.Hour), func(e *calendar.Event) { e.ID = "ev-dup-2"; e.LastModified = "2026-11-21T10:00:00Z"; e.Subject = "new" }),
+	}
+	ms := p.ResolveRoom("Room-1@contoso.com", events, t0.Add(-time.Hour))
+	var subjects []string
+	for _, m := range ms {
+		subjects = append(subjects, m.Subject)
+		assert.Equal(t, "room-1@contoso.com", m.Room)
+	}
+	assert.Equal(t, []string{"early", "new", "late"}, subjects)
+}

@@ -289,6 +289,16 @@ func evalTeams(c *evalCtx, r *rule) (match, string) {
 		case cv.number == "":
 			skipped = fmt.Sprintf("the CVI block's tenant key %s belongs to an unknown provider, whose direct-dial form is not known (set this rule's domain to %s if it takes <VideoID>@%s)", cv.key, cv.domain, cv.domain)
 		case r.domain != "" && cv.domain != r.domain:
+			if !c.p.webrtc || link == "" {
+				// Not our CVI, but the best address there is: the other tenant's provider
+				// takes the call (its lobby applies).
+				why := "WebRTC joins are off"
+				if c.p.webrtc {
+					why = "there is no join link"
+				}
+				return match{number: cv.number, protocol: "SIP", platform: "MicrosoftTeams", pos: pos,
+					note: fmt.Sprintf("Teams CVI (%s) of another tenant (this rule's domain is %s), dialled because %s: video ID %s", cv.provider, r.domain, why, cv.videoID)}, ""
+			}
 			skipped = fmt.Sprintf("CVI block for %s ignored: this rule's domain is %s", cv.domain, r.domain)
 		default:
 			note := fmt.Sprintf("Teams CVI (%s): video ID %s", cv.provider, cv.videoID)
