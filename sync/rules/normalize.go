@@ -301,15 +301,20 @@ func (b *textBuilder) writeHTML(src string) {
 	for i < len(src) {
 		lt := strings.IndexByte(src[i:], '<')
 		if lt < 0 {
-			if !inHead {
-				b.writeText(src[i:], true)
-			}
-			break
+			lt = len(src) - i
 		}
-		if lt > 0 && !inHead {
-			b.writeText(src[i:i+lt], true)
+		if lt > 0 {
+			if inHead && strings.TrimSpace(src[i:i+lt]) != "" {
+				inHead = false // text ends a head that was never closed (as in a browser)
+			}
+			if !inHead {
+				b.writeText(src[i:i+lt], true)
+			}
 		}
 		i += lt
+		if i >= len(src) {
+			break
+		}
 		// src[i] == '<'
 		if i+1 >= len(src) {
 			if !inHead {
@@ -377,7 +382,13 @@ func (b *textBuilder) writeHTML(src string) {
 			}
 			i = scanAttrs(src, j, nil)
 			if inHead && kind != tagBody {
-				continue
+				if kind == tagRaw {
+					i = skipRaw(src, i, name)
+				}
+				if headElement(name) {
+					continue
+				}
+				inHead = false // a body element ends a head that was never closed
 			}
 			switch kind {
 			case tagBlock, tagBreak:
@@ -404,6 +415,15 @@ func (b *textBuilder) writeHTML(src string) {
 		}
 	}
 	b.closeAnchor(&a)
+}
+
+// headElement reports the elements that may stand in <head> (Office adds its own, o:…).
+func headElement(name string) bool {
+	switch name {
+	case "meta", "link", "base", "title", "style", "script", "noscript", "template", "xml", "head", "":
+		return true
+	}
+	return strings.HasPrefix(name, "o:") || strings.HasPrefix(name, "w:") || strings.HasPrefix(name, "m:")
 }
 
 func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }

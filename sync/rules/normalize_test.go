@@ -42,6 +42,8 @@ func TestHTMLToText(t *testing.T) {
 		{"tel, javascript and fragments dropped", `<a href="tel:+1555">+1 555</a> <a href="javascript:x()">x</a> <a href="#top">top</a>`, "+1 555 x top"},
 		{"unclosed anchor closes at the next one and at the end", `<a href="https://a.example/">A<a href="https://b.example/">B`, "A <https://a.example/>B <https://b.example/>"},
 		{"Safe Links href without originalsrc is unwrapped", `<a href="https://eur01.safelinks.protection.outlook.com/?url=https%3A%2F%2Fzoom.us%2Fj%2F9&amp;data=x">Join</a>`, "Join <https://zoom.us/j/9>"},
+		{"an unclosed head ends at the first body element", "<html><head><meta charset=utf-8><style>x</style><div>Join</div></html>", "Join"},
+		{"an unclosed head ends at text", "<head><title>t</title>Dial 4455@vmr.example.com", "Dial 4455@vmr.example.com"},
 		{"a body without html/body tags", "Join: <b>4477</b>@vmr.contoso.com", "Join: 4477@vmr.contoso.com"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -210,27 +210,26 @@ func (p *Profile) resolve(room string, ev *calendar.Event, now time.Time, tried 
 		return m, dec
 	}
 
-	start, err := ev.StartTime()
-	if err != nil {
-		m.ID = BookingID(ev, time.Time{})
-		m.Subject = strings.TrimSpace(ev.Subject)
-		return finish(Invalid, "start time: "+err.Error())
-	}
-	end, err := ev.EndTime()
-	if err != nil {
-		m.Start, m.End = start, start
-		m.ID = BookingID(ev, start)
-		m.Subject = strings.TrimSpace(ev.Subject)
-		return finish(Invalid, "end time: "+err.Error())
-	}
-	if end.Before(start) {
+	// The subject is settled first: even a meeting that is not shown is reported, and a private
+	// subject must not leak there either.
+	c := &evalCtx{p: p, ev: ev, room: room}
+	start, startErr := ev.StartTime()
+	end, endErr := ev.EndTime()
+	if startErr == nil && endErr == nil && end.Before(start) {
 		end = start
+	}
+	c.start, c.end = start, end
+	m.Subject = p.displaySubject(c)
+	if startErr != nil {
+		m.ID = BookingID(ev, time.Time{})
+		return finish(Invalid, "start time: "+startErr.Error())
 	}
 	m.Start, m.End = start, end
 	m.ID = BookingID(ev, start)
-
-	c := &evalCtx{p: p, ev: ev, room: room, start: start, end: end}
-	m.Subject = p.displaySubject(c)
+	if endErr != nil {
+		m.End = start
+		return finish(Invalid, "end time: "+endErr.Error())
+	}
 
 	switch {
 	case ev.Removed != nil:
@@ -270,7 +269,6 @@ func (p *Profile) resolve(room string, ev *calendar.Event, now time.Time, tried 
 		m.Protocol = found.protocol
 		m.Platform = found.platform
 		m.Rule = name
-		m.Reason = found.note
 		return finish(Shown, found.note)
 	}
 	reason := c.noJoinReason(notes)

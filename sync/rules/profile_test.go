@@ -458,3 +458,15 @@ func TestResolveRoom(t *testing.T) {
 	}
 	assert.Equal(t, []string{"early", "new", "late"}, subjects)
 }
+
+func TestPrivateSubjectNeverLeaksIntoReports(t *testing.T) {
+	p := mustCompile(t, Settings{})
+	for _, mod := range []func(*calendar.Event){
+		func(e *calendar.Event) { e.Start = nil },
+		func(e *calendar.Event) { e.IsCancelled = true },
+		func(e *calendar.Event) {},
+	} {
+		m, _ := resolve(p, testEvent("", func(e *calendar.Event) { e.Sensitivity = "private"; e.Subject = "Layoffs" }, mod))
+		assert.Equal(t, "Ada Lovelace", m.Subject)
+	}
+}
