@@ -470,3 +470,37 @@ func TestPrivateSubjectNeverLeaksIntoReports(t *testing.T) {
 		assert.Equal(t, "Ada Lovelace", m.Subject)
 	}
 }
+
+// A weekly series whose third occurrence was moved to another Zoom meeting: the occurrences
+// carry the master's body (the sync engine merges them), the exception its own.
+func TestSeriesWithAnExceptionKeepsEachAddress(t *testing.T) {
+	p := mustCompile(t, Settings{}, Spec{Name: "zoom", Type: TypeZoom, Priority: 1})
+	series := `<p>https://acme.zoom.us/j/81111111111</p>`
+	var events []calendar.Event
+	for week := range 4 {
+		start := t0.Add(time.Duration(week) * 7 * 24 * time.Hour)
+		ev := testEvent(series, func(e *calendar.Event) {
+			e.ID, e.Type, e.SeriesMasterID = fmt.Sprintf("occ-%d", week), calendar.TypeOccurrence, "master"
+			e.Start, e.End = calendar.FromTime(start), calendar.FromTime(start.Add(time.Hour))
+		})
+		if week == 2 {
+			ev.Type = calendar.TypeException
+			ev.Body = &calendar.ItemBody{ContentType: "html", Content: `<p>This week only: https://acme.zoom.us/j/82222222222</p>`}
+		}
+		events = append(events, ev)
+	}
+	ms := p.ResolveRoom("room-1@contoso.com", events, t0.Add(-time.Hour))
+	require.Len(t, ms, 1, "only the first week is inside the default 7-day window")
+	ms = mustCompile(t, Settings{UpcomingDays: ptr(60)}, Spec{Name: "zoom", Type: TypeZoom, Priority: 1}).ResolveRoom("room-1@contoso.com", events, t0.Add(-time.Hour))
+	require.Len(t, ms, 4)
+	ids := map[string]bool{}
+	for i, m := range ms {
+		want := "81111111111@zoomcrc.com"
+		if i == 2 {
+			want = "82222222222@zoomcrc.com"
+		}
+		assert.Equal(t, want, m.Number, "week %d", i)
+		ids[m.ID] = true
+	}
+	assert.Len(t, ids, 4, "one booking ID per occurrence")
+}

@@ -3,8 +3,19 @@
 // processing rules and settings (research/peers.md §3). Everything here is a pure function of
 // (event, profile, clock): no I/O.
 //
-// This file holds the configuration side: the profile settings and the rule specs as they
-// appear in the YAML config (agent/config embeds them), their defaults and their validation.
+// The meeting processor uses it like this (a compiled Profile is immutable and safe for
+// concurrent use; compile once per config load):
+//
+//	prof, err := cfg.Profile(room.Profile).Compile() // or rules.Compile(settings, specs)
+//	meetings := prof.ResolveRoom(room.Mailbox, events, clock.Now())
+//	err = s.Write(ctx, func(tx *store.Tx) error { _, err := tx.ReplaceMeetings(room.Mailbox, meetings); return err })
+//
+// Resolve (one event, with a Decision saying whether and why it is shown) and Explain (the
+// same, with every rule's finding) serve reports and `otj-edge rules test`.
+//
+// Files: spec.go is the configuration side (profile settings and rule specs as the YAML config
+// spells them, defaults, validation); profile.go compiles and resolves; normalize.go, unwrap.go
+// and doc.go turn an invite into indexed text; teams.go and providers.go are the rule types.
 package rules
 
 import (
