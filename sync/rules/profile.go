@@ -167,6 +167,8 @@ type evalCtx struct {
 	data  *TemplateData // built on first use
 	start time.Time
 	end   time.Time
+	// personSkipped: the fallback passed over a sip: address of the organizer or an attendee.
+	personSkipped bool
 }
 
 var docPool = sync.Pool{New: func() any { return new(doc) }}
@@ -414,6 +416,9 @@ func (c *evalCtx) noJoinReason(notes []string) string {
 			seen[n] = true
 			parts = append(parts, n)
 		}
+	}
+	if c.personSkipped {
+		parts = append(parts, "a sip: address of the organizer or an attendee was skipped (a presence address, not a meeting)")
 	}
 	if len(d.mimecast) > 0 {
 		hosts := []string{}

@@ -504,3 +504,23 @@ func TestSeriesWithAnExceptionKeepsEachAddress(t *testing.T) {
 	}
 	assert.Len(t, ids, 4, "one booking ID per occurrence")
 }
+
+func TestPeoplesAddressesAreNotMeetings(t *testing.T) {
+	p := mustCompile(t, Settings{WebRTC: ptr(false)}, Spec{Name: "teams", Type: TypeTeams, Priority: 1})
+	sig := `<p>Ada Lovelace | Head of Engineering | sip:ada@contoso.com</p>`
+	m, _ := resolve(p, testEvent(sig))
+	assert.False(t, m.Join, "the organizer's presence address in a signature is not dialled")
+	assert.Contains(t, m.Reason, "a sip: address of the organizer or an attendee was skipped")
+
+	m, _ = resolve(p, testEvent(sig+`<p>Bridge: sip:4455@vmr.contoso.com</p>`))
+	assert.Equal(t, "4455@vmr.contoso.com", m.Number)
+
+	// In a Teams block, a person's address followed by a phone number is not a tenant key.
+	body := `<a href="https://teams.microsoft.com/l/meetup-join/19%3ameeting_X%40thread.v2/0">Join</a>
+<p>Questions: erik.hansen@contoso.com</p><p>0123 456 789</p>`
+	m, _ = resolve(p, testEvent(body, func(e *calendar.Event) {
+		e.Attendees = []calendar.Attendee{{EmailAddress: calendar.EmailAddress{Address: "Erik.Hansen@contoso.com"}}}
+	}))
+	assert.False(t, m.Join)
+	assert.NotContains(t, m.Number, "erik")
+}

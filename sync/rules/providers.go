@@ -676,7 +676,7 @@ func evalBlueJeans(c *evalCtx, r *rule) (match, string) {
 func evalDomain(c *evalCtx, r *rule) (match, string) {
 	d := c.d
 	for _, a := range d.addrs {
-		if a.inURL || a.scheme == "mailto" || lowerASCII(d.domain(a)) != r.domain {
+		if a.inURL || a.scheme == "mailto" || lowerASCII(d.domain(a)) != r.domain || c.isPerson(d.address(a)) {
 			continue
 		}
 		n := d.local(a) + "@" + r.domain
@@ -813,6 +813,22 @@ func platformOf(n string) string {
 	return "Other"
 }
 
+// isPerson reports whether addr is the organizer's or an attendee's mail address.
+func (c *evalCtx) isPerson(addr string) bool {
+	if addr == "" {
+		return false
+	}
+	if strings.EqualFold(addr, c.ev.OrganizerAddress()) {
+		return true
+	}
+	for _, a := range c.ev.Attendees {
+		if strings.EqualFold(addr, a.EmailAddress.Address) {
+			return true
+		}
+	}
+	return false
+}
+
 // ---- the fallback: any sip:, sips: or h323: address ----
 
 // fallback finds the first sip:, sips: or h323: URI in the location or body (Pexip's
@@ -820,6 +836,12 @@ func platformOf(n string) string {
 func fallback(c *evalCtx) match {
 	d := c.d
 	text := d.text
+	skippedPerson := false
+	defer func() {
+		if skippedPerson {
+			c.personSkipped = true
+		}
+	}()
 	for i := 0; i < len(text); {
 		k := strings.IndexByte(text[i:], ':')
 		if k < 0 {
@@ -845,6 +867,12 @@ func fallback(c *evalCtx) match {
 		}
 		n := text[p+1 : trimURLEnd(text, p+1, e)]
 		if n == "" || n[0] == '/' || badNumber(n) != "" {
+			continue
+		}
+		if proto == "SIP" && c.isPerson(n) {
+			// "sip:jane@contoso.com" in a signature is the organizer's (or an attendee's)
+			// Skype/Teams presence address, not a meeting.
+			skippedPerson = true
 			continue
 		}
 		where := "body"

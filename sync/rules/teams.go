@@ -83,13 +83,17 @@ func buildCVI(provider string, idFirst bool, local, domain, id string) string {
 
 // findCVI looks for a CVI block in text[from:to]: first the provider's instruction link
 // (which carries every part of the address), then a tenant key followed by a Video ID.
-func findCVI(d *doc, from, to int, ruleDomain string) (cvi, bool) {
+func findCVI(ctx *evalCtx, from, to int, ruleDomain string) (cvi, bool) {
+	d := ctx.d
 	var keyAddr *addr
 	var keyID digitRun
 	for i := range d.addrs {
 		a := &d.addrs[i]
 		if a.start < from || a.start >= to || a.inURL || a.scheme == "sip" || a.scheme == "sips" || a.scheme == "h323" {
 			continue
+		}
+		if ctx.isPerson(d.address(*a)) {
+			continue // a person's mail address followed by a phone number is not a tenant key
 		}
 		id, ok := d.idRun(a.end, min(a.end+200, to), 8, 11)
 		if !ok {
@@ -258,7 +262,7 @@ func evalTeams(c *evalCtx, r *rule) (match, string) {
 			to = blocks[i+1].start
 		}
 	}
-	cv, hasCVI := findCVI(d, from, to, r.domain)
+	cv, hasCVI := findCVI(c, from, to, r.domain)
 	if len(blocks) == 0 && !hasCVI && joinURL == "" && locLink == "" {
 		return match{}, ""
 	}
