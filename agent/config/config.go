@@ -159,6 +159,21 @@ type Profile struct {
 	Pos            Pos    `yaml:"-"`
 }
 
+// RuleSpecs returns the profile's rules as package rules takes them.
+func (p *Profile) RuleSpecs() []rules.Spec {
+	out := make([]rules.Spec, len(p.Rules))
+	for i, r := range p.Rules {
+		out[i] = r.Spec
+	}
+	return out
+}
+
+// Compile compiles the profile's settings and rules for the meeting processor (Load has
+// validated them, so an error here is a bug or a hand-built Config).
+func (p *Profile) Compile() (*rules.Profile, error) {
+	return rules.Compile(p.Settings, p.RuleSpecs())
+}
+
 // Rule is a meeting processing rule with its position in the file.
 type Rule struct {
 	rules.Spec `yaml:",inline"`

@@ -3,14 +3,26 @@
 // processing rules and settings (research/peers.md §3). Everything here is a pure function of
 // (event, profile, clock): no I/O.
 //
-// This file holds the configuration side: the profile settings and the rule specs as they
-// appear in the YAML config (agent/config embeds them), their defaults and their validation.
+// The meeting processor uses it like this (a compiled Profile is immutable and safe for
+// concurrent use; compile once per config load):
+//
+//	prof, err := cfg.Profile(room.Profile).Compile() // or rules.Compile(settings, specs)
+//	meetings := prof.ResolveRoom(room.Mailbox, events, clock.Now())
+//	err = s.Write(ctx, func(tx *store.Tx) error { _, err := tx.ReplaceMeetings(room.Mailbox, meetings); return err })
+//
+// Resolve (one event, with a Decision saying whether and why it is shown) and Explain (the
+// same, with every rule's finding) serve reports and `otj-edge rules test`.
+//
+// Files: spec.go is the configuration side (profile settings and rule specs as the YAML config
+// spells them, defaults, validation); profile.go compiles and resolves; normalize.go, unwrap.go
+// and doc.go turn an invite into indexed text; teams.go and providers.go are the rule types.
 package rules
 
 import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 )
@@ -191,23 +203,75 @@ type Spec struct {
 // IsEnabled reports whether the rule takes part in matching.
 func (r Spec) IsEnabled() bool { return r.Enabled == nil || *r.Enabled }
 
+// Limits on rule fields (Pexip's, where it has one).
+const (
+	maxNameLen     = 250
+	maxTemplateLen = 10240
+)
+
+// ruleKeys says which optional keys each rule type uses, so a key that would be silently
+// ignored is reported instead.
+var ruleKeys = map[string]struct {
+	domain, includePIN bool
+	protocols          []string // allowed values of protocol ("" = key not used)
+	platform           bool
+}{
+	TypeTeams:        {domain: true},
+	TypeZoom:         {domain: true, includePIN: true, protocols: []string{"SIP", "H323"}},
+	TypeWebex:        {protocols: []string{"SIP", "Spark"}},
+	TypeGoogleMeet:   {domain: true},
+	TypePexip:        {domain: true},
+	TypeSkype:        {},
+	TypeGoTo:         {protocols: []string{"SIP", "H323"}},
+	TypeBlueJeans:    {includePIN: true},
+	TypeDomain:       {domain: true, protocols: []string{"SIP", "H323", "WebRTC", "Spark"}, platform: true},
+	TypeRegex:        {protocols: []string{"SIP", "H323", "WebRTC", "Spark"}, platform: true},
+	TypeTemplate:     {protocols: []string{"SIP", "H323", "WebRTC", "Spark"}, platform: true},
+	TypeFallbackOnly: {},
+}
+
+// typesWith lists the rule types for which pred holds, for error messages.
+func typesWith(pred func(t string) bool) string {
+	var out []string
+	for _, t := range Types {
+		if pred(t) {
+			out = append(out, t)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 // Validate reports every problem with the rule (none when the slice is empty).
 func (r Spec) Validate() []FieldError {
 	var errs []FieldError
 	if strings.TrimSpace(r.Name) == "" {
 		errs = append(errs, FieldError{"name", "is required"})
+	} else if len(r.Name) > maxNameLen {
+		errs = append(errs, FieldError{"name", fmt.Sprintf("is %d characters long; at most %d", len(r.Name), maxNameLen)})
+	}
+	if len(r.Description) > maxNameLen {
+		errs = append(errs, FieldError{"description", fmt.Sprintf("is %d characters long; at most %d", len(r.Description), maxNameLen)})
 	}
 	if r.Priority < 1 || r.Priority > 200 {
 		errs = append(errs, FieldError{"priority", fmt.Sprintf("%d is outside 1–200", r.Priority)})
 	}
-	if !oneOf(r.Type, Types...) {
+	keys, known := ruleKeys[r.Type]
+	if !known {
 		errs = append(errs, FieldError{"type", fmt.Sprintf("%q is not a rule type (one of %s)", r.Type, strings.Join(Types, ", "))})
 	}
 	if r.Protocol != "" && !oneOf(r.Protocol, "SIP", "H323", "WebRTC", "Spark") {
 		errs = append(errs, FieldError{"protocol", fmt.Sprintf("%q is not one of SIP, H323, WebRTC, Spark", r.Protocol)})
+	} else if r.Protocol != "" && known && !oneOf(r.Protocol, keys.protocols...) {
+		if len(keys.protocols) == 0 {
+			errs = append(errs, FieldError{"protocol", fmt.Sprintf("does not apply to %s rules (the rule type decides the protocol)", r.Type)})
+		} else {
+			errs = append(errs, FieldError{"protocol", fmt.Sprintf("%q does not apply to %s rules (one of %s)", r.Protocol, r.Type, strings.Join(keys.protocols, ", "))})
+		}
 	}
 	if r.Platform != "" && !oneOf(r.Platform, "MicrosoftTeams", "Zoom", "Webex", "GoogleMeet", "Other") {
 		errs = append(errs, FieldError{"platform", fmt.Sprintf("%q is not one of MicrosoftTeams, Zoom, Webex, GoogleMeet, Other", r.Platform)})
+	} else if r.Platform != "" && known && !keys.platform {
+		errs = append(errs, FieldError{"platform", fmt.Sprintf("does not apply to %s rules (only to %s)", r.Type, typesWith(func(t string) bool { return ruleKeys[t].platform }))})
 	}
 	switch r.Type {
 	case TypeRegex:
@@ -215,10 +279,16 @@ func (r Spec) Validate() []FieldError {
 			errs = append(errs, FieldError{"match", "is required for a regex rule"})
 		} else if _, err := regexp.Compile(r.Match); err != nil {
 			errs = append(errs, FieldError{"match", "not a valid RE2 expression: " + strings.TrimPrefix(err.Error(), "error parsing regexp: ")})
+		} else if re := regexp.MustCompile(r.Match); r.Replace != "" {
+			if msg := checkReplace(re, r.Replace); msg != "" {
+				errs = append(errs, FieldError{"replace", msg})
+			}
 		}
 	case TypeTemplate:
 		if r.Template == "" {
 			errs = append(errs, FieldError{"template", "is required for a template rule"})
+		} else if len(r.Template) > maxTemplateLen {
+			errs = append(errs, FieldError{"template", fmt.Sprintf("is %d characters long; at most %d", len(r.Template), maxTemplateLen)})
 		} else if _, err := ParseTemplate(r.Name, r.Template); err != nil {
 			errs = append(errs, FieldError{"template", err.Error()})
 		}
@@ -227,13 +297,108 @@ func (r Spec) Validate() []FieldError {
 			errs = append(errs, FieldError{"domain", "is required for a domain rule"})
 		}
 	}
+	if r.Domain != "" {
+		if known && !keys.domain {
+			errs = append(errs, FieldError{"domain", fmt.Sprintf("does not apply to %s rules (only to %s)", r.Type, typesWith(func(t string) bool { return ruleKeys[t].domain }))})
+		} else if msg := checkDomain(r.Domain); msg != "" {
+			errs = append(errs, FieldError{"domain", msg})
+		}
+	}
+	if r.IncludePIN && known && !keys.includePIN {
+		errs = append(errs, FieldError{"include_pin", fmt.Sprintf("does not apply to %s rules (only to %s)", r.Type, typesWith(func(t string) bool { return ruleKeys[t].includePIN }))})
+	}
+	if r.CompanyID != "" {
+		// Pexip uses company_id for Teams and Google Meet "SIP Guest Join" through the Pexip
+		// Service. The alias format of guest join is not published, so building one would be a
+		// guess that sends rooms to a wrong address; refuse the key rather than ignore it.
+		errs = append(errs, FieldError{"company_id", "SIP Guest Join is not supported: Pexip does not publish its alias format; write a template rule that builds your guest-join address instead"})
+	}
 	if r.Type != TypeRegex && r.Match != "" {
 		errs = append(errs, FieldError{"match", "only applies to regex rules"})
+	}
+	if r.Type != TypeRegex && r.Replace != "" {
+		errs = append(errs, FieldError{"replace", "only applies to regex rules"})
 	}
 	if r.Type != TypeTemplate && r.Template != "" {
 		errs = append(errs, FieldError{"template", "only applies to template rules"})
 	}
 	return errs
+}
+
+// checkDomain reports what is wrong with a rule's domain ("" when it is a host name or IPv4
+// address such as vmr.example.com).
+func checkDomain(d string) string {
+	switch {
+	case strings.Contains(d, "://"):
+		return fmt.Sprintf("%q: give the domain only, without a scheme (e.g. vmr.example.com)", d)
+	case strings.Contains(d, "@"):
+		return fmt.Sprintf("%q: give the domain only, the part after @ (e.g. vmr.example.com)", d)
+	case len(d) > 253:
+		return fmt.Sprintf("is %d characters long; a domain has at most 253", len(d))
+	}
+	labels := strings.Split(d, ".")
+	if len(labels) < 2 {
+		return fmt.Sprintf("%q is not a fully qualified domain (e.g. vmr.example.com)", d)
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 {
+			return fmt.Sprintf("%q is not a domain: empty or over-long label", d)
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return fmt.Sprintf("%q is not a domain: %q is not allowed (letters, digits, - and . only)", d, string(rune(c)))
+			}
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Sprintf("%q is not a domain: a label starts or ends with -", d)
+		}
+	}
+	return ""
+}
+
+// checkReplace reports a replacement that names a group the expression does not have, which
+// RE2 would silently expand to nothing.
+func checkReplace(re *regexp.Regexp, repl string) string {
+	names := map[string]bool{}
+	for i, n := range re.SubexpNames() {
+		names[fmt.Sprint(i)] = true
+		if n != "" {
+			names[n] = true
+		}
+	}
+	for i := 0; i < len(repl); i++ {
+		if repl[i] != '$' || i+1 >= len(repl) {
+			continue
+		}
+		rest := repl[i+1:]
+		if rest[0] == '$' {
+			i++
+			continue
+		}
+		var name string
+		if rest[0] == '{' {
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				return fmt.Sprintf("%q: ${ without a closing }", repl)
+			}
+			name = rest[1:end]
+		} else {
+			j := 0
+			for j < len(rest) && (rest[j] == '_' || rest[j] >= '0' && rest[j] <= '9' || rest[j] >= 'a' && rest[j] <= 'z' || rest[j] >= 'A' && rest[j] <= 'Z') {
+				j++
+			}
+			name = rest[:j]
+		}
+		if name != "" && !names[name] {
+			groups := fmt.Sprintf("%d groups", re.NumSubexp())
+			if re.NumSubexp() == 1 {
+				groups = "1 group"
+			}
+			return fmt.Sprintf("%q refers to group $%s, which the match expression does not have (it has %s)", repl, name, groups)
+		}
+	}
+	return ""
 }
 
 // ParseTemplate parses a rule or subject template with the safe function set.
@@ -263,7 +428,7 @@ var TemplateFuncs = template.FuncMap{
 	},
 	// find returns the first match of the RE2 expression (or its first group, when it has one).
 	"find": func(expr, s string) (string, error) {
-		re, err := regexp.Compile(expr)
+		re, err := cachedRegexp(expr)
 		if err != nil {
 			return "", err
 		}
@@ -279,12 +444,42 @@ var TemplateFuncs = template.FuncMap{
 	},
 	// sub replaces every match of the RE2 expression.
 	"sub": func(expr, repl, s string) (string, error) {
-		re, err := regexp.Compile(expr)
+		re, err := cachedRegexp(expr)
 		if err != nil {
 			return "", err
 		}
 		return re.ReplaceAllString(s, repl), nil
 	},
+}
+
+// regexpCache keeps the expressions templates pass to find and sub compiled: a template runs
+// for every event, and compiling costs far more than matching. It is bounded because an
+// expression may come from event data.
+var regexpCache = struct {
+	sync.Mutex
+	m map[string]*regexp.Regexp
+}{m: map[string]*regexp.Regexp{}}
+
+const regexpCacheMax = 256
+
+func cachedRegexp(expr string) (*regexp.Regexp, error) {
+	regexpCache.Lock()
+	re, ok := regexpCache.m[expr]
+	regexpCache.Unlock()
+	if ok {
+		return re, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, err
+	}
+	regexpCache.Lock()
+	if len(regexpCache.m) >= regexpCacheMax {
+		clear(regexpCache.m)
+	}
+	regexpCache.m[expr] = re
+	regexpCache.Unlock()
+	return re, nil
 }
 
 func oneOf(v string, set ...string) bool {

@@ -1,0 +1,905 @@
+package rules
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// The built-in provider rules other than Teams (research/invites.md §2–5). Each finds its
+// provider's evidence (links, printed addresses, digit patterns) and derives the address a
+// codec dials. They return the match, or a note saying why the provider's invite gave no
+// address ("" when the invite is not theirs).
+
+// ---- Zoom ----
+
+func isZoomHost(h string) bool {
+	return hostIs(h, "zoom.us") || hostIs(h, "zoom.com") || hostIs(h, "zoomgov.com")
+}
+
+// isZoomSIPDomain matches zoomcrc.com and the regional CRC domains (zmus.us, zmeu.us, …,
+// with data-centre subdomains such as fr.zmeu.us).
+func isZoomSIPDomain(dom string) bool {
+	if hostIs(dom, "zoomcrc.com") {
+		return true
+	}
+	if !strings.HasSuffix(dom, ".us") {
+		return false
+	}
+	base := strings.TrimSuffix(dom, ".us")
+	if k := strings.LastIndexByte(base, '.'); k >= 0 {
+		base = base[k+1:]
+	}
+	return len(base) == 4 && base[:2] == "zm" && isASCIILetter(base[2]) && isASCIILetter(base[3])
+}
+
+// zoomMeetingID returns the meeting ID in a Zoom link path (/j/<id>, /w/<id>, /wc/join/<id>).
+func zoomMeetingID(rest string) (id string, vanity bool, ok bool) {
+	for _, p := range []string{"/j/", "/w/", "/wc/join/", "/wc/"} {
+		if hasPrefixFold(rest, p) {
+			v := rest[len(p):]
+			n := 0
+			for n < len(v) && isDigit(v[n]) {
+				n++
+			}
+			if n >= 9 && n <= 12 {
+				return v[:n], false, true
+			}
+		}
+	}
+	if hasPrefixFold(rest, "/my/") && len(rest) > 4 {
+		return "", true, true
+	}
+	return "", false, false
+}
+
+// zoomPasscode finds the numeric passcode room systems use, without relying on the label:
+// the "*<digits>#" of a one-tap mobile line for this meeting, else a "<label>: <digits>" line
+// right after the meeting ID (the last one: Zoom prints the numeric passcode in the H.323
+// section when the web passcode is alphanumeric).
+func zoomPasscode(d *doc, id string) string {
+	body := d.text
+	for i := 0; i < len(body); {
+		k := strings.Index(body[i:], ",,"+id+"#")
+		if k < 0 {
+			break
+		}
+		j := i + k + 3 + len(id)
+		for j < len(body) && body[j] == ',' {
+			j++
+		}
+		if j < len(body) && body[j] == '*' {
+			e := j + 1
+			for e < len(body) && isDigit(body[e]) && e-j <= 12 {
+				e++
+			}
+			if e < len(body) && body[e] == '#' && e-j-1 >= 4 {
+				return body[j+1 : e]
+			}
+		}
+		i = j
+	}
+	pin := ""
+	for from := d.joinEnd; from < len(body); {
+		r, ok := nextDigitRun(body, from, len(body))
+		if !ok {
+			break
+		}
+		from = r.end
+		if !r.is(id) {
+			continue
+		}
+		rest, next := lineAfter(body, r.end)
+		if v, ok := labelledDigits(rest, 4, 10); ok {
+			pin = v
+		} else if v, ok := labelledDigits(next, 4, 10); ok {
+			pin = v
+		}
+	}
+	return pin
+}
+
+func evalZoom(c *evalCtx, r *rule) (match, string) {
+	d := c.d
+	var sip *addr
+	for i := range d.addrs {
+		a := &d.addrs[i]
+		if !a.inURL && a.scheme != "mailto" && isZoomSIPDomain(lowerASCII(d.domain(*a))) {
+			sip = a
+			break
+		}
+	}
+	var link *span
+	var id string
+	vanity := false
+	for i := range d.urls {
+		s := &d.urls[i]
+		if !isZoomHost(s.host) {
+			continue
+		}
+		if mid, v, ok := zoomMeetingID(s.rest); ok {
+			link, id, vanity = s, mid, v
+			break
+		}
+	}
+	// A Zoom link behind Mimecast cannot be decoded, but Mimecast names the host, and the
+	// meeting ID is printed under the link: read it from there, as for personal links.
+	behindMimecast := false
+	if link == nil && sip == nil {
+		for i := range d.urls {
+			s := &d.urls[i]
+			if s.wrapper == wrapMimecast && isZoomHost(mimecastHost(d.url(*s))) {
+				link, vanity, behindMimecast = s, true, true
+				break
+			}
+		}
+	}
+	if sip == nil && link == nil {
+		return match{}, ""
+	}
+	pos := len(d.text)
+	if link != nil {
+		pos = link.start
+	}
+	if sip != nil && sip.start < pos {
+		pos = sip.start
+	}
+	if id == "" && sip != nil {
+		local := d.local(*sip)
+		if k := strings.IndexByte(local, '.'); k > 0 {
+			local = local[:k]
+		}
+		if isDigits(local) {
+			id = local
+		}
+	}
+	if id == "" && vanity {
+		// Personal links (/my/<name>) carry no ID: take the meeting ID printed after the link.
+		if run, ok := d.idRun(link.end, min(link.end+400, len(d.text)), 9, 11); ok {
+			id = run.digits()
+		}
+	}
+	if id == "" {
+		if behindMimecast {
+			return match{}, "Zoom link behind Mimecast URL Protect (cannot be decoded offline) and no meeting ID printed under it"
+		}
+		return match{}, "Zoom link without a meeting ID"
+	}
+	pin := ""
+	if r.spec.IncludePIN {
+		pin = zoomPasscode(d, id)
+	}
+	how := "Zoom"
+	switch {
+	case behindMimecast:
+		how += " link behind Mimecast URL Protect (cannot be decoded offline; meeting ID read from the invite text)"
+	case link != nil:
+		if w := d.wrapperFor(d.url(*link)); w != wrapNone {
+			how += " link unwrapped from " + w.String()
+		}
+	}
+	if r.spec.Protocol == "H323" {
+		// H.323 needs a Zoom data-centre IP from the invite's "Join by H.323" list.
+		if ip := firstIPv4(d, d.joinEnd); ip != "" {
+			n := ip + "##" + id
+			if pin != "" {
+				n += "#" + pin
+			}
+			return match{number: n, protocol: "H323", platform: "Zoom", pos: pos, note: how + ": H.323 via " + ip + pinNote(r, pin)}, ""
+		}
+	}
+	var number, note string
+	switch {
+	case sip != nil:
+		local := d.local(*sip)
+		if pin != "" && !strings.Contains(local, ".") && local == id {
+			local += "." + pin
+		}
+		number = local + "@" + lowerASCII(d.domain(*sip))
+		note = how + ": printed SIP address" + pinNote(r, pin)
+	case (hostIs(link.host, "zoomgov.com") || behindMimecast && hostIs(mimecastHost(d.url(*link)), "zoomgov.com")) && r.domain == "":
+		return match{}, "ZoomGov meeting without a printed SIP address; set this rule's domain to your ZoomGov SIP domain"
+	default:
+		dom := r.domain
+		if dom == "" {
+			dom = "zoomcrc.com"
+		}
+		number = id
+		if pin != "" {
+			number += "." + pin
+		}
+		number += "@" + dom
+		note = how + ": meeting ID " + id + pinNote(r, pin)
+	}
+	if r.spec.Protocol == "H323" {
+		note += "; no H.323 IP in the invite, dialled by SIP"
+	}
+	return match{number: number, protocol: "SIP", platform: "Zoom", pos: pos, note: note}, ""
+}
+
+func pinNote(r *rule, pin string) string {
+	switch {
+	case !r.spec.IncludePIN:
+		return ""
+	case pin != "":
+		return ", with passcode"
+	default:
+		return ", no numeric passcode found (the room will be asked for it)"
+	}
+}
+
+// firstIPv4 returns the first stand-alone IPv4 address in the text from pos.
+func firstIPv4(d *doc, pos int) string {
+	t := d.text
+	for i := pos; i < len(t); {
+		if !isDigit(t[i]) || i > 0 && (isAlnum(t[i-1]) || t[i-1] == '.') {
+			i++
+			continue
+		}
+		e := i
+		for e < len(t) && e-i < 16 && (isDigit(t[e]) || t[e] == '.') {
+			e++
+		}
+		end := e
+		for end > i && t[end-1] == '.' {
+			end--
+		}
+		if ip := t[i:end]; isIPv4(ip) && !d.inURL(i) && (e == len(t) || !isAlnum(t[e]) && t[e] != '@') {
+			return ip
+		}
+		i = e
+	}
+	return ""
+}
+
+// ---- Webex ----
+
+// webexSite returns the site of a Webex host (acme for acme.webex.com), "" for Webex's own
+// service hosts.
+func webexSite(host string) string {
+	if !strings.HasSuffix(host, ".webex.com") {
+		return ""
+	}
+	site := strings.TrimSuffix(host, ".webex.com")
+	switch site {
+	case "www", "help", "m", "signin", "web", "api", "idbroker", "cart", "pricing", "blog", "lync", "settings", "collaborationhelp", "status":
+		return ""
+	}
+	if strings.ContainsRune(site, '.') {
+		return ""
+	}
+	return site
+}
+
+func evalWebex(c *evalCtx, r *rule) (match, string) {
+	d := c.d
+	proto := "SIP"
+	if r.spec.Protocol == "Spark" {
+		proto = "Spark"
+	}
+	// A printed video address wins: it is what Webex tells room systems to dial.
+	for _, a := range d.addrs {
+		if a.inURL || a.scheme == "mailto" {
+			continue
+		}
+		local, dom := d.local(a), lowerASCII(d.domain(a))
+		switch {
+		case dom == "lync.webex.com":
+			// <name>.<site>@lync.webex.com is the Skype form of <name>@<site>.webex.com.
+			k := strings.LastIndexByte(local, '.')
+			if k <= 0 || k == len(local)-1 {
+				continue
+			}
+			n := local[:k] + "@" + strings.ToLower(local[k+1:]) + ".webex.com"
+			return match{number: n, protocol: proto, platform: "Webex", pos: a.start, note: "Webex: video address from the Skype for Business line"}, ""
+		case dom == "webex.com" && strings.Contains(local, "."):
+			return match{number: local + "@" + dom, protocol: proto, platform: "Webex", pos: a.start, note: "Webex: printed video address"}, ""
+		case webexSite(dom) != "":
+			return match{number: local + "@" + dom, protocol: proto, platform: "Webex", pos: a.start, note: "Webex: printed video address"}, ""
+		}
+	}
+	for _, s := range d.urls {
+		if s.wrapper == wrapMimecast {
+			// Mimecast hides the path but names the host: a Webex site's meeting number is
+			// printed under the link.
+			host := mimecastHost(d.url(s))
+			if webexSite(host) == "" {
+				continue
+			}
+			if run, ok := d.idRun(s.end, min(s.end+600, len(d.text)), 9, 12); ok {
+				return match{number: run.digits() + "@" + host, protocol: proto, platform: "Webex", pos: s.start,
+					note: "Webex link behind Mimecast URL Protect (cannot be decoded offline; site from Mimecast's domain=, meeting number " + run.digits() + " from the invite text)"}, ""
+			}
+			return match{}, "Webex link behind Mimecast URL Protect (cannot be decoded offline) and no meeting number printed under it"
+		}
+		site := webexSite(s.host)
+		if site == "" || hasPrefixFold(s.rest, "/msteams") {
+			continue
+		}
+		how := "Webex"
+		if w := d.wrapperFor(d.url(s)); w != wrapNone {
+			how += " link unwrapped from " + w.String()
+		}
+		for _, p := range []string{"/meet/", "/join/"} {
+			if hasPrefixFold(s.rest, p) {
+				name := s.rest[len(p):]
+				if k := strings.IndexAny(name, "/?#"); k >= 0 {
+					name = name[:k]
+				}
+				if validLocal(name) {
+					return match{number: name + "@" + s.host, protocol: proto, platform: "Webex", pos: s.start,
+						note: how + ": personal room " + name}, ""
+				}
+			}
+		}
+		if indexFold(s.rest, "j.php") >= 0 || hasPrefixFold(s.rest, "/wbxmjs/joinservice/") || strings.Contains(s.rest, "/meeting/") {
+			// The link's MTID token does not contain the number; read the meeting number
+			// printed after it.
+			if run, ok := d.idRun(s.end, min(s.end+600, len(d.text)), 9, 12); ok {
+				return match{number: run.digits() + "@" + s.host, protocol: proto, platform: "Webex", pos: s.start,
+					note: how + ": meeting number " + run.digits()}, ""
+			}
+			return match{}, "Webex link without a meeting number or video address in the invite"
+		}
+	}
+	return match{}, ""
+}
+
+// ---- Google Meet ----
+
+// meetCode returns the meeting code of a meet.google.com link (abc-defg-hij, or lookup/<name>).
+func meetCode(s span) (string, bool) {
+	if s.host != "meet.google.com" {
+		return "", false
+	}
+	p := s.rest
+	if k := strings.IndexAny(p, "?#"); k >= 0 {
+		p = p[:k]
+	}
+	p = strings.Trim(p, "/")
+	if strings.HasPrefix(p, "lookup/") && validLocal(p[len("lookup/"):]) {
+		return p, true
+	}
+	if len(p) == 12 && p[3] == '-' && p[8] == '-' {
+		for i := 0; i < 12; i++ {
+			if i != 3 && i != 8 && !(p[i] >= 'a' && p[i] <= 'z') {
+				return "", false
+			}
+		}
+		return p, true
+	}
+	return "", false
+}
+
+func evalMeet(c *evalCtx, r *rule) (match, string) {
+	d := c.d
+	var code string
+	pos := -1
+	for _, s := range d.urls {
+		if cd, ok := meetCode(s); ok {
+			code, pos = cd, s.start
+			break
+		}
+	}
+	if code == "" {
+		return match{}, ""
+	}
+	if r.domain != "" {
+		// Interop (Pexip): Calendar adds the SIP address <meeting id>@<interop domain>.
+		for _, a := range d.addrs {
+			if !a.inURL && a.scheme != "mailto" && lowerASCII(d.domain(a)) == r.domain {
+				return match{number: d.local(a) + "@" + r.domain, protocol: "SIP", platform: "GoogleMeet", pos: pos,
+					note: "Google Meet via the interop gateway " + r.domain}, ""
+			}
+		}
+	}
+	if !c.p.webrtc {
+		msg := "Google Meet meeting without an interop SIP address, and WebRTC joins are off (webrtc: false)"
+		if r.domain == "" {
+			msg = "Google Meet meeting, no interop domain set on the rule, and WebRTC joins are off (webrtc: false)"
+		}
+		return match{}, msg
+	}
+	note := "Google Meet (WebRTC)"
+	if r.domain != "" {
+		note += "; no " + r.domain + " address in the invite"
+	}
+	return match{number: "https://meet.google.com/" + code, protocol: "WebRTC", platform: "GoogleMeet", pos: pos, note: note}, ""
+}
+
+// ---- Pexip Infinity / Service VMRs ----
+
+// pexipAlias returns the VMR alias of a pexip:// link or a Pexip web app link.
+func pexipAlias(d *doc, s span) (alias string, ok bool) {
+	u := d.url(s)
+	if s.host == "" { // pexip://<alias>
+		a := s.rest
+		if k := strings.IndexAny(a, "?#"); k >= 0 {
+			a = a[:k]
+		}
+		a = strings.TrimSuffix(a, "/")
+		if dec, err := url.PathUnescape(a); err == nil {
+			a = dec
+		}
+		return a, validAlias(a)
+	}
+	k := indexFold(s.rest, "/webapp")
+	if k < 0 {
+		return "", false
+	}
+	for _, key := range []string{"conference", "alias"} {
+		if v := queryValue(u, key); v != "" {
+			return v, validAlias(v)
+		}
+	}
+	rest := s.rest[k+len("/webapp"):]
+	for len(rest) > 0 && isDigit(rest[0]) { // /webapp2/, /webapp3/
+		rest = rest[1:]
+	}
+	for _, p := range []string{"/conference/", "/m/", "/#/conference/"} {
+		if hasPrefixFold(rest, p) {
+			a := rest[len(p):]
+			if e := strings.IndexAny(a, "/?#"); e >= 0 {
+				a = a[:e]
+			}
+			if dec, err := url.PathUnescape(a); err == nil {
+				a = dec
+			}
+			return a, validAlias(a)
+		}
+	}
+	return "", false
+}
+
+func validAlias(a string) bool {
+	if a == "" || len(a) > 200 {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if c := a[i]; !isLocalChar(c) && c != '@' {
+			return false
+		}
+	}
+	return strings.Count(a, "@") <= 1
+}
+
+func evalPexip(c *evalCtx, r *rule) (match, string) {
+	d := c.d
+	hasMeet := false
+	for _, s := range d.urls {
+		if _, ok := meetCode(s); ok {
+			hasMeet = true
+		}
+		alias, ok := pexipAlias(d, s)
+		if !ok {
+			continue
+		}
+		note := "Pexip VMR"
+		if s.host == "" {
+			note += " (pexip:// link)"
+		} else {
+			note += " (web app link)"
+		}
+		if !strings.Contains(alias, "@") {
+			switch {
+			case r.domain != "":
+				alias += "@" + r.domain
+			case s.host != "":
+				alias += "@" + s.host
+				note += "; bare alias: appended the web app's host, set this rule's domain to your Pexip domain"
+			default:
+				note += "; bare alias dialled as is (set this rule's domain to add one)"
+			}
+		}
+		return match{number: alias, protocol: "SIP", platform: "Other", pos: s.start, note: note}, ""
+	}
+	// Pexip Service VMR aliases printed in the invite.
+	for _, a := range d.addrs {
+		if a.inURL || a.scheme == "mailto" {
+			continue
+		}
+		local, dom := d.local(a), lowerASCII(d.domain(a))
+		if !(hostIs(dom, "onpexip.com") || hostIs(dom, "pexip.me")) || strings.HasPrefix(dom, "gmeet.") {
+			continue
+		}
+		if strings.EqualFold(local, "teams") || len(local) > 6 && strings.EqualFold(local[len(local)-6:], ".teams") {
+			continue // a Teams CVI tenant key (the teams rule's business)
+		}
+		if hasMeet && isDigits(local) {
+			continue // a Google Meet interop address (the google_meet rule's business)
+		}
+		return match{number: local + "@" + dom, protocol: "SIP", platform: "Other", pos: a.start, note: "Pexip Service VMR address"}, ""
+	}
+	return match{}, ""
+}
+
+// ---- Skype for Business ----
+
+func evalSkype(c *evalCtx, r *rule) (match, string) {
+	d := c.d
+	// The ICS focus URI: conf:sip:<user>@<domain>;gruu;opaque=app:conf:focus:id:<ID>
+	if k := strings.Index(d.text, "app:conf:focus:id:"); k >= 0 {
+		e := k + len("app:conf:focus:id:")
+		n := e
+		for n < len(d.text) && isAlnum(d.text[n]) {
+			n++
+		}
+		id := d.text[e:n]
+		for i := len(d.addrs) - 1; i >= 0; i-- {
+			a := d.addrs[i]
+			if a.end <= k && k-a.end < 64 && a.scheme == "sip" && id != "" {
+				return match{number: "S4B." + id + "." + d.address(a), protocol: "SIP", platform: "Other", pos: a.start,
+					note: "Skype for Business meeting " + id + " (focus URI); needs a gateway rule for S4B.<ID>.<user>@<domain>"}, ""
+			}
+		}
+	}
+	for _, s := range d.urls {
+		if s.host == "meet.lync.com" {
+			return match{}, "Skype for Business Online meeting: the service was retired on 31 July 2021, the link no longer works"
+		}
+		if !strings.HasPrefix(s.host, "meet.") || strings.Count(s.host, ".") < 2 || notSkypeMeetHost(s.host) {
+			continue
+		}
+		p := strings.Trim(s.rest, "/")
+		if k := strings.IndexAny(p, "?#"); k >= 0 {
+			p = p[:k]
+		}
+		parts := strings.Split(p, "/")
+		if len(parts) != 2 || !validLocal(parts[0]) || len(parts[1]) < 5 || len(parts[1]) > 16 {
+			continue
+		}
+		id := parts[1]
+		ok := true
+		for i := 0; i < len(id); i++ {
+			if !isAlnum(id[i]) {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		dom := strings.TrimPrefix(s.host, "meet.")
+		return match{number: "S4B." + id + "." + parts[0] + "@" + dom, protocol: "SIP", platform: "Other", pos: s.start,
+			note: "Skype for Business meeting " + id + " of " + parts[0] + "@" + dom + "; needs a gateway rule for S4B.<ID>.<user>@<domain>"}, ""
+	}
+	return match{}, ""
+}
+
+// notSkypeMeetHost lists the meet.* hosts of other services.
+func notSkypeMeetHost(h string) bool {
+	switch h {
+	case "meet.google.com", "meet.goto.com", "meet.jit.si", "meet.starleaf.com", "meet.lifesize.com", "meet.zoho.com", "meet.zoho.eu", "meet.lync.com":
+		return true
+	}
+	return false
+}
+
+// ---- GoTo Meeting ----
+
+func isGoToLink(s span) bool {
+	return hostIs(s.host, "gotomeeting.com") || hostIs(s.host, "goto.com") || hostIs(s.host, "gotomeet.me") || hostIs(s.host, "gotowebinar.com")
+}
+
+func evalGoTo(c *evalCtx, r *rule) (match, string) {
+	d := c.d
+	pos := -1
+	for _, s := range d.urls {
+		if isGoToLink(s) {
+			pos = s.start
+			break
+		}
+	}
+	if pos < 0 {
+		return match{}, ""
+	}
+	// "<id>@<ip>" (SIP, "Cisco devices") and "<ip>##<id>" (H.323).
+	var sipNum string
+	for _, a := range d.addrs {
+		if !a.inURL && isDigits(d.local(a)) && isIPv4(d.domain(a)) {
+			sipNum = d.address(a)
+			break
+		}
+	}
+	var h323 string
+	for i := 0; i < len(d.text); {
+		k := strings.Index(d.text[i:], "##")
+		if k < 0 {
+			break
+		}
+		p := i + k
+		ip := ipv4At(d.text, p)
+		e := p + 2
+		for e < len(d.text) && isDigit(d.text[e]) && e-p < 16 {
+			e++
+		}
+		if ip != "" && e-p-2 >= 6 {
+			h323 = ip + "##" + d.text[p+2:e]
+			break
+		}
+		i = p + 2
+	}
+	switch {
+	case sipNum != "" && (r.spec.Protocol != "H323" || h323 == ""):
+		return match{number: sipNum, protocol: "SIP", platform: "Other", pos: pos, note: "GoTo Meeting: room-system SIP address"}, ""
+	case h323 != "":
+		return match{number: h323, protocol: "H323", platform: "Other", pos: pos, note: "GoTo Meeting: room-system H.323 address"}, ""
+	}
+	return match{}, "GoTo meeting without room-system dial-in (the organizer's plan may not include it)"
+}
+
+// ---- BlueJeans ----
+
+func evalBlueJeans(c *evalCtx, r *rule) (match, string) {
+	d := c.d
+	for _, a := range d.addrs {
+		if a.inURL || a.scheme == "mailto" || lowerASCII(d.domain(a)) != "bjn.vc" {
+			continue
+		}
+		local := d.local(a)
+		if !isDigits(strings.SplitN(local, ".", 2)[0]) {
+			continue // meet@bjn.vc is the IVR
+		}
+		return match{number: local + "@bjn.vc", protocol: "SIP", platform: "Other", pos: a.start, note: "BlueJeans: printed SIP address"}, ""
+	}
+	for _, s := range d.urls {
+		if !hostIs(s.host, "bluejeans.com") {
+			continue
+		}
+		p := strings.TrimPrefix(s.rest, "/")
+		if k := strings.IndexAny(p, "?#"); k >= 0 {
+			p = p[:k]
+		}
+		id, pin, _ := strings.Cut(strings.TrimSuffix(p, "/"), "/")
+		if pin == "" {
+			id, pin, _ = strings.Cut(id, ".")
+		}
+		if !isDigits(id) || len(id) < 6 {
+			continue
+		}
+		n := id
+		note := "BlueJeans meeting " + id
+		if r.spec.IncludePIN {
+			if isDigits(pin) {
+				n += "." + pin
+				note += ", with passcode"
+			} else {
+				note += ", no passcode in the link"
+			}
+		}
+		return match{number: n + "@bjn.vc", protocol: "SIP", platform: "Other", pos: s.start, note: note}, ""
+	}
+	return match{}, ""
+}
+
+// ---- domain, regex, template ----
+
+func evalDomain(c *evalCtx, r *rule) (match, string) {
+	d := c.d
+	for _, a := range d.addrs {
+		if a.inURL || a.scheme == "mailto" || lowerASCII(d.domain(a)) != r.domain || c.isPerson(d.address(a)) {
+			continue
+		}
+		n := d.local(a) + "@" + r.domain
+		return custom(r, n, a.start, "address at "+r.domain)
+	}
+	return match{}, ""
+}
+
+func evalRegex(c *evalCtx, r *rule) (match, string) {
+	if r.re == nil {
+		return match{}, ""
+	}
+	d := c.d
+	loc := r.re.FindStringSubmatchIndex(d.text)
+	if loc == nil {
+		return match{}, ""
+	}
+	var n string
+	if r.spec.Replace != "" {
+		n = string(r.re.ExpandString(nil, r.spec.Replace, d.text, loc))
+	} else {
+		n = d.text[loc[0]:loc[1]]
+	}
+	n = strings.TrimSpace(n)
+	if n == "" {
+		return match{}, "the expression matched but the replacement is empty"
+	}
+	return custom(r, n, loc[0], "regular expression")
+}
+
+func evalTemplate(c *evalCtx, r *rule) (match, string) {
+	if r.tmpl == nil {
+		return match{}, ""
+	}
+	out, err := execTemplate(r.tmpl, c.templateData())
+	if err != nil {
+		return match{}, "template failed: " + strings.TrimPrefix(err.Error(), "template: ")
+	}
+	if out == "" {
+		return match{}, ""
+	}
+	if strings.ContainsAny(out, " \t\r\n") {
+		return match{}, "the template's output is not one address (it contains white space)"
+	}
+	return custom(r, out, c.d.joinEnd, "template")
+}
+
+// custom completes a domain, regex or template match with the rule's protocol and platform:
+// by default SIP, and the platform the address belongs to.
+func custom(r *rule, number string, pos int, how string) (match, string) {
+	proto := r.spec.Protocol
+	if proto == "" {
+		proto = "SIP"
+		if _, _, ok := splitURL(number); ok {
+			proto = "WebRTC"
+		}
+	}
+	number = stripScheme(number, proto)
+	if bad := badNumber(number); bad != "" {
+		return match{}, bad
+	}
+	platform := r.spec.Platform
+	if platform == "" {
+		platform = platformOf(number)
+	}
+	return match{number: number, protocol: proto, platform: platform, pos: pos, note: how}, ""
+}
+
+// stripScheme removes a sip:/sips:/h323: prefix: codecs take the bare URI.
+func stripScheme(n, proto string) string {
+	for _, p := range []string{"sip:", "sips:", "h323:"} {
+		if hasPrefixFold(n, p) && (proto == "SIP" || proto == "H323" || proto == "Spark") {
+			return n[len(p):]
+		}
+	}
+	return n
+}
+
+// Longest dial strings we hand to endpoints: SIP URIs and H.323 aliases are short; join URLs
+// of WebRTC meetings are a few hundred characters.
+const (
+	maxAddressLen = 255
+	maxJoinURLLen = 2048
+)
+
+// badNumber says what makes n unusable as a dial string ("" when nothing).
+func badNumber(n string) string {
+	limit := maxAddressLen
+	if _, _, ok := splitURL(n); ok {
+		limit = maxJoinURLLen
+	}
+	if len(n) > limit {
+		return fmt.Sprintf("the address is longer than %d characters", limit)
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] <= ' ' || n[i] == 0x7f {
+			return "the address contains white space or control characters"
+		}
+	}
+	return ""
+}
+
+// platformOf names the platform an address belongs to, for the panel's icon.
+func platformOf(n string) string {
+	if host, rest, ok := splitURL(n); ok {
+		switch {
+		case isTeamsJoin(span{host: host, rest: rest}):
+			return "MicrosoftTeams"
+		case host == "meet.google.com":
+			return "GoogleMeet"
+		case isZoomHost(host):
+			return "Zoom"
+		case webexSite(host) != "":
+			return "Webex"
+		}
+		return "Other"
+	}
+	at := strings.LastIndexByte(n, '@')
+	if at < 0 {
+		return "Other"
+	}
+	dom := lowerASCII(n[at+1:])
+	if k := strings.IndexAny(dom, ";?:>"); k >= 0 {
+		dom = dom[:k]
+	}
+	switch {
+	case isZoomSIPDomain(dom):
+		return "Zoom"
+	case dom == "m.webex.com", hostIs(dom, "plcm.vc"), dom == "teams.bjn.vc":
+		return "MicrosoftTeams"
+	case webexSite(dom) != "", dom == "webex.com":
+		return "Webex"
+	}
+	return "Other"
+}
+
+// isPerson reports whether addr is the organizer's or an attendee's mail address.
+func (c *evalCtx) isPerson(addr string) bool {
+	if addr == "" {
+		return false
+	}
+	if strings.EqualFold(addr, c.ev.OrganizerAddress()) {
+		return true
+	}
+	for _, a := range c.ev.Attendees {
+		if strings.EqualFold(addr, a.EmailAddress.Address) {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- the fallback: any sip:, sips: or h323: address ----
+
+// fallback finds the first sip:, sips: or h323: URI in the location or body (Pexip's
+// unconditional fallback).
+func fallback(c *evalCtx) match {
+	d := c.d
+	text := d.text
+	skippedPerson := false
+	defer func() {
+		if skippedPerson {
+			c.personSkipped = true
+		}
+	}()
+	for i := 0; i < len(text); {
+		k := strings.IndexByte(text[i:], ':')
+		if k < 0 {
+			break
+		}
+		p := i + k
+		i = p + 1
+		proto := ""
+		scheme := ""
+		switch {
+		case hasSchemeBefore(text, p+1, "sip:"):
+			proto, scheme = "SIP", "sip:"
+		case hasSchemeBefore(text, p+1, "sips:"):
+			proto, scheme = "SIP", "sips:"
+		case hasSchemeBefore(text, p+1, "h323:"):
+			proto, scheme = "H323", "h323:"
+		default:
+			continue
+		}
+		e := p + 1
+		for e < len(text) && e-p < 256 && isURLChar(text[e]) && text[e] != ';' && text[e] != '?' {
+			e++
+		}
+		n := text[p+1 : trimURLEnd(text, p+1, e)]
+		if n == "" || n[0] == '/' || badNumber(n) != "" {
+			continue
+		}
+		if proto == "SIP" && c.isPerson(n) {
+			// "sip:jane@contoso.com" in a signature is the organizer's (or an attendee's)
+			// Skype/Teams presence address, not a meeting.
+			skippedPerson = true
+			continue
+		}
+		where := "body"
+		if p < d.locEnd {
+			where = "location"
+		}
+		platform := "Other"
+		if proto == "SIP" {
+			platform = platformOf(n)
+		}
+		return match{number: n, protocol: proto, platform: platform, pos: p + 1 - len(scheme),
+			note: "fallback: " + scheme + " address in the " + where}
+	}
+	return match{}
+}
+
+func evalFallbackRule(c *evalCtx, r *rule) (match, string) {
+	m := fallback(c)
+	return m, ""
+}
+
+// indexFold is strings.Index ignoring ASCII case (sub is short; no allocation).
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}
