@@ -130,6 +130,20 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"value": evs})
 	})
+	mux.HandleFunc("GET /rooms/{room}/calendarView", func(w http.ResponseWriter, r *http.Request) {
+		from, err1 := parseQueryTime(r.URL.Query().Get("start"))
+		to, err2 := parseQueryTime(r.URL.Query().Get("end"))
+		if err1 != nil || err2 != nil {
+			adminError(w, errBadRequest("start and end are required ISO 8601 times"))
+			return
+		}
+		evs, err := s.CalendarView(r.PathValue("room"), from, to)
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"value": evs})
+	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Stats()) })
 	mux.HandleFunc("DELETE /stats", func(w http.ResponseWriter, r *http.Request) {
 		s.ResetStats()

@@ -147,7 +147,7 @@ func (m *MailboxStats) countStatus(status int) {
 
 // Totals are simulator-wide counters.
 type Totals struct {
-	Requests      int `json:"requests"` // Graph operations (batch parts included)
+	Requests      int `json:"requests"` // Graph requests, each batch part one, refused ones (401) included
 	TokenRequests int `json:"token_requests"`
 	TokenFailures int `json:"token_failures"`
 	Batches       int `json:"batches"`

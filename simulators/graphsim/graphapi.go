@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -45,6 +46,9 @@ func graphError(code, msg string) map[string]any {
 // serveGraph handles an HTTP request below /v1.0/.
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/v1.0")
+	if path != "/$batch" {
+		s.countRequest()
+	}
 	if msg := s.checkToken(r.Header.Get("Authorization")); msg != "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
 		s.writeResp(w, errResp(http.StatusUnauthorized, "InvalidAuthenticationToken", msg))
@@ -128,7 +132,6 @@ func (s *Server) do(ctx context.Context, req gReq) gResp {
 		return errResp(http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+lastSegment(req.path)+"'.")
 	}
 	s.mu.Lock()
-	s.totals.Requests++
 	mb := s.boxes[rt.user]
 	if mb == nil {
 		s.mu.Unlock()
@@ -664,7 +667,17 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Requests []batchPart `json:"requests"`
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	var rd io.Reader = r.Body
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") { // the SDK compresses bodies
+		gz, err := gzip.NewReader(r.Body)
+		if err != nil {
+			s.writeResp(w, errResp(http.StatusBadRequest, "BadRequest", "Invalid gzip body."))
+			return
+		}
+		defer gz.Close()
+		rd = gz
+	}
+	body, err := io.ReadAll(io.LimitReader(rd, 4<<20))
 	if err != nil || json.Unmarshal(body, &in) != nil {
 		s.writeResp(w, errResp(http.StatusBadRequest, "BadRequest", "Invalid batch payload format."))
 		return
@@ -755,7 +768,14 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"responses": out})
 }
 
+func (s *Server) countRequest() {
+	s.mu.Lock()
+	s.totals.Requests++
+	s.mu.Unlock()
+}
+
 func (s *Server) batchPart(ctx context.Context, p batchPart) gResp {
+	s.countRequest()
 	if !strings.EqualFold(p.Method, http.MethodGet) {
 		return errResp(http.StatusMethodNotAllowed, "BadRequest", "graphsim serves GET parts only.")
 	}

@@ -612,7 +612,8 @@ func TestScenario(t *testing.T) {
 
 	private, cancelled, exceptions := 0, 0, 0
 	for _, r := range rooms[:3] {
-		insts := s1.calendar(r, t0.Add(-24*time.Hour), t0.Add(8*24*time.Hour))
+		insts, err := s1.CalendarView(r, t0.Add(-24*time.Hour), t0.Add(8*24*time.Hour))
+		require.NoError(t, err)
 		assert.InDelta(t, 40, len(insts), 6, "room %s has about 40 meetings", r)
 		for _, ev := range insts {
 			if ev["sensitivity"] == "private" {
@@ -629,15 +630,4 @@ func TestScenario(t *testing.T) {
 	assert.Positive(t, private)
 	assert.Positive(t, cancelled)
 	assert.Positive(t, exceptions)
-}
-
-// calendar renders the calendar view of a room (test helper).
-func (s *Server) calendar(room string, from, to time.Time) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, inst := range s.boxes[room].instances(from, to) {
-		out = append(out, inst.render(nil))
-	}
-	return out
 }

@@ -421,6 +421,22 @@ func (s *Server) Instances(mailbox, id string, from, to time.Time) ([]map[string
 	return out, nil
 }
 
+// CalendarView lists what Graph's calendarView shows for [from, to): single instances,
+// occurrences and exceptions, by start, fully rendered.
+func (s *Server) CalendarView(mailbox string, from, to time.Time) ([]map[string]any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mb := s.boxes[strings.ToLower(mailbox)]
+	if mb == nil {
+		return nil, fmt.Errorf("room %s: %w", mailbox, ErrNotFound)
+	}
+	out := []map[string]any{}
+	for _, inst := range mb.instances(from, to) {
+		out = append(out, inst.render(nil))
+	}
+	return out, nil
+}
+
 // ExpireDeltaTokens forgets every sync state of a mailbox ("" = all), so the next use of a
 // delta or skip token answers 410 SyncStateNotFound.
 func (s *Server) ExpireDeltaTokens(mailbox string) {

@@ -23,6 +23,8 @@ type Scenario struct {
 	// subject, bodies deleted, private flags cleared, external invites declined) and puts the
 	// last room outside the app's access policy (403). Needs at least 3 rooms.
 	Problems bool `json:"problems"`
+	// Processing overrides the calendar processing of some rooms (by mailbox).
+	Processing map[string]Processing `json:"processing,omitempty"`
 }
 
 // Summary says what Load generated.
@@ -72,6 +74,9 @@ func (s *Server) Load(sc Scenario) (Summary, error) {
 				r.InPolicy = &no
 				sum.Problems[room] = "outside the application access policy (Graph answers 403 Access to OData is disabled)"
 			}
+		}
+		if p, ok := sc.Processing[room]; ok {
+			r.Processing = ptr(p)
 		}
 		if err := s.AddRoom(r); err != nil {
 			return sum, err
