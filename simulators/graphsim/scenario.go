@@ -124,15 +124,18 @@ func (s *Server) generateRoom(sum *Summary, sc Scenario, loc *time.Location, ind
 		tenantDomain = d
 	}
 
-	post := func(start, end time.Time, provider string, rec map[string]any) (string, error) {
+	// forced makes the first singles of every room include private and external meetings,
+	// as any busy room's week does (so a clean room never looks like one that strips them).
+	type forced struct{ private, external bool }
+	post := func(start, end time.Time, provider string, rec map[string]any, force forced) (string, error) {
 		topic := topics[rng.IntN(len(topics))]
 		host := randomPerson(rng, tenantDomain)
-		external := false
+		external := force.external
 		switch provider {
 		case ProviderZoom, ProviderWebex, ProviderMeet:
-			external = rng.IntN(2) == 0
+			external = external || rng.IntN(2) == 0
 		case ProviderTeams, ProviderNone:
-			external = rng.IntN(10) == 0
+			external = external || rng.IntN(10) == 0
 		}
 		if external {
 			host = randomPerson(rng, externalDomains[rng.IntN(len(externalDomains))])
@@ -147,7 +150,7 @@ func (s *Server) generateRoom(sum *Summary, sc Scenario, loc *time.Location, ind
 			"showAs":     "busy",
 			"importance": "normal",
 			"sensitivity": func() string {
-				if rng.IntN(100) < 10 {
+				if rng.IntN(100) < 10 || force.private {
 					return "private"
 				}
 				return "normal"
@@ -206,14 +209,14 @@ func (s *Server) generateRoom(sum *Summary, sc Scenario, loc *time.Location, ind
 		}
 		st := minute.Add(lead)
 		en := st.Add(time.Duration(30*(1+rng.IntN(2))) * time.Minute)
-		if _, err := post(st, en, pickVideoProvider(rng), nil); err != nil {
+		if _, err := post(st, en, pickVideoProvider(rng), nil, forced{}); err != nil {
 			return err
 		}
 		place(st, en)
 	case rng.IntN(6) == 0:
 		st := minute.Add(-time.Duration(5+rng.IntN(16)) * time.Minute)
 		en := st.Add(time.Duration(45+15*rng.IntN(2)) * time.Minute)
-		if _, err := post(st, en, pickVideoProvider(rng), nil); err != nil {
+		if _, err := post(st, en, pickVideoProvider(rng), nil, forced{}); err != nil {
 			return err
 		}
 		place(st, en)
@@ -259,7 +262,7 @@ func (s *Server) generateRoom(sum *Summary, sc Scenario, loc *time.Location, ind
 			if clash || len(occ) < 3 {
 				continue
 			}
-			id, err := post(first, first.Add(se.dur), pickVideoProvider(rng), rec)
+			id, err := post(first, first.Add(se.dur), pickVideoProvider(rng), rec, forced{})
 			if err != nil || id == "" {
 				if err != nil {
 					return err
@@ -293,6 +296,7 @@ func (s *Server) generateRoom(sum *Summary, sc Scenario, loc *time.Location, ind
 
 	// Single meetings in working hours until the room has its share.
 	durations := []time.Duration{30 * time.Minute, 30 * time.Minute, 45 * time.Minute, time.Hour, time.Hour, 90 * time.Minute}
+	singles := 0
 	for attempts := 0; count < sc.Meetings && attempts < sc.Meetings*50; attempts++ {
 		day := day0.AddDate(0, 0, rng.IntN(sc.Days))
 		st := day.Add(8*time.Hour + time.Duration(30*rng.IntN(20))*time.Minute)
@@ -301,7 +305,9 @@ func (s *Server) generateRoom(sum *Summary, sc Scenario, loc *time.Location, ind
 			continue
 		}
 		provider := pickProvider(rng)
-		id, err := post(st, en, provider, nil)
+		force := forced{private: singles < 2, external: singles == 2 || singles == 3}
+		singles++
+		id, err := post(st, en, provider, nil, force)
 		if err != nil {
 			return err
 		}

@@ -403,9 +403,37 @@ func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
 		}
 		out[i] = result{err: err, retryAfter: -1}
 	}
+	// The SDK builds the batch (relative URLs, ids, headers); the answer is read here, raw,
+	// rather than through kiota's JSON tree and back.
+	ri := abstractions.NewRequestInformation()
+	ri.Method = abstractions.POST
+	ri.UrlTemplate = "{+baseurl}/$batch"
+	ri.PathParameters["baseurl"] = adapter.GetBaseUrl()
+	if err := ri.SetContentFromParsable(ctx, adapter, "application/json", batch); err != nil {
+		for i := range out {
+			if ids[i] != "" {
+				out[i] = result{err: fmt.Errorf("build batch: %w", err), retryAfter: -1}
+			}
+		}
+		return out
+	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	resp, err := batch.Send(ctx, adapter)
+	v, err := adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
+	var answer struct {
+		Responses []struct {
+			ID      string            `json:"id"`
+			Status  int               `json:"status"`
+			Headers map[string]string `json:"headers"`
+			Body    json.RawMessage   `json:"body"`
+		} `json:"responses"`
+	}
+	if err == nil {
+		body, _ := v.([]byte)
+		if uerr := json.Unmarshal(body, &answer); uerr != nil {
+			err = fmt.Errorf("batch answer is not valid JSON: %w", uerr)
+		}
+	}
 	if err != nil {
 		r := errorResult(err)
 		r.gen = gen
@@ -416,21 +444,22 @@ func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
 		}
 		return out
 	}
+	byID := map[string]int{}
+	for j, p := range answer.Responses {
+		byID[p.ID] = j
+	}
 	for i, id := range ids {
 		if id == "" {
 			continue
 		}
-		item := resp.GetResponseById(id)
-		if item == nil || item.GetStatus() == nil {
-			out[i] = result{err: errors.New("Graph's batch answer left this request out"), retryAfter: -1, sent: true}
+		j, ok := byID[id]
+		if !ok {
+			out[i] = result{err: errors.New("Graph's batch answer left this request out"), retryAfter: -1, sent: true, gen: gen}
 			continue
 		}
-		r := result{status: int(*item.GetStatus()), retryAfter: -1, sent: true, gen: gen}
-		body, err := json.Marshal(item.GetBody())
-		if err != nil {
-			r.err = fmt.Errorf("batch part body: %w", err)
-		}
-		for k, v := range item.GetHeaders() {
+		p := answer.Responses[j]
+		r := result{status: p.Status, retryAfter: -1, sent: true, gen: gen}
+		for k, v := range p.Headers {
 			if strings.EqualFold(k, "Retry-After") {
 				r.retryAfter = parseRetryAfter(v)
 			}
@@ -439,10 +468,10 @@ func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
 			var e struct {
 				Error struct{ Code, Message string } `json:"error"`
 			}
-			_ = json.Unmarshal(body, &e)
+			_ = json.Unmarshal(p.Body, &e)
 			r.code, r.message = e.Error.Code, e.Error.Message
 		} else {
-			r.body = body
+			r.body = p.Body
 		}
 		out[i] = r
 	}

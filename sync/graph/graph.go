@@ -69,7 +69,8 @@ type Tuning struct {
 	HotInterval  time.Duration
 	ColdInterval time.Duration
 	HotLead      time.Duration // default 30 min
-	// Jitter spreads each interval by ± this fraction (default 0.1).
+	// Jitter spreads each interval by ± this fraction (default 0.05: enough to keep rooms from
+	// falling into step, small enough to keep the freshness targets).
 	Jitter float64
 	// RollSpread spreads the rooms' daily full rounds over this time after midnight (default
 	// 20 min), so they do not all start at once.
@@ -91,7 +92,7 @@ func (t *Tuning) defaults() {
 		t.HotLead = 30 * time.Minute
 	}
 	if t.Jitter <= 0 {
-		t.Jitter = 0.1
+		t.Jitter = 0.05
 	}
 	if t.RollSpread <= 0 {
 		t.RollSpread = 20 * time.Minute

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strconv"
 
 	"github.com/otj-edge/otj-edge/sync/calendar"
 )
@@ -75,10 +77,28 @@ func parseDoc(b []byte) (doc, error) {
 	return d, nil
 }
 
-// encode writes the document with sorted keys, so equal documents are equal bytes.
+// encode writes the document with sorted keys, so equal documents are equal bytes. The values
+// are written as they came from a JSON parser (valid, and not checked again: this runs for
+// every event of every page).
 func (d doc) encode() []byte {
-	b, _ := json.Marshal(map[string]json.RawMessage(d)) // raw messages from valid JSON always marshal
-	return b
+	keys := make([]string, 0, len(d))
+	size := 2
+	for k, v := range d {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, k) // property names are plain ASCII in Graph's JSON
+		b = append(b, ':')
+		b = append(b, bytes.TrimSpace(d[k])...)
+	}
+	return append(b, '}')
 }
 
 func isNull(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("null")) }
@@ -146,11 +166,15 @@ func stubOf(stored doc) doc {
 	return out
 }
 
-// event decodes what the store indexes (id, type, times, changeKey).
+// event decodes what the store indexes (id, type, series, changeKey, times).
 func (d doc) event() (calendar.Event, error) {
-	var ev calendar.Event
-	if err := json.Unmarshal(d.encode(), &ev); err != nil {
-		return ev, err
+	ev := calendar.Event{ID: d.str("id"), Type: d.str("type"), SeriesMasterID: d.str("seriesMasterId"), ChangeKey: d.str("changeKey")}
+	for k, dst := range map[string]**calendar.DateTimeTimeZone{"start": &ev.Start, "end": &ev.End} {
+		if v, ok := d[k]; ok {
+			if err := json.Unmarshal(v, dst); err != nil {
+				return ev, fmt.Errorf("event %q: %s: %w", ev.ID, k, err)
+			}
+		}
 	}
 	if _, err := ev.StartTime(); err != nil {
 		return ev, err

@@ -391,15 +391,21 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 	now := s.clk.Now()
 	spans, err := s.st.EventSpans(ctx, mailbox, now.Add(-time.Hour), now.Add(48*time.Hour))
 	if err != nil {
-		s.log.Warn("cannot read meeting times", "room", mailbox, "err", err)
-	} else {
-		s.mu.Lock()
-		r.spans = spans
-		s.mu.Unlock()
+		if ctx.Err() == nil {
+			s.log.Warn("cannot read meeting times", "room", mailbox, "err", err)
+		}
+		return
 	}
+	s.mu.Lock()
+	r.spans = spans
+	// The day's plan depends on the meeting times: redo it soon.
+	s.budget.nextPlan = minTime(s.budget.nextPlan, now.Add(5*time.Second))
+	s.mu.Unlock()
 	events, err := s.st.Events(ctx, mailbox)
 	if err != nil {
-		s.log.Warn("cannot read events for the diagnosis", "room", mailbox, "err", err)
+		if ctx.Err() == nil {
+			s.log.Warn("cannot read events for the diagnosis", "room", mailbox, "err", err)
+		}
 		return
 	}
 	findings := Diagnose(mailbox, events)
@@ -439,7 +445,9 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 		return nil
 	})
 	if err != nil {
-		s.log.Warn("cannot save the diagnosis", "room", mailbox, "err", err)
+		if ctx.Err() == nil {
+			s.log.Warn("cannot save the diagnosis", "room", mailbox, "err", err)
+		}
 		return
 	}
 	s.mu.Lock()
@@ -448,6 +456,13 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 	for _, f := range fresh {
 		s.log.Warn("room calendar processing needs attention", "room", mailbox, "flag", f.Flag, "fix", f.Fix)
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // failed records a failed request: the room's status and next attempt, with the request

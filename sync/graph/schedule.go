@@ -14,10 +14,11 @@ import (
 //
 //	polls = Σ rooms  hot seconds / HotInterval + other seconds / ColdInterval
 //
-// A room is hot while a meeting starts within HotLead (30 min) or has started less than 10
-// minutes ago; for the rest of a running meeting it is hot too when the budget allows that at
-// the shortest intervals. When even the lean plan would overspend, every interval stretches by
-// the same factor, so what is left lasts until midnight. Sending stops at the budget.
+// A room is hot while a meeting starts within HotLead (30 min), and also while a meeting runs
+// when the budget allows that at the shortest intervals (the full plan). When it does not, the
+// lean plan keeps running meetings at the cold interval (their changes fall under "any other
+// change"); when even the lean plan would overspend, every interval stretches by the same
+// factor, so what is left lasts until midnight. Sending stops at the budget.
 
 // budgetHeadroom keeps 5 % of the budget for retries and surprises.
 const budgetHeadroom = 0.95
@@ -25,9 +26,6 @@ const budgetHeadroom = 0.95
 // perRoomOverhead is what a room spends per day besides polls: its daily full round and the
 // series masters it fetches.
 const perRoomOverhead = 4
-
-// justStarted is how long after a meeting starts its room stays hot in the lean plan.
-const justStarted = 10 * time.Minute
 
 type budget struct {
 	limit          int64
@@ -161,9 +159,8 @@ func hotSeconds(spans []store.Span, from, to time.Time, lead time.Duration, runn
 
 // hotPeriod is when a meeting keeps its room hot.
 func hotPeriod(sp store.Span, lead time.Duration, runningHot bool) (time.Time, time.Time) {
-	end := sp.Start.Add(justStarted)
-	if runningHot || sp.End.Before(end) {
-		end = sp.End
+	if runningHot {
+		return sp.Start.Add(-lead), sp.End
 	}
-	return sp.Start.Add(-lead), end
+	return sp.Start.Add(-lead), sp.Start
 }

@@ -172,8 +172,8 @@ func TestTokenFailuresSayWhatToFix(t *testing.T) {
 func TestHotSecondsIsTheUnionOfHotPeriods(t *testing.T) {
 	at := func(h, m int) time.Time { return time.Date(2026, 11, 23, h, m, 0, 0, time.UTC) }
 	spans := []store.Span{{Start: at(10, 0), End: at(11, 0)}, {Start: at(10, 30), End: at(10, 45)}, {Start: at(14, 0), End: at(15, 0)}}
-	// Lean: [9:30, 10:10) ∪ [10:00, 10:40) ∪ [13:30, 14:10) = 70 + 40 minutes.
-	assert.Equal(t, (110 * time.Minute).Seconds(), hotSeconds(spans, at(0, 0), at(23, 0), 30*time.Minute, false))
+	// Lean: [9:30, 10:00) ∪ [10:00, 10:30) ∪ [13:30, 14:00) = 60 + 30 minutes.
+	assert.Equal(t, (90 * time.Minute).Seconds(), hotSeconds(spans, at(0, 0), at(23, 0), 30*time.Minute, false))
 	// Running meetings hot: [9:30, 11:00) ∪ [13:30, 15:00) = 180 minutes.
 	assert.Equal(t, (180 * time.Minute).Seconds(), hotSeconds(spans, at(0, 0), at(23, 0), 30*time.Minute, true))
 	// Clipped to the period asked.
