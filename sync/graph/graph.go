@@ -492,9 +492,13 @@ func (s *Syncer) load(ctx context.Context) error {
 
 // rollOffset is when after midnight a room's daily full round starts (spread by mailbox).
 func (s *Syncer) rollOffset(r *room) time.Duration {
+	spread := uint32(s.tune.RollSpread / time.Second)
+	if spread == 0 {
+		return 0
+	}
 	h := fnv.New32a()
 	h.Write([]byte(r.spec.Mailbox))
-	return time.Duration(h.Sum32()%uint32(s.tune.RollSpread/time.Second)) * time.Second
+	return time.Duration(h.Sum32()%spread) * time.Second
 }
 
 func dayStart(t time.Time) time.Time {
