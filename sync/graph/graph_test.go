@@ -168,6 +168,10 @@ func TestSyncStateExpiryResyncs(t *testing.T) {
 	assert.Equal(t, 1, h.stats(r).Statuses["410"])
 	assert.Equal(t, store.RoomOK, h.room(r).Status)
 	assert.Empty(t, h.recentEvents(EventSyncError), "a 410 is routine, not an error")
+
+	// A full sync on request (the `sync` command).
+	require.NoError(t, s.SyncNow("", true))
+	h.waitFor("the requested full round", func() bool { return h.stats(r).FullSyncs == 3 && h.synced(r)() })
 }
 
 // TestDailyWindowRoll: after midnight each room starts a fresh round over the new window: the
@@ -193,7 +197,44 @@ func TestDailyWindowRoll(t *testing.T) {
 	assert.Equal(t, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), room.WindowStart)
 	assert.Equal(t, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), room.WindowEnd)
 	assert.Equal(t, 2, h.stats(r).FullSyncs, "one full round a day")
-	assert.Equal(t, store.RoomOK, room.Status, "the expired access token was replaced on the way")
+	assert.Equal(t, store.RoomOK, room.Status)
+	assert.Greater(t, h.sim.Stats().TokenRequests, 1, "the access token expired on the way and was replaced")
+	assert.Empty(t, h.recentEvents(EventSyncError), "a token refresh is routine")
+}
+
+// TestHotRoomsPollOften: a room whose meeting starts within 30 minutes is polled every ~15 s,
+// so a change to that meeting lands within seconds; a room with nothing soon is polled every
+// ~4 minutes; a room becomes hot when its meeting comes within 30 minutes.
+func TestHotRoomsPollOften(t *testing.T) {
+	hot, cold, later := roomName(1), roomName(2), roomName(3)
+	h := newHarness(t, graphsim.Options{}, hot, cold, later)
+	for _, m := range []string{hot, cold, later} {
+		h.addRoom(m, graphsim.Recommended())
+	}
+	soon := h.post(hot, invite("Starts in 20 minutes", t0.Add(20*time.Minute), time.Hour))
+	afternoon := h.post(cold, invite("This afternoon", t0.Add(5*time.Hour), time.Hour))
+	h.post(later, invite("Starts in 40 minutes", t0.Add(40*time.Minute), time.Hour))
+	s, _ := h.start(Tuning{})
+	h.waitFor("the first sync", h.synced(hot, cold, later))
+	assert.Equal(t, 1, s.Stats().HotRooms)
+
+	_, err := h.sim.PatchEvent(hot, soon, map[string]any{"subject": "Starts in 20 minutes (new link)"})
+	require.NoError(t, err)
+	_, err = h.sim.PatchEvent(cold, afternoon, map[string]any{"subject": "This afternoon (moved)"})
+	require.NoError(t, err)
+	h.advance(s, 16*time.Second, time.Second)
+	assert.Equal(t, "Starts in 20 minutes (new link)", h.events(hot)[soon].Subject, "within one hot interval")
+	assert.Equal(t, "This afternoon", h.events(cold)[afternoon].Subject, "a cold room waits for its interval")
+	h.advance(s, 4*time.Minute+14*time.Second, time.Second)
+	assert.Equal(t, "This afternoon (moved)", h.events(cold)[afternoon].Subject, "within one cold interval")
+
+	// Twenty minutes in all: the hot room polled about every 15 s, the cold one about every
+	// 4 minutes, and the third room turned hot at 10 minutes.
+	h.advance(s, 15*time.Minute+30*time.Second, time.Second)
+	assert.InDelta(t, 80, h.stats(hot).DeltaPolls, 6)
+	assert.InDelta(t, 5, h.stats(cold).DeltaPolls, 1)
+	assert.InDelta(t, 2+40, h.stats(later).DeltaPolls, 6)
+	assert.Equal(t, 2, s.Stats().HotRooms)
 }
 
 // TestRestartResumesFromDeltaLink: a new syncer on the same store polls the stored deltaLink;

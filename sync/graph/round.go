@@ -478,11 +478,11 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure, sent int) {
 		return
 	case f.resync:
 		r.round, r.forceFull, r.due = nil, true, now
-		st := r.state
+		st, emitted := r.state, r.emitted
 		st.DeltaLink, st.NextLink, st.LastAttempt = "", "", now
 		s.mu.Unlock()
 		s.log.Info("delta state expired; resyncing the room in full", "room", mailbox, "code", f.code)
-		s.writeState(ctx, r, st, nil, false, sent)
+		s.writeState(ctx, r, st, nil, emitted, sent)
 		return
 	case f.badToken && (f.gen < s.api.generation() || now.Sub(s.lastRefresh) > 5*time.Minute):
 		// Graph rejected the token: get a new one once (or use the one another room already
