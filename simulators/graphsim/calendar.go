@@ -354,12 +354,7 @@ func (s *Server) isExternal(addr string) bool {
 	if !ok {
 		return false
 	}
-	own := map[string]bool{strings.ToLower(s.opts.TenantDomain): true}
-	for a := range s.boxes {
-		_, d, _ := strings.Cut(a, "@")
-		own[d] = true
-	}
-	for d := range own {
+	for d := range s.domains {
 		if dom == d || strings.HasSuffix(dom, "."+d) {
 			return false
 		}

@@ -99,6 +99,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	boxes    map[string]*mailbox
+	domains  map[string]bool      // the tenant's domains: its own and its rooms'
 	tokens   map[string]time.Time // access token → expiry
 	app      appState
 	faults   []*Fault
@@ -167,8 +168,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, log: opts.Logger, ca: ca, cert: cert, now: opts.Now, start: opts.Now(),
-		boxes:  map[string]*mailbox{},
-		tokens: map[string]time.Time{},
+		boxes:   map[string]*mailbox{},
+		domains: map[string]bool{strings.ToLower(opts.TenantDomain): true},
+		tokens:  map[string]time.Time{},
 		app: appState{secret: opts.ClientSecret, tokenTTL: opts.TokenTTL, rateLimit: opts.RateLimit,
 			latency: opts.Latency, partial: opts.PartialUpdates},
 	}

@@ -61,6 +61,8 @@ func (s *Server) AddRoom(r Room) error {
 		mb = &mailbox{addr: addr, events: map[string]*eventRec{}, states: map[string]*syncState{}, rounds: map[string]*deltaRound{},
 			inPolicy: true, restEnabled: true, proc: ExchangeDefaults()}
 		s.boxes[addr] = mb
+		_, dom, _ := strings.Cut(addr, "@")
+		s.domains[dom] = true
 	}
 	mb.name = r.DisplayName
 	if mb.name == "" {
