@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
 )
@@ -241,4 +242,34 @@ func TestMerges(t *testing.T) {
 	assert.NotContains(t, m, "recurrence")
 	assert.NotContains(t, m, "onlineMeeting", "nulls are not stored")
 	assert.Equal(t, stub.encode(), fillOccurrence(raw(`{}`), stubOf(occ)).encode(), "the stub part is recoverable")
+}
+
+type nextPipeline struct{ called bool }
+
+func (p *nextPipeline) Next(*http.Request, int) (*http.Response, error) {
+	p.called = true
+	return &http.Response{StatusCode: http.StatusOK}, nil
+}
+
+// TestNoRequestLeavesWithoutAToken: a request without a bearer token is refused before it
+// leaves, and a link to another host than graph_url is not followed.
+func TestNoRequestLeavesWithoutAToken(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodGet, "https://graph.microsoft.com/v1.0/users/x/calendarView/delta", nil)
+	p := &nextPipeline{}
+	_, err := requireToken{}.Intercept(p, 0, req)
+	assert.ErrorIs(t, err, errNoToken)
+	assert.False(t, p.called)
+	req.Header.Set("Authorization", "Bearer abc")
+	_, err = requireToken{}.Intercept(p, 0, req)
+	assert.NoError(t, err)
+	assert.True(t, p.called)
+
+	h := newHarness(t, graphsim.Options{}, roomName(1))
+	a, err := newAPI(h.in, h.sim.HTTPClient())
+	require.NoError(t, err)
+	res := a.send(t.Context(), reqSpec{kind: kindLink, mailbox: roomName(1), link: "https://graph.example.net/v1.0/users/x/calendarView/delta?$deltatoken=abc"})
+	require.Error(t, res.err)
+	assert.Contains(t, res.err.Error(), "outside graph_url")
+	assert.False(t, res.sent)
+	assert.Zero(t, h.sim.Stats().Requests)
 }
