@@ -26,9 +26,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Latency, "latency", 0, "latency added to every Graph request (e.g. 100ms)")
 	fs.StringVar(&o.MQTT, "mqtt", "embedded", "MQTT broker: embedded, off, or HOST:PORT")
 	fs.Int64Var(&o.Seed, "seed", 1, "scenario seed")
+	fs.BoolVar(&o.Clean, "clean", false, "no deliberately misconfigured rooms (the demo has one with bad calendar processing and one outside the access policy)")
 	verbose := fs.Bool("v", false, "log simulator activity to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S]")
+		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

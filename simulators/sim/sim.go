@@ -34,6 +34,8 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the scenario's "now" (default time.Now); meetings are generated around it.
 	Now func() time.Time
+	// Clean leaves out the deliberately misconfigured rooms the demo shows (benchmarks).
+	Clean bool
 }
 
 // Defaults fills unset options.

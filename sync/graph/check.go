@@ -1,0 +1,118 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/store"
+)
+
+// RoomCheck is one room's result in `otj-edge check`.
+type RoomCheck struct {
+	Mailbox  string
+	Status   string // store.RoomOK or the failure status
+	Detail   string // what to do, when not OK
+	Meetings int    // meetings in the next 24 hours (readable rooms)
+	More     bool   // there were more than Meetings
+}
+
+// CheckReport is the online check of one Graph integration: a token, then each room read once.
+type CheckReport struct {
+	Integration string
+	TokenOK     bool
+	TokenDetail string // why there is no token, and what to do
+	Tenant      string
+	Authority   string
+	Rooms       []RoomCheck // empty when there was no token
+}
+
+// Check fetches a token and reads each room's next 24 hours (one request per room, at most
+// max_in_flight at a time). httpClient may be nil (the system roots plus ca_file).
+func Check(ctx context.Context, in config.Integration, mailboxes []string, httpClient *http.Client) CheckReport {
+	rep := CheckReport{Integration: in.Name}
+	if httpClient == nil {
+		var err error
+		if httpClient, err = baseClient(in.CAFile); err != nil {
+			rep.TokenDetail = err.Error()
+			return rep
+		}
+	}
+	a, err := newAPI(in, httpClient)
+	if err != nil {
+		rep.TokenDetail = err.Error()
+		return rep
+	}
+	rep.Tenant, rep.Authority = a.in.Tenant, a.in.AuthorityHost
+	if err := a.token(ctx); err != nil {
+		rep.TokenDetail = classifyError(err).detail
+		return rep
+	}
+	rep.TokenOK = true
+	rep.Rooms = make([]RoomCheck, len(mailboxes))
+	limit := in.MaxInFlight
+	if limit <= 0 {
+		limit = config.DefaultMaxInFlight
+	}
+	slots := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	now := time.Now()
+	for i, m := range mailboxes {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			m = strings.ToLower(m)
+			res := a.send(ctx, reqSpec{kind: kindProbe, mailbox: m, start: now, end: now.Add(24 * time.Hour)})
+			rc := RoomCheck{Mailbox: m, Status: store.RoomOK}
+			if !res.ok() {
+				f := classify(res, m, in.ClientID)
+				rc.Status, rc.Detail = f.status, f.detail
+				if f.status == store.RoomOK { // a 410 cannot happen here; be safe
+					rc.Status = store.RoomTransient
+				}
+			} else {
+				var body struct {
+					Value []json.RawMessage `json:"value"`
+					Next  string            `json:"@odata.nextLink"`
+				}
+				if err := json.Unmarshal(res.body, &body); err != nil {
+					rc.Status, rc.Detail = store.RoomTransient, "Graph sent a body that is not valid JSON"
+				} else {
+					rc.Meetings, rc.More = len(body.Value), body.Next != ""
+				}
+			}
+			rep.Rooms[i] = rc
+		})
+	}
+	wg.Wait()
+	return rep
+}
+
+// Lines renders the report as `otj-edge check` prints it: one line for the token, one per
+// room; failed counts the lines that are failures.
+func (rep CheckReport) Lines() (lines []string, failed int) {
+	prefix := "graph/" + rep.Integration
+	if !rep.TokenOK {
+		lines = append(lines, fmt.Sprintf("%s: token FAILED: %s", prefix, rep.TokenDetail))
+		return lines, 1
+	}
+	lines = append(lines, fmt.Sprintf("%s: token ok (tenant %s at %s)", prefix, rep.Tenant, rep.Authority))
+	for _, rc := range rep.Rooms {
+		if rc.Status == store.RoomOK {
+			more := ""
+			if rc.More {
+				more = "+"
+			}
+			lines = append(lines, fmt.Sprintf("%s: %s: ok, readable (%d%s meetings in the next 24 h)", prefix, rc.Mailbox, rc.Meetings, more))
+			continue
+		}
+		failed++
+		lines = append(lines, fmt.Sprintf("%s: %s: %s: %s", prefix, rc.Mailbox, rc.Status, rc.Detail))
+	}
+	return lines, failed
+}

@@ -1,0 +1,479 @@
+package graph
+
+// This file is the only one that knows msgraph-sdk-go, kiota and azidentity. The rest of the
+// package sees Graph through api.send/api.sendBatch and plain results.
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	abstractions "github.com/microsoft/kiota-abstractions-go"
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+	graphauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/otj-edge/otj-edge/agent/config"
+)
+
+// requestTimeout bounds one Graph request (or batch).
+const requestTimeout = 60 * time.Second
+
+// masterFields are the properties fetched for a series master: everything an occurrence stub
+// lacks that the meeting processor and the diagnosis read.
+var masterFields = []string{"id", "type", "subject", "body", "bodyPreview", "organizer", "attendees", "location", "locations",
+	"isOnlineMeeting", "onlineMeetingProvider", "onlineMeeting", "sensitivity", "showAs", "isCancelled", "isAllDay", "iCalUId",
+	"changeKey", "lastModifiedDateTime", "responseStatus", "recurrence", "start", "end", "importance", "categories"}
+
+// reqKind is what a request asks Graph for.
+type reqKind int
+
+const (
+	kindDeltaStart reqKind = iota // calendarView/delta over a window (a new round)
+	kindLink                      // a nextLink or deltaLink
+	kindMaster                    // GET events/{id} with $select (a series master)
+	kindProbe                     // calendarView over the next 24 h, ids only (otj-edge check)
+)
+
+// reqSpec describes one Graph request.
+type reqSpec struct {
+	kind       reqKind
+	mailbox    string
+	link       string
+	start, end time.Time
+	eventID    string
+}
+
+// result is Graph's answer to one request (or batch part), or why there is none.
+type result struct {
+	status     int
+	body       []byte
+	code       string // Graph error code (error.code)
+	message    string
+	retryAfter time.Duration // -1: no Retry-After header
+	err        error         // no answer: token, transport, budget, context
+	sent       bool          // the request went to Graph (it counts against the budget)
+	gen        int           // the client generation (token) it was sent with
+}
+
+func (r result) ok() bool { return r.err == nil && r.status >= 200 && r.status < 300 }
+
+// api is the Graph client of one integration: azidentity client credentials, the msgraph-sdk-go
+// request adapter with the SDK's middleware (its blocking retry handler disabled: the scheduler
+// reschedules rooms itself), the allowed-hosts list set to graph_url's host, and a middleware
+// that refuses to send a request without a token instead of letting the SDK drop it silently.
+type api struct {
+	in        config.Integration
+	base      *http.Client
+	graphURL  string // https://host[:port]/v1.0
+	graphHost string // host without port
+	scope     string
+
+	mu      sync.Mutex
+	cred    *azidentity.ClientSecretCredential
+	adapter *msgraphsdk.GraphRequestAdapter
+	client  *msgraphsdk.GraphServiceClient
+	gen     int // bumped by refresh
+}
+
+// baseClient is the HTTP client under the SDK: the system roots plus ca_file, HTTP/2, timeouts.
+func baseClient(caFile string) (*http.Client, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read ca_file: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificates in it", caFile)
+		}
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          64,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   15 * time.Second,
+		ResponseHeaderTimeout: requestTimeout,
+	}
+	return &http.Client{Transport: tr, Timeout: requestTimeout}, nil
+}
+
+// authority derives the tenant and Entra host from token_url when the config loader has not.
+func authority(in config.Integration) (tenant, host string, err error) {
+	if in.Tenant != "" && in.AuthorityHost != "" {
+		return in.Tenant, in.AuthorityHost, nil
+	}
+	u, err := url.Parse(in.TokenURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return "", "", fmt.Errorf("token_url %q is not an https URL", in.TokenURL)
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	if len(parts) < 4 || parts[1] != "oauth2" || parts[2] != "v2.0" || parts[3] != "token" {
+		return "", "", fmt.Errorf("token_url %q is not a v2 token endpoint (…/<tenant>/oauth2/v2.0/token)", in.TokenURL)
+	}
+	return parts[0], u.Scheme + "://" + u.Host + "/", nil
+}
+
+func newAPI(in config.Integration, base *http.Client) (*api, error) {
+	if in.GraphURL == "" {
+		in.GraphURL = config.DefaultGraphURL
+	}
+	u, err := url.Parse(in.GraphURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("graph_url %q is not an https URL", in.GraphURL)
+	}
+	tenant, host, err := authority(in)
+	if err != nil {
+		return nil, err
+	}
+	in.Tenant, in.AuthorityHost = tenant, host
+	a := &api{in: in, base: base, graphURL: strings.TrimSuffix(in.GraphURL, "/"), graphHost: u.Hostname(),
+		scope: u.Scheme + "://" + u.Host + "/.default"}
+	if err := a.refresh(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// refresh builds a new credential and client: the only way to make azidentity forget a token
+// Graph rejected (research/graph.md §5: refresh once, then report).
+func (a *api) refresh() error {
+	cred, err := azidentity.NewClientSecretCredential(a.in.Tenant, a.in.ClientID, a.in.ClientSecret.Value(),
+		&azidentity.ClientSecretCredentialOptions{
+			ClientOptions: azcore.ClientOptions{
+				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: a.in.AuthorityHost},
+				Transport: a.base,
+				// One attempt: rooms are rescheduled by the syncer, never blocked here.
+				Retry: policy.RetryOptions{MaxRetries: -1},
+			},
+			DisableInstanceDiscovery: true,
+		})
+	if err != nil {
+		return fmt.Errorf("client credentials: %w", err)
+	}
+	auth, err := graphauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{a.scope}, []string{a.graphHost})
+	if err != nil {
+		return fmt.Errorf("graph authentication: %w", err)
+	}
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, a.sdkHTTPClient())
+	if err != nil {
+		return fmt.Errorf("graph adapter: %w", err)
+	}
+	adapter.SetBaseUrl(a.graphURL)
+	client := msgraphsdk.NewGraphServiceClient(adapter)
+	a.mu.Lock()
+	a.cred, a.adapter, a.client = cred, adapter, client
+	a.gen++
+	a.mu.Unlock()
+	return nil
+}
+
+// sdkHTTPClient is the SDK's default middleware over our base transport, with the retry
+// handler told never to retry and a final guard that the token is there.
+func (a *api) sdkHTTPClient() *http.Client {
+	opts := msgraphsdk.GetDefaultClientOptions()
+	mws := msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)
+	for i, m := range mws {
+		if _, ok := m.(*khttp.RetryHandler); ok {
+			mws[i] = khttp.NewRetryHandlerWithOptions(khttp.RetryHandlerOptions{
+				ShouldRetry: func(time.Duration, int, *http.Request, *http.Response) bool { return false },
+			})
+		}
+	}
+	mws = append(mws, requireToken{})
+	return &http.Client{
+		Transport:     khttp.NewCustomTransportWithParentTransport(a.base.Transport, mws...),
+		Timeout:       requestTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// errNoToken is what requireToken returns.
+var errNoToken = errors.New("refusing to call Graph without an access token (the host is not in the SDK's allowed hosts)")
+
+// requireToken fails a request that reaches the network without an Authorization header: the
+// SDK's token provider silently sends none to hosts outside its allowed list.
+type requireToken struct{}
+
+func (requireToken) Intercept(p khttp.Pipeline, i int, req *http.Request) (*http.Response, error) {
+	if !strings.HasPrefix(req.Header.Get("Authorization"), "Bearer ") {
+		return nil, errNoToken
+	}
+	return p.Next(req, i)
+}
+
+func (a *api) current() (*msgraphsdk.GraphServiceClient, *msgraphsdk.GraphRequestAdapter, int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.client, a.adapter, a.gen
+}
+
+// generation is the current client generation.
+func (a *api) generation() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gen
+}
+
+// token fetches an access token (otj-edge check; the SDK fetches its own for requests).
+func (a *api) token(ctx context.Context) error {
+	a.mu.Lock()
+	cred := a.cred
+	a.mu.Unlock()
+	_, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.scope}})
+	return err
+}
+
+// checkLink makes sure a link from Graph points at graph_url, so the token goes with it.
+func (a *api) checkLink(link string) error {
+	u, err := url.Parse(link)
+	if err != nil || u.Scheme != "https" || !strings.EqualFold(u.Hostname(), a.graphHost) {
+		return fmt.Errorf("Graph returned a link outside graph_url (%s): %.120s", a.graphURL, link)
+	}
+	return nil
+}
+
+// preferHeaders are sent with every calendar request.
+func preferHeaders() *abstractions.RequestHeaders {
+	h := abstractions.NewRequestHeaders()
+	h.Add("Prefer", `outlook.timezone="UTC"`)
+	h.Add("Prefer", "odata.maxpagesize=100")
+	return h
+}
+
+// requestInfo builds the SDK request for spec.
+func (a *api) requestInfo(ctx context.Context, spec reqSpec) (*abstractions.RequestInformation, error) {
+	client, _, _ := a.current()
+	user := client.Users().ByUserId(spec.mailbox)
+	switch spec.kind {
+	case kindDeltaStart:
+		start, end := spec.start.UTC().Format(time.RFC3339), spec.end.UTC().Format(time.RFC3339)
+		return user.CalendarView().Delta().ToGetRequestInformation(ctx, &users.ItemCalendarViewDeltaRequestBuilderGetRequestConfiguration{
+			Headers:         preferHeaders(),
+			QueryParameters: &users.ItemCalendarViewDeltaRequestBuilderGetQueryParameters{StartDateTime: &start, EndDateTime: &end},
+		})
+	case kindLink:
+		if err := a.checkLink(spec.link); err != nil {
+			return nil, err
+		}
+		// The generated query parameters have no $skiptoken/$deltatoken: follow the link as is.
+		return user.CalendarView().Delta().WithUrl(spec.link).ToGetRequestInformation(ctx,
+			&users.ItemCalendarViewDeltaRequestBuilderGetRequestConfiguration{Headers: preferHeaders()})
+	case kindMaster:
+		return user.Events().ByEventId(spec.eventID).ToGetRequestInformation(ctx, &users.ItemEventsEventItemRequestBuilderGetRequestConfiguration{
+			Headers:         preferHeaders(),
+			QueryParameters: &users.ItemEventsEventItemRequestBuilderGetQueryParameters{Select: masterFields},
+		})
+	case kindProbe:
+		start, end := spec.start.UTC().Format(time.RFC3339), spec.end.UTC().Format(time.RFC3339)
+		top := int32(100)
+		return user.CalendarView().ToGetRequestInformation(ctx, &users.ItemCalendarViewRequestBuilderGetRequestConfiguration{
+			Headers: preferHeaders(),
+			QueryParameters: &users.ItemCalendarViewRequestBuilderGetQueryParameters{StartDateTime: &start, EndDateTime: &end,
+				Top: &top, Select: []string{"id", "start", "end"}},
+		})
+	}
+	return nil, fmt.Errorf("unknown request kind %d", spec.kind)
+}
+
+var errorMapping = abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
+
+// send runs one request through the SDK and returns Graph's answer, body untouched.
+func (a *api) send(ctx context.Context, spec reqSpec) result {
+	ri, err := a.requestInfo(ctx, spec)
+	if err != nil {
+		return result{err: err, retryAfter: -1}
+	}
+	_, adapter, gen := a.current()
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	v, err := adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
+	if err != nil {
+		r := errorResult(err)
+		r.gen = gen
+		return r
+	}
+	body, _ := v.([]byte)
+	return result{status: http.StatusOK, body: body, retryAfter: -1, sent: true, gen: gen}
+}
+
+// errorResult turns an SDK error into a result: Graph's status and error code when Graph
+// answered, the error itself when it did not.
+func errorResult(err error) result {
+	var odata *odataerrors.ODataError
+	if errors.As(err, &odata) {
+		r := result{status: odata.ResponseStatusCode, retryAfter: -1, sent: true}
+		if e := odata.GetErrorEscaped(); e != nil {
+			r.code, r.message = deref(e.GetCode()), deref(e.GetMessage())
+		}
+		if odata.ResponseHeaders != nil {
+			r.retryAfter = parseRetryAfter(first(odata.ResponseHeaders.Get("Retry-After")))
+		}
+		return r
+	}
+	var apiErr *abstractions.ApiError
+	if errors.As(err, &apiErr) && apiErr.ResponseStatusCode != 0 {
+		r := result{status: apiErr.ResponseStatusCode, message: apiErr.Message, retryAfter: -1, sent: true}
+		if apiErr.ResponseHeaders != nil {
+			r.retryAfter = parseRetryAfter(first(apiErr.ResponseHeaders.Get("Retry-After")))
+		}
+		return r
+	}
+	var authErr *azidentity.AuthenticationFailedError
+	if errors.As(err, &authErr) {
+		// Read Entra's answer once, here: a batch hands the same error to every part.
+		return result{err: &tokenError{cause: err, f: tokenFailure(authErr)}, retryAfter: -1}
+	}
+	// A transport error, a body that is not JSON, a cancelled context: the request may or may
+	// not have reached Graph; count it as sent (the budget errs on the safe side).
+	return result{err: err, retryAfter: -1, sent: !errors.Is(err, errNoToken)}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// parseRetryAfter reads Retry-After as seconds (fractions allowed) or an HTTP date; -1 when
+// absent or unreadable.
+func parseRetryAfter(v string) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return -1
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil && f >= 0 {
+		return time.Duration(f * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, time.Until(t))
+	}
+	return -1
+}
+
+// sendBatch sends up to 20 requests as one JSON batch (different mailboxes, at most 4 per
+// mailbox) and returns each part's answer in order. A failure of the batch itself is every
+// part's failure.
+func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
+	out := make([]result, len(specs))
+	_, adapter, gen := a.current()
+	batch := msgraphcore.NewBatchRequest(adapter)
+	ids := make([]string, len(specs))
+	for i, spec := range specs {
+		ri, err := a.requestInfo(ctx, spec)
+		if err == nil {
+			var item msgraphcore.BatchItem
+			if item, err = batch.AddBatchRequestStep(*ri); err == nil {
+				ids[i] = deref(item.GetId())
+				continue
+			}
+		}
+		out[i] = result{err: err, retryAfter: -1}
+	}
+	// The SDK builds the batch (relative URLs, ids, headers); the answer is read here, raw,
+	// rather than through kiota's JSON tree and back.
+	ri := abstractions.NewRequestInformation()
+	ri.Method = abstractions.POST
+	ri.UrlTemplate = "{+baseurl}/$batch"
+	ri.PathParameters["baseurl"] = adapter.GetBaseUrl()
+	if err := ri.SetContentFromParsable(ctx, adapter, "application/json", batch); err != nil {
+		for i := range out {
+			if ids[i] != "" {
+				out[i] = result{err: fmt.Errorf("build batch: %w", err), retryAfter: -1}
+			}
+		}
+		return out
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	v, err := adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
+	var answer struct {
+		Responses []struct {
+			ID      string            `json:"id"`
+			Status  int               `json:"status"`
+			Headers map[string]string `json:"headers"`
+			Body    json.RawMessage   `json:"body"`
+		} `json:"responses"`
+	}
+	if err == nil {
+		body, _ := v.([]byte)
+		if uerr := json.Unmarshal(body, &answer); uerr != nil {
+			err = fmt.Errorf("batch answer is not valid JSON: %w", uerr)
+		}
+	}
+	if err != nil {
+		r := errorResult(err)
+		r.gen = gen
+		for i := range out {
+			if ids[i] != "" {
+				out[i] = r
+			}
+		}
+		return out
+	}
+	byID := map[string]int{}
+	for j, p := range answer.Responses {
+		byID[p.ID] = j
+	}
+	for i, id := range ids {
+		if id == "" {
+			continue
+		}
+		j, ok := byID[id]
+		if !ok {
+			out[i] = result{err: errors.New("Graph's batch answer left this request out"), retryAfter: -1, sent: true, gen: gen}
+			continue
+		}
+		p := answer.Responses[j]
+		r := result{status: p.Status, retryAfter: -1, sent: true, gen: gen}
+		for k, v := range p.Headers {
+			if strings.EqualFold(k, "Retry-After") {
+				r.retryAfter = parseRetryAfter(v)
+			}
+		}
+		if r.status >= 400 {
+			var e struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			_ = json.Unmarshal(p.Body, &e)
+			r.code, r.message = e.Error.Code, e.Error.Message
+		} else {
+			r.body = p.Body
+		}
+		out[i] = r
+	}
+	return out
+}

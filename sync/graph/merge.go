@@ -1,0 +1,186 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/otj-edge/otj-edge/sync/calendar"
+)
+
+// doc is a Graph event as its JSON properties, kept raw so nothing Graph sent is lost.
+type doc map[string]json.RawMessage
+
+// page is one calendarView/delta answer.
+type page struct {
+	items     []item
+	nextLink  string
+	deltaLink string
+}
+
+// item is one entry of a delta page.
+type item struct {
+	id       string
+	doc      doc
+	removed  bool   // @removed: deleted, or moved out of the window
+	typ      string // singleInstance, occurrence, exception
+	masterID string
+	etag     string
+}
+
+func (it item) stub() bool { return it.typ == calendar.TypeOccurrence }
+
+// parsePage reads a delta page.
+func parsePage(body []byte) (page, error) {
+	var raw struct {
+		Value     []doc  `json:"value"`
+		NextLink  string `json:"@odata.nextLink"`
+		DeltaLink string `json:"@odata.deltaLink"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return page{}, fmt.Errorf("delta page is not valid JSON: %w", err)
+	}
+	if raw.NextLink == "" && raw.DeltaLink == "" {
+		return page{}, fmt.Errorf("delta page has neither @odata.nextLink nor @odata.deltaLink")
+	}
+	p := page{nextLink: raw.NextLink, deltaLink: raw.DeltaLink}
+	for _, d := range raw.Value {
+		it := item{doc: d, id: d.str("id"), typ: d.str("type"), masterID: d.str("seriesMasterId"), etag: d.str("@odata.etag")}
+		if it.id == "" {
+			continue
+		}
+		_, it.removed = d["@removed"]
+		delete(d, "@odata.context")
+		p.items = append(p.items, it)
+	}
+	return p, nil
+}
+
+func (d doc) str(k string) string {
+	var s string
+	if v, ok := d[k]; ok {
+		_ = json.Unmarshal(v, &s)
+	}
+	return s
+}
+
+func parseDoc(b []byte) (doc, error) {
+	var d doc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
+	if d == nil {
+		d = doc{}
+	}
+	return d, nil
+}
+
+// encode writes the document with sorted keys, so equal documents are equal bytes. The values
+// are written as they came from a JSON parser (valid, and not checked again: this runs for
+// every event of every page).
+func (d doc) encode() []byte {
+	keys := make([]string, 0, len(d))
+	size := 2
+	for k, v := range d {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
+	}
+	sort.Strings(keys)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, k) // property names are plain ASCII in Graph's JSON
+		b = append(b, ':')
+		b = append(b, bytes.TrimSpace(d[k])...)
+	}
+	return append(b, '}')
+}
+
+func isNull(v json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(v), []byte("null")) }
+
+// mergeUpdate lays an update over the stored event: delta rounds may send only the properties
+// that changed, and a property sent as null never wipes what is stored.
+func mergeUpdate(stored, update doc) doc {
+	out := make(doc, len(stored)+len(update))
+	for k, v := range stored {
+		out[k] = v
+	}
+	for k, v := range update {
+		if isNull(v) {
+			continue
+		}
+		out[k] = v
+	}
+	delete(out, "@odata.context")
+	return out
+}
+
+// withoutNulls drops null properties (a full event as Graph sent it, minus noise).
+func withoutNulls(d doc) doc {
+	out := make(doc, len(d))
+	for k, v := range d {
+		if !isNull(v) && k != "@odata.context" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// stubKeys are the properties an occurrence stub carries; everything else comes from its
+// series master.
+var stubKeys = []string{"@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end"}
+
+// masterOnly are master properties an occurrence does not inherit.
+var masterOnly = []string{"id", "type", "seriesMasterId", "recurrence", "@odata.etag", "@odata.context", "@odata.type", "start", "end", "originalStart"}
+
+// fillOccurrence makes a full occurrence from its stub and its series master.
+func fillOccurrence(master, stub doc) doc {
+	out := make(doc, len(master)+len(stub))
+	for k, v := range master {
+		out[k] = v
+	}
+	for _, k := range masterOnly {
+		delete(out, k)
+	}
+	for _, k := range stubKeys {
+		if v, ok := stub[k]; ok && !isNull(v) {
+			out[k] = v
+		}
+	}
+	return withoutNulls(out)
+}
+
+// stubOf extracts the stub part of a stored occurrence (to refill it from a new master).
+func stubOf(stored doc) doc {
+	out := doc{}
+	for _, k := range stubKeys {
+		if v, ok := stored[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// event decodes what the store indexes (id, type, series, changeKey, times).
+func (d doc) event() (calendar.Event, error) {
+	ev := calendar.Event{ID: d.str("id"), Type: d.str("type"), SeriesMasterID: d.str("seriesMasterId"), ChangeKey: d.str("changeKey")}
+	for k, dst := range map[string]**calendar.DateTimeTimeZone{"start": &ev.Start, "end": &ev.End} {
+		if v, ok := d[k]; ok {
+			if err := json.Unmarshal(v, dst); err != nil {
+				return ev, fmt.Errorf("event %q: %s: %w", ev.ID, k, err)
+			}
+		}
+	}
+	if _, err := ev.StartTime(); err != nil {
+		return ev, err
+	}
+	if _, err := ev.EndTime(); err != nil {
+		return ev, err
+	}
+	return ev, nil
+}

@@ -1,0 +1,166 @@
+package graph
+
+import (
+	"time"
+
+	"github.com/otj-edge/otj-edge/store"
+)
+
+// The daily budget (max_requests_per_day, Pexip's "Maximum Graph API requests").
+//
+// Requests are counted when they are sent (each part of a batch is one), per local day, in the
+// store so restarts cannot overspend. Every minute the scheduler projects what the rooms will
+// spend until midnight at the shortest intervals, from the meeting times it has stored:
+//
+//	polls = Σ rooms  hot seconds / HotInterval + other seconds / ColdInterval
+//
+// A room is hot while a meeting starts within HotLead (30 min), and also while a meeting runs
+// when the budget allows that at the shortest intervals (the full plan). When it does not, the
+// lean plan keeps running meetings at the cold interval (their changes fall under "any other
+// change"); when even the lean plan would overspend, every interval stretches by the same
+// factor, so what is left lasts until midnight. Sending stops at the budget.
+
+// budgetHeadroom keeps 5 % of the budget for retries and surprises.
+const budgetHeadroom = 0.95
+
+// perRoomOverhead is what a room spends per day besides polls: its daily full round and the
+// series masters it fetches.
+const perRoomOverhead = 4
+
+type budget struct {
+	limit          int64
+	day            string // local date the count is for
+	used           int64
+	stretch        float64 // ≥ 1: multiplies the poll intervals
+	runningHot     bool    // running meetings keep their room hot (the budget allows it)
+	projectedToday int64
+	projected24h   int64
+	exhausted      bool
+	nextPlan       time.Time
+}
+
+func dayKey(t time.Time) string { return t.Format("2006-01-02") }
+
+// counterKey is the store key of a day's request count.
+func counterKey(integration string, t time.Time) string {
+	return "graph.requests." + integration + "." + dayKey(t)
+}
+
+func (s *Syncer) hotInterval() time.Duration {
+	return time.Duration(float64(s.tune.HotInterval) * s.budget.stretch)
+}
+
+func (s *Syncer) coldInterval() time.Duration {
+	return time.Duration(float64(s.tune.ColdInterval) * s.budget.stretch)
+}
+
+// rollDay starts a new count at local midnight (under s.mu).
+func (s *Syncer) rollDay(now time.Time) {
+	if d := dayKey(now); d != s.budget.day {
+		s.budget.day, s.budget.used, s.budget.exhausted = d, 0, false
+		s.budget.nextPlan = now
+	}
+}
+
+// admit counts n requests against today's budget, or refuses them all.
+func (s *Syncer) admit(n int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rollDay(s.clk.Now())
+	if s.budget.used+int64(n) > s.budget.limit {
+		s.budget.exhausted = true
+		return errBudget
+	}
+	s.budget.used += int64(n)
+	return nil
+}
+
+// plan sets the stretch factor and the projections (under s.mu).
+func (s *Syncer) plan(now time.Time) {
+	s.rollDay(now)
+	midnight := dayStart(now).AddDate(0, 0, 1)
+	dayFraction := midnight.Sub(now).Hours() / 24
+	rooms := float64(len(s.rooms))
+	overheadToday := rooms * perRoomOverhead * dayFraction
+	available := budgetHeadroom*float64(s.budget.limit) - float64(s.budget.used) - overheadToday
+
+	full := s.pollCost(now, midnight, true)
+	lean := s.pollCost(now, midnight, false)
+	b := &s.budget
+	switch {
+	case full <= available:
+		b.runningHot, b.stretch = true, 1
+	case lean <= available:
+		b.runningHot, b.stretch = false, 1
+	case available > 0:
+		b.runningHot, b.stretch = false, lean/available
+	default:
+		// Nothing planned is left: poll as rarely as the rest of the hard budget allows.
+		b.runningHot = false
+		b.stretch = lean / max(1, float64(b.limit-b.used))
+	}
+	b.stretch = max(1, b.stretch)
+	today := lean
+	if b.runningHot {
+		today = full
+	}
+	b.projectedToday = b.used + int64(today/b.stretch+overheadToday)
+	b.projected24h = int64(s.pollCost(now, now.Add(24*time.Hour), b.runningHot)/b.stretch + rooms*perRoomOverhead)
+	b.nextPlan = now.Add(time.Minute)
+}
+
+// pollCost is how many polls the rooms make in [from, to) at the shortest intervals.
+func (s *Syncer) pollCost(from, to time.Time, runningHot bool) float64 {
+	total := to.Sub(from).Seconds()
+	hotI, coldI := s.tune.HotInterval.Seconds(), s.tune.ColdInterval.Seconds()
+	cost := 0.0
+	for _, r := range s.rooms {
+		switch r.state.Status {
+		case store.RoomPolicyDenied, store.RoomNotFound, store.RoomNotRESTEnabled, store.RoomAuthFailed:
+			cost += total / retryPolicy.Seconds()
+			continue
+		}
+		hot := hotSeconds(r.spans, from, to, s.tune.HotLead, runningHot)
+		cost += hot/hotI + (total-hot)/coldI
+	}
+	return cost
+}
+
+// hotSeconds is the length of the union of the rooms' hot periods within [from, to).
+func hotSeconds(spans []store.Span, from, to time.Time, lead time.Duration, runningHot bool) float64 {
+	var total time.Duration
+	var curStart, curEnd time.Time
+	flush := func() {
+		if curEnd.After(curStart) {
+			total += curEnd.Sub(curStart)
+		}
+	}
+	for _, sp := range spans { // by start, so hot periods come in order of their start
+		st, en := hotPeriod(sp, lead, runningHot)
+		if st.Before(from) {
+			st = from
+		}
+		if en.After(to) {
+			en = to
+		}
+		if !en.After(st) {
+			continue
+		}
+		if st.After(curEnd) {
+			flush()
+			curStart, curEnd = st, en
+		} else if en.After(curEnd) {
+			curEnd = en
+		}
+	}
+	flush()
+	return total.Seconds()
+}
+
+// hotPeriod is when a meeting keeps its room hot.
+func hotPeriod(sp store.Span, lead time.Duration, runningHot bool) (time.Time, time.Time) {
+	if runningHot {
+		return sp.Start.Add(-lead), sp.End
+	}
+	return sp.Start.Add(-lead), sp.Start
+}

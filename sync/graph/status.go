@@ -1,0 +1,218 @@
+package graph
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/otj-edge/otj-edge/store"
+)
+
+// failure is what a failed request means for a room: its status, one actionable line for the
+// operator, and when to try again.
+type failure struct {
+	status     string        // store.Room*
+	detail     string        // one line, says what to do; never a secret
+	code       string        // AADSTS…, Graph's error code or the HTTP status, for telemetry
+	retryIn    time.Duration // 0: exponential backoff
+	retryAfter time.Duration // Graph's Retry-After (-1: none)
+	token      bool          // the token endpoint failed: every room of the integration is affected
+	resync     bool          // 410: the delta state is gone; start a full round now
+	badToken   bool          // Graph rejected the access token (401)
+	gen        int           // the client generation the request used
+}
+
+// Retry intervals for conditions a person has to fix.
+const (
+	retryPolicy   = 30 * time.Minute // access policy changes take an hour or more to apply
+	retryNotFound = time.Hour
+	retryAuth     = 15 * time.Minute
+)
+
+// classify maps a Graph answer to a failure (research/graph.md §5).
+func classify(r result, mailbox, clientID string) failure {
+	if r.err != nil {
+		return classifyError(r.err)
+	}
+	f := failure{code: r.code, retryAfter: r.retryAfter, gen: r.gen}
+	if f.code == "" {
+		f.code = strconv.Itoa(r.status)
+	}
+	msg := strings.TrimSpace(r.message)
+	switch {
+	case r.status == http.StatusGone || r.code == "SyncStateNotFound":
+		f.resync = true
+		f.status, f.detail = store.RoomOK, "delta state expired (410 SyncStateNotFound): resyncing the room in full"
+	case r.status == http.StatusTooManyRequests:
+		f.status = store.RoomThrottled
+		f.detail = "Graph is throttling requests for this mailbox (429 " + r.code + ")"
+		if r.retryAfter >= 0 {
+			f.detail += fmt.Sprintf("; next try in %s as Retry-After asks", r.retryAfter.Round(time.Second))
+		}
+	case r.status == http.StatusForbidden && strings.Contains(msg, "Access to OData is disabled"):
+		f.status, f.retryIn = store.RoomPolicyDenied, retryPolicy
+		f.detail = fmt.Sprintf("the application access policy does not include %s: add the room to the mail-enabled security group the policy names "+
+			"(check with Test-ApplicationAccessPolicy -Identity %s -AppId %s); policy changes can take an hour or more to apply", mailbox, mailbox, clientID)
+	case r.status == http.StatusForbidden:
+		f.status, f.retryIn = store.RoomAuthFailed, retryAuth
+		f.detail = "Graph denied access (" + r.code + ": " + oneLine(msg) + "): give the app registration the Calendars.Read application permission and grant admin consent"
+	case r.status == http.StatusNotFound && r.code == "MailboxNotEnabledForRESTAPI":
+		f.status, f.retryIn = store.RoomNotRESTEnabled, retryNotFound
+		f.detail = "the mailbox is not in Exchange Online (on-premises, inactive, soft-deleted or unlicensed), so Graph cannot read it (MailboxNotEnabledForRESTAPI)"
+	case r.status == http.StatusNotFound && r.code == "ErrorInvalidUser":
+		f.status, f.retryIn = store.RoomNotFound, retryNotFound
+		f.detail = "there is no mailbox " + mailbox + " in the tenant (ErrorInvalidUser): check the room address in the config"
+	case r.status == http.StatusNotFound && r.code == "ErrorItemNotFound":
+		f.resync = true
+		f.status, f.detail = store.RoomOK, "Graph no longer knows an item of this round (ErrorItemNotFound): resyncing the room in full"
+	case r.status == http.StatusUnauthorized:
+		f.status, f.retryIn, f.badToken = store.RoomAuthFailed, retryAuth, true
+		f.detail = "Graph rejected the access token (" + r.code + ": " + oneLine(msg) + "): token_url and graph_url must be in the same cloud, and the app needs admin consent"
+	case r.status >= 500:
+		f.status = store.RoomTransient
+		f.detail = fmt.Sprintf("Graph is unavailable (%d %s); retrying", r.status, r.code)
+	case r.status == http.StatusBadRequest:
+		f.status, f.retryIn = store.RoomTransient, 5*time.Minute
+		f.detail = "Graph refused the request (400 " + r.code + ": " + oneLine(msg) + ")"
+	default:
+		f.status = store.RoomTransient
+		f.detail = fmt.Sprintf("Graph answered %d %s: %s", r.status, r.code, oneLine(msg))
+	}
+	return f
+}
+
+// tokenError is a token failure already read (see errorResult).
+type tokenError struct {
+	cause error
+	f     failure
+}
+
+func (e *tokenError) Error() string { return e.f.detail }
+func (e *tokenError) Unwrap() error { return e.cause }
+
+// classifyError maps a request that got no Graph answer.
+func classifyError(err error) failure {
+	var authErr *azidentity.AuthenticationFailedError
+	var tokErr *tokenError
+	switch {
+	case errors.As(err, &tokErr):
+		return tokErr.f
+	case errors.As(err, &authErr):
+		return tokenFailure(authErr)
+	case errors.Is(err, errBudget):
+		return failure{status: "", detail: err.Error(), code: "budget", retryAfter: -1}
+	case errors.Is(err, errNoToken):
+		return failure{status: store.RoomAuthFailed, detail: err.Error(), code: "no_token", retryIn: retryAuth, retryAfter: -1}
+	}
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) || strings.Contains(err.Error(), "not valid JSON") {
+		return failure{status: store.RoomTransient, detail: "Graph sent a body that is not valid JSON; retrying", code: "garbage", retryAfter: -1}
+	}
+	return failure{status: store.RoomTransient, detail: "cannot reach Graph: " + oneLine(err.Error()), code: "network", retryAfter: -1}
+}
+
+var aadstsRE = regexp.MustCompile(`AADSTS(\d+)`)
+
+// tokenFailure reads Entra's answer (error, error_codes) and says what to fix.
+func tokenFailure(e *azidentity.AuthenticationFailedError) failure {
+	f := failure{status: store.RoomAuthFailed, token: true, retryAfter: -1}
+	var body struct {
+		Error       string `json:"error"`
+		Description string `json:"error_description"`
+		Codes       []int  `json:"error_codes"`
+	}
+	status := 0
+	if e.RawResponse != nil {
+		status = e.RawResponse.StatusCode
+		if b, err := runtime.Payload(e.RawResponse); err == nil { // cached: readable again
+			_ = json.Unmarshal(b, &body)
+		}
+	}
+	code := 0
+	if len(body.Codes) > 0 {
+		code = body.Codes[0]
+	} else if m := aadstsRE.FindStringSubmatch(e.Error()); m != nil {
+		code, _ = strconv.Atoi(m[1])
+	}
+	if code != 0 {
+		f.code = fmt.Sprintf("AADSTS%d", code)
+	} else if status != 0 {
+		f.code = strconv.Itoa(status)
+	} else {
+		f.code = "token_endpoint"
+	}
+	f.detail = "token request failed (" + f.code + "): " + aadstsAdvice(code, status, body.Error, e)
+	if code == 90024 || code == 90006 || status >= 500 || status == 0 {
+		f.status, f.retryIn = store.RoomTransient, 0
+	}
+	return f
+}
+
+// aadstsAdvice is the plain advice for an Entra error code.
+func aadstsAdvice(code, status int, errName string, e error) string {
+	switch code {
+	case 7000215:
+		return "the client secret value is wrong. Enter the secret's Value from the app registration's Certificates & secrets page, " +
+			"not its Secret ID (a GUID); a lost value cannot be shown again, so create a new secret"
+	case 7000222:
+		return "the client secret has expired: create a new client secret in the app registration and put its Value in client_secret"
+	case 700016, 700011:
+		return "the application (client_id) is not registered in this tenant: check client_id, and that token_url names the tenant and cloud where the app is registered"
+	case 90002:
+		return "the tenant in token_url does not exist in this cloud: check the tenant ID or domain in token_url, and that it is the cloud where the app is registered"
+	case 90038, 900432, 900382:
+		return "token_url and graph_url are in different clouds: use the token endpoint and Graph root of the same cloud (Global, GCC High, DoD or China)"
+	case 70011, 1002012:
+		return "Entra refused the scope: graph_url must be the Graph root of the cloud the app is registered in"
+	case 50001, 500011:
+		return "Microsoft Graph is not available to this app in this tenant: check graph_url"
+	case 53003:
+		return "a Conditional Access policy blocks the app: exclude this workload identity from the policy or allow the site's address"
+	case 700027:
+		return "the certificate assertion failed validation: upload the certificate to the app registration"
+	case 7000218:
+		return "no client secret was sent: set client_secret or client_secret_file"
+	case 90024, 90006:
+		return "Entra is temporarily unavailable; retrying"
+	}
+	switch {
+	case status == 0:
+		return "cannot reach the token endpoint: " + oneLine(firstLine(e.Error()))
+	case status >= 500:
+		return fmt.Sprintf("the token endpoint answered %d; retrying", status)
+	case errName == "invalid_client":
+		return "Entra rejected the client credentials: check client_id and the client secret value"
+	}
+	return "Entra refused the request (" + firstNonEmpty(errName, strconv.Itoa(status)) + "): check client_id, client_secret and token_url"
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+// oneLine squeezes a message onto one short line.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}

@@ -1,0 +1,275 @@
+package graph
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otj-edge/otj-edge/simulators/graphsim"
+	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar"
+)
+
+// meetings makes n distinct, healthy meetings of room@contoso.example; mod adjusts each.
+func meetings(n int, mod func(i int, ev *calendar.Event)) []calendar.Event {
+	var out []calendar.Event
+	for i := range n {
+		ev := calendar.Event{ID: fmt.Sprintf("ev%d", i), Type: calendar.TypeSingleInstance, Subject: fmt.Sprintf("Topic %d", i),
+			Body:           &calendar.ItemBody{ContentType: "html", Content: "<p>Agenda</p>"},
+			Organizer:      &calendar.Recipient{EmailAddress: calendar.EmailAddress{Name: "Alice Berg", Address: "alice@contoso.example"}},
+			ResponseStatus: &calendar.ResponseStatus{Response: "accepted"}, ShowAs: "busy", Sensitivity: "normal"}
+		if i%10 == 3 {
+			ev.Sensitivity = "private"
+		}
+		if i%8 == 5 {
+			ev.Organizer = &calendar.Recipient{EmailAddress: calendar.EmailAddress{Name: "Eve", Address: "eve@fabrikam.example"}}
+		}
+		if mod != nil {
+			mod(i, &ev)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func flagsOf(fs []store.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Flag)
+	}
+	return out
+}
+
+func TestDiagnoseThresholds(t *testing.T) {
+	orgSubject := func(ev *calendar.Event) { ev.Subject = ev.OrganizerName() }
+	tests := []struct {
+		name   string
+		events []calendar.Event
+		want   []string
+	}{
+		{"clean room", meetings(40, nil), nil},
+		{"organizer as subject", meetings(40, func(_ int, ev *calendar.Event) { orgSubject(ev) }), []string{FlagAddOrganizerToSubject}},
+		{"too few meetings to tell", meetings(4, func(_ int, ev *calendar.Event) { orgSubject(ev) }), nil},
+		{"70 % is not most", meetings(10, func(i int, ev *calendar.Event) {
+			if i < 7 {
+				orgSubject(ev)
+			}
+		}), nil},
+		{"empty subjects", meetings(10, func(_ int, ev *calendar.Event) { ev.Subject = " " }), []string{FlagDeleteSubject}},
+		{"empty bodies", meetings(10, func(_ int, ev *calendar.Event) {
+			ev.Body = &calendar.ItemBody{ContentType: "html", Content: "<html><body>&nbsp;</body></html>"}
+		}), []string{FlagDeleteComments}},
+		{"tentative", meetings(10, func(i int, ev *calendar.Event) {
+			if i < 6 {
+				ev.ShowAs, ev.ResponseStatus = "tentative", &calendar.ResponseStatus{Response: "notResponded"}
+			}
+		}), []string{FlagAutomateProcessing}},
+		{"19 meetings never private: too few to say", meetings(19, func(_ int, ev *calendar.Event) { ev.Sensitivity = "normal" }), nil},
+		{"20 meetings never private", meetings(20, func(_ int, ev *calendar.Event) { ev.Sensitivity = "normal" }), []string{FlagRemovePrivateProperty}},
+		{"never external", meetings(30, func(_ int, ev *calendar.Event) {
+			ev.Organizer = &calendar.Recipient{EmailAddress: calendar.EmailAddress{Name: "Bo", Address: "bo@eu.contoso.example"}}
+		}), []string{FlagProcessExternal}},
+		{"a series counts once", append(meetings(5, nil), meetings(30, func(i int, ev *calendar.Event) {
+			ev.ID, ev.Type, ev.SeriesMasterID = fmt.Sprintf("occ%d", i), calendar.TypeOccurrence, "master"
+			orgSubject(ev)
+		})...), nil},
+		{"cancelled meetings do not count", meetings(10, func(_ int, ev *calendar.Event) { orgSubject(ev); ev.IsCancelled = true }), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, flagsOf(Diagnose("room@contoso.example", tc.events)))
+		})
+	}
+}
+
+func TestDiagnoseDetailAndFix(t *testing.T) {
+	evs := meetings(10, func(i int, ev *calendar.Event) {
+		ev.Body = &calendar.ItemBody{ContentType: "html", Content: ""}
+		if i < 4 {
+			ev.OnlineMeeting = &calendar.OnlineMeetingInfo{JoinURL: "https://teams.microsoft.com/l/meetup-join/x"}
+		}
+	})
+	fs := Diagnose("room-03@contoso.example", evs)
+	require.Len(t, fs, 1)
+	assert.Equal(t, "10 of 10 meetings have an empty body: the room deletes invite bodies (DeleteComments), so Zoom, Webex, SIP and video-device (CVI) addresses are lost; only the 4 Teams join links survive", fs[0].Detail)
+	assert.Equal(t, "Set-CalendarProcessing -Identity room-03@contoso.example -DeleteComments $false", fs[0].Fix)
+}
+
+func TestClassify(t *testing.T) {
+	const room, app = "room-01@contoso.example", "app-id"
+	tests := []struct {
+		status        int
+		code, message string
+		retryAfter    time.Duration
+		wantStatus    string
+		wantDetail    string
+		wantRetryIn   time.Duration
+		resync        bool
+	}{
+		{403, "ErrorAccessDenied", "Access to OData is disabled.", -1, store.RoomPolicyDenied, "Test-ApplicationAccessPolicy -Identity " + room + " -AppId " + app, retryPolicy, false},
+		{403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", -1, store.RoomAuthFailed, "Calendars.Read application permission", retryAuth, false},
+		{404, "ErrorInvalidUser", "The requested user is invalid.", -1, store.RoomNotFound, "no mailbox " + room, retryNotFound, false},
+		{404, "MailboxNotEnabledForRESTAPI", "REST API is not yet supported for this mailbox.", -1, store.RoomNotRESTEnabled, "not in Exchange Online", retryNotFound, false},
+		{410, "SyncStateNotFound", "The sync state generation is not found", -1, store.RoomOK, "resyncing", 0, true},
+		{429, "TooManyRequests", "Please retry again later.", 7 * time.Second, store.RoomThrottled, "next try in 7s as Retry-After asks", 0, false},
+		{429, "ApplicationThrottled", "Application is over its MailboxConcurrency limit.", -1, store.RoomThrottled, "ApplicationThrottled", 0, false},
+		{503, "ServiceNotAvailable", "", -1, store.RoomTransient, "Graph is unavailable (503", 0, false},
+		{401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.", -1, store.RoomAuthFailed, "same cloud", retryAuth, false},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.status, tc.code), func(t *testing.T) {
+			f := classify(result{status: tc.status, code: tc.code, message: tc.message, retryAfter: tc.retryAfter, sent: true}, room, app)
+			assert.Equal(t, tc.wantStatus, f.status)
+			assert.Contains(t, f.detail, tc.wantDetail)
+			assert.Equal(t, tc.wantRetryIn, f.retryIn)
+			assert.Equal(t, tc.resync, f.resync)
+			assert.NotContains(t, f.detail, "\n")
+		})
+	}
+}
+
+// entraError builds the error azidentity returns for an Entra answer.
+func entraError(status int, code int) error {
+	body := fmt.Sprintf(`{"error":"invalid_client","error_description":"AADSTS%d: something.\r\nTrace ID: x","error_codes":[%d]}`, code, code)
+	return &azidentity.AuthenticationFailedError{RawResponse: &http.Response{StatusCode: status, Status: http.StatusText(status),
+		Body: io.NopCloser(strings.NewReader(body)), Header: http.Header{"Content-Type": {"application/json"}}}}
+}
+
+func TestTokenFailuresSayWhatToFix(t *testing.T) {
+	tests := []struct {
+		code   int
+		status int
+		want   string
+		room   string
+	}{
+		{7000215, 401, "the client secret value is wrong. Enter the secret's Value", store.RoomAuthFailed},
+		{7000222, 401, "the client secret has expired", store.RoomAuthFailed},
+		{700016, 400, "client_id) is not registered in this tenant", store.RoomAuthFailed},
+		{90002, 400, "the tenant in token_url does not exist in this cloud", store.RoomAuthFailed},
+		{900432, 400, "different clouds", store.RoomAuthFailed},
+		{53003, 400, "Conditional Access", store.RoomAuthFailed},
+		{90024, 503, "temporarily unavailable", store.RoomTransient},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
+			f := classifyError(entraError(tc.status, tc.code))
+			assert.True(t, f.token)
+			assert.Equal(t, fmt.Sprintf("AADSTS%d", tc.code), f.code)
+			assert.Contains(t, f.detail, tc.want)
+			assert.Equal(t, tc.room, f.status)
+			assert.NotContains(t, f.detail, "\n")
+		})
+	}
+}
+
+func TestHotSecondsIsTheUnionOfHotPeriods(t *testing.T) {
+	at := func(h, m int) time.Time { return time.Date(2026, 11, 23, h, m, 0, 0, time.UTC) }
+	spans := []store.Span{{Start: at(10, 0), End: at(11, 0)}, {Start: at(10, 30), End: at(10, 45)}, {Start: at(14, 0), End: at(15, 0)}}
+	// Lean: [9:30, 10:00) ∪ [10:00, 10:30) ∪ [13:30, 14:00) = 60 + 30 minutes.
+	assert.Equal(t, (90 * time.Minute).Seconds(), hotSeconds(spans, at(0, 0), at(23, 0), 30*time.Minute, false))
+	// Running meetings hot: [9:30, 11:00) ∪ [13:30, 15:00) = 180 minutes.
+	assert.Equal(t, (180 * time.Minute).Seconds(), hotSeconds(spans, at(0, 0), at(23, 0), 30*time.Minute, true))
+	// Clipped to the period asked.
+	assert.Equal(t, (30 * time.Minute).Seconds(), hotSeconds(spans, at(14, 30), at(23, 0), 30*time.Minute, true))
+}
+
+// TestPlanSpendsTheBudgetWhereItMatters: plenty of budget keeps running meetings hot at the
+// shortest intervals; a tight one first drops them, then stretches every interval so the day
+// fits.
+func TestPlanSpendsTheBudgetWhereItMatters(t *testing.T) {
+	now := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
+	mk := func(limit int64, rooms int) *Syncer {
+		s := &Syncer{rooms: map[string]*room{}, budget: budget{limit: limit, stretch: 1}}
+		s.tune.defaults()
+		for i := range rooms {
+			// Six one-hour meetings between 09:00 and 17:00.
+			var spans []store.Span
+			for _, h := range []int{9, 10, 12, 13, 15, 16} {
+				st := now.Add(time.Duration(h) * time.Hour)
+				spans = append(spans, store.Span{Start: st, End: st.Add(time.Hour)})
+			}
+			s.rooms[fmt.Sprint(i)] = &room{spans: spans, state: store.RoomState{Status: store.RoomOK}}
+		}
+		return s
+	}
+	small := mk(1_000_000, 20)
+	small.plan(now)
+	assert.True(t, small.budget.runningHot)
+	assert.Equal(t, 1.0, small.budget.stretch)
+	assert.Equal(t, 15*time.Second, small.hotInterval())
+
+	big := mk(1_000_000, 1000)
+	big.plan(now)
+	assert.False(t, big.budget.runningHot, "at 1,000 rooms running meetings poll at the cold interval")
+	assert.LessOrEqual(t, big.budget.projectedToday, int64(1_000_000))
+	assert.LessOrEqual(t, big.hotInterval(), 20*time.Second, "six hour-long meetings a day in every room still fit")
+
+	tight := mk(200_000, 1000)
+	tight.plan(now)
+	assert.Greater(t, tight.budget.stretch, 1.0)
+	assert.LessOrEqual(t, tight.budget.projectedToday, int64(200_000*budgetHeadroom)+1)
+	assert.InDelta(t, tight.coldInterval().Seconds()/tight.hotInterval().Seconds(), 16, 0.01, "both stretch alike")
+}
+
+func TestMerges(t *testing.T) {
+	raw := func(s string) doc {
+		d, err := parseDoc([]byte(s))
+		require.NoError(t, err)
+		return d
+	}
+	stored := raw(`{"id":"1","subject":"Old","body":{"content":"keep"},"location":{"displayName":"Room"}}`)
+	got := mergeUpdate(stored, raw(`{"id":"1","subject":"New","location":null,"@odata.context":"x"}`))
+	assert.JSONEq(t, `{"id":"1","subject":"New","body":{"content":"keep"},"location":{"displayName":"Room"}}`, string(got.encode()))
+
+	master := raw(`{"id":"M","type":"seriesMaster","subject":"Stand-up","recurrence":{"pattern":{}},"changeKey":"ck","start":{"dateTime":"2026-11-16T08:00:00"},"organizer":{"emailAddress":{"name":"A"}},"onlineMeeting":null}`)
+	stub := raw(`{"@odata.etag":"W/\"e\"","id":"O1","seriesMasterId":"M","type":"occurrence","start":{"dateTime":"2026-11-24T08:00:00.0000000","timeZone":"UTC"},"end":{"dateTime":"2026-11-24T08:15:00.0000000","timeZone":"UTC"}}`)
+	occ := fillOccurrence(master, stub)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(occ.encode(), &m))
+	assert.Equal(t, "O1", m["id"])
+	assert.Equal(t, "occurrence", m["type"])
+	assert.Equal(t, "Stand-up", m["subject"])
+	assert.Equal(t, "M", m["seriesMasterId"])
+	assert.Equal(t, "2026-11-24T08:00:00.0000000", m["start"].(map[string]any)["dateTime"])
+	assert.NotContains(t, m, "recurrence")
+	assert.NotContains(t, m, "onlineMeeting", "nulls are not stored")
+	assert.Equal(t, stub.encode(), fillOccurrence(raw(`{}`), stubOf(occ)).encode(), "the stub part is recoverable")
+}
+
+type nextPipeline struct{ called bool }
+
+func (p *nextPipeline) Next(*http.Request, int) (*http.Response, error) {
+	p.called = true
+	return &http.Response{StatusCode: http.StatusOK}, nil
+}
+
+// TestNoRequestLeavesWithoutAToken: a request without a bearer token is refused before it
+// leaves, and a link to another host than graph_url is not followed.
+func TestNoRequestLeavesWithoutAToken(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodGet, "https://graph.microsoft.com/v1.0/users/x/calendarView/delta", nil)
+	p := &nextPipeline{}
+	_, err := requireToken{}.Intercept(p, 0, req)
+	assert.ErrorIs(t, err, errNoToken)
+	assert.False(t, p.called)
+	req.Header.Set("Authorization", "Bearer abc")
+	_, err = requireToken{}.Intercept(p, 0, req)
+	assert.NoError(t, err)
+	assert.True(t, p.called)
+
+	h := newHarness(t, graphsim.Options{}, roomName(1))
+	a, err := newAPI(h.in, h.sim.HTTPClient())
+	require.NoError(t, err)
+	res := a.send(t.Context(), reqSpec{kind: kindLink, mailbox: roomName(1), link: "https://graph.example.net/v1.0/users/x/calendarView/delta?$deltatoken=abc"})
+	require.Error(t, res.err)
+	assert.Contains(t, res.err.Error(), "outside graph_url")
+	assert.False(t, res.sent)
+	assert.Zero(t, h.sim.Stats().Requests)
+}
