@@ -153,7 +153,7 @@ func TestCheckOnlineComparesTheClockWithTheTokenEndpoint(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := graphConfig(t, tokenURL, caFile)
+			path := clockCheckConfig(t, tokenURL, caFile)
 			cfg, err := loadConfig(path, IO{Env: os.LookupEnv})
 			require.NoError(t, err)
 			var out bytes.Buffer
@@ -169,7 +169,7 @@ func TestCheckOnlineComparesTheClockWithTheTokenEndpoint(t *testing.T) {
 func TestCheckOnlineClockSaysWhenItCannotCompare(t *testing.T) {
 	tokenURL, _, _ := tokenEndpoint(t, time.Now())
 	// Without the test CA the TLS handshake fails: the check says so and carries on.
-	path := graphConfig(t, tokenURL, "")
+	path := clockCheckConfig(t, tokenURL, "")
 	cfg, err := loadConfig(path, IO{Env: os.LookupEnv})
 	require.NoError(t, err)
 	var out bytes.Buffer
@@ -179,7 +179,7 @@ func TestCheckOnlineClockSaysWhenItCannotCompare(t *testing.T) {
 }
 
 // graphConfig writes a config whose one integration uses tokenURL (and caFile when set).
-func graphConfig(t *testing.T, tokenURL, caFile string) string {
+func clockCheckConfig(t *testing.T, tokenURL, caFile string) string {
 	t.Helper()
 	ca := ""
 	if caFile != "" {
