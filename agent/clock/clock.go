@@ -79,11 +79,15 @@ func (f *Fake) NewTimer(d time.Duration) Timer {
 	} else {
 		f.timers = append(f.timers, t)
 	}
+	f.wakeWaiters()
+	return t
+}
+
+func (f *Fake) wakeWaiters() {
 	for _, w := range f.waiters {
 		close(w)
 	}
 	f.waiters = nil
-	return t
 }
 
 // Timers is how many timers are waiting to fire.
@@ -93,7 +97,8 @@ func (f *Fake) Timers() int {
 	return len(f.timers)
 }
 
-// TimerCreated returns a channel closed the next time a timer is created.
+// TimerCreated returns a channel closed the next time a timer is created or reset: a test
+// can wait for a goroutine to arm its next timer (it has finished reacting to the last one).
 func (f *Fake) TimerCreated() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -165,6 +170,7 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	} else {
 		t.f.timers = append(t.f.timers, t)
 	}
+	t.f.wakeWaiters()
 	return was
 }
 

@@ -1,0 +1,158 @@
+// Package process is the meeting processor stage: it reads a room's raw events from the store,
+// resolves them with the room's profile (sync/rules) and writes the room's resolved meetings
+// back, so the endpoint drivers, the status page and telemetry all read one answer. It runs
+// again when a room's events change, when the config changes the profiles, and every hour,
+// because the shown window moves with the clock.
+package process
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/otj-edge/otj-edge/agent/clock"
+	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/rules"
+)
+
+// Component is the processor's health component name.
+const Component = "processor"
+
+// Options are the processor's dependencies.
+type Options struct {
+	Store  *store.Store
+	Logger *slog.Logger
+	Clock  clock.Clock
+	Health *health.Tracker
+	// Rooms maps each room mailbox to its compiled profile.
+	Rooms map[string]*rules.Profile
+	// Every is the periodic re-resolve interval; default 1 h.
+	Every time.Duration
+}
+
+// Processor resolves rooms' meetings.
+type Processor struct {
+	st     *store.Store
+	log    *slog.Logger
+	clock  clock.Clock
+	health *health.Tracker
+	every  time.Duration
+
+	mu      sync.Mutex
+	rooms   map[string]*rules.Profile
+	reapply chan struct{}
+	// resolved counts resolve passes, for tests and metrics.
+	resolved int64
+}
+
+// New makes a processor; Run starts it.
+func New(o Options) *Processor {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Health == nil {
+		o.Health = health.New(o.Clock.Now)
+	}
+	if o.Every <= 0 {
+		o.Every = time.Hour
+	}
+	return &Processor{st: o.Store, log: o.Logger, clock: o.Clock, health: o.Health, every: o.Every,
+		rooms: maps.Clone(o.Rooms), reapply: make(chan struct{}, 1)}
+}
+
+// SetRooms swaps the room → profile map (config reload) and re-resolves every room.
+func (p *Processor) SetRooms(rooms map[string]*rules.Profile) {
+	p.mu.Lock()
+	p.rooms = maps.Clone(rooms)
+	p.mu.Unlock()
+	select {
+	case p.reapply <- struct{}{}:
+	default:
+	}
+}
+
+// Run resolves every room, then follows event changes until ctx ends.
+func (p *Processor) Run(ctx context.Context) error {
+	sub := p.st.Subscribe(store.TopicEvents)
+	defer sub.Close()
+	tick := p.clock.NewTimer(p.every)
+	defer tick.Stop()
+	p.resolveAll(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sub.C:
+			p.resolve(ctx, sub.Take())
+		case <-p.reapply:
+			p.resolveAll(ctx)
+		case <-tick.C():
+			p.resolveAll(ctx)
+			tick.Reset(p.every)
+		}
+	}
+}
+
+func (p *Processor) resolveAll(ctx context.Context) {
+	p.mu.Lock()
+	rooms := slices.Sorted(maps.Keys(p.rooms))
+	p.mu.Unlock()
+	p.resolve(ctx, rooms)
+}
+
+func (p *Processor) resolve(ctx context.Context, rooms []string) {
+	failed := 0
+	var last error
+	for _, room := range rooms {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := p.ResolveRoom(ctx, room); err != nil {
+			failed++
+			last = err
+			p.log.Error("resolve meetings", "room", room, "err", err)
+		}
+	}
+	switch {
+	case failed > 0:
+		p.health.Warn(Component, fmt.Sprintf("%d room(s) could not be resolved: %v", failed, last))
+	case len(rooms) > 0:
+		p.health.OK(Component, "")
+	}
+}
+
+// ResolveRoom resolves one room now. A room that is not configured has no profile: its
+// meetings are left as they are (the store removes unconfigured rooms' data).
+func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
+	p.mu.Lock()
+	prof := p.rooms[room]
+	p.resolved++
+	p.mu.Unlock()
+	if prof == nil {
+		return nil
+	}
+	events, err := p.st.Events(ctx, room)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", room, err)
+	}
+	meetings := prof.ResolveRoom(room, events, p.clock.Now())
+	return p.st.Write(ctx, func(tx *store.Tx) error {
+		_, err := tx.ReplaceMeetings(room, meetings)
+		return err
+	})
+}
+
+// Passes is how many room resolutions have run (metrics).
+func (p *Processor) Passes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.resolved
+}
