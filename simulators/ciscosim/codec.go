@@ -59,6 +59,9 @@ type CodecConfig struct {
 	ProductID  string  // Status SystemUnit ProductId; default "Cisco Webex Room Kit Pro"
 	// Addr is the listen address; default 127.0.0.1:0.
 	Addr string
+	// Certificate replaces the self-signed certificate (e.g. one issued by a test CA, for
+	// codecs whose owners installed a CA-signed certificate).
+	Certificate *tls.Certificate
 	// AuthStyle limits the accepted authentication (AuthBoth by default). A request without an
 	// accepted credential gets 401; a wrong one gets 403.
 	AuthStyle string
@@ -101,11 +104,19 @@ type Faults struct {
 	HandshakeStatus int
 }
 
-// HandshakeStats count WebSocket upgrade attempts on /ws.
+// HandshakeStats count WebSocket upgrade attempts on /ws (TLS handshakes that fail never get
+// here: no credentials were sent).
 type HandshakeStats struct {
-	Attempts int         `json:"attempts"`
-	ByStatus map[int]int `json:"by_status"` // 101 for accepted
-	Last     time.Time   `json:"last"`      // simulator clock
+	Attempts int               `json:"attempts"`
+	ByStatus map[int]int       `json:"by_status"` // 101 for accepted
+	Last     time.Time         `json:"last"`      // simulator clock
+	History  []HandshakeRecord `json:"history"`   // the latest 1000
+}
+
+// HandshakeRecord is one upgrade attempt.
+type HandshakeRecord struct {
+	At     time.Time `json:"at"` // simulator clock
+	Status int       `json:"status"`
 }
 
 // Stats describe what a codec has seen.
@@ -150,6 +161,7 @@ type Codec struct {
 	bookings     []Booking
 	puts         []PutRecord
 	putSignal    chan struct{} // closed and replaced on every Put received
+	hsSignal     chan struct{} // closed and replaced on every upgrade attempt
 	phases       map[string]uint8
 	current      string // Status Bookings Current Id
 	calls        []*call
@@ -219,6 +231,10 @@ func newCodec(f *Fleet, cfg CodecConfig) (*Codec, error) {
 		config:      map[string]any{},
 		phases:      map[string]uint8{},
 		putSignal:   make(chan struct{}),
+		hsSignal:    make(chan struct{}),
+	}
+	if cfg.Certificate != nil {
+		c.cert = *cfg.Certificate
 	}
 	c.stats.Handshakes.ByStatus = map[int]int{}
 	c.stats.Requests = map[string]int{}
@@ -331,6 +347,9 @@ func (c *Codec) handleWS(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		c.stats.Handshakes.ByStatus[http.StatusSwitchingProtocols]--
 		c.stats.Handshakes.ByStatus[http.StatusBadRequest]++
+		if h := c.stats.Handshakes.History; len(h) > 0 {
+			h[len(h)-1].Status = http.StatusBadRequest
+		}
 		c.mu.Unlock()
 		return
 	}
@@ -345,9 +364,24 @@ func (c *Codec) handleWS(w http.ResponseWriter, r *http.Request) {
 func (c *Codec) countHandshake(status int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.stats.Handshakes.Attempts++
-	c.stats.Handshakes.ByStatus[status]++
-	c.stats.Handshakes.Last = c.now()
+	now := c.now()
+	h := &c.stats.Handshakes
+	h.Attempts++
+	h.ByStatus[status]++
+	h.Last = now
+	h.History = append(h.History, HandshakeRecord{At: now, Status: status})
+	if len(h.History) > 1000 {
+		h.History = h.History[len(h.History)-1000:]
+	}
+	close(c.hsSignal)
+	c.hsSignal = make(chan struct{})
+}
+
+// HandshakeSignal returns a channel closed at the next upgrade attempt.
+func (c *Codec) HandshakeSignal() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hsSignal
 }
 
 // admit decides the upgrade's fate: 101 with the user and the subprotocol to echo, or an
@@ -447,6 +481,7 @@ func (c *Codec) Stats() Stats {
 	for k, v := range c.stats.Handshakes.ByStatus {
 		s.Handshakes.ByStatus[k] = v
 	}
+	s.Handshakes.History = append([]HandshakeRecord(nil), c.stats.Handshakes.History...)
 	s.Requests = map[string]int{}
 	for k, v := range c.stats.Requests {
 		s.Requests[k] = v
