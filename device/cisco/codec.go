@@ -81,7 +81,7 @@ type codec struct {
 	current      string
 	skipped      []Skip
 	pushedCount  int
-	pushes       int // pushes the codec accepted, for the tests' idle hook
+	pushes       int    // pushes the codec accepted, for the tests' idle hook
 	refusal      string // why the codec refuses Put; "" when it takes it
 	refusalState string
 	permission   bool // the refusal is a missing Admin role
