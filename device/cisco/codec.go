@@ -91,6 +91,7 @@ type codec struct {
 	missing      []string
 	ownUpdates   int
 	certEventFor string
+	triedPin     string // the stored pin the last attempt used (a change means an operator trusted a new one)
 	lastState    string
 	lastDetail   string
 }
@@ -201,7 +202,6 @@ func (c *codec) sleep(ctx context.Context, d time.Duration, w wake) bool {
 	if w == wakeNever {
 		force = nil
 	}
-	startPin := c.storedPin(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -211,7 +211,7 @@ func (c *codec) sleep(ctx context.Context, d time.Duration, w wake) bool {
 		case <-force:
 			return true
 		case <-pollC:
-			if c.storedPin(ctx) != startPin {
+			if c.storedPin(ctx) != c.triedPin {
 				return true
 			}
 			poll.Reset(c.m.opts.CertRecheck)
@@ -245,6 +245,7 @@ func (c *codec) session(ctx context.Context) (time.Duration, wake) {
 	if pin == "" && c.roots == nil {
 		pin = st.CertSHA256
 	}
+	c.triedPin = st.CertSHA256
 	dctx, cancel := context.WithTimeout(ctx, c.m.opts.DialTimeout)
 	conn, err := Dial(dctx, DialOptions{
 		URL: c.url, Username: c.ep.Username, Password: c.ep.Password,

@@ -213,6 +213,25 @@ func (c *Codec) ForeignPut(body string) error {
 	return nil
 }
 
+// recordDropped records a Put that arrived on a connection the DropNext fault then cut: it
+// was received, never applied, never answered.
+func (c *Codec) recordDropped(u User, req request) {
+	if !strings.EqualFold(req.Method, "xCommand/Bookings/Put") {
+		return
+	}
+	var p map[string]any
+	_ = json.Unmarshal(req.Params, &p)
+	body, _ := bodyParam(p)
+	sum := sha256.Sum256([]byte(body))
+	c.mu.Lock()
+	c.puts = append(c.puts, PutRecord{At: c.now(), User: u.Username, Source: "xapi", Body: body, Hash: hex.EncodeToString(sum[:]),
+		Error: "connection dropped before the answer (fault injection)"})
+	c.stats.Puts++
+	close(c.putSignal)
+	c.putSignal = make(chan struct{})
+	c.mu.Unlock()
+}
+
 // put is Bookings Put: role and firmware checks, validation, full replace.
 func (c *Codec) put(u User, body string, source string) (any, *rpcError) {
 	c.mu.Lock()

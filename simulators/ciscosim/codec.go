@@ -155,6 +155,7 @@ type Codec struct {
 	boots        int
 	conns        map[*conn]bool
 	connSeq      int
+	dropGen      int // bumped by every drop of all connections
 	faults       Faults
 	stats        Stats
 	config       map[string]any // xSet overrides: lower-case dotted path → value
@@ -316,7 +317,7 @@ func (c *Codec) close() {
 // handleWS is the WebSocket upgrade on /ws: injected failures, rebooting, authentication,
 // session limits, then a JSON-RPC connection.
 func (c *Codec) handleWS(w http.ResponseWriter, r *http.Request) {
-	status, user, proto := c.admit(r)
+	status, user, proto, gen := c.admit(r)
 	if status != http.StatusSwitchingProtocols {
 		c.countHandshake(status)
 		msg := http.StatusText(status)
@@ -353,7 +354,7 @@ func (c *Codec) handleWS(w http.ResponseWriter, r *http.Request) {
 		c.mu.Unlock()
 		return
 	}
-	cn := c.newConn(ws, user)
+	cn := c.newConn(ws, user, gen)
 	if cn == nil {
 		ws.Close()
 		return
@@ -384,11 +385,16 @@ func (c *Codec) HandshakeSignal() <-chan struct{} {
 	return c.hsSignal
 }
 
-// admit decides the upgrade's fate: 101 with the user and the subprotocol to echo, or an
-// HTTP error status.
-func (c *Codec) admit(r *http.Request) (int, User, string) {
+// admit decides the upgrade's fate: 101 with the user, the subprotocol to echo and the drop
+// generation it was admitted in, or an HTTP error status.
+func (c *Codec) admit(r *http.Request) (int, User, string, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	st, u, proto := c.admitLocked(r)
+	return st, u, proto, c.dropGen
+}
+
+func (c *Codec) admitLocked(r *http.Request) (int, User, string) {
 	switch {
 	case c.faults.HandshakeStatus != 0:
 		return c.faults.HandshakeStatus, User{}, ""
@@ -593,10 +599,12 @@ func (c *Codec) DropConnections() { c.dropAll() }
 
 func (c *Codec) dropAll() {
 	c.mu.Lock()
+	c.dropGen++ // a connection admitted before now but not yet registered is cut on arrival
 	list := make([]*conn, 0, len(c.conns))
 	for cn := range c.conns {
 		list = append(list, cn)
 	}
+	c.conns = map[*conn]bool{} // gone now, with their subscriptions
 	c.mu.Unlock()
 	for _, cn := range list {
 		cn.kill()

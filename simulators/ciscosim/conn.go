@@ -86,13 +86,16 @@ type conn struct {
 	subSeq int
 }
 
-func (c *Codec) newConn(ws *websocket.Conn, u User) *conn {
+func (c *Codec) newConn(ws *websocket.Conn, u User, gen int) *conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	select {
 	case <-c.closed:
 		return nil
 	default:
+	}
+	if gen != c.dropGen {
+		return nil // dropped (reboot, certificate change) between the upgrade and now
 	}
 	c.connSeq++
 	// Subscription ids are per connection and do not start at a fixed number.
@@ -150,9 +153,11 @@ func (cn *conn) serve() {
 			c.mu.Lock()
 			c.faults.DropNext = ""
 			c.mu.Unlock()
-			c.countRequest(req.Method)
 			if f.DropApplies {
 				cn.handle(req)
+			} else {
+				c.countRequest(req.Method)
+				c.recordDropped(cn.user, req)
 			}
 			c.log.Info("fault: dropping the connection mid-request", "method", req.Method)
 			cn.kill()
