@@ -300,3 +300,6 @@ func (m *Manager) Stats() Stats {
 	}
 	return st
 }
+
+// GoString keeps the password out of %#v.
+func (e Endpoint) GoString() string { return "cisco.Endpoint{" + e.String() + "}" }
