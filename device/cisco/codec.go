@@ -10,12 +10,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
 // Event kinds the driver emits (store.Event.Kind; they reach MQTT otj/v1/<site>/events).
@@ -75,8 +77,9 @@ type codec struct {
 	systemName   string
 	lastHash     string
 	lastPushAt   time.Time
-	known        map[string]bool    // ids we pushed (this run or persisted): not foreign
-	booked       map[string]Booking // the last accepted payload's bookings by id
+	known        map[string]bool // ids we pushed recently (not foreign)
+	lastAttempt  []string        // ids of the latest Put sent
+	booked       []pushedBooking // the last accepted payload, compactly (a few dozen at most)
 	live         map[string]*liveBooking
 	current      string
 	skipped      []Skip
@@ -112,7 +115,7 @@ func newCodec(m *Manager, ep Endpoint) (*codec, error) {
 		comp:  "cisco/" + ep.Name,
 		dirty: make(chan struct{}, 1), force: make(chan struct{}, 1),
 		state: store.EndpointUnknown,
-		known: map[string]bool{}, booked: map[string]Booking{}, live: map[string]*liveBooking{},
+		known: map[string]bool{}, live: map[string]*liveBooking{},
 	}
 	if ep.CAFile != "" {
 		c.roots, err = loadRoots(ep.CAFile)
@@ -155,7 +158,10 @@ func (c *codec) run(ctx context.Context) {
 // load restores what must survive a restart: the last pushed payload's hash and ids, and a
 // recent 403 (so a crash loop never tries a wrong password faster than once per 5 minutes).
 func (c *codec) load(ctx context.Context) {
-	st, ok, err := c.m.opts.Store.Endpoint(ctx, c.ep.Name)
+	var st store.EndpointState
+	var ok bool
+	var err error
+	c.m.db(ctx, func() { st, ok, err = c.m.opts.Store.Endpoint(ctx, c.ep.Name) })
 	if err != nil || !ok {
 		return
 	}
@@ -163,6 +169,7 @@ func (c *codec) load(ctx context.Context) {
 	c.state, c.lastState, c.lastDetail = st.State, st.State, st.Detail
 	var d endpointData
 	if len(st.Data) > 0 && json.Unmarshal(st.Data, &d) == nil {
+		c.lastAttempt = d.PushedIDs
 		for _, id := range d.PushedIDs {
 			c.known[id] = true
 		}
@@ -220,7 +227,8 @@ func (c *codec) sleep(ctx context.Context, d time.Duration, w wake) bool {
 }
 
 func (c *codec) storedPin(ctx context.Context) string {
-	st, _, _ := c.m.opts.Store.Endpoint(ctx, c.ep.Name)
+	var st store.EndpointState
+	c.m.db(ctx, func() { st, _, _ = c.m.opts.Store.Endpoint(ctx, c.ep.Name) })
 	return st.CertSHA256
 }
 
@@ -233,7 +241,10 @@ func (c *codec) session(ctx context.Context) (time.Duration, wake) {
 			return left, wakeNever
 		}
 	}
-	st, ok, err := c.m.opts.Store.Endpoint(ctx, c.ep.Name)
+	var st store.EndpointState
+	var ok bool
+	var err error
+	c.m.db(ctx, func() { st, ok, err = c.m.opts.Store.Endpoint(ctx, c.ep.Name) })
 	if err != nil {
 		c.log.Warn("cannot read endpoint state", "err", err)
 		return c.m.opts.RetryMax, wakeOnForce
@@ -246,12 +257,21 @@ func (c *codec) session(ctx context.Context) (time.Duration, wake) {
 		pin = st.CertSHA256
 	}
 	c.triedPin = st.CertSHA256
+	// Connecting (TLS handshake, reads, the first push) is the costly part; a bounded number
+	// of codecs do it at once, so a cold start of a thousand stays smooth and small.
+	select {
+	case c.m.connecting <- struct{}{}:
+	case <-ctx.Done():
+		return 0, wakeNever
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { <-c.m.connecting }) }
+	defer release()
 	dctx, cancel := context.WithTimeout(ctx, c.m.opts.DialTimeout)
 	conn, err := Dial(dctx, DialOptions{
 		URL: c.url, Username: c.ep.Username, Password: c.ep.Password,
 		TLS:  TLSPolicy{Roots: c.roots, Pin: pin},
-		Auth: c.auth, Clock: c.clk(), PingEvery: c.m.opts.PingEvery, PongWait: c.m.opts.PongWait,
-		HandshakeTimeout: c.m.opts.DialTimeout, Logger: c.log,
+		Auth: c.auth, HandshakeTimeout: c.m.opts.DialTimeout, Logger: c.log,
 	})
 	cancel()
 	if err != nil {
@@ -261,7 +281,7 @@ func (c *codec) session(ctx context.Context) (time.Duration, wake) {
 		return c.dialFailed(ctx, err, pin)
 	}
 	defer conn.Close()
-	return c.serve(ctx, conn, st)
+	return c.serve(ctx, conn, st, release)
 }
 
 // backoff is the next transient retry delay: doubling from RetryMin to RetryMax, with jitter
@@ -356,7 +376,7 @@ func (c *codec) setConnected(on bool) {
 
 // serve runs one live connection: read the codec, subscribe, push, then react to changes,
 // timers and feedback until the connection ends.
-func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState) (time.Duration, wake) {
+func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState, connected func()) (time.Duration, wake) {
 	c.fails = 0
 	c.auth = conn.Auth()
 	c.authFailedAt = time.Time{}
@@ -397,6 +417,7 @@ func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState) (
 	// reboot may have emptied the list).
 	c.verify(ctx, conn, beforePush)
 	retryIn := c.push(ctx, conn, true)
+	connected()
 
 	o := c.m.opts
 	safety := c.clk().NewTimer(o.SafetyInterval)
@@ -411,6 +432,10 @@ func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState) (
 	defer check.Stop()
 	retry := idleTimer(c.clk())
 	defer retry.Stop()
+	// Keep-alive pings from this loop rather than a goroutine per connection (memory: a site
+	// has up to a thousand codecs).
+	ping := c.clk().NewTimer(o.PingEvery)
+	defer ping.Stop()
 	var burstStart time.Time
 	pushed := func(retryIn time.Duration) {
 		resetTimer(safety, o.SafetyInterval)
@@ -456,9 +481,14 @@ func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState) (
 			pushed(c.push(ctx, conn, false))
 		case <-check.C():
 			c.verify(ctx, conn, afterUpdate)
-		case fb := <-conn.Feedback():
-			if c.onFeedback(ctx, fb) {
-				resetTimer(check, 2*time.Second)
+		case <-ping.C():
+			conn.Ping(o.PongWait)
+			ping.Reset(o.PingEvery)
+		case <-conn.FeedbackReady():
+			for _, fb := range conn.TakeFeedback() {
+				if c.onFeedback(ctx, fb) {
+					resetTimer(check, 2*time.Second)
+				}
 			}
 		}
 	}
@@ -491,11 +521,7 @@ func (c *codec) nextEdge() time.Time {
 	now := c.clk().Now()
 	var next time.Time
 	for _, b := range c.booked {
-		start, err := time.Parse(time.RFC3339, b.Time.StartTime)
-		if err != nil {
-			continue
-		}
-		out := start.Add(time.Duration(b.Time.Duration) * time.Minute).Add(c.m.opts.WindowPast)
+		out := b.end().Add(c.m.opts.WindowPast)
 		if out.After(now) && (next.IsZero() || out.Before(next)) {
 			next = out
 		}
@@ -559,7 +585,9 @@ func (c *codec) subscribe(ctx context.Context, conn *Conn) {
 func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration {
 	now := c.clk().Now()
 	from, to := Window(now, c.m.opts.Location, c.m.opts.WindowPast, c.m.opts.WindowDays)
-	meetings, err := c.m.opts.Store.Meetings(ctx, c.ep.Room, from, to)
+	var meetings []calendar.Meeting
+	var err error
+	c.m.db(ctx, func() { meetings, err = c.m.opts.Store.Meetings(ctx, c.ep.Room, from, to) })
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Error("cannot read meetings to push", "err", err)
@@ -574,6 +602,21 @@ func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration 
 	if c.refusal != "" && !force {
 		return 0 // a codec that refuses Put is asked again only on reconnect, safety timer or PushNow
 	}
+	// Ours from the moment they are sent: a Put the codec applied but whose answer was lost
+	// must not make our own bookings look foreign after the reconnect.
+	// "Known" stays bounded: this attempt, the one before, and what the codec last accepted.
+	known := map[string]bool{}
+	for _, id := range c.lastAttempt {
+		known[id] = true
+	}
+	for _, b := range c.booked {
+		known[b.ID] = true
+	}
+	c.lastAttempt = p.IDs()
+	for _, id := range c.lastAttempt {
+		known[id] = true
+	}
+	c.known = known
 	cctx, cancel := c.callCtx(ctx)
 	start := time.Now()
 	if len(p.Bookings) == 0 {
@@ -593,10 +636,14 @@ func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration 
 	c.lastHash, c.lastPushAt = p.Hash, now
 	c.refusal, c.permission = "", false
 	c.skipped, c.pushedCount = p.Skipped, len(p.Bookings)
-	c.booked = map[string]Booking{}
-	for _, b := range p.Bookings {
-		c.booked[b.ID] = b
-		c.known[b.ID] = true
+	c.booked = make([]pushedBooking, len(p.Bookings))
+	for i, b := range p.Bookings {
+		c.booked[i] = compact(b)
+	}
+	for id := range c.live { // meetings no longer pushed (their End may never come)
+		if _, ok := c.bookingByID(id); !ok {
+			delete(c.live, id)
+		}
 	}
 	c.log.Info("bookings pushed", "bookings", len(p.Bookings), "skipped", len(p.Skipped), "forced", force, "latency", latency)
 	c.verify(ctx, conn, afterPush)
@@ -667,25 +714,53 @@ func mentionsTeams(s string) bool {
 // list index) and "Id" (the booking id); encoding/json matches keys case-insensitively, so the
 // items are read as maps and "Id" picked exactly.
 type bookingList struct {
+	ResultInfo *struct {
+		TotalRows json.RawMessage `json:"TotalRows"`
+	} `json:"ResultInfo"`
 	Booking json.RawMessage `json:"Booking"`
 }
 
-// listIDs runs Bookings List and returns the booking Ids on the codec.
+// listPage is how many bookings one List answer carries: small pages keep every answer a
+// few kilobytes, and so the TLS read buffer each connection keeps for good.
+const listPage = 8
+
+// listIDs runs Bookings List, page by page, and returns the booking Ids on the codec.
 func listIDs(ctx context.Context, conn *Conn) ([]string, error) {
+	var ids []string
+	for offset := 0; ; offset += listPage {
+		page, total, err := listPageIDs(ctx, conn, offset)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, page...)
+		if len(page) < listPage || (total >= 0 && offset+len(page) >= total) || offset > 65534-listPage {
+			return ids, nil
+		}
+	}
+}
+
+// listPageIDs reads one page; total is ResultInfo.TotalRows, -1 when absent.
+func listPageIDs(ctx context.Context, conn *Conn, offset int) ([]string, int, error) {
 	var res bookingList
-	if err := conn.Call(ctx, "xCommand/Bookings/List", nil, &res); err != nil {
-		return nil, err
+	if err := conn.Call(ctx, "xCommand/Bookings/List", map[string]any{"Offset": offset, "Limit": listPage}, &res); err != nil {
+		return nil, 0, err
+	}
+	total := -1
+	if res.ResultInfo != nil {
+		if n, err := strconv.Atoi(strings.Trim(string(res.ResultInfo.TotalRows), `"`)); err == nil {
+			total = n
+		}
 	}
 	var items []map[string]json.RawMessage
 	if len(res.Booking) > 0 && res.Booking[0] == '{' {
 		var one map[string]json.RawMessage
 		if err := json.Unmarshal(res.Booking, &one); err != nil {
-			return nil, fmt.Errorf("bookings list: %w", err)
+			return nil, 0, fmt.Errorf("bookings list: %w", err)
 		}
 		items = append(items, one)
 	} else if len(res.Booking) > 0 {
 		if err := json.Unmarshal(res.Booking, &items); err != nil {
-			return nil, fmt.Errorf("bookings list: %w", err)
+			return nil, 0, fmt.Errorf("bookings list: %w", err)
 		}
 	}
 	ids := make([]string, 0, len(items))
@@ -694,7 +769,7 @@ func listIDs(ctx context.Context, conn *Conn) ([]string, error) {
 			ids = append(ids, idKey(raw))
 		}
 	}
-	return ids, nil
+	return ids, total, nil
 }
 
 // When verify runs.
@@ -728,9 +803,9 @@ func (c *codec) verify(ctx context.Context, conn *Conn, mode verifyMode) {
 	}
 	var missing []string
 	if mode != beforePush {
-		for id := range c.booked {
-			if !have[id] {
-				missing = append(missing, id)
+		for _, b := range c.booked {
+			if !have[b.ID] {
+				missing = append(missing, b.ID)
 			}
 		}
 	}
@@ -835,27 +910,30 @@ func (c *codec) update(ctx context.Context, state, detail string, fn func(*store
 	if state == c.lastState && detail == c.lastDetail && fn == nil && len(evs) == 0 {
 		return
 	}
-	err := c.m.opts.Store.Write(ctx, func(tx *store.Tx) error {
-		e, ok, err := tx.Endpoint(c.ep.Name)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			e = store.EndpointState{Name: c.ep.Name, Type: "cisco", Room: c.ep.Room}
-		}
-		e.State, e.Detail = state, detail
-		if fn != nil {
-			fn(&e)
-		}
-		if err := tx.PutEndpoint(e); err != nil {
-			return err
-		}
-		for _, ev := range evs {
-			if err := tx.Emit(ev); err != nil {
+	var err error
+	c.m.db(ctx, func() {
+		err = c.m.opts.Store.Write(ctx, func(tx *store.Tx) error {
+			e, ok, err := tx.Endpoint(c.ep.Name)
+			if err != nil {
 				return err
 			}
-		}
-		return nil
+			if !ok {
+				e = store.EndpointState{Name: c.ep.Name, Type: "cisco", Room: c.ep.Room}
+			}
+			e.State, e.Detail = state, detail
+			if fn != nil {
+				fn(&e)
+			}
+			if err := tx.PutEndpoint(e); err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				if err := tx.Emit(ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -928,8 +1006,33 @@ func str(v any) string {
 	return fmt.Sprint(v)
 }
 
+// pushedBooking is what the driver remembers of a pushed booking, for telemetry.
+type pushedBooking struct {
+	ID, Title, Number, Protocol, Platform string
+	Start                                 time.Time
+	Minutes, StartBuffer, EndBuffer       int32 // minutes; seconds; seconds
+}
+
+func compact(b Booking) pushedBooking {
+	start, _ := time.Parse(time.RFC3339, b.Time.StartTime) // written by BuildPayload: always valid
+	return pushedBooking{ID: b.ID, Title: b.Title, Number: b.Number, Protocol: b.Protocol, Platform: b.MeetingPlatform,
+		Start: start, Minutes: int32(b.Time.Duration), StartBuffer: int32(b.Time.StartTimeBuffer), EndBuffer: int32(b.Time.EndTimeBuffer)}
+}
+
+func (b pushedBooking) end() time.Time { return b.Start.Add(time.Duration(b.Minutes) * time.Minute) }
+
+// bookingByID finds a pushed booking.
+func (c *codec) bookingByID(id string) (pushedBooking, bool) {
+	for _, b := range c.booked {
+		if b.ID == id {
+			return b, true
+		}
+	}
+	return pushedBooking{}, false
+}
+
 func (c *codec) bookingStarted(ctx context.Context, id string) {
-	b, ours := c.booked[id]
+	b, ours := c.bookingByID(id)
 	if !ours {
 		return
 	}
@@ -943,7 +1046,7 @@ func (c *codec) bookingStarted(ctx context.Context, id string) {
 }
 
 func (c *codec) bookingEnded(ctx context.Context, id string) {
-	b, ours := c.booked[id]
+	b, ours := c.bookingByID(id)
 	lb := c.live[id]
 	delete(c.live, id)
 	if c.current == id {
@@ -960,18 +1063,18 @@ func (c *codec) bookingEnded(ctx context.Context, id string) {
 func (c *codec) callConnected(ctx context.Context, ev map[string]any) {
 	now := c.clk().Now()
 	id := str(ev["BookingId"])
-	if _, ok := c.booked[id]; !ok {
+	if _, ok := c.bookingByID(id); !ok {
 		id = ""
 		remote := normalizeNumber(str(ev["RemoteURI"]))
-		for bid, b := range c.booked {
+		for _, b := range c.booked {
 			if remote != "" && normalizeNumber(b.Number) == remote && joinable(b, now) {
-				id = bid
+				id = b.ID
 				break
 			}
 		}
 	}
 	if id == "" {
-		if b, ok := c.booked[c.current]; ok && joinable(b, now) {
+		if b, ok := c.bookingByID(c.current); ok && joinable(b, now) {
 			id = c.current
 		}
 	}
@@ -983,7 +1086,7 @@ func (c *codec) callConnected(ctx context.Context, ev map[string]any) {
 		return
 	}
 	lb.joined = true
-	b := c.booked[id]
+	b, _ := c.bookingByID(id)
 	data := bookingData(b)
 	data["remote"] = str(ev["RemoteURI"])
 	c.emit(ctx, c.event(KindMeetingJoined, "info", fmt.Sprintf("meeting joined from the room: %q", b.Title), data))
@@ -998,13 +1101,9 @@ func (c *codec) liveFor(id string) *liveBooking {
 	return lb
 }
 
-func joinable(b Booking, now time.Time) bool {
-	start, err := time.Parse(time.RFC3339, b.Time.StartTime)
-	if err != nil {
-		return false
-	}
-	from := start.Add(-time.Duration(b.Time.StartTimeBuffer) * time.Second)
-	until := start.Add(time.Duration(b.Time.Duration)*time.Minute + time.Duration(b.Time.EndTimeBuffer)*time.Second)
+func joinable(b pushedBooking, now time.Time) bool {
+	from := b.Start.Add(-time.Duration(b.StartBuffer) * time.Second)
+	until := b.end().Add(time.Duration(b.EndBuffer) * time.Second)
 	return !now.Before(from) && now.Before(until)
 }
 
@@ -1016,12 +1115,14 @@ func normalizeNumber(s string) string {
 	return s
 }
 
-func bookingData(b Booking) map[string]any {
-	return map[string]any{"booking_id": b.ID, "start": b.Time.StartTime, "protocol": b.Protocol, "platform": b.MeetingPlatform}
+func bookingData(b pushedBooking) map[string]any {
+	return map[string]any{"booking_id": b.ID, "start": b.Start.UTC().Format(time.RFC3339), "protocol": b.Protocol, "platform": b.Platform}
 }
 
 func (c *codec) emit(ctx context.Context, ev store.Event) {
-	if err := c.m.opts.Store.Write(ctx, func(tx *store.Tx) error { return tx.Emit(ev) }); err != nil && ctx.Err() == nil {
+	var err error
+	c.m.db(ctx, func() { err = c.m.opts.Store.Write(ctx, func(tx *store.Tx) error { return tx.Emit(ev) }) })
+	if err != nil && ctx.Err() == nil {
 		c.log.Error("cannot record event", "kind", ev.Kind, "err", err)
 	}
 }

@@ -197,8 +197,10 @@ func TestOutOfOrderSlowRepliesWithFeedbackInBetween(t *testing.T) {
 	}
 	assert.Greater(t, c.Stats().MaxInFlight, 1, "requests were in flight together")
 	select {
-	case fb := <-conn.Feedback():
-		assert.Equal(t, "Status", fb.Root)
+	case <-conn.FeedbackReady():
+		fbs := conn.TakeFeedback()
+		require.NotEmpty(t, fbs)
+		assert.Equal(t, "Status", fbs[0].Root)
 	case <-time.After(waitLimit):
 		t.Fatal("no feedback arrived between the answers")
 	}

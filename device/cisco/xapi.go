@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-
-	"github.com/otj-edge/otj-edge/agent/clock"
 )
 
 // AuthStyle is how the credentials travel on the WebSocket upgrade.
@@ -60,12 +58,6 @@ type DialOptions struct {
 	TLS      TLSPolicy
 	// Auth is the style to try first (the one that worked last time).
 	Auth AuthStyle
-	// Clock schedules keep-alive pings; default the wall clock.
-	Clock clock.Clock
-	// PingEvery is the keep-alive interval (default 20 s); PongWait how long, in real time, a
-	// ping may go unanswered before the connection counts as dead (default 10 s).
-	PingEvery time.Duration
-	PongWait  time.Duration
 	// HandshakeTimeout bounds TCP+TLS+upgrade (default 10 s).
 	HandshakeTimeout time.Duration
 	Logger           *slog.Logger
@@ -166,7 +158,10 @@ type Conn struct {
 	pending map[string]chan rpcAnswer
 	err     error
 
-	feedback chan Feedback
+	// Feedback waits in a queue that grows only while notifications are waiting (a big
+	// channel per connection would cost memory at a thousand codecs).
+	fbReady  chan struct{}
+	fbQueue  []Feedback
 	dropped  int
 	done     chan struct{}
 	closeOne sync.Once
@@ -255,17 +250,8 @@ func Dial(ctx context.Context, o DialOptions) (*Conn, error) {
 }
 
 func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error) {
-	if o.Clock == nil {
-		o.Clock = clock.Real{}
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.PingEvery <= 0 {
-		o.PingEvery = 20 * time.Second
-	}
-	if o.PongWait <= 0 {
-		o.PongWait = 10 * time.Second
 	}
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 10 * time.Second
@@ -301,7 +287,7 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 	d := websocket.Dialer{
 		TLSClientConfig:  tlsCfg,
 		HandshakeTimeout: o.HandshakeTimeout,
-		ReadBufferSize:   2048,
+		ReadBufferSize:   1024,
 		WriteBufferSize:  2048,
 		WriteBufferPool:  writePool,
 		NetDialContext:   (&net.Dialer{Timeout: o.HandshakeTimeout, KeepAlive: 30 * time.Second}).DialContext,
@@ -337,13 +323,12 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 		fingerprint: presented,
 		auth:        style,
 		pending:     map[string]chan rpcAnswer{},
-		feedback:    make(chan Feedback, 256),
+		fbReady:     make(chan struct{}, 1),
 		done:        make(chan struct{}),
 	}
 	ws.SetReadLimit(8 << 20)
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Time{}) })
 	go c.readLoop()
-	go c.keepAlive(o.Clock, o.PingEvery, o.PongWait)
 	return c, nil
 }
 
@@ -373,9 +358,21 @@ func (c *Conn) Err() error {
 	return c.err
 }
 
-// Feedback delivers notifications. It is buffered; when the reader falls far behind, the
-// oldest notifications are dropped rather than stalling the answers.
-func (c *Conn) Feedback() <-chan Feedback { return c.feedback }
+// maxFeedbackQueue bounds the notifications waiting; past it the oldest are dropped rather
+// than stalling the answers.
+const maxFeedbackQueue = 1024
+
+// FeedbackReady signals (coalesced) that TakeFeedback has notifications.
+func (c *Conn) FeedbackReady() <-chan struct{} { return c.fbReady }
+
+// TakeFeedback returns the waiting notifications in arrival order.
+func (c *Conn) TakeFeedback() []Feedback {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.fbQueue
+	c.fbQueue = nil
+	return q
+}
 
 // Close ends the connection.
 func (c *Conn) Close() error {
@@ -500,42 +497,29 @@ func (c *Conn) deliverFeedback(params json.RawMessage) {
 	if fb.Root == "" {
 		return
 	}
-	for {
-		select {
-		case c.feedback <- fb:
-			return
-		default:
-		}
-		select {
-		case <-c.feedback:
-			c.mu.Lock()
-			c.dropped++
-			c.mu.Unlock()
-		default:
-		}
+	c.mu.Lock()
+	if len(c.fbQueue) >= maxFeedbackQueue {
+		c.fbQueue = c.fbQueue[1:]
+		c.dropped++
+	}
+	c.fbQueue = append(c.fbQueue, fb)
+	c.mu.Unlock()
+	select {
+	case c.fbReady <- struct{}{}:
+	default:
 	}
 }
 
-// keepAlive pings on the clock's schedule; a ping unanswered within pongWait (real time: an
-// I/O deadline) ends the connection through the reader.
-func (c *Conn) keepAlive(clk clock.Clock, every, pongWait time.Duration) {
-	t := clk.NewTimer(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C():
-		}
-		_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
-		c.wmu.Lock()
-		err := c.ws.WriteControl(websocket.PingMessage, []byte("otj"), time.Now().Add(pongWait))
-		c.wmu.Unlock()
-		if err != nil {
-			c.fail(fmt.Errorf("keep-alive ping: %w", err))
-			return
-		}
-		t.Reset(every)
+// Ping sends a keep-alive ping; when neither its pong nor any other message arrives within
+// wait (real time: an I/O deadline), the reader ends the connection. The caller schedules
+// pings (on its clock).
+func (c *Conn) Ping(wait time.Duration) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+	c.wmu.Lock()
+	err := c.ws.WriteControl(websocket.PingMessage, []byte("otj"), time.Now().Add(wait))
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(fmt.Errorf("keep-alive ping: %w", err))
 	}
 }
 
