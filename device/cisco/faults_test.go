@@ -368,3 +368,31 @@ func TestTeamsRoomsModeAndMissingAdminRole(t *testing.T) {
 	st := h.mgr.Stats()
 	assert.Equal(t, int64(2), st.PushFailures)
 }
+
+func TestKeepAliveNoticesAFrozenConnection(t *testing.T) {
+	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
+	h := newHarness(t, true, start)
+	room := "room-01@contoso.example"
+	c, ep := h.codec("codec-1", room, ciscosim.CodecConfig{})
+	h.meetings(room, providerMeetings(room, start.Add(time.Hour))[:2]...)
+	h.start([]Endpoint{ep}, func(o *Options) { o.PingEvery, o.PongWait = 20*time.Second, 300*time.Millisecond })
+	h.waitPuts(c, 1)
+	h.waitIdle("codec-1", 1)
+
+	// A healthy codec answers the pings: the connection stays up.
+	h.fake.Advance(20 * time.Second)
+	h.waitIdle("codec-1", 1)
+	c.FreezeConnections() // the codec hangs: the socket stays open, nothing answers
+	slept := h.fake.TimerCreated()
+	h.fake.Advance(20 * time.Second)
+	e := h.waitEndpoint("codec-1", stateIs(store.EndpointDown))
+	assert.Contains(t, e.Detail, "stopped answering keep-alive pings")
+	select {
+	case <-slept: // the driver waits out its reconnect backoff
+	case <-time.After(waitLimit):
+		t.Fatal("the driver did not start its backoff")
+	}
+	h.fake.Advance(time.Second)
+	h.waitPuts(c, 2)
+	h.waitEndpoint("codec-1", stateIs(store.EndpointUp))
+}

@@ -17,6 +17,7 @@ import (
 //	GET  /codecs/{name}/stats             handshakes by status, connections, requests, puts
 //	POST /codecs/{name}/reboot            {"down_ms": 2000, "not_ready_ms": 0, "keep_bookings": false}
 //	POST /codecs/{name}/drop              cut every connection
+//	POST /codecs/{name}/freeze            open connections hang: no answers, no pongs
 //	GET  /codecs/{name}/faults            the injected faults
 //	POST /codecs/{name}/faults            replace them (see faultsJSON)
 //	POST /codecs/{name}/certificate       new self-signed certificate → {"fingerprint": …}
@@ -70,6 +71,10 @@ func (f *Fleet) AdminHandler() http.Handler {
 	mux.HandleFunc("POST /codecs/{name}/drop", f.withCodec(func(w http.ResponseWriter, _ *http.Request, c *Codec) {
 		c.DropConnections()
 		writeJSON(w, http.StatusOK, map[string]any{"dropped": true})
+	}))
+	mux.HandleFunc("POST /codecs/{name}/freeze", f.withCodec(func(w http.ResponseWriter, _ *http.Request, c *Codec) {
+		c.FreezeConnections()
+		writeJSON(w, http.StatusOK, map[string]any{"frozen": true})
 	}))
 	mux.HandleFunc("GET /codecs/{name}/faults", f.withCodec(func(w http.ResponseWriter, _ *http.Request, c *Codec) {
 		writeJSON(w, http.StatusOK, toFaultsJSON(c.Faults()))

@@ -745,6 +745,8 @@ func TestAdminAPI(t *testing.T) {
 	assert.False(t, c.Up())
 	code, _ = do("POST", "/codecs/codec-1/drop", "")
 	assert.Equal(t, 200, code)
+	code, _ = do("POST", "/codecs/codec-1/freeze", "")
+	assert.Equal(t, 200, code)
 	code, _ = do("POST", "/tick", "")
 	assert.Equal(t, 200, code)
 

@@ -593,6 +593,23 @@ func (c *Codec) UpAt() time.Time {
 	return c.downUntil
 }
 
+// FreezeConnections makes every open connection hang: it stays open but nothing more is
+// answered, pings included (a codec that froze, or a path that silently drops packets). New
+// connections work.
+func (c *Codec) FreezeConnections() {
+	c.mu.Lock()
+	list := make([]*conn, 0, len(c.conns))
+	for cn := range c.conns {
+		list = append(list, cn)
+	}
+	c.mu.Unlock()
+	for _, cn := range list {
+		cn.wmu.Lock()
+		cn.frozen = true
+		cn.wmu.Unlock()
+	}
+}
+
 // DropConnections cuts every open connection at once, without a close frame (a network
 // glitch).
 func (c *Codec) DropConnections() { c.dropAll() }

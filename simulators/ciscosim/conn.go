@@ -76,6 +76,7 @@ type conn struct {
 
 	wmu      sync.Mutex
 	dead     bool
+	frozen   bool        // hung: no answers, no pongs (FreezeConnections)
 	held     []heldReply // replies held by the Reorder fault
 	reqSeq   int
 	holdT    *time.Timer
@@ -121,6 +122,14 @@ func (cn *conn) serve() {
 		cn.kill()
 	}()
 	cn.ws.SetReadLimit(4 << 20)
+	cn.ws.SetPingHandler(func(data string) error {
+		cn.wmu.Lock()
+		defer cn.wmu.Unlock()
+		if cn.frozen || cn.dead {
+			return nil
+		}
+		return cn.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(5*time.Second))
+	})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -314,7 +323,7 @@ func (cn *conn) write(b []byte) {
 }
 
 func (cn *conn) writeLocked(b []byte) {
-	if cn.dead {
+	if cn.dead || cn.frozen {
 		return
 	}
 	_ = cn.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
