@@ -162,7 +162,6 @@ type Conn struct {
 	// channel per connection would cost memory at a thousand codecs).
 	fbReady  chan struct{}
 	fbQueue  []Feedback
-	dropped  int
 	done     chan struct{}
 	closeOne sync.Once
 }
@@ -500,7 +499,7 @@ func (c *Conn) deliverFeedback(params json.RawMessage) {
 	c.mu.Lock()
 	if len(c.fbQueue) >= maxFeedbackQueue {
 		c.fbQueue = c.fbQueue[1:]
-		c.dropped++
+		c.log.Warn("xAPI: feedback backlog full; the oldest notification was dropped")
 	}
 	c.fbQueue = append(c.fbQueue, fb)
 	c.mu.Unlock()

@@ -597,17 +597,21 @@ func (c *Codec) UpAt() time.Time {
 // answered, pings included (a codec that froze, or a path that silently drops packets). New
 // connections work.
 func (c *Codec) FreezeConnections() {
-	c.mu.Lock()
-	list := make([]*conn, 0, len(c.conns))
-	for cn := range c.conns {
-		list = append(list, cn)
-	}
-	c.mu.Unlock()
-	for _, cn := range list {
+	for _, cn := range c.openConns() {
 		cn.wmu.Lock()
 		cn.frozen = true
 		cn.wmu.Unlock()
 	}
+}
+
+func (c *Codec) openConns() []*conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	list := make([]*conn, 0, len(c.conns))
+	for cn := range c.conns {
+		list = append(list, cn)
+	}
+	return list
 }
 
 // DropConnections cuts every open connection at once, without a close frame (a network

@@ -431,13 +431,7 @@ func (cn *conn) sendCurrentValues() {
 // every subscription whose query is a prefix of it. body is the nested object from the root
 // ({"Event": {"Bookings": {"Start": {"Id": "x"}}}}).
 func (c *Codec) feedback(path []string, body map[string]any) {
-	c.mu.Lock()
-	list := make([]*conn, 0, len(c.conns))
-	for cn := range c.conns {
-		list = append(list, cn)
-	}
-	c.mu.Unlock()
-	for _, cn := range list {
+	for _, cn := range c.openConns() {
 		cn.smu.Lock()
 		var ids []int
 		for id, q := range cn.subs {
