@@ -1,0 +1,241 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otj-edge/otj-edge/device/cisco"
+	"github.com/otj-edge/otj-edge/simulators/ciscosim"
+	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar"
+)
+
+const codecPassword = "codec-secret-value-456"
+
+type testCodec struct {
+	name, room string
+	codec      *ciscosim.Codec
+	password   string // what the config says (default: the codec's)
+	extra      string // more YAML keys for the endpoint
+}
+
+// ciscoConfig writes a config whose Cisco endpoints point at simulated codecs.
+func ciscoConfig(t *testing.T, codecs []testCodec) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`site: test
+state_dir: state
+status:
+  listen: "off"
+integrations:
+  - name: m365
+    type: graph
+    client_id: 11111111-2222-3333-4444-555555555555
+    client_secret: graph-secret-value-123
+    token_url: https://login.microsoftonline.com/contoso/oauth2/v2.0/token
+profiles:
+  - name: default
+endpoints:
+`)
+	for _, c := range codecs {
+		pw := c.password
+		if pw == "" {
+			pw = codecPassword
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    type: cisco\n    room: %s\n    address: %s\n    username: otj\n    password: %s\n%s",
+			c.name, c.room, c.codec.URL(), pw, c.extra)
+	}
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	return path
+}
+
+func simFleet(t *testing.T) *ciscosim.Fleet {
+	f := ciscosim.NewFleet(ciscosim.Options{TickEvery: -1})
+	t.Cleanup(f.Close)
+	return f
+}
+
+func addSimCodec(t *testing.T, f *ciscosim.Fleet, name string, cfg ciscosim.CodecConfig) *ciscosim.Codec {
+	t.Helper()
+	cfg.Name = name
+	if cfg.Users == nil {
+		cfg.Users = []ciscosim.User{{Username: "otj", Password: codecPassword, Roles: []string{ciscosim.RoleAdmin}}}
+	}
+	c, err := f.Add(cfg)
+	require.NoError(t, err)
+	return c
+}
+
+func TestCheckCiscoOneLinePerCodecOneLoginEach(t *testing.T) {
+	f := simFleet(t)
+	good := addSimCodec(t, f, "good", ciscosim.CodecConfig{SystemName: "Bjorvika"})
+	wrong := addSimCodec(t, f, "wrong-password", ciscosim.CodecConfig{})
+	user := addSimCodec(t, f, "user-role", ciscosim.CodecConfig{Users: []ciscosim.User{{Username: "otj", Password: codecPassword, Roles: []string{ciscosim.RoleUser}}}})
+	onprem := addSimCodec(t, f, "ce9-onprem", ciscosim.CodecConfig{Profile: ciscosim.CE915, NotCloudRegistered: true})
+	mtr := addSimCodec(t, f, "mtr", ciscosim.CodecConfig{Profile: ciscosim.RoomOS26MTR})
+	pinned := addSimCodec(t, f, "changed-cert", ciscosim.CodecConfig{})
+	path := ciscoConfig(t, []testCodec{
+		{name: "good", room: "room-1@example.com", codec: good},
+		{name: "wrong-password", room: "room-2@example.com", codec: wrong, password: "not-the-password-789"},
+		{name: "user-role", room: "room-3@example.com", codec: user},
+		{name: "ce9-onprem", room: "room-4@example.com", codec: onprem},
+		{name: "mtr", room: "room-5@example.com", codec: mtr},
+		{name: "changed-cert", room: "room-6@example.com", codec: pinned},
+	})
+	cfg, err := loadConfig(path, IO{Env: os.LookupEnv})
+	require.NoError(t, err)
+
+	// The agent pinned changed-cert's previous certificate.
+	st, err := store.Open(t.Context(), cfg.DBPath(), store.Options{})
+	require.NoError(t, err)
+	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
+		return tx.PutEndpoint(store.EndpointState{Name: "changed-cert", Type: "cisco", Room: "room-6@example.com", CertSHA256: strings.Repeat("ab", 32)})
+	}))
+	require.NoError(t, st.Close())
+
+	var out bytes.Buffer
+	failed := checkCisco(t.Context(), cfg, &out)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 6, out.String())
+	assert.Regexp(t, `^ok    cisco/good: wss://127\.0\.0\.1:\d+/ws, Cisco Webex Room Kit Pro "Bjorvika", RoomOS 11\.14\.4\.0; user otj is Admin; Bookings Put available; 0 bookings on the codec; certificate [0-9A-F:]+ not pinned yet`, lines[0])
+	assert.Equal(t, "FAIL  cisco/wrong-password: wrong username or password for user otj (HTTP 403); not retried: the codec locks the account after 5 failed logins", lines[1])
+	assert.Contains(t, lines[2], "FAIL  cisco/user-role: ")
+	assert.Contains(t, lines[2], "user otj is not Admin; Bookings Put NOT available (the user is not an Admin; Bookings Put needs the Admin role)")
+	assert.Contains(t, lines[3], "FAIL  cisco/ce9-onprem: ")
+	assert.Contains(t, lines[3], "CE 9.15 takes Bookings Put only when registered to Webex or linked with Webex Edge for Devices (Webex status: Disabled)")
+	assert.Contains(t, lines[4], "ok    cisco/mtr: ")
+	assert.Contains(t, lines[4], "unless the codec runs Microsoft Teams Rooms")
+	assert.Contains(t, lines[5], "FAIL  cisco/changed-cert: certificate changed")
+	assert.Contains(t, lines[5], "otj-edge endpoints trust changed-cert")
+	assert.Equal(t, 4, failed)
+	assert.NotContains(t, out.String(), codecPassword)
+	assert.NotContains(t, out.String(), "not-the-password-789")
+
+	for _, c := range []*ciscosim.Codec{good, wrong, user, onprem, mtr} {
+		assert.Equal(t, 1, c.Stats().Handshakes.Attempts, "one login attempt on %s", c.Name())
+	}
+	assert.Equal(t, 0, pinned.Stats().Handshakes.Attempts, "a changed certificate gets no credentials")
+	assert.Empty(t, good.Puts(), "check never pushes")
+}
+
+func TestEndpointsListAndTrustWhileTheDriverRuns(t *testing.T) {
+	f := simFleet(t)
+	room := "room-1@example.com"
+	codec := addSimCodec(t, f, "codec-1", ciscosim.CodecConfig{})
+	other := addSimCodec(t, f, "codec-2", ciscosim.CodecConfig{})
+	path := ciscoConfig(t, []testCodec{
+		{name: "codec-1", room: room, codec: codec},
+		{name: "codec-2", room: "room-2@example.com", codec: other, extra: "    fingerprint: " + strings.Repeat("ab", 32) + "\n"},
+	})
+	cfg, err := loadConfig(path, IO{Env: os.LookupEnv})
+	require.NoError(t, err)
+
+	// The agent's side: its store and the Cisco driver, as the agent wires them.
+	st, err := store.Open(t.Context(), cfg.DBPath(), store.Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
+		if err := tx.SyncRooms([]store.RoomRef{{Mailbox: room, Integration: "m365"}, {Mailbox: "room-2@example.com", Integration: "m365"}}); err != nil {
+			return err
+		}
+		if err := tx.SyncEndpoints([]store.EndpointRef{{Name: "codec-1", Type: "cisco", Room: room}, {Name: "codec-2", Type: "cisco", Room: "room-2@example.com"}}); err != nil {
+			return err
+		}
+		start := time.Now().UTC().Add(time.Hour)
+		_, err := tx.ReplaceMeetings(room, []calendar.Meeting{{ID: "m1", Start: start, End: start.Add(time.Hour), Subject: "Planning",
+			Organizer: "Ada", Join: true, Number: "m1@vc.example.com", Protocol: "SIP", Platform: "Other"}})
+		return err
+	}))
+	var eps []cisco.Endpoint
+	for _, e := range cfg.Endpoints {
+		eps = append(eps, cisco.Endpoint{Name: e.Name, Room: e.Room, Address: e.Address, Username: e.Username,
+			Password: e.Password.Value(), Fingerprint: e.Fingerprint, CAFile: e.CAFile})
+	}
+	m, err := cisco.New(cisco.Options{Endpoints: eps, Store: st, WindowPast: time.Hour, WindowDays: 1, CertRecheck: 50 * time.Millisecond})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); assert.NoError(t, m.Run(ctx)) }()
+	defer func() { cancel(); <-done }()
+
+	waitState := func(name string, ok func(store.EndpointState) bool) store.EndpointState {
+		t.Helper()
+		sub := st.Subscribe(store.TopicEndpoints)
+		defer sub.Close()
+		deadline := time.After(15 * time.Second)
+		for {
+			e, _, err := st.Endpoint(context.Background(), name)
+			require.NoError(t, err)
+			if ok(e) {
+				return e
+			}
+			select {
+			case <-sub.C:
+				sub.Take()
+			case <-deadline:
+				t.Fatalf("%s: still %s: %s", name, e.State, e.Detail)
+			}
+		}
+	}
+	waitState("codec-1", func(e store.EndpointState) bool { return e.PushHash != "" })
+	waitState("codec-2", func(e store.EndpointState) bool { return e.State == store.EndpointCertChanged })
+
+	code, stdout, stderr := runCLI(t, nil, "endpoints", "--config", path)
+	require.Equal(t, ExitOK, code, stderr)
+	lines := strings.Split(stdout, "\n")
+	assert.Regexp(t, `^NAME\s+TYPE\s+ROOM\s+STATE\s+FIRMWARE\s+LAST PUSH/POLL\s+CERTIFICATE$`, lines[0])
+	assert.Regexp(t, `^codec-1\s+cisco\s+room-1@example\.com\s+up\s+RoomOS 11\.14\.4\.0\s+push \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+pinned [0-9A-F:]{23}…$`, lines[1])
+	assert.Regexp(t, `^codec-2\s+cisco\s+room-2@example\.com\s+cert_changed\s+-\s+-\s+CHANGED: presents [0-9A-F:]{23}…$`, lines[2])
+	assert.Contains(t, stdout, "  codec-1: 1 bookings pushed")
+	assert.Contains(t, stdout, "  codec-2: presents "+cisco.ColonFingerprint(other.Fingerprint()))
+
+	// codec-1 is reset: new certificate. The driver refuses it; the operator trusts it with
+	// the CLI while the driver runs, and the driver connects with the new pin.
+	fresh, err := codec.RotateCertificate()
+	require.NoError(t, err)
+	waitState("codec-1", func(e store.EndpointState) bool { return e.State == store.EndpointCertChanged })
+	puts := len(codec.Puts())
+
+	code, stdout, stderr = runCLI(t, nil, "endpoints", "trust", "codec-1", "--config", path)
+	require.Equal(t, ExitOK, code, stderr)
+	assert.Contains(t, stdout, "codec-1: now trusting certificate "+cisco.ColonFingerprint(fresh))
+	e := waitState("codec-1", func(e store.EndpointState) bool { return e.State == store.EndpointUp })
+	assert.Equal(t, fresh, e.CertSHA256)
+	assert.Eventually(t, func() bool { return len(codec.Puts()) > puts }, 15*time.Second, 10*time.Millisecond, "pushed again after reconnecting")
+
+	code, _, stderr = runCLI(t, nil, "endpoints", "trust", "codec-1", "--config", path)
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "its certificate has not changed (state up); nothing to trust")
+
+	code, _, stderr = runCLI(t, nil, "endpoints", "trust", "codec-2", "--config", path)
+	assert.Equal(t, ExitFailure, code)
+	assert.Regexp(t, `pins its certificate with fingerprint in .*config\.yaml:\d+; change it there`, stderr)
+
+	code, _, stderr = runCLI(t, nil, "endpoints", "trust", "--config", path)
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, "one endpoint name")
+	code, _, stderr = runCLI(t, nil, "endpoints", "frob", "--config", path)
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, `unknown action "frob"`)
+	code, _, stderr = runCLI(t, nil, "endpoints", "trust", "nope", "--config", path)
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, `no endpoint named "nope"`)
+}
+
+func TestEndpointsWithoutAStoreSaysSo(t *testing.T) {
+	f := simFleet(t)
+	path := ciscoConfig(t, []testCodec{{name: "codec-1", room: "room-1@example.com", codec: addSimCodec(t, f, "codec-1", ciscosim.CodecConfig{})}})
+	code, _, stderr := runCLI(t, nil, "endpoints", "--config", path)
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, stderr, "no database yet")
+}

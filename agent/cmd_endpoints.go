@@ -1,0 +1,172 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/device/cisco"
+	"github.com/otj-edge/otj-edge/store"
+)
+
+type endpointsFlags struct {
+	config *string
+}
+
+func init() {
+	register(&command{
+		name:    "endpoints",
+		args:    "[--config FILE] | trust NAME [--config FILE]",
+		summary: "list endpoints and their state; accept a codec's changed certificate",
+		help: `Without arguments, lists every endpoint the agent knows, from its store (read-only, so it
+works while the agent runs): name, type, room, state, firmware, last push or poll, and the
+pinned certificate, followed by each endpoint's detail.
+
+"endpoints trust NAME" accepts the certificate a Cisco codec presented when it no longer
+matched the pin (state cert_changed): the presented certificate becomes the pin and the
+running agent connects with it within 30 seconds. Check the fingerprint first (the codec's web
+interface shows it under Security → Certificates). Codecs pinned with fingerprint or verified
+with ca_file in the config are changed there instead.`,
+		flags: func(fs *flag.FlagSet) any { return &endpointsFlags{config: configFlag(fs)} },
+		run: func(ctx context.Context, stdio IO, opts any, args []string) error {
+			f := opts.(*endpointsFlags)
+			if len(args) == 0 {
+				return listEndpoints(ctx, stdio, *f.config)
+			}
+			if args[0] != "trust" {
+				return usagef("unknown action %q (want: trust NAME)", args[0])
+			}
+			// Flags may follow the name: endpoints trust NAME --config FILE.
+			fs := flag.NewFlagSet("otj-edge endpoints trust", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			path := fs.String("config", *f.config, "")
+			rest, names := args[1:], []string(nil)
+			for len(rest) > 0 {
+				if err := fs.Parse(rest); err != nil {
+					return usagef("%s", err)
+				}
+				rest = fs.Args()
+				if len(rest) > 0 {
+					names, rest = append(names, rest[0]), rest[1:]
+				}
+			}
+			if len(names) != 1 {
+				return usagef("endpoints trust takes one endpoint name")
+			}
+			return trustEndpoint(ctx, stdio, *path, names[0])
+		},
+	})
+}
+
+func listEndpoints(ctx context.Context, stdio IO, path string) error {
+	cfg, err := loadConfig(path, stdio)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.DBPath(), store.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	eps, err := st.Endpoints(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdio.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tTYPE\tROOM\tSTATE\tFIRMWARE\tLAST PUSH/POLL\tCERTIFICATE")
+	seen := map[string]bool{}
+	for _, e := range eps {
+		seen[e.Name] = true
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Name, e.Type, e.Room, e.State, dash(e.Software), lastActivity(e), certColumn(e))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, e := range eps {
+		if e.Detail != "" {
+			fmt.Fprintf(stdio.Stdout, "  %s: %s\n", e.Name, e.Detail)
+		}
+		if e.SeenSHA256 != "" {
+			fmt.Fprintf(stdio.Stdout, "  %s: presents %s\n", e.Name, cisco.ColonFingerprint(e.SeenSHA256))
+			if e.CertSHA256 != "" {
+				fmt.Fprintf(stdio.Stdout, "  %s: pinned   %s\n", e.Name, cisco.ColonFingerprint(e.CertSHA256))
+			}
+		}
+	}
+	for _, e := range cfg.Endpoints {
+		if !seen[e.Name] {
+			fmt.Fprintf(stdio.Stdout, "  %s: configured, not yet seen by the agent (start or restart it)\n", e.Name)
+		}
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func lastActivity(e store.EndpointState) string {
+	switch {
+	case !e.LastPush.IsZero():
+		return "push " + e.LastPush.Local().Format("2006-01-02 15:04:05")
+	case !e.LastPoll.IsZero():
+		return "poll " + e.LastPoll.Local().Format("2006-01-02 15:04:05")
+	}
+	return "-"
+}
+
+func certColumn(e store.EndpointState) string {
+	switch {
+	case e.SeenSHA256 != "":
+		return "CHANGED: presents " + cisco.ShortFingerprint(e.SeenSHA256)
+	case e.CertSHA256 != "":
+		return "pinned " + cisco.ShortFingerprint(e.CertSHA256)
+	}
+	return "-"
+}
+
+func trustEndpoint(ctx context.Context, stdio IO, path, name string) error {
+	cfg, err := loadConfig(path, stdio)
+	if err != nil {
+		return err
+	}
+	e := cfg.Endpoint(name)
+	switch {
+	case e == nil:
+		return fmt.Errorf("no endpoint named %q in %s", name, cfg.File)
+	case e.Type != config.EndpointCisco:
+		return fmt.Errorf("endpoint %s is a %s endpoint; only Cisco codecs have pinned certificates", name, e.Type)
+	case e.Fingerprint != "":
+		return fmt.Errorf("endpoint %s pins its certificate with fingerprint in %s:%d; change it there (and reload the agent)", name, cfg.File, e.Pos.Line("fingerprint"))
+	case e.CAFile != "":
+		return fmt.Errorf("endpoint %s verifies its certificate with ca_file (%s:%d); install a certificate on the codec that this CA signed, or change ca_file", name, cfg.File, e.Pos.Line("ca_file"))
+	}
+	// A writer of its own: SQLite serialises it with the running agent's (WAL, busy timeout).
+	st, err := store.Open(ctx, cfg.DBPath(), store.Options{AppVersion: Version})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	before, _, err := st.Endpoint(ctx, name)
+	if err != nil {
+		return err
+	}
+	after, err := st.TrustSeenCertificate(ctx, name)
+	if errors.Is(err, store.ErrNothingToTrust) {
+		return exitError{code: ExitFailure, err: fmt.Errorf("endpoint %s: its certificate has not changed (state %s); nothing to trust", name, before.State)}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdio.Stdout, "%s: now trusting certificate %s\n  (was %s)\nThe running agent connects with it within %s.\n",
+		name, cisco.ColonFingerprint(after.CertSHA256), cisco.ColonFingerprint(before.CertSHA256), 30*time.Second)
+	return nil
+}

@@ -1,0 +1,605 @@
+package cisco
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// AuthStyle is how the credentials travel on the WebSocket upgrade.
+type AuthStyle int
+
+// Auth styles: the Basic header (pyxows, CSxAPI) or the auth-<base64url> subprotocol
+// (jsxapi; what browsers must use). Dial tries the header first and falls back to the
+// subprotocol only when the codec answers 401 (it saw no credentials), never after a 403.
+const (
+	AuthHeader AuthStyle = iota
+	AuthSubprotocol
+)
+
+func (a AuthStyle) String() string {
+	if a == AuthSubprotocol {
+		return "subprotocol"
+	}
+	return "header"
+}
+
+// TLSPolicy says how a codec's certificate is trusted.
+type TLSPolicy struct {
+	// Roots verifies the chain and host name against a CA (ca_file). When set, Pin is ignored.
+	Roots *x509.CertPool
+	// Pin is the expected SHA-256 of the leaf certificate (hex). Empty: trust on first use
+	// (any certificate is accepted and its fingerprint reported for pinning).
+	Pin string
+}
+
+// DialOptions configure one connection.
+type DialOptions struct {
+	URL      string // wss://host[:port]/ws
+	Username string
+	Password string
+	TLS      TLSPolicy
+	// Auth is the style to try first (the one that worked last time).
+	Auth AuthStyle
+	// HandshakeTimeout bounds TCP+TLS+upgrade (default 10 s).
+	HandshakeTimeout time.Duration
+	Logger           *slog.Logger
+}
+
+// HandshakeError is an upgrade answered with an HTTP status instead of 101.
+type HandshakeError struct {
+	Status int
+	Body   string
+}
+
+func (e *HandshakeError) Error() string {
+	switch e.Status {
+	case http.StatusForbidden:
+		return "wrong username or password (HTTP 403)"
+	case http.StatusUnauthorized:
+		return "the codec saw no credentials (HTTP 401)"
+	case http.StatusBadGateway:
+		return "the codec is restarting (HTTP 502)"
+	case http.StatusServiceUnavailable:
+		return "the codec refused the connection: connection rate or session limit (HTTP 503)"
+	case http.StatusNotFound:
+		return "the codec does not offer xAPI over WebSocket (HTTP 404): set NetworkServices Websocket to FollowHTTPService (CE 9.7 or later)"
+	}
+	return fmt.Sprintf("WebSocket upgrade refused with HTTP %d: NetworkServices Websocket may need enabling", e.Status)
+}
+
+// CertChangedError: the codec presented a certificate other than the pinned one. No
+// credentials were sent.
+type CertChangedError struct {
+	Pinned, Presented string
+}
+
+func (e *CertChangedError) Error() string {
+	return fmt.Sprintf("the codec presented certificate %s, not the pinned %s (credentials not sent)", ShortFingerprint(e.Presented), ShortFingerprint(e.Pinned))
+}
+
+// CertUntrustedError: verification against the configured CA failed.
+type CertUntrustedError struct {
+	Presented string
+	Err       error
+}
+
+func (e *CertUntrustedError) Error() string {
+	return fmt.Sprintf("certificate %s not trusted by ca_file: %v", ShortFingerprint(e.Presented), e.Err)
+}
+
+func (e *CertUntrustedError) Unwrap() error { return e.Err }
+
+// RPCError is a JSON-RPC error answer.
+type RPCError struct {
+	Code    int
+	Message string
+	Cause   int // data.Cause of command errors (code 1), 0 when absent
+}
+
+func (e *RPCError) Error() string {
+	if e.Cause != 0 {
+		return fmt.Sprintf("xAPI error %d: %s (cause %d)", e.Code, e.Message, e.Cause)
+	}
+	return fmt.Sprintf("xAPI error %d: %s", e.Code, e.Message)
+}
+
+// JSON-RPC error codes the driver acts on.
+const (
+	CodeMethodNotFound = -32601
+	CodePermission     = -31999
+	CodeNotReady       = -31997
+	CodeCommandError   = 1
+)
+
+// IsRPC reports whether err is an RPC error with the given code.
+func IsRPC(err error, code int) bool {
+	var re *RPCError
+	return errors.As(err, &re) && re.Code == code
+}
+
+// Feedback is one xFeedback/Event notification.
+type Feedback struct {
+	SubID int
+	// Root is "Event", "Status" or "Configuration"; Body is the object under it.
+	Root string
+	Body map[string]any
+}
+
+// Conn is one xAPI WebSocket connection: requests matched to answers by id (answers arrive
+// in any order, with feedback in between), a feedback stream, keep-alive pings.
+type Conn struct {
+	ws          *websocket.Conn
+	log         *slog.Logger
+	fingerprint string
+	auth        AuthStyle
+
+	wmu sync.Mutex
+
+	mu      sync.Mutex
+	nextID  uint64
+	pending map[string]chan rpcAnswer
+	err     error
+
+	// Feedback waits in a queue that grows only while notifications are waiting (a big
+	// channel per connection would cost memory at a thousand codecs).
+	fbReady  chan struct{}
+	fbQueue  []Feedback
+	done     chan struct{}
+	closeOne sync.Once
+}
+
+type rpcAnswer struct {
+	result json.RawMessage
+	err    error
+}
+
+// ErrClosed is returned for calls on a closed connection.
+var ErrClosed = errors.New("xAPI connection closed")
+
+// WebSocketURL turns a configured address (host, host:port, https:// or wss:// URL) into the
+// codec's xAPI WebSocket URL.
+func WebSocketURL(address string) (string, error) {
+	a := strings.TrimSpace(address)
+	if a == "" {
+		return "", errors.New("empty address")
+	}
+	if !strings.Contains(a, "://") {
+		a = "wss://" + a
+	}
+	u, err := url.Parse(a)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("address %q is not a host, host:port or URL", address)
+	}
+	switch u.Scheme {
+	case "wss", "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("address %q: scheme must be wss or https", address)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/ws"
+	}
+	return u.String(), nil
+}
+
+// Fingerprint is the SHA-256 of a DER certificate in lower-case hex.
+func Fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}
+
+// NormalizeFingerprint accepts hex with or without colons, any case.
+func NormalizeFingerprint(s string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+}
+
+// ColonFingerprint formats a fingerprint as AB:CD:… (how codecs' web pages show it).
+func ColonFingerprint(fp string) string {
+	fp = strings.ToUpper(NormalizeFingerprint(fp))
+	var b strings.Builder
+	for i := 0; i < len(fp); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(fp[i:min(i+2, len(fp))])
+	}
+	return b.String()
+}
+
+// ShortFingerprint is the first 8 bytes, for messages.
+func ShortFingerprint(fp string) string {
+	c := ColonFingerprint(fp)
+	if len(c) > 23 {
+		return c[:23] + "…"
+	}
+	return c
+}
+
+// Dial connects and authenticates. On a 401 with the header style it retries once with the
+// subprotocol; it never retries after a 403 (codecs lock accounts after a few failures).
+func Dial(ctx context.Context, o DialOptions) (*Conn, error) {
+	c, err := dialOnce(ctx, o, o.Auth)
+	var he *HandshakeError
+	if errors.As(err, &he) && he.Status == http.StatusUnauthorized {
+		other := AuthSubprotocol
+		if o.Auth == AuthSubprotocol {
+			other = AuthHeader
+		}
+		c, err = dialOnce(ctx, o, other)
+	}
+	return c, err
+}
+
+func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+	var presented string
+	var pinErr error
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.TLS.Roots != nil {
+		tlsCfg.RootCAs = o.TLS.Roots
+		tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) > 0 {
+				presented = Fingerprint(cs.PeerCertificates[0].Raw)
+			}
+			return nil
+		}
+	} else {
+		// Codecs ship self-signed certificates: the chain cannot be verified, so the leaf is
+		// pinned by its SHA-256 instead (trust on first use when no pin exists yet).
+		tlsCfg.InsecureSkipVerify = true //nolint:gosec // replaced by the pin check below
+		pin := NormalizeFingerprint(o.TLS.Pin)
+		tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("codec presented no certificate")
+			}
+			presented = Fingerprint(cs.PeerCertificates[0].Raw)
+			if pin != "" && presented != pin {
+				pinErr = &CertChangedError{Pinned: pin, Presented: presented}
+				return pinErr
+			}
+			return nil
+		}
+	}
+	d := websocket.Dialer{
+		TLSClientConfig:  tlsCfg,
+		HandshakeTimeout: o.HandshakeTimeout,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  2048,
+		WriteBufferPool:  writePool,
+		NetDialContext:   (&net.Dialer{Timeout: o.HandshakeTimeout, KeepAlive: 30 * time.Second}).DialContext,
+	}
+	hdr := http.Header{}
+	userPass := o.Username + ":" + o.Password
+	if style == AuthSubprotocol {
+		d.Subprotocols = []string{"auth-" + base64.RawURLEncoding.EncodeToString([]byte(userPass))}
+	} else {
+		hdr.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(userPass)))
+	}
+	ws, resp, err := d.DialContext(ctx, o.URL, hdr)
+	if err != nil {
+		if pinErr != nil {
+			return nil, pinErr
+		}
+		if resp != nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			resp.Body.Close()
+			return nil, &HandshakeError{Status: resp.StatusCode, Body: strings.TrimSpace(string(body))}
+		}
+		var ve *tls.CertificateVerificationError
+		var he x509.HostnameError
+		var ua x509.UnknownAuthorityError
+		if errors.As(err, &ve) || errors.As(err, &he) || errors.As(err, &ua) {
+			return nil, &CertUntrustedError{Presented: presented, Err: err}
+		}
+		return nil, scrub(err, o.Password)
+	}
+	c := &Conn{
+		ws:          ws,
+		log:         o.Logger,
+		fingerprint: presented,
+		auth:        style,
+		pending:     map[string]chan rpcAnswer{},
+		fbReady:     make(chan struct{}, 1),
+		done:        make(chan struct{}),
+	}
+	ws.SetReadLimit(8 << 20)
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Time{}) })
+	go c.readLoop()
+	return c, nil
+}
+
+var writePool = &sync.Pool{}
+
+// scrub keeps a password out of an error text (it never should be there; this is a guard).
+func scrub(err error, secret string) error {
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), secret, "[redacted]"))
+}
+
+// Fingerprint is the SHA-256 of the certificate the codec presented.
+func (c *Conn) Fingerprint() string { return c.fingerprint }
+
+// Auth is the style that authenticated this connection.
+func (c *Conn) Auth() AuthStyle { return c.auth }
+
+// Done is closed when the connection has ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err is why the connection ended.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// maxFeedbackQueue bounds the notifications waiting; past it the oldest are dropped rather
+// than stalling the answers.
+const maxFeedbackQueue = 1024
+
+// FeedbackReady signals (coalesced) that TakeFeedback has notifications.
+func (c *Conn) FeedbackReady() <-chan struct{} { return c.fbReady }
+
+// TakeFeedback returns the waiting notifications in arrival order.
+func (c *Conn) TakeFeedback() []Feedback {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.fbQueue
+	c.fbQueue = nil
+	return q
+}
+
+// Close ends the connection.
+func (c *Conn) Close() error {
+	c.fail(ErrClosed)
+	return nil
+}
+
+func (c *Conn) fail(err error) {
+	c.closeOne.Do(func() {
+		c.mu.Lock()
+		c.err = err
+		pending := c.pending
+		c.pending = map[string]chan rpcAnswer{}
+		c.mu.Unlock()
+		c.wmu.Lock()
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		c.wmu.Unlock()
+		_ = c.ws.Close()
+		for _, ch := range pending {
+			ch <- rpcAnswer{err: err}
+		}
+		close(c.done)
+	})
+}
+
+type wireMessage struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int             `json:"code"`
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	} `json:"error"`
+}
+
+func (c *Conn) readLoop() {
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			var ne net.Error
+			switch {
+			case errors.As(err, &ne) && ne.Timeout():
+				err = errors.New("the codec stopped answering keep-alive pings")
+			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+				err = fmt.Errorf("the codec closed the connection: %w", err)
+			default:
+				err = fmt.Errorf("connection lost: %w", err)
+			}
+			c.fail(err)
+			return
+		}
+		_ = c.ws.SetReadDeadline(time.Time{}) // any message proves the codec is alive
+		var m wireMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			c.log.Debug("xAPI: unreadable message ignored", "err", err)
+			continue
+		}
+		if len(m.ID) == 0 || string(m.ID) == "null" {
+			if m.Method == "xFeedback/Event" {
+				c.deliverFeedback(m.Params)
+			}
+			continue
+		}
+		key := idKey(m.ID)
+		c.mu.Lock()
+		ch := c.pending[key]
+		delete(c.pending, key)
+		c.mu.Unlock()
+		if ch == nil {
+			c.log.Debug("xAPI: answer to no request", "id", key)
+			continue
+		}
+		if m.Error != nil {
+			ch <- rpcAnswer{err: &RPCError{Code: m.Error.Code, Message: m.Error.Message, Cause: causeOf(m.Error.Data)}}
+			continue
+		}
+		ch <- rpcAnswer{result: m.Result}
+	}
+}
+
+// idKey normalises an id as echoed: 7 and "7" are the same request.
+func idKey(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return strings.TrimSpace(string(raw))
+}
+
+func causeOf(data json.RawMessage) int {
+	var d struct {
+		Cause json.RawMessage `json:"Cause"`
+	}
+	if len(data) == 0 || json.Unmarshal(data, &d) != nil || len(d.Cause) == 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.Trim(string(d.Cause), `"`))
+	return n
+}
+
+func (c *Conn) deliverFeedback(params json.RawMessage) {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(params, &p) != nil {
+		return
+	}
+	fb := Feedback{SubID: -1}
+	if id, ok := p["Id"]; ok {
+		n, err := strconv.Atoi(strings.Trim(string(id), `"`))
+		if err == nil {
+			fb.SubID = n
+		}
+	}
+	for _, root := range []string{"Event", "Status", "Configuration"} {
+		if raw, ok := p[root]; ok {
+			fb.Root = root
+			_ = json.Unmarshal(raw, &fb.Body)
+			break
+		}
+	}
+	if fb.Root == "" {
+		return
+	}
+	c.mu.Lock()
+	if len(c.fbQueue) >= maxFeedbackQueue {
+		c.fbQueue = c.fbQueue[1:]
+		c.log.Warn("xAPI: feedback backlog full; the oldest notification was dropped")
+	}
+	c.fbQueue = append(c.fbQueue, fb)
+	c.mu.Unlock()
+	select {
+	case c.fbReady <- struct{}{}:
+	default:
+	}
+}
+
+// Ping sends a keep-alive ping; when neither its pong nor any other message arrives within
+// wait (real time: an I/O deadline), the reader ends the connection. The caller schedules
+// pings (on its clock).
+func (c *Conn) Ping(wait time.Duration) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
+	c.wmu.Lock()
+	err := c.ws.WriteControl(websocket.PingMessage, []byte("otj"), time.Now().Add(wait))
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(fmt.Errorf("keep-alive ping: %w", err))
+	}
+}
+
+// Call sends a request and waits for its answer (or ctx, or the connection's end). The
+// result, when out is not nil, is decoded into out.
+func (c *Conn) Call(ctx context.Context, method string, params any, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	ch := make(chan rpcAnswer, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return err
+	}
+	c.nextID++
+	id := c.nextID
+	key := strconv.FormatUint(id, 10)
+	c.pending[key] = ch
+	c.mu.Unlock()
+	req := map[string]any{"jsonrpc": "2.0", "id": id, "method": method}
+	if params != nil {
+		req["params"] = params
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		c.forget(key)
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	c.wmu.Lock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	err = c.ws.WriteMessage(websocket.TextMessage, b)
+	c.wmu.Unlock()
+	if err != nil {
+		c.forget(key)
+		c.fail(fmt.Errorf("send: %w", err))
+		return fmt.Errorf("%s: %w", method, err)
+	}
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			return a.err
+		}
+		if out != nil && len(a.result) > 0 {
+			if err := json.Unmarshal(a.result, out); err != nil {
+				return fmt.Errorf("%s: unexpected answer: %w", method, err)
+			}
+		}
+		return nil
+	case <-ctx.Done():
+		c.forget(key)
+		return fmt.Errorf("%s: no answer: %w", method, ctx.Err())
+	}
+}
+
+func (c *Conn) forget(key string) {
+	c.mu.Lock()
+	delete(c.pending, key)
+	c.mu.Unlock()
+}
+
+// Get is xGet: the value at path.
+func (c *Conn) Get(ctx context.Context, out any, path ...any) error {
+	return c.Call(ctx, "xGet", map[string]any{"Path": path}, out)
+}
+
+// Subscribe registers feedback for a path (Event, Status or Configuration root) and returns
+// the subscription id.
+func (c *Conn) Subscribe(ctx context.Context, notifyCurrent bool, query ...any) (int, error) {
+	var res struct {
+		ID json.RawMessage `json:"Id"`
+	}
+	if err := c.Call(ctx, "xFeedback/Subscribe", map[string]any{"Query": query, "NotifyCurrentValue": notifyCurrent}, &res); err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(strings.Trim(string(res.ID), `"`))
+	if err != nil {
+		return 0, fmt.Errorf("subscribe: unexpected subscription id %s", res.ID)
+	}
+	return n, nil
+}
