@@ -106,13 +106,6 @@ func listEndpoints(ctx context.Context, stdio IO, path string) error {
 	return nil
 }
 
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 func lastActivity(e store.EndpointState) string {
 	switch {
 	case !e.LastPush.IsZero():
