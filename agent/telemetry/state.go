@@ -346,7 +346,21 @@ func (s *stateLoop) publishRooms(ctx context.Context, now time.Time) error {
 		batch = append(batch, pending{room: name, key: string(key), payload: payload})
 	}
 
+	// Record a room as retained before its state is published (write-ahead): if the agent
+	// stops between the broker's acknowledgement and this record, the next run still knows
+	// to clear the room when it leaves the config. Clearing a topic that holds nothing is
+	// harmless; forgetting a retained one would leave a stale room on the broker forever.
 	retainedChanged := false
+	for _, p := range batch {
+		if p.payload != nil && !s.retained[p.room] {
+			s.retained[p.room] = true
+			retainedChanged = true
+		}
+	}
+	if retainedChanged {
+		s.saveRetained(ctx)
+		retainedChanged = false
+	}
 	var firstErr error
 	for len(batch) > 0 {
 		n := min(len(batch), roomChunk)
@@ -381,22 +395,23 @@ func (s *stateLoop) publishRooms(ctx context.Context, now time.Time) error {
 				continue
 			}
 			s.roomKeys[p.room], s.roomAt[p.room] = p.key, now
-			if !s.retained[p.room] {
-				s.retained[p.room] = true
-				retainedChanged = true
-			}
 		}
 	}
 	if retainedChanged {
-		list := make([]string, 0, len(s.retained))
-		for r := range s.retained {
-			list = append(list, r)
-		}
-		if err := t.store.SetRetainedRooms(context.WithoutCancel(ctx), list); err != nil {
-			t.log.Warn("record published rooms", "err", err)
-		}
+		s.saveRetained(ctx)
 	}
 	return firstErr
+}
+
+// saveRetained records which rooms have a retained state on the broker.
+func (s *stateLoop) saveRetained(ctx context.Context) {
+	list := make([]string, 0, len(s.retained))
+	for r := range s.retained {
+		list = append(list, r)
+	}
+	if err := s.t.store.SetRetainedRooms(context.WithoutCancel(ctx), list); err != nil {
+		s.t.log.Warn("record published rooms", "err", err)
+	}
 }
 
 func startOfDay(now time.Time, loc *time.Location) time.Time {
