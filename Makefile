@@ -83,11 +83,9 @@ test: vet
 bench:
 	$(GO) run ./simulators/bench -out bench/report.json
 
-## demo: simulators + agent on a generated config (see README)
-demo:
-	@echo "make demo: the end-to-end demo arrives with the agent wiring (issue 8)."
-	@echo "Today it is not there yet; 'make build' and 'otj-sim --dir sim' start the simulators that exist."
-	@exit 1
+## demo: simulators + agent on a generated config; prints the status page and a live summary
+demo: build
+	$(GO) run ./simulators/demo --agent bin/otj-edge --sim bin/otj-sim --dir sim
 
 clean:
 	rm -rf bin dist bench/report.json

@@ -116,8 +116,20 @@ func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w.String())
 	}
-	a := New(cfg, Options{Logger: log})
+	a := New(cfg, Options{Logger: log, ConfigPath: cfg.File, LookupEnv: stdio.Env})
 	p := &program{run: a.Run}
+
+	// SIGHUP reloads the config (systemctl reload otj-edge), as the API and MQTT can.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hup) }()
+	go func() {
+		for range hup {
+			if err := a.Reload(context.Background()); err != nil {
+				log.Warn("reload on SIGHUP refused", "err", err)
+			}
+		}
+	}()
 
 	if mode.managed {
 		p.failed = func(err error) {

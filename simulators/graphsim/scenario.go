@@ -14,7 +14,7 @@ import (
 // gives the same calendars.
 type Scenario struct {
 	Rooms    []string  `json:"rooms"`
-	Meetings int       `json:"meetings"` // per room, occurrences included; default 40
+	Meetings int       `json:"meetings"` // per room, occurrences included; default 40; negative: none
 	Days     int       `json:"days"`     // meetings fall in [today, today+days); default 7
 	Seed     int64     `json:"seed"`
 	Now      time.Time `json:"now"`  // the scenario's "now"; default the simulator's clock
@@ -202,6 +202,7 @@ func (s *Server) generateRoom(sum *Summary, sc Scenario, loc *time.Location, ind
 	// Something about to start (the first room always; a quarter of the others), or running.
 	minute := now.Truncate(time.Minute)
 	switch {
+	case sc.Meetings <= 0: // rooms only: the caller brings its own meetings
 	case index == 0 || rng.IntN(4) == 0:
 		lead := 3 * time.Minute
 		if index != 0 {

@@ -25,7 +25,7 @@ import (
 type Options struct {
 	Dir      string        // where sim.json, otj-edge.yaml, ca.pem and state go
 	Rooms    int           // room mailboxes in graphsim
-	Meetings int           // meetings per room over the coming days
+	Meetings int           // meetings per room over the coming days (negative: none; tests add their own)
 	Cisco    int           // simulated Cisco codecs
 	Poly     int           // simulated Poly endpoints
 	Latency  time.Duration // added to every Graph request

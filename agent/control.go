@@ -1,0 +1,273 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/agent/web"
+	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/rules"
+)
+
+// What the running agent does on request, for the status page's actions, the CLI (through
+// the API) and MQTT commands. Both front doors share these methods.
+
+// Config is the running configuration.
+func (a *Agent) Config() *config.Config { return a.cfg.Load() }
+
+// Sync asks for a calendar sync of one room ("" = every room), a full resync when full is
+// set. It returns once the sync is queued.
+func (a *Agent) Sync(_ context.Context, room string, full bool) error {
+	cfg := a.cfg.Load()
+	a.mu.Lock()
+	syncers := make(map[string]interface{ SyncNow(string, bool) error }, len(a.syncers))
+	for name, s := range a.syncers {
+		syncers[name] = s
+	}
+	a.mu.Unlock()
+	if room == "" {
+		var errs []error
+		for _, s := range syncers {
+			errs = append(errs, s.SyncNow("", full))
+		}
+		return errors.Join(errs...)
+	}
+	for _, r := range cfg.Rooms() {
+		if r.Mailbox == room {
+			s, ok := syncers[r.Integration]
+			if !ok {
+				return fmt.Errorf("sync %s: integration %q is not running", room, r.Integration)
+			}
+			return s.SyncNow(room, full)
+		}
+	}
+	return fmt.Errorf("sync: room %q is not configured: %w", room, web.ErrNotFound)
+}
+
+// pushWait bounds how long a push of one endpoint is awaited.
+const pushWait = 30 * time.Second
+
+// Push pushes bookings now to one Cisco endpoint and waits for the codec's answer, or to every
+// Cisco endpoint ("", queued without waiting: some codecs may be away).
+func (a *Agent) Push(ctx context.Context, endpoint string) error {
+	a.mu.Lock()
+	mgr := a.cisco
+	a.mu.Unlock()
+	if endpoint == "" {
+		if mgr == nil {
+			return errors.New("push: no Cisco endpoints are configured (Poly endpoints pull their meetings)")
+		}
+		return mgr.PushNow("")
+	}
+	e := a.cfg.Load().Endpoint(endpoint)
+	switch {
+	case e == nil:
+		return fmt.Errorf("push: endpoint %q is not configured: %w", endpoint, web.ErrNotFound)
+	case e.Type != config.EndpointCisco:
+		return fmt.Errorf("push: %s is a Poly endpoint: it pulls its meetings at its next poll", endpoint)
+	case mgr == nil:
+		return errors.New("push: the Cisco driver is not running")
+	}
+	before, _, err := a.store.Endpoint(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	sub := a.store.Subscribe(store.TopicEndpoints)
+	defer sub.Close()
+	if err := mgr.PushNow(endpoint); err != nil {
+		return err
+	}
+	timeout := time.NewTimer(pushWait)
+	defer timeout.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout.C:
+			now, _, _ := a.store.Endpoint(ctx, endpoint)
+			return fmt.Errorf("push to %s: no answer from the codec within %s (state %s: %s)", endpoint, pushWait, now.State, now.Detail)
+		case <-sub.C:
+			sub.Take()
+			now, _, err := a.store.Endpoint(ctx, endpoint)
+			if err != nil {
+				return err
+			}
+			switch {
+			case now.LastPush.After(before.LastPush):
+				return nil
+			case now.State == store.EndpointAuthFailed || now.State == store.EndpointCertChanged || now.State == store.EndpointUnsupported:
+				return fmt.Errorf("push to %s: %s: %s", endpoint, now.State, now.Detail)
+			}
+		}
+	}
+}
+
+// rulesTest resolves one event with a profile ("" = the only, or the first, profile).
+func (a *Agent) rulesTest(profile string, ev calendar.Event) (rules.Report, error) {
+	cfg := a.cfg.Load()
+	if profile == "" && len(cfg.Profiles) > 0 {
+		profile = cfg.Profiles[0].Name
+	}
+	p := cfg.Profile(profile)
+	if p == nil {
+		return rules.Report{}, fmt.Errorf("rules test: profile %q is not configured: %w", profile, web.ErrNotFound)
+	}
+	compiled, err := p.Compile()
+	if err != nil {
+		return rules.Report{}, fmt.Errorf("rules test: profile %q: %w", profile, err)
+	}
+	m, d := compiled.Explain("", ev, a.clock.Now())
+	return rules.NewReport(m, d), nil
+}
+
+// graphStats lists each integration's request budget use.
+func (a *Agent) graphStats() []web.IntegrationStats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []web.IntegrationStats
+	for name, s := range a.syncers {
+		st := s.Stats()
+		out = append(out, web.IntegrationStats{Name: name, RequestsToday: st.UsedToday, Budget: st.Budget, Projected24h: st.Projected24h})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// mqttState describes the telemetry link, never with credentials.
+func (a *Agent) mqttState() web.MQTTState {
+	cfg := a.cfg.Load()
+	st := web.MQTTState{Enabled: cfg.MQTT.Enabled()}
+	if !st.Enabled {
+		return st
+	}
+	if u, err := url.Parse(cfg.MQTT.Broker); err == nil {
+		u.User = nil
+		st.Broker = u.String()
+	}
+	a.mu.Lock()
+	tel := a.tel
+	a.mu.Unlock()
+	if tel != nil {
+		st.Connected = tel.Connected()
+	}
+	for _, it := range a.health.Snapshot() {
+		if it.Component == "mqtt" {
+			st.Since = it.Since
+			if it.Level != health.OK {
+				st.LastError = it.Message
+			}
+		}
+	}
+	return st
+}
+
+// metrics are the figures telemetry publishes besides its own.
+func (a *Agent) metrics() map[string]any {
+	a.mu.Lock()
+	syncers, mgr := a.syncers, a.cisco
+	out := map[string]any{}
+	graphs := map[string]any{}
+	for name, s := range syncers {
+		graphs[name] = s.Stats()
+	}
+	a.mu.Unlock()
+	out["graph"] = graphs
+	if mgr != nil {
+		out["cisco"] = mgr.Stats()
+	}
+	if a.proc != nil {
+		out["processor_passes"] = a.proc.Passes()
+	}
+	return out
+}
+
+func (a *Agent) counts() (int, int) {
+	cfg := a.cfg.Load()
+	return len(cfg.Rooms()), len(cfg.Endpoints)
+}
+
+// webAgent is what the status page needs from the agent.
+type webAgent struct{ a *Agent }
+
+var _ web.Agent = webAgent{}
+
+func (w webAgent) Config() *config.Config             { return w.a.cfg.Load() }
+func (w webAgent) Started() time.Time                 { return w.a.started }
+func (w webAgent) Version() string                    { return Version }
+func (w webAgent) GraphStats() []web.IntegrationStats { return w.a.graphStats() }
+func (w webAgent) MQTT() web.MQTTState                { return w.a.mqttState() }
+func (w webAgent) Sync(ctx context.Context, room string, full bool) error {
+	return w.a.Sync(ctx, room, full)
+}
+func (w webAgent) Push(ctx context.Context, endpoint string) error { return w.a.Push(ctx, endpoint) }
+func (w webAgent) Reload(ctx context.Context) error                { return w.a.Reload(ctx) }
+func (w webAgent) RulesTest(_ context.Context, profile string, ev calendar.Event) (web.RulesResult, error) {
+	r, err := w.a.rulesTest(profile, ev)
+	if err != nil {
+		return web.RulesResult{}, err
+	}
+	return web.RulesResult{Rule: r.Rule, Platform: r.Platform, Protocol: r.Protocol, Number: r.Number, Join: r.Join,
+		Subject: r.Subject, Reason: r.Reason, Hidden: !r.Shown}, nil
+}
+
+// commands carries out MQTT commands. Errors go to the central broker as they are: they never
+// contain secrets (config errors name keys and lines, not values).
+type mqttCommands struct{ a *Agent }
+
+func (c mqttCommands) Sync(ctx context.Context, room string, full bool) (any, error) {
+	if err := c.a.Sync(ctx, room, full); err != nil {
+		return nil, err
+	}
+	return map[string]any{"queued": true, "room": room, "full": full}, nil
+}
+
+func (c mqttCommands) Push(ctx context.Context, endpoint string) (any, error) {
+	if err := c.a.Push(ctx, endpoint); err != nil {
+		return nil, err
+	}
+	if endpoint == "" {
+		return map[string]any{"queued": true}, nil
+	}
+	st, _, err := c.a.store.Endpoint(ctx, endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"endpoint": endpoint, "state": st.State, "last_push": st.LastPush}, nil
+}
+
+func (c mqttCommands) Reload(ctx context.Context) (any, error) {
+	if err := c.a.Reload(ctx); err != nil {
+		return nil, err
+	}
+	cfg := c.a.cfg.Load()
+	return map[string]any{"reloaded": true, "rooms": len(cfg.Rooms()), "endpoints": len(cfg.Endpoints)}, nil
+}
+
+func (c mqttCommands) RulesTest(_ context.Context, event json.RawMessage, profile string) (any, error) {
+	var ev calendar.Event
+	if err := json.Unmarshal(event, &ev); err != nil {
+		return nil, fmt.Errorf("rules-test: the event is not Graph event JSON: %w", err)
+	}
+	if ev.Start == nil || ev.End == nil {
+		return nil, errors.New("rules-test: the event needs start and end")
+	}
+	return c.a.rulesTest(profile, ev)
+}
+
+func (c mqttCommands) Status(ctx context.Context) (any, error) {
+	c.a.mu.Lock()
+	srv := c.a.web
+	c.a.mu.Unlock()
+	if srv == nil {
+		return nil, errors.New("status: the status page is not running")
+	}
+	return srv.Status(ctx)
+}
