@@ -352,8 +352,8 @@ func TestReloadSwapsConfigAtomically(t *testing.T) {
 	e := newE2E(t)
 	base := time.Now().UTC().Truncate(time.Hour).Add(2 * time.Hour)
 	e.postEvent(e.room(0), map[string]any{"subject": "VMR", "body": map[string]string{"contentType": "html", "content": "<p>sip:77@vmr.example.com</p>"},
-		"start": map[string]string{"dateTime": base.Format("2006-01-02T15:04:05"), "timeZone": "UTC"},
-		"end":   map[string]string{"dateTime": base.Add(time.Hour).Format("2006-01-02T15:04:05"), "timeZone": "UTC"},
+		"start":     map[string]string{"dateTime": base.Format("2006-01-02T15:04:05"), "timeZone": "UTC"},
+		"end":       map[string]string{"dateTime": base.Add(time.Hour).Format("2006-01-02T15:04:05"), "timeZone": "UTC"},
 		"organizer": map[string]any{"emailAddress": map[string]string{"name": "Ada Berg", "address": "ada.berg@contoso.example"}}})
 	e.start()
 	buffer := func() []string {

@@ -19,8 +19,8 @@ const room = "room-1@contoso.example"
 func event(id, subject, body string, start time.Time) calendar.Event {
 	return calendar.Event{
 		ID: id, ICalUID: "uid-" + id, Type: calendar.TypeSingleInstance, Subject: subject,
-		Body:      &calendar.ItemBody{ContentType: "html", Content: body},
-		Start:     calendar.FromTime(start), End: calendar.FromTime(start.Add(30 * time.Minute)),
+		Body:  &calendar.ItemBody{ContentType: "html", Content: body},
+		Start: calendar.FromTime(start), End: calendar.FromTime(start.Add(30 * time.Minute)),
 		Organizer: &calendar.Recipient{EmailAddress: calendar.EmailAddress{Name: "Ada Lovelace", Address: "ada@contoso.example"}},
 		ShowAs:    "busy",
 	}
