@@ -47,13 +47,13 @@ func main() {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	if err := run(ctx, *agentBin, *simBin, *dir, *rooms, *cisco, *poly, *once); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, os.Stdout, *agentBin, *simBin, *dir, *rooms, *cisco, *poly, *once); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, agentBin, simBin, dir string, rooms, cisco, poly int, once bool) error {
+func run(ctx context.Context, w io.Writer, agentBin, simBin, dir string, rooms, cisco, poly int, once bool) error {
 	// A fresh directory each time: the demo's calendars are generated around "now".
 	if err := os.RemoveAll(dir); err != nil {
 		return err
@@ -120,28 +120,28 @@ func run(ctx context.Context, agentBin, simBin, dir string, rooms, cisco, poly i
 		}
 	}
 
-	fmt.Printf("otj-edge demo\n  status page: %s\n  simulators:  %s\n  agent log:   %s\n  (Ctrl-C stops everything)\n\n",
+	fmt.Fprintf(w, "otj-edge demo\n  status page: %s\n  simulators:  %s\n  agent log:   %s\n  (Ctrl-C stops everything)\n\n",
 		f.Agent.StatusURL, simJSON, agentLog.Name())
 
-	tty := isTerminal()
+	tty := w == os.Stdout && isTerminal()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
 		s := collect(ctx, &f, &msgs)
 		if once && s.settled() {
-			fmt.Print(s.render(&f))
+			fmt.Fprint(w, s.render(&f))
 			return nil
 		}
 		if !once {
 			if tty {
-				fmt.Print("\033[H\033[2J")
-				fmt.Printf("otj-edge demo: status page %s (Ctrl-C stops)\n\n", f.Agent.StatusURL)
+				fmt.Fprint(w, "\033[H\033[2J")
+				fmt.Fprintf(w, "otj-edge demo: status page %s (Ctrl-C stops)\n\n", f.Agent.StatusURL)
 			}
-			fmt.Print(s.render(&f))
+			fmt.Fprint(w, s.render(&f))
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Println("\nstopping…")
+			fmt.Fprintln(w, "\nstopping…")
 			return ctx.Err()
 		case err := <-agentDone:
 			return fmt.Errorf("the agent stopped (%v); see %s", err, agentLog.Name())

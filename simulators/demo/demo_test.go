@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestDemoRunsEndToEnd builds both binaries and runs the demo as `make demo` does (a smaller
+// site), until every room has synced, every codec has bookings and the Poly endpoints show
+// meetings; then it stops everything.
+func TestDemoRunsEndToEnd(t *testing.T) {
+	bin := t.TempDir()
+	for _, b := range []struct{ out, pkg string }{{"otj-edge", "./cmd/otj-edge"}, {"otj-sim", "./cmd/otj-sim"}} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(bin, b.out), b.pkg)
+		cmd.Dir = "../.."
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	dir := filepath.Join(t.TempDir(), "sim")
+	err := run(ctx, &out, filepath.Join(bin, "otj-edge"), filepath.Join(bin, "otj-sim"), dir, 6, 3, 3, true)
+	if err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "otj-edge.log"))
+		t.Fatalf("demo: %v\n%s\nagent log:\n%s", err, out.String(), log)
+	}
+	s := out.String()
+	assert.Regexp(t, regexp.MustCompile(`status page: http://127\.0\.0\.1:\d+`), s)
+	assert.Contains(t, s, "rooms:     5 ok, 1 policy_denied", "the demo's room outside the access policy shows as such")
+	assert.Regexp(t, `cisco:     \d+ bookings on 3 of 3 codecs`, s)
+	assert.Contains(t, s, "poly:      3 of 3 endpoints have polled")
+	assert.Regexp(t, `mqtt:      \d+ events`, s)
+	assert.FileExists(t, filepath.Join(dir, "sim.json"))
+}
