@@ -1,0 +1,44 @@
+package harness
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRunsTheRealBinaries builds both binaries, starts a small site and the agent, reads the
+// agent's status and its /proc figures, and stops both.
+func TestRunsTheRealBinaries(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	root, err := Root()
+	require.NoError(t, err)
+	bins, err := Build(ctx, root, t.TempDir())
+	require.NoError(t, err)
+	dir := t.TempDir()
+	s, err := StartSim(ctx, bins, dir, "--rooms", "2", "--cisco", "1", "--poly", "1", "--mqtt", "off", "--clean")
+	require.NoError(t, err)
+	defer s.Stop(10 * time.Second)
+	require.Len(t, s.File.Cisco, 1)
+
+	a, err := StartAgent(ctx, bins, s.File.Agent.Config, s.File.Agent.StatusURL, filepath.Join(dir, "agent.log"))
+	require.NoError(t, err)
+	st, err := a.Status(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 2, st.Calendar.Rooms)
+
+	u, err := ProcUsage(a.Pid())
+	require.NoError(t, err)
+	assert.Greater(t, u.RSSBytes, int64(1<<20))
+	assert.GreaterOrEqual(t, u.PeakRSSBytes, u.RSSBytes)
+
+	require.NoError(t, a.Stop(15*time.Second), "the agent stops cleanly on SIGINT")
+	log, err := os.ReadFile(a.Log)
+	require.NoError(t, err)
+	assert.Contains(t, string(log), "otj-edge stopping")
+}
