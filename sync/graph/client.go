@@ -24,12 +24,14 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoft/kiota-abstractions-go/serialization"
 	khttp "github.com/microsoft/kiota-http-go"
+	jsonserialization "github.com/microsoft/kiota-serialization-json-go"
+	textserialization "github.com/microsoft/kiota-serialization-text-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	graphauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
-	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/otj-edge/otj-edge/agent/config"
 )
@@ -90,7 +92,6 @@ type api struct {
 	mu      sync.Mutex
 	cred    *azidentity.ClientSecretCredential
 	adapter *msgraphsdk.GraphRequestAdapter
-	client  *msgraphsdk.GraphServiceClient
 	gen     int // bumped by refresh
 }
 
@@ -180,14 +181,29 @@ func (a *api) refresh() error {
 	if err != nil {
 		return fmt.Errorf("graph authentication: %w", err)
 	}
+	registerSerializers.Do(func() {
+		// What the SDK's GraphServiceClient registers: JSON (Graph's answers and errors) and
+		// text, for reading and writing.
+		abstractions.RegisterDefaultSerializer(func() serialization.SerializationWriterFactory {
+			return jsonserialization.NewJsonSerializationWriterFactory()
+		})
+		abstractions.RegisterDefaultSerializer(func() serialization.SerializationWriterFactory {
+			return textserialization.NewTextSerializationWriterFactory()
+		})
+		abstractions.RegisterDefaultDeserializer(func() serialization.ParseNodeFactory {
+			return jsonserialization.NewJsonParseNodeFactory()
+		})
+		abstractions.RegisterDefaultDeserializer(func() serialization.ParseNodeFactory {
+			return textserialization.NewTextParseNodeFactory()
+		})
+	})
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, a.sdkHTTPClient())
 	if err != nil {
 		return fmt.Errorf("graph adapter: %w", err)
 	}
 	adapter.SetBaseUrl(a.graphURL)
-	client := msgraphsdk.NewGraphServiceClient(adapter)
 	a.mu.Lock()
-	a.cred, a.adapter, a.client = cred, adapter, client
+	a.cred, a.adapter = cred, adapter
 	a.gen++
 	a.mu.Unlock()
 	return nil
@@ -227,10 +243,10 @@ func (requireToken) Intercept(p khttp.Pipeline, i int, req *http.Request) (*http
 	return p.Next(req, i)
 }
 
-func (a *api) current() (*msgraphsdk.GraphServiceClient, *msgraphsdk.GraphRequestAdapter, int) {
+func (a *api) current() (*msgraphsdk.GraphRequestAdapter, int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.client, a.adapter, a.gen
+	return a.adapter, a.gen
 }
 
 // generation is the current client generation.
@@ -266,37 +282,62 @@ func preferHeaders() *abstractions.RequestHeaders {
 	return h
 }
 
+// registerSerializers registers kiota's serializers once per process.
+var registerSerializers sync.Once
+
+// URL templates of the msgraph-sdk-go request builders this package uses (users package,
+// v1.89.0), so requests are built exactly as the SDK builds them. The generated builders are
+// not used: referring to them makes the linker keep the SDK's whole model (every exported
+// method of every type stays once a program calls reflect's MethodByName, as text/template
+// and html/template do), which took the binary from about 15 MB to 125 MB.
+const (
+	deltaTemplate = "{+baseurl}/users/{user%2Did}/calendarView/delta()?endDateTime={endDateTime}&startDateTime={startDateTime}{&%24count,%24expand,%24filter,%24orderby,%24search,%24select,%24skip,%24top}"
+	eventTemplate = "{+baseurl}/users/{user%2Did}/events/{event%2Did}{?%24expand,%24select}"
+	viewTemplate  = "{+baseurl}/users/{user%2Did}/calendarView?endDateTime={endDateTime}&startDateTime={startDateTime}{&%24count,%24expand,%24filter,%24orderby,%24search,%24select,%24skip,%24top}"
+)
+
+// Query parameters, tagged the way the SDK's generated parameter structs are.
+type (
+	windowQuery struct {
+		EndDateTime   *string  `uriparametername:"endDateTime"`
+		StartDateTime *string  `uriparametername:"startDateTime"`
+		Select        []string `uriparametername:"%24select"`
+		Top           *int32   `uriparametername:"%24top"`
+	}
+	selectQuery struct {
+		Select []string `uriparametername:"%24select"`
+	}
+)
+
 // requestInfo builds the SDK request for spec.
-func (a *api) requestInfo(ctx context.Context, spec reqSpec) (*abstractions.RequestInformation, error) {
-	client, _, _ := a.current()
-	user := client.Users().ByUserId(spec.mailbox)
+func (a *api) requestInfo(_ context.Context, spec reqSpec) (*abstractions.RequestInformation, error) {
+	get := func(template string, path map[string]string, query any) *abstractions.RequestInformation {
+		ri := abstractions.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(abstractions.GET, template, path)
+		if query != nil {
+			ri.AddQueryParameters(query)
+		}
+		ri.Headers.AddAll(preferHeaders())
+		ri.Headers.TryAdd("Accept", "application/json")
+		return ri
+	}
+	user := map[string]string{"user%2Did": spec.mailbox}
 	switch spec.kind {
 	case kindDeltaStart:
 		start, end := spec.start.UTC().Format(time.RFC3339), spec.end.UTC().Format(time.RFC3339)
-		return user.CalendarView().Delta().ToGetRequestInformation(ctx, &users.ItemCalendarViewDeltaRequestBuilderGetRequestConfiguration{
-			Headers:         preferHeaders(),
-			QueryParameters: &users.ItemCalendarViewDeltaRequestBuilderGetQueryParameters{StartDateTime: &start, EndDateTime: &end},
-		})
+		return get(deltaTemplate, user, windowQuery{StartDateTime: &start, EndDateTime: &end}), nil
 	case kindLink:
 		if err := a.checkLink(spec.link); err != nil {
 			return nil, err
 		}
-		// The generated query parameters have no $skiptoken/$deltatoken: follow the link as is.
-		return user.CalendarView().Delta().WithUrl(spec.link).ToGetRequestInformation(ctx,
-			&users.ItemCalendarViewDeltaRequestBuilderGetRequestConfiguration{Headers: preferHeaders()})
+		// The SDK's WithUrl: the link is followed as is (there are no $skiptoken/$deltatoken
+		// query parameters to set).
+		return get(deltaTemplate, map[string]string{"request-raw-url": spec.link}, nil), nil
 	case kindMaster:
-		return user.Events().ByEventId(spec.eventID).ToGetRequestInformation(ctx, &users.ItemEventsEventItemRequestBuilderGetRequestConfiguration{
-			Headers:         preferHeaders(),
-			QueryParameters: &users.ItemEventsEventItemRequestBuilderGetQueryParameters{Select: masterFields},
-		})
+		return get(eventTemplate, map[string]string{"user%2Did": spec.mailbox, "event%2Did": spec.eventID}, selectQuery{Select: masterFields}), nil
 	case kindProbe:
 		start, end := spec.start.UTC().Format(time.RFC3339), spec.end.UTC().Format(time.RFC3339)
 		top := int32(100)
-		return user.CalendarView().ToGetRequestInformation(ctx, &users.ItemCalendarViewRequestBuilderGetRequestConfiguration{
-			Headers: preferHeaders(),
-			QueryParameters: &users.ItemCalendarViewRequestBuilderGetQueryParameters{StartDateTime: &start, EndDateTime: &end,
-				Top: &top, Select: []string{"id", "start", "end"}},
-		})
+		return get(viewTemplate, user, windowQuery{StartDateTime: &start, EndDateTime: &end, Top: &top, Select: []string{"id", "start", "end"}}), nil
 	}
 	return nil, fmt.Errorf("unknown request kind %d", spec.kind)
 }
@@ -309,7 +350,7 @@ func (a *api) send(ctx context.Context, spec reqSpec) result {
 	if err != nil {
 		return result{err: err, retryAfter: -1}
 	}
-	_, adapter, gen := a.current()
+	adapter, gen := a.current()
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	v, err := adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
@@ -389,7 +430,7 @@ func parseRetryAfter(v string) time.Duration {
 // part's failure.
 func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
 	out := make([]result, len(specs))
-	_, adapter, gen := a.current()
+	adapter, gen := a.current()
 	batch := msgraphcore.NewBatchRequest(adapter)
 	ids := make([]string, len(specs))
 	for i, spec := range specs {
