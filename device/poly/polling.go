@@ -104,6 +104,12 @@ func (s *Service) polled(ctx context.Context, a *account, now time.Time) {
 	changed := p.state != store.EndpointUp
 	p.state, p.detail, p.neverWarned = store.EndpointUp, "", false
 	every := p.every
+	if r := s.rest[a.Name]; r != nil && r.Calendar != "" && r.Calendar != "ONLINE" {
+		select {
+		case s.restWake[a.Name] <- struct{}{}:
+		default:
+		}
+	}
 	s.pollMu.Unlock()
 
 	if !newPoll && !changed {

@@ -275,8 +275,13 @@ func unwrapURLErr(err error) error {
 	return err
 }
 
-// restLoop checks one endpoint's REST health now and every restEvery until ctx ends.
-func (s *Service) restLoop(ctx context.Context, a *account) {
+// restRecheckMin is the least time between two REST checks of one endpoint.
+const restRecheckMin = 20 * time.Second
+
+// restLoop checks one endpoint's REST health now and every restEvery until ctx ends, and
+// early (at most every restRecheckMin) when wake says the endpoint polls while its calendar
+// was last seen offline.
+func (s *Service) restLoop(ctx context.Context, a *account, wake <-chan struct{}) {
 	e, _, err := s.st.Endpoint(ctx, a.Name)
 	if err != nil {
 		s.log.Warn("poly REST health: read endpoint", "endpoint", a.Name, "err", err)
@@ -295,8 +300,17 @@ func (s *Service) restLoop(ctx context.Context, a *account) {
 		}
 		st.Checked = s.clock.Now()
 		s.setREST(ctx, a, c, st)
-		if !clock.Sleep(s.clock, restEvery, ctx.Done()) {
+		t := s.clock.NewTimer(restEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C():
+		case <-wake:
+			t.Stop()
+			if !clock.Sleep(s.clock, restRecheckMin, ctx.Done()) {
+				return
+			}
 		}
 	}
 }

@@ -95,10 +95,13 @@ func TestRESTHealth(t *testing.T) {
 	assert.Contains(t, healthOf(f.health, "poly/poly-b").Message, "REST login refused")
 	assert.NotContains(t, healthOf(f.health, "poly/poly-b").Message, "not-the-password")
 
-	// The endpoint polls; at the next check it reports ONLINE and health is fine.
+	// The endpoint polls while its calendar was last seen offline: it is checked again early
+	// (after restRecheckMin, not restEvery), reports ONLINE, and health is fine.
+	rearmed := f.clk.TimerCreated()
 	require.NoError(t, a.PollNow(t.Context()))
-	waitTimer(t, f.clk, 3) // the monitor and both REST loops sleep
-	f.clk.Advance(restEvery)
+	<-rearmed // poly-a's REST loop woke and sleeps restRecheckMin
+	waitTimer(t, f.clk, 3)
+	f.clk.Advance(restRecheckMin)
 	row = waitRow(t, f.st, sub, "poly-a", func(e store.EndpointState) bool { return restOf(t, e).Calendar == "ONLINE" })
 	assert.Empty(t, restOf(t, row).Error)
 	assert.Equal(t, health.OK, healthOf(f.health, "poly/poly-a").Level)

@@ -102,6 +102,10 @@ type Service struct {
 	pollMu sync.Mutex
 	polls  map[string]*pollState
 	rest   map[string]*restStatus
+	// restWake asks an endpoint's REST health loop for an early check: the endpoint polls us
+	// while its last REST check said its calendar was not online (it was checked before the
+	// agent served it, say), so the alarm clears at the next poll instead of minutes later.
+	restWake map[string]chan struct{}
 
 	addrMu sync.Mutex
 	addr   string
@@ -229,9 +233,17 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 	wg.Go(func() { s.monitor(wctx) })
+	s.pollMu.Lock()
+	s.restWake = map[string]chan struct{}{}
 	for _, a := range s.list {
 		if a.Address != "" && a.AdminUsername != "" {
-			wg.Go(func() { s.restLoop(wctx, a) })
+			s.restWake[a.Name] = make(chan struct{}, 1)
+		}
+	}
+	s.pollMu.Unlock()
+	for _, a := range s.list {
+		if wake := s.restWake[a.Name]; wake != nil {
+			wg.Go(func() { s.restLoop(wctx, a, wake) })
 		}
 	}
 
