@@ -97,7 +97,7 @@ func (f *Fake) Timers() int {
 	return len(f.timers)
 }
 
-// TimerCreated returns a channel closed the next time a timer is created or reset: a test
+// TimerCreated returns a channel closed the next time a timer is created (not reset): a test
 // can wait for a goroutine to arm its next timer (it has finished reacting to the last one).
 func (f *Fake) TimerCreated() <-chan struct{} {
 	f.mu.Lock()
@@ -170,7 +170,6 @@ func (t *fakeTimer) Reset(d time.Duration) bool {
 	} else {
 		t.f.timers = append(t.f.timers, t)
 	}
-	t.f.wakeWaiters()
 	return was
 }
 

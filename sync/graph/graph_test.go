@@ -216,6 +216,7 @@ func TestHotRoomsPollOften(t *testing.T) {
 	h.post(later, invite("Starts in 40 minutes", t0.Add(40*time.Minute), time.Hour))
 	s, _ := h.start(Tuning{})
 	h.waitFor("the first sync", h.synced(hot, cold, later))
+	h.settle(s) // the rounds' ends (meeting times reread, next polls planned) follow the store writes
 	assert.Equal(t, 1, s.Stats().HotRooms)
 
 	_, err := h.sim.PatchEvent(hot, soon, map[string]any{"subject": "Starts in 20 minutes (new link)"})

@@ -84,7 +84,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	sub := p.st.Subscribe(store.TopicEvents)
 	defer sub.Close()
 	tick := p.clock.NewTimer(p.every)
-	defer tick.Stop()
+	defer func() { tick.Stop() }()
 	p.resolveAll(ctx)
 	for {
 		select {
@@ -96,7 +96,8 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.resolveAll(ctx)
 		case <-tick.C():
 			p.resolveAll(ctx)
-			tick.Reset(p.every)
+			// A new timer rather than Reset: tests in virtual time wait for it to be made.
+			tick = p.clock.NewTimer(p.every)
 		}
 	}
 }
