@@ -271,24 +271,5 @@ type LoggedEvent struct {
 
 // RecentEvents returns up to n of the newest events, newest first.
 func (s *Store) RecentEvents(ctx context.Context, n int) ([]LoggedEvent, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT seq, at, level, kind, room, endpoint, message, data FROM event_log ORDER BY seq DESC LIMIT ?", n)
-	if err != nil {
-		return nil, fmt.Errorf("recent events: %w", err)
-	}
-	defer rows.Close()
-	var out []LoggedEvent
-	for rows.Next() {
-		var e LoggedEvent
-		var at int64
-		var data string
-		if err := rows.Scan(&e.Seq, &at, &e.Level, &e.Kind, &e.Room, &e.Endpoint, &e.Message, &data); err != nil {
-			return nil, fmt.Errorf("recent events: %w", err)
-		}
-		e.At = fromMS(at)
-		if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
-			return nil, fmt.Errorf("recent events: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return s.EventLog(ctx, EventFilter{Limit: n})
 }

@@ -12,7 +12,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -26,6 +25,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/otj-edge/otj-edge/simulators/harness"
 	"github.com/otj-edge/otj-edge/simulators/sim"
 )
 
@@ -246,7 +246,7 @@ func collect(ctx context.Context, f *sim.File, msgs *mqttCounter) summary {
 		Rooms     map[string]int `json:"rooms"`
 		Endpoints map[string]int `json:"endpoints"`
 	}
-	if getJSON(ctx, f.Agent.StatusURL+"/api/status", &st) == nil {
+	if harness.GetJSON(ctx, f.Agent.StatusURL+"/api/status", &st) == nil {
 		s.agentUp = true
 		s.calendarText, s.rooms, s.endpoints, s.health, s.roomsTotal = st.Calendar.Text, st.Rooms, st.Endpoints, st.Health.Overall, st.Calendar.Rooms
 	}
@@ -254,7 +254,7 @@ func collect(ctx context.Context, f *sim.File, msgs *mqttCounter) summary {
 		var b struct {
 			Bookings []json.RawMessage `json:"Bookings"`
 		}
-		if getJSON(ctx, f.CiscoAdmin+"/codecs/"+c.Name+"/bookings", &b) == nil {
+		if harness.GetJSON(ctx, f.CiscoAdmin+"/codecs/"+c.Name+"/bookings", &b) == nil {
 			s.bookings[c.Name] = len(b.Bookings)
 		}
 	}
@@ -263,7 +263,7 @@ func collect(ctx context.Context, f *sim.File, msgs *mqttCounter) summary {
 			LastPoll time.Time         `json:"last_poll"`
 			Meetings []json.RawMessage `json:"meetings"`
 		}
-		if getJSON(ctx, f.PolyAdmin+"/endpoints/"+p.Name+"/meetings", &m) == nil {
+		if harness.GetJSON(ctx, f.PolyAdmin+"/endpoints/"+p.Name+"/meetings", &m) == nil {
 			s.polyMeetings[p.Name], s.polyPolled[p.Name] = len(m.Meetings), m.LastPoll
 		}
 	}
@@ -324,24 +324,6 @@ func counts64(m map[string]int64) string {
 		c[k] = int(v)
 	}
 	return counts(c)
-}
-
-var client = &http.Client{Timeout: 3 * time.Second}
-
-func getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", url, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 // mqttCounter counts the messages the site publishes, by kind (status, rooms, events, metrics).
