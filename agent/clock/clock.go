@@ -90,6 +90,18 @@ func (f *Fake) wakeWaiters() {
 	f.waiters = nil
 }
 
+// Pending lists how long until each waiting timer fires, soonest first.
+func (f *Fake) Pending() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]time.Duration, len(f.timers))
+	for i, t := range f.timers {
+		out[i] = t.when.Sub(f.now)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
 // Timers is how many timers are waiting to fire.
 func (f *Fake) Timers() int {
 	f.mu.Lock()

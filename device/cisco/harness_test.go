@@ -212,6 +212,26 @@ func (h *harness) waitPuts(c *ciscosim.Codec, n int) []ciscosim.PutRecord {
 
 // waitIdle waits until the codec's loop is waiting with at least pushes pushes made (in
 // virtual time, the clock may move only then).
+// waitTimer waits until a timer due in (lo, hi] from now is armed on the fake clock (a codec
+// loop sleeping out a backoff), so advancing the clock cannot race the loop arming it.
+func (h *harness) waitTimer(lo, hi time.Duration) {
+	h.t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		created := h.fake.TimerCreated()
+		for _, d := range h.fake.Pending() {
+			if d > lo && d <= hi {
+				return
+			}
+		}
+		select {
+		case <-created:
+		case <-deadline:
+			h.t.Fatalf("no timer due in (%s, %s]; pending: %v", lo, hi, h.fake.Pending())
+		}
+	}
+}
+
 func (h *harness) waitIdle(name string, pushes int) {
 	h.t.Helper()
 	done := make(chan struct{})
