@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -209,11 +210,11 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 	}
 	run := &Running{Env: env, SimJSON: filepath.Join(dir, "sim.json")}
 
-	statusAddr, err := freeAddr()
+	statusAddr, err := FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	env.AgentEWSAddr, err = freeAddr()
+	env.AgentEWSAddr, err = FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -283,8 +284,32 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// freeAddr finds a free loopback port for the agent (it binds it later).
-func freeAddr() (string, error) {
+// FreeAddr finds a free loopback port for the agent (it binds it later). The port is taken
+// from below the kernel's ephemeral range when it can be: a port the kernel hands out for
+// ":0" could be handed out again to one of the thousand listeners the simulators open next
+// (or to another process) before the agent binds it.
+func FreeAddr() (string, error) {
+	lo, hi := 20000, 32768 // below Linux's default ephemeral range (32768–60999)
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var elo, ehi int
+		if _, err := fmt.Sscan(string(b), &elo, &ehi); err == nil {
+			switch {
+			case elo > 2048:
+				lo, hi = max(1024, elo-12768), elo
+			case ehi < 65000:
+				lo, hi = ehi+1, 65536
+			}
+		}
+	}
+	for range 200 {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo+rand.IntN(hi-lo)))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr, nil
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
