@@ -116,6 +116,15 @@ func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w.String())
 	}
+	if addr, ok := stdio.Env(pprofEnv); ok && addr != "" {
+		pctx, stopPprof := context.WithCancel(ctx)
+		wait, err := startPprof(pctx, addr, log)
+		if err != nil {
+			stopPprof()
+			return err
+		}
+		defer func() { stopPprof(); wait() }()
+	}
 	a := New(cfg, Options{Logger: log, ConfigPath: cfg.File, LookupEnv: stdio.Env})
 	p := &program{run: a.Run}
 
