@@ -185,28 +185,7 @@ func clockCheckConfig(t *testing.T, tokenURL, caFile string) string {
 	if caFile != "" {
 		ca = "\n    ca_file: " + caFile
 	}
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`site: test
-state_dir: state
-status:
-  listen: "off"
-integrations:
-  - name: m365
-    type: graph
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: graph-secret-value-123
-    token_url: `+tokenURL+ca+`
-profiles:
-  - name: default
-endpoints:
-  - name: codec-1
-    type: cisco
-    room: room-1@example.com
-    address: 127.0.0.1:1
-    username: admin
-    password: codec-secret-value-456
-`), 0o600))
-	return path
+	return writeTestConfig(t, "", testSiteHead("off", tokenURL, ca)+"  - name: default\n"+testCodec1)
 }
 
 // setUserVersion marks the SQLite file at path as written with schema version v, as a newer

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,20 +31,7 @@ type testCodec struct {
 func ciscoConfig(t *testing.T, codecs []testCodec) string {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString(`site: test
-state_dir: state
-status:
-  listen: "off"
-integrations:
-  - name: m365
-    type: graph
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: graph-secret-value-123
-    token_url: https://login.microsoftonline.com/contoso/oauth2/v2.0/token
-profiles:
-  - name: default
-endpoints:
-`)
+	b.WriteString(testSiteHead("off", "", "") + "  - name: default\nendpoints:\n")
 	for _, c := range codecs {
 		pw := c.password
 		if pw == "" {
@@ -54,9 +40,7 @@ endpoints:
 		fmt.Fprintf(&b, "  - name: %s\n    type: cisco\n    room: %s\n    address: %s\n    username: otj\n    password: %s\n%s",
 			c.name, c.room, c.codec.URL(), pw, c.extra)
 	}
-	path := filepath.Join(t.TempDir(), "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
-	return path
+	return writeTestConfig(t, "", b.String())
 }
 
 func simFleet(t *testing.T) *ciscosim.Fleet {

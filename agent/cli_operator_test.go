@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -32,19 +31,7 @@ var operatorSecrets = []string{"graph-secret-value-123", "codec-a-password-456",
 // operatorConfig writes a site config whose status page listens on listen.
 func operatorConfig(t *testing.T, dir, listen string) string {
 	t.Helper()
-	path := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`site: test
-state_dir: state
-status:
-  listen: "`+listen+`"
-integrations:
-  - name: m365
-    type: graph
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: graph-secret-value-123
-    token_url: https://login.microsoftonline.com/contoso/oauth2/v2.0/token
-profiles:
-  - name: default
+	return writeTestConfig(t, dir, testSiteHead(listen, "", "")+`  - name: default
 endpoints:
   - name: codec-a
     type: cisco
@@ -63,8 +50,7 @@ endpoints:
     address: 127.0.0.1:2
     username: admin
     password: codec-c-password-789
-`), 0o600))
-	return path
+`)
 }
 
 const roomBFix = "Set-CalendarProcessing -Identity room-b@example.com -AddOrganizerToSubject $false -DeleteSubject $false"

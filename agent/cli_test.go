@@ -30,29 +30,7 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (int, string, s
 // minimalConfig writes a valid config with one Cisco endpoint into a temp dir.
 func minimalConfig(t *testing.T, extra string) string {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`site: test
-state_dir: state
-status:
-  listen: "off"
-integrations:
-  - name: m365
-    type: graph
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: graph-secret-value-123
-    token_url: https://login.microsoftonline.com/contoso/oauth2/v2.0/token
-profiles:
-  - name: default
-endpoints:
-  - name: codec-1
-    type: cisco
-    room: room-1@example.com
-    address: 127.0.0.1:1
-    username: admin
-    password: codec-secret-value-456
-`+extra), 0o600))
-	return path
+	return writeTestConfig(t, "", testSiteHead("off", "", "")+"  - name: default\n"+testCodec1+extra)
 }
 
 func TestCheckOfflineReportsEveryProblemWithFileAndLine(t *testing.T) {

@@ -14,30 +14,7 @@ import (
 // rulesConfig writes a config whose profiles are given as YAML.
 func rulesConfig(t *testing.T, profiles string) string {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(`site: test
-state_dir: state
-status:
-  listen: "off"
-integrations:
-  - name: m365
-    type: graph
-    client_id: 11111111-2222-3333-4444-555555555555
-    client_secret: graph-secret-value-123
-    token_url: https://login.microsoftonline.com/contoso/oauth2/v2.0/token
-profiles:
-`+profiles+`
-endpoints:
-  - name: codec-1
-    type: cisco
-    room: room-1@example.com
-    profile: default
-    address: 127.0.0.1:1
-    username: admin
-    password: codec-secret-value-456
-`), 0o600))
-	return path
+	return writeTestConfig(t, "", testSiteHead("off", "", "")+profiles+"\n"+testCodec1)
 }
 
 const oneProfile = `  - name: default
