@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"path/filepath"
@@ -154,24 +153,6 @@ func TestFleetOverTLSAndAWrongCA(t *testing.T) {
 	assert.Contains(t, stderr, "otj-edge fleet: cannot connect to "+b.TLSURL()+": the broker's TLS certificate is not signed by the CA in --ca-file "+wrong)
 }
 
-// lockedBuffer is an output the test reads while the command writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestFleetWatchFollowsChanges(t *testing.T) {
 	b := mosquitto.ForTest(t, mosquitto.Options{})
 	oslo := runSite(t, "oslo-hq", "2.0.0", config.MQTT{Broker: b.URL()}, [2]int{2, 2})
@@ -179,7 +160,7 @@ func TestFleetWatchFollowsChanges(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb lockedBuffer
+	var out, errb syncBuffer
 	code := make(chan int, 1)
 	go func() {
 		code <- Main(ctx, []string{"fleet", "--broker", b.URL(), "--watch"}, IO{Stdout: &out, Stderr: &errb})
