@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -50,7 +48,7 @@ type EndpointRef struct {
 const endpointCols = `name, type, room, state, detail, product, software, cert_sha256, seen_sha256,
 	last_contact, last_push, push_hash, last_poll, poll_every, data`
 
-func scanEndpoint(sc interface{ Scan(...any) error }) (EndpointState, error) {
+func scanEndpoint(sc rowScanner) (EndpointState, error) {
 	var e EndpointState
 	var lc, lp, lpoll, every int64
 	var data string
@@ -138,14 +136,7 @@ func (t *Tx) PutEndpoint(e EndpointState) error {
 
 // Endpoint reads one endpoint inside the transaction.
 func (t *Tx) Endpoint(name string) (EndpointState, bool, error) {
-	e, err := scanEndpoint(t.tx.QueryRowContext(t.ctx, "SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, false, nil
-	}
-	if err != nil {
-		return e, false, fmt.Errorf("read endpoint %s: %w", name, err)
-	}
-	return e, true, nil
+	return scanOne(t.tx.QueryRowContext(t.ctx, "SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name), scanEndpoint, "endpoint "+name)
 }
 
 // UpdateEndpoint reads an endpoint, lets fn change it and writes it back, in one transaction.
@@ -167,30 +158,11 @@ func (s *Store) UpdateEndpoint(ctx context.Context, name string, fn func(*Endpoi
 
 // Endpoint reads one endpoint.
 func (s *Store) Endpoint(ctx context.Context, name string) (EndpointState, bool, error) {
-	e, err := scanEndpoint(s.r.QueryRowContext(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return e, false, nil
-	}
-	if err != nil {
-		return e, false, fmt.Errorf("read endpoint %s: %w", name, err)
-	}
-	return e, true, nil
+	return scanOne(s.r.QueryRowContext(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name), scanEndpoint, "endpoint "+name)
 }
 
 // Endpoints lists every endpoint by name.
 func (s *Store) Endpoints(ctx context.Context) ([]EndpointState, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT "+endpointCols+" FROM endpoints ORDER BY name")
-	if err != nil {
-		return nil, fmt.Errorf("list endpoints: %w", err)
-	}
-	defer rows.Close()
-	var out []EndpointState
-	for rows.Next() {
-		e, err := scanEndpoint(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list endpoints: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanEndpoint, "list endpoints")
 }

@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -48,7 +46,7 @@ type RoomState struct {
 const roomCols = `mailbox, integration, status, status_detail, delta_link, next_link, window_start, window_end,
 	last_attempt, last_success, last_full_sync, retry_after, diagnosis`
 
-func scanRoom(sc interface{ Scan(...any) error }) (RoomState, error) {
+func scanRoom(sc rowScanner) (RoomState, error) {
 	var r RoomState
 	var ws, we, la, ls, lf, ra int64
 	var diag string
@@ -151,44 +149,18 @@ func (t *Tx) PutRoom(r RoomState) error {
 
 // Room reads one room inside the transaction; ok is false when it is not configured.
 func (t *Tx) Room(mailbox string) (RoomState, bool, error) {
-	r, err := scanRoom(t.tx.QueryRowContext(t.ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox))
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, false, nil
-	}
-	if err != nil {
-		return r, false, fmt.Errorf("read room %s: %w", mailbox, err)
-	}
-	return r, true, nil
+	return scanOne(t.tx.QueryRowContext(t.ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox), scanRoom, "room "+mailbox)
 }
 
 // Room reads one room; ok is false when it is not configured.
 func (s *Store) Room(ctx context.Context, mailbox string) (RoomState, bool, error) {
-	r, err := scanRoom(s.r.QueryRowContext(ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox))
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, false, nil
-	}
-	if err != nil {
-		return r, false, fmt.Errorf("read room %s: %w", mailbox, err)
-	}
-	return r, true, nil
+	return scanOne(s.r.QueryRowContext(ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox), scanRoom, "room "+mailbox)
 }
 
 // Rooms lists every room, by mailbox.
 func (s *Store) Rooms(ctx context.Context) ([]RoomState, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT "+roomCols+" FROM rooms ORDER BY mailbox")
-	if err != nil {
-		return nil, fmt.Errorf("list rooms: %w", err)
-	}
-	defer rows.Close()
-	var out []RoomState
-	for rows.Next() {
-		r, err := scanRoom(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list rooms: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanAll(rows, err, scanRoom, "list rooms")
 }
 
 func nonNil[T any](s []T) []T {
