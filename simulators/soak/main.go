@@ -82,7 +82,9 @@ func (r *Result) check(ok bool, format string, args ...any) bool {
 	return ok
 }
 
-func (r *Result) note(format string, args ...any) { r.Notes = append(r.Notes, fmt.Sprintf(format, args...)) }
+func (r *Result) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
 
 // env is what every scenario gets.
 type env struct {
