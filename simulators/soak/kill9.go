@@ -96,20 +96,7 @@ func kill9(ctx context.Context, e *env, r *Result) error {
 // store ever emitted (minus drops it counted) with what the subscriber received; mustArrive
 // are ids seen queued in the outbox along the way. It returns the events lost.
 func drainAndCount(ctx context.Context, s *site, sub *listener, mustArrive []string, r *Result) (int, error) {
-	if err := waitFor(ctx, 60*time.Second, 200*time.Millisecond, func() error {
-		var st struct {
-			MQTT struct {
-				OutboxDepth int64 `json:"outbox_depth"`
-			} `json:"mqtt"`
-		}
-		if err := harness.GetJSON(ctx, s.sim.File.Agent.StatusURL+"/api/status", &st); err != nil {
-			return err
-		}
-		if st.MQTT.OutboxDepth > 0 {
-			return fmt.Errorf("outbox still holds %d messages", st.MQTT.OutboxDepth)
-		}
-		return nil
-	}); err != nil {
+	if err := waitDrained(ctx, s, 60*time.Second); err != nil {
 		r.failf("the outbox did not drain: %v", err)
 	}
 	if err := s.agent.Stop(15 * time.Second); err != nil {
