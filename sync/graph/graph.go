@@ -150,9 +150,10 @@ type room struct {
 	due       time.Time
 	running   bool
 	forceFull bool
-	failures  int    // consecutive
-	emitted   bool   // an error event was sent for the current trouble
-	lastCode  string // code of the last failure
+	notBefore time.Time // Graph's Retry-After for this mailbox runs until then
+	failures  int       // consecutive
+	emitted   bool      // an error event was sent for the current trouble
+	lastCode  string    // code of the last failure
 	spans     []store.Span
 	round     *round
 }
@@ -363,7 +364,11 @@ func (s *Syncer) SyncNow(mailbox string, full bool) error {
 	}
 	now := s.clk.Now()
 	for _, r := range targets {
+		// Sooner, but never before a Retry-After Graph sent for the mailbox has expired.
 		r.due = now
+		if r.notBefore.After(now) {
+			r.due = r.notBefore
+		}
 		r.forceFull = r.forceFull || full
 	}
 	if s.gate.fail != nil { // an operator asking means: try the token again now
