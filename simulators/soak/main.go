@@ -116,11 +116,6 @@ func Names() []string {
 
 // Run builds the binaries (into dir/bin) and runs the named scenarios (nil: all).
 func Run(ctx context.Context, dir string, names []string, k Knobs, log *slog.Logger) (*Report, error) {
-	for _, n := range names {
-		if !slices.Contains(Names(), n) {
-			return nil, fmt.Errorf("no scenario %q (there are %s)", n, strings.Join(Names(), ", "))
-		}
-	}
 	root, err := harness.Root()
 	if err != nil {
 		return nil, err
@@ -129,6 +124,17 @@ func Run(ctx context.Context, dir string, names []string, k Knobs, log *slog.Log
 	bins, err := harness.Build(ctx, root, filepath.Join(dir, "bin"))
 	if err != nil {
 		return nil, err
+	}
+	return RunWith(ctx, bins, dir, names, k, log)
+}
+
+// RunWith runs the named scenarios (nil: all) with built binaries, each in its own
+// directory under dir.
+func RunWith(ctx context.Context, bins harness.Bins, dir string, names []string, k Knobs, log *slog.Logger) (*Report, error) {
+	for _, n := range names {
+		if !slices.Contains(Names(), n) {
+			return nil, fmt.Errorf("no scenario %q (there are %s)", n, strings.Join(Names(), ", "))
+		}
 	}
 	host, _ := os.Hostname()
 	rep := &Report{Started: time.Now().UTC(), Host: host, CPUs: runtime.NumCPU(), Knobs: k, Pass: true}

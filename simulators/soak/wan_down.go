@@ -36,7 +36,7 @@ func wanDown(ctx context.Context, e *env, r *Result) error {
 	g := s.graph()
 	outage := e.knobs.Outage
 	now := time.Now().Truncate(time.Second)
-	endsDuring := now.Add(10*time.Second + outage/4)
+	endsDuring := now.Add(5*time.Second + outage/4)
 	later := now.Add(outage + 2*time.Hour).Truncate(time.Minute)
 	type room struct{ name, codec, poly string }
 	var rooms []room
@@ -108,7 +108,7 @@ func wanDown(ctx context.Context, e *env, r *Result) error {
 				continue
 			}
 			r.check(slices.Contains(titles, "wan later "+rm.name), "during the outage %s%s lost the Join button of the later meeting (shows %q)", rm.codec, rm.poly, titles)
-			if rm.codec != "" && time.Now().After(endsDuring.Add(10*time.Second)) {
+			if rm.codec != "" && time.Now().After(endsDuring.Add(5*time.Second)) {
 				rolledOff = true
 				r.check(!slices.Contains(titles, "wan ends soon "+rm.name), "%s still shows the meeting that ended at %s", rm.codec, endsDuring.Format(time.TimeOnly))
 			}
