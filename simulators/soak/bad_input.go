@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/web"
+	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/simulators/harness"
 	"github.com/otj-edge/otj-edge/simulators/polysim"
 )
@@ -22,17 +23,22 @@ func init() { register("bad_input", badInput) }
 
 // badInput feeds the agent hostile input at every door and checks that each gets a clear
 // error, that the agent keeps serving and that nothing it stored is lost:
+//
 //   - malformed configs: `otj-edge check` exits 2 naming the file, the line and the problem,
 //     and never prints a secret;
+//
 //   - malformed invites in Graph (junk HTML, NUL bytes, megabytes of body, a 10,000-character
 //     subject, deeply nested tags, an end before the start);
+//
 //   - hostile SOAP to the EWS service (polysim's junk requests: malformed XML, not XML, an
 //     entity bomb, an external entity, deep nesting, unknown operations, wrong namespaces,
 //     50 MB bodies with and without a length);
+//
 //   - bad requests to the status API (oversized and malformed action bodies, bad queries).
 //
-// JSON-RPC garbage from a codec is not covered here: ciscosim has no fault that sends junk
-// frames (device/cisco's own tests feed its reader bad frames).
+//   - JSON-RPC garbage from a codec (ciscosim's junk_frames fault: non-JSON text, binary
+//     frames, answers to requests never made, wrong types, a 256 KiB frame) while bookings are
+//     pushed to it.
 func badInput(ctx context.Context, e *env, r *Result) error {
 	s, err := startSite(ctx, e.bins, e.dir, siteOpts{rooms: 3, meetings: 10, cisco: 2, poly: 1, config: soakConfig})
 	if err != nil {
@@ -59,6 +65,9 @@ func badInput(ctx context.Context, e *env, r *Result) error {
 		return err
 	}
 	badStatusRequests(ctx, s, r)
+	if err := badFrames(ctx, s, r); err != nil {
+		return err
+	}
 
 	// Still serving, and nothing lost: every meeting from before is still stored (the junk
 	// invites may add some), the codecs hold the right bookings, the Poly endpoint polls.
@@ -307,4 +316,39 @@ func badStatusRequests(ctx context.Context, s *site, r *Result) {
 	}
 	r.Counts["status_api_bad_requests"] = len(cases)
 	r.Counts["status_api_clear_errors"] = clear
+}
+
+// badFrames makes one codec send garbage frames before every reply while the agent pushes to
+// it, then stops; the codec must end up with the right bookings (checked with the others).
+func badFrames(ctx context.Context, s *site, r *Result) error {
+	c := s.sim.File.Cisco[0]
+	admin := s.sim.File.CiscoAdmin + "/codecs/" + pathEscape(c.Name)
+	var before ciscosim.Stats
+	if err := callJSON(ctx, http.MethodGet, admin+"/stats", nil, &before); err != nil {
+		return err
+	}
+	if err := callJSON(ctx, http.MethodPost, admin+"/faults", map[string]any{"junk_frames": true}, nil); err != nil {
+		return fmt.Errorf("set junk_frames: %w", err)
+	}
+	start := time.Now().Add(90 * time.Minute).Truncate(time.Minute)
+	for i := range 3 {
+		if _, err := s.graph().post(ctx, c.Room, event(fmt.Sprintf("pushed through junk %d", i), start.Add(time.Duration(i)*time.Hour), start.Add(time.Duration(i)*time.Hour+30*time.Minute))); err != nil {
+			return err
+		}
+		_ = s.action(ctx, "sync", map[string]any{"room": c.Room})
+		_ = s.action(ctx, "push", map[string]any{"endpoint": c.Name})
+		time.Sleep(time.Second)
+	}
+	if err := callJSON(ctx, http.MethodPost, admin+"/faults", map[string]any{}, nil); err != nil {
+		return fmt.Errorf("clear junk_frames: %w", err)
+	}
+	var after ciscosim.Stats
+	if err := callJSON(ctx, http.MethodGet, admin+"/stats", nil, &after); err != nil {
+		return err
+	}
+	r.Counts["jsonrpc_junk_frames"] = after.JunkFrames - before.JunkFrames
+	r.Counts["codec_logins_during_junk"] = after.Handshakes.Attempts - before.Handshakes.Attempts
+	r.check(after.JunkFrames > before.JunkFrames, "the codec sent no junk frames: the agent never asked it anything")
+	r.check(s.alive(), "the agent exited on JSON-RPC junk; see %s", s.agent.Log)
+	return nil
 }

@@ -77,6 +77,7 @@ func TestSmoke(t *testing.T) {
 			assert.Equal(t, c.n("status_api_bad_requests"), c.n("status_api_clear_errors"))
 			assert.Equal(t, c.n("junk_invites_posted"), c.n("junk_invites_stored"))
 			assert.Zero(t, c.n("meetings_lost"))
+			assert.Positive(t, c.n("jsonrpc_junk_frames"), "the codec sent garbage frames")
 		},
 		"leaks": func(t *testing.T, c counts) {
 			assert.Equal(t, 10.0, c.n("rounds"))
