@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/otj-edge/otj-edge/simulators/harness"
@@ -48,12 +49,23 @@ func kill9(ctx context.Context, e *env, r *Result) error {
 	var mustArrive []string
 	var worst time.Duration
 	var converges []time.Duration
-	integrityOK, queuedAtKill := 0, 0
+	integrityOK, queuedAtKill, bursts, killsWithQueue := 0, 0, 0, 0
 	for i := range e.knobs.Kills {
 		ch.start(ctx)
-		// A random moment: right after the start (first sync, reconnects, the outbox
-		// backlog) up to a few seconds in (steady pushes and edits).
-		time.Sleep(time.Duration(rng.Int64N(int64(3 * time.Second))))
+		burst := i%3 == 2
+		if burst {
+			// Every third kill lands while the outbox drains a burst of events (reloads:
+			// one event each), a fraction of a second after it began.
+			burstCtx, stopBurst := context.WithCancel(ctx)
+			go reloadBurst(burstCtx, s, 200)
+			time.Sleep(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
+			stopBurst()
+			bursts++
+		} else {
+			// A random moment: right after the start (first sync, reconnects, the outbox
+			// backlog) up to a few seconds in (steady pushes and edits).
+			time.Sleep(time.Duration(rng.Int64N(int64(3 * time.Second))))
+		}
 		if !s.alive() {
 			ch.stop()
 			return fmt.Errorf("kill %d: the agent had exited on its own; see %s", i+1, s.agent.Log)
@@ -68,6 +80,9 @@ func kill9(ctx context.Context, e *env, r *Result) error {
 		}
 		mustArrive = append(mustArrive, c.QueuedEvents...)
 		queuedAtKill += len(c.QueuedEvents)
+		if len(c.QueuedEvents) > 0 {
+			killsWithQueue++
+		}
 		if err := s.startAgent(ctx); err != nil {
 			return fmt.Errorf("restart %d: %w", i+1, err)
 		}
@@ -88,6 +103,8 @@ func kill9(ctx context.Context, e *env, r *Result) error {
 		return err
 	}
 	r.Counts["events_queued_at_kills"] = queuedAtKill
+	r.Counts["kills_with_events_queued"] = killsWithQueue
+	r.Counts["kills_during_event_bursts"] = bursts
 	r.check(lost == 0, "%d events committed to the outbox never reached the broker", lost)
 	return nil
 }
@@ -140,4 +157,28 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// reloadBurst asks for n config reloads (one event each) from 4 clients at once, until ctx
+// ends.
+func reloadBurst(ctx context.Context, s *site, n int) {
+	next := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				_ = s.action(ctx, "reload", map[string]any{})
+			}
+		}()
+	}
+	defer func() { close(next); wg.Wait() }()
+	for range n {
+		select {
+		case <-ctx.Done():
+			return
+		case next <- struct{}{}:
+		}
+	}
 }
