@@ -523,6 +523,10 @@ func (s *Syncer) needsFull(r *room, now time.Time) bool {
 	if r.forceFull || r.state.DeltaLink == "" {
 		return true
 	}
+	// Links stored under another graph_url lead nowhere (or to the wrong tenant's cloud).
+	if !s.api.fromGraphURL(r.state.DeltaLink) || (r.state.NextLink != "" && !s.api.fromGraphURL(r.state.NextLink)) {
+		return true
+	}
 	ws, we := window(r, now)
 	if r.state.WindowStart.Equal(ws) && r.state.WindowEnd.Equal(we) {
 		return false
