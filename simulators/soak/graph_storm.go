@@ -16,8 +16,8 @@ const graphLimit = 4
 
 // graphStorm runs Graph through its failures one after another while calendars change and
 // syncs are requested every second: 429 with Retry-After, 503 with Retry-After, 410 (delta
-// token expired), slow answers past the agent's 60 s request timeout (with a long storm; a
-// short one makes them only slow), truncated JSON, dropped connections. Then the faults end
+// token expired), slow answers past the agent's 60 s request timeout (with a storm of a
+// minute or more; a shorter one makes them only slow), truncated JSON, dropped connections. Then the faults end
 // and every room must sync again and every codec hold the right bookings. graphsim's counters
 // must show no request before a Retry-After expired and never more than 4 requests in flight
 // per mailbox, and each fault must have been hit (a fault nobody met proves nothing).
@@ -35,9 +35,9 @@ func graphStorm(ctx context.Context, e *env, r *Result) error {
 		return err
 	}
 	slow := 65 * time.Second // past the agent's request timeout
-	if e.knobs.StormFor < 3*time.Minute {
+	if e.knobs.StormFor < time.Minute {
 		slow = 2 * time.Second
-		r.note("storm shorter than 3m: slow answers last %s, not past the 60 s request timeout", slow)
+		r.note("storm shorter than 1m: slow answers last %s, not past the 60 s request timeout", slow)
 	}
 	phase := max(e.knobs.StormFor/6, 2*time.Second)
 	rooms := s.sim.File.Graph.Rooms
