@@ -64,6 +64,10 @@ func codecStorm(ctx context.Context, e *env, r *Result) error {
 	}
 	// The codecs that know the agent's password hold the right bookings again.
 	began := time.Now()
+	// The codec faults are the subject here: bring the store up to date with Graph first.
+	if err := s.syncedSince(ctx, began, 60*time.Second); err != nil {
+		return fmt.Errorf("rooms did not sync after the storm: %w", err)
+	}
 	diffs := convergeSome(ctx, s, func(name string) bool { return !denied[name] }, 60*time.Second)
 	r.Counts["restore_seconds"] = time.Since(began).Seconds()
 	for _, d := range diffs {

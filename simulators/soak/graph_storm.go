@@ -111,6 +111,9 @@ func graphStorm(ctx context.Context, e *env, r *Result) error {
 		r.failf("rooms did not recover: %v", err)
 	}
 	r.Counts["recover_seconds"] = time.Since(began).Seconds()
+	if err := s.syncedSince(ctx, began, 6*time.Minute); err != nil {
+		r.failf("rooms did not sync after the storm: %v", err)
+	}
 	if diffs, _ := s.converged(ctx, 60*time.Second); len(diffs) > 0 {
 		r.failf("codecs not converged after the storm: %v", diffs)
 	}
@@ -156,4 +159,27 @@ func roomsOK(ctx context.Context, s *site) error {
 		}
 	}
 	return nil
+}
+
+// syncedSince waits until every room has synced successfully after t (asking for a sync):
+// the store then holds every calendar change made before t, so the codecs can be compared
+// with Graph without waiting for the agent's poll interval (a change to a meeting hours away
+// may take up to 5 minutes by design).
+func (s *site) syncedSince(ctx context.Context, t time.Time, limit time.Duration) error {
+	_ = s.action(ctx, "sync", map[string]any{})
+	return waitFor(ctx, limit, 250*time.Millisecond, func() error {
+		var rooms []struct {
+			Mailbox     string    `json:"mailbox"`
+			LastSuccess time.Time `json:"last_success"`
+		}
+		if err := callJSON(ctx, http.MethodGet, s.sim.File.Agent.StatusURL+"/api/rooms", nil, &rooms); err != nil {
+			return err
+		}
+		for _, rm := range rooms {
+			if rm.LastSuccess.Before(t) {
+				return fmt.Errorf("room %s last synced at %s", rm.Mailbox, rm.LastSuccess.Format(time.TimeOnly))
+			}
+		}
+		return nil
+	})
 }
