@@ -50,6 +50,22 @@ func codecStorm(ctx context.Context, e *env, r *Result) error {
 	}
 	r.Counts["codecs"] = len(codecs)
 	r.Counts["codecs_403"] = len(denied)
+	// The agent logs in again on its own schedule: the storm starts once each of those
+	// codecs has answered its 403.
+	if err := waitFor(ctx, 90*time.Second, 250*time.Millisecond, func() error {
+		for name := range denied {
+			var st ciscosim.Stats
+			if err := callJSON(ctx, http.MethodGet, admin+"/codecs/"+pathEscape(name)+"/stats", nil, &st); err != nil {
+				return err
+			}
+			if st.Handshakes.ByStatus[http.StatusForbidden] == 0 {
+				return fmt.Errorf("%s has not answered 403 yet", name)
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("the agent did not log in again after the password change: %w", err)
+	}
 	stormStart := time.Now()
 	ch := newChurner(s, e.knobs.Seed, 200*time.Millisecond, churnMix{edit: 4, reboot: 3, drop: 3, push: 1})
 	ch.start(ctx)
