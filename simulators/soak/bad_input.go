@@ -183,18 +183,27 @@ func badInvites(ctx context.Context, s *site, r *Result) error {
 	bodies := []struct{ name, content string }{
 		{"unclosed html", "<html><body><p>Join <a href=\"sip:1@x.example.com"},
 		{"nul bytes", "Join\x00 sip:\x00123@video.example.com \x00\x01\x02"},
-		{"megabytes", strings.Repeat("lorem ipsum <b>dolor</b> ", 200000)},
+		{"megabytes", strings.Repeat("lorem ipsum <b>dolor</b> ", 100000)},
 		{"deep nesting", deep},
 		{"invalid utf-8", "Join \xff\xfe\xfd sip:bad\xc3\x28@video.example.com"},
 		{"only a script", "<script>while(true){}</script><style>*{}</style>"},
 	}
 	posted, refused := 0, 0
+	why := map[string]int{}
+	refuse := func(name string, err error) {
+		refused++
+		msg := err.Error()
+		if i := strings.LastIndex(msg, ": "); i >= 0 {
+			msg = msg[i+2:]
+		}
+		why[name+": "+strings.TrimRight(firstLines([]byte(msg)), `"}`)]++
+	}
 	for _, room := range s.sim.File.Graph.Rooms {
 		for i, b := range bodies {
 			ev := event("junk "+b.name, start.Add(time.Duration(i)*10*time.Minute), start.Add(time.Duration(i)*10*time.Minute+5*time.Minute))
 			ev["body"] = map[string]string{"contentType": "html", "content": b.content}
 			if _, err := s.graph().post(ctx, room, ev); err != nil {
-				refused++
+				refuse(b.name, err)
 				continue
 			}
 			posted++
@@ -203,17 +212,18 @@ func badInvites(ctx context.Context, s *site, r *Result) error {
 		if _, err := s.graph().post(ctx, room, long); err == nil {
 			posted++
 		} else {
-			refused++
+			refuse("long subject", err)
 		}
 		backwards := event("junk ends before it starts", start.Add(4*time.Hour), start.Add(3*time.Hour))
 		if _, err := s.graph().post(ctx, room, backwards); err == nil {
 			posted++
 		} else {
-			refused++
+			refuse("ends before it starts", err)
 		}
 	}
 	r.Counts["junk_invites_posted"] = posted
 	r.Counts["junk_invites_refused_by_graphsim"] = refused
+	r.Counts["junk_invites_refused_why"] = why
 	r.check(posted > 0, "graphsim took none of the junk invites")
 	if err := s.action(ctx, "sync", map[string]any{}); err != nil {
 		r.failf("sync after the junk invites: %v", err)
