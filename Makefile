@@ -25,7 +25,7 @@ PKG_FORMATS ?= deb rpm
 COMMITS ?= $(shell git rev-list --count HEAD 2>/dev/null || echo 0)
 PKG_VERSION ?= $(shell sh packaging/pkgversion.sh "$(VERSION)" "$(COMMITS)")
 
-.PHONY: all build dist package package-linux windows-zip test vet fmt-check bench demo clean
+.PHONY: all build dist package package-linux windows-zip test vet fmt-check bench soak demo clean
 
 all: build
 
@@ -83,9 +83,14 @@ test: vet
 bench:
 	$(GO) run ./simulators/bench -out bench/report.json
 
+## soak: fault scenarios against the real binaries → bench/soak.json (SOAK_SCENARIOS=kill9,leaks
+## runs some; SOAK_KILLS, SOAK_EVENTS, SOAK_ROOMS, SOAK_OUTAGE, SOAK_STORM, SOAK_CHURN size them)
+soak:
+	$(GO) run ./simulators/soak -out bench/soak.json
+
 ## demo: simulators + agent on a generated config; prints the status page and a live summary
 demo: build
 	$(GO) run ./simulators/demo --agent bin/otj-edge --sim bin/otj-sim --dir sim
 
 clean:
-	rm -rf bin dist bench/report.json
+	rm -rf bin dist bench/report.json bench/soak.json

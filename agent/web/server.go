@@ -205,6 +205,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/meetings", s.api(s.apiMeetings))
 	mux.HandleFunc("GET /api/endpoints", s.api(s.apiEndpoints))
 	mux.HandleFunc("GET /api/events", s.api(s.apiEvents))
+	mux.HandleFunc("GET /api/runtime", s.api(s.apiRuntime))
 	mux.HandleFunc("POST /api/actions/{name}", s.api(s.apiAction))
 	mux.HandleFunc("/api/actions/{name}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)

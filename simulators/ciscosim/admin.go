@@ -172,19 +172,20 @@ type faultsJSON struct {
 	DropNext           string `json:"drop_next"`
 	DropApplies        bool   `json:"drop_applies"`
 	HandshakeStatus    int    `json:"handshake_status"`
+	JunkFrames         bool   `json:"junk_frames"`
 }
 
 func (j faultsJSON) faults() Faults {
 	return Faults{
 		Delay: time.Duration(j.DelayMS) * time.Millisecond, Reorder: j.Reorder, InterleaveFeedback: j.InterleaveFeedback,
-		DropNext: j.DropNext, DropApplies: j.DropApplies, HandshakeStatus: j.HandshakeStatus,
+		DropNext: j.DropNext, DropApplies: j.DropApplies, HandshakeStatus: j.HandshakeStatus, JunkFrames: j.JunkFrames,
 	}
 }
 
 func toFaultsJSON(f Faults) faultsJSON {
 	return faultsJSON{
 		DelayMS: int(f.Delay / time.Millisecond), Reorder: f.Reorder, InterleaveFeedback: f.InterleaveFeedback,
-		DropNext: f.DropNext, DropApplies: f.DropApplies, HandshakeStatus: f.HandshakeStatus,
+		DropNext: f.DropNext, DropApplies: f.DropApplies, HandshakeStatus: f.HandshakeStatus, JunkFrames: f.JunkFrames,
 	}
 }
 

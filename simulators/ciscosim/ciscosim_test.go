@@ -762,3 +762,31 @@ func TestAdminAPI(t *testing.T) {
 	require.Len(t, codecs, 1)
 	assert.Equal(t, c.URL(), codecs[0]["url"])
 }
+
+// TestJunkFrames: with the JunkFrames fault every reply comes after one frame of each junk
+// kind, and the connection keeps working.
+func TestJunkFrames(t *testing.T) {
+	f, _ := newFleet(t)
+	c := addCodec(t, f, CodecConfig{})
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, HandshakeTimeout: 5 * time.Second} //nolint:gosec // test client of a self-signed simulator
+	ws, _, err := d.Dial(c.URL(), basic("admin", "pw"))
+	require.NoError(t, err)
+	defer ws.Close()
+	c.SetFaults(Faults{JunkFrames: true})
+	for round := 1; round <= 2; round++ {
+		require.NoError(t, ws.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"xGet","params":{"Path":["Status","SystemUnit","ProductId"]}}`, round))))
+		var kinds []string
+		for {
+			typ, data, err := ws.ReadMessage()
+			require.NoError(t, err)
+			var m map[string]any
+			if typ == websocket.TextMessage && json.Unmarshal(data, &m) == nil && fmt.Sprint(m["id"]) == fmt.Sprint(round) {
+				assert.NotNil(t, m["result"], "the real answer follows the junk")
+				break
+			}
+			kinds = append(kinds, fmt.Sprint(typ))
+		}
+		assert.Len(t, kinds, len(JunkFrameKinds), "one frame of each junk kind before the reply")
+	}
+	assert.Equal(t, 2*len(JunkFrameKinds), c.Stats().JunkFrames)
+}

@@ -102,6 +102,10 @@ type Faults struct {
 	// HandshakeStatus answers every upgrade with this HTTP status (e.g. 502, 503, 404) until
 	// cleared.
 	HandshakeStatus int
+	// JunkFrames sends garbage before every reply: text that is not JSON, a binary frame, an
+	// answer to a request never made, JSON-RPC with the wrong types, a notification with
+	// params that are not an object, a JSON array, and a 256 KiB string (JunkFrameKinds).
+	JunkFrames bool
 }
 
 // HandshakeStats count WebSocket upgrade attempts on /ws (TLS handshakes that fail never get
@@ -128,6 +132,7 @@ type Stats struct {
 	Reboots     int            `json:"reboots"`          // so far
 	Subscribed  int            `json:"subscriptions"`    // feedback subscriptions open now
 	MaxInFlight int            `json:"max_in_flight"`    // most requests in flight at once on a connection
+	JunkFrames  int            `json:"junk_frames"`      // garbage frames sent (the JunkFrames fault)
 	Fingerprint string         `json:"cert_fingerprint"` // SHA-256 of the current certificate
 }
 

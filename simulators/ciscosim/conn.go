@@ -268,6 +268,9 @@ func (cn *conn) reply(seq int, resp response) {
 	if f.InterleaveFeedback {
 		cn.sendCurrentValues()
 	}
+	if f.JunkFrames {
+		cn.sendJunk()
+	}
 	b, err := json.Marshal(resp)
 	if err != nil {
 		b, _ = json.Marshal(response{JSONRPC: "2.0", ID: resp.ID, Error: errf(codeInternal, "Internal error")})
@@ -306,6 +309,44 @@ func (cn *conn) flushHeldLocked() {
 		cn.writeLocked(h.b)
 	}
 	cn.held = nil
+}
+
+// JunkFrameKinds are the frames the JunkFrames fault sends, in order.
+var JunkFrameKinds = []string{"not_json", "binary", "unknown_id", "wrong_types", "params_not_object", "array", "huge_string"}
+
+// sendJunk writes one frame of each junk kind.
+func (cn *conn) sendJunk() {
+	frames := [][]byte{
+		[]byte("this is not JSON \x00\xff"),
+		nil, // binary, below
+		[]byte(`{"jsonrpc":"2.0","id":"never-asked-987654","result":{"status":"OK"}}`),
+		[]byte(`{"jsonrpc":2,"id":{"nested":true},"method":42,"result":"x"}`),
+		[]byte(`{"jsonrpc":"2.0","method":"xFeedback/Event","params":"not an object"}`),
+		[]byte(`[1,2,3]`),
+		[]byte(`{"jsonrpc":"2.0","method":"xFeedback/Event","params":{"Event":{"Junk":"` + strings.Repeat("A", 256<<10) + `"}}}`),
+	}
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	for i, b := range frames {
+		if cn.dead || cn.frozen {
+			return
+		}
+		_ = cn.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		var err error
+		if i == 1 {
+			err = cn.ws.WriteMessage(websocket.BinaryMessage, []byte{0xde, 0xad, 0xbe, 0xef, 0x00, 0x01})
+		} else {
+			err = cn.ws.WriteMessage(websocket.TextMessage, b)
+		}
+		if err != nil {
+			cn.dead = true
+			_ = cn.ws.UnderlyingConn().Close()
+			return
+		}
+	}
+	cn.codec.mu.Lock()
+	cn.codec.stats.JunkFrames += len(frames)
+	cn.codec.mu.Unlock()
 }
 
 func (cn *conn) send(v any) {

@@ -249,7 +249,9 @@ var client = &http.Client{Timeout: 5 * time.Second}
 // Status fetches /api/status.
 func (a *Agent) Status(ctx context.Context) (Status, error) {
 	var st Status
-	return st, GetJSON(ctx, a.StatusURL+"/api/status", &st)
+	// Not `return st, GetJSON(…)`: Go leaves open whether st is read before the call.
+	err := GetJSON(ctx, a.StatusURL+"/api/status", &st)
+	return st, err
 }
 
 // GetJSON GETs url and decodes the JSON answer into v.

@@ -274,6 +274,19 @@ func (a *api) checkLink(link string) error {
 	return nil
 }
 
+// fromGraphURL reports whether a stored link (deltaLink, nextLink) was issued under this
+// graph_url: scheme, host, port and version path. After graph_url changes (another cloud,
+// another proxy) a stored link points elsewhere and only a full resync can replace it.
+func (a *api) fromGraphURL(link string) bool {
+	u, err := url.Parse(link)
+	g, gerr := url.Parse(a.graphURL)
+	if err != nil || gerr != nil {
+		return false
+	}
+	return strings.EqualFold(u.Scheme, g.Scheme) && strings.EqualFold(u.Host, g.Host) &&
+		strings.HasPrefix(u.Path, strings.TrimSuffix(g.Path, "/")+"/")
+}
+
 // preferHeaders are sent with every calendar request.
 func preferHeaders() *abstractions.RequestHeaders {
 	h := abstractions.NewRequestHeaders()

@@ -150,9 +150,10 @@ type room struct {
 	due       time.Time
 	running   bool
 	forceFull bool
-	failures  int    // consecutive
-	emitted   bool   // an error event was sent for the current trouble
-	lastCode  string // code of the last failure
+	notBefore time.Time // Graph's Retry-After for this mailbox runs until then
+	failures  int       // consecutive
+	emitted   bool      // an error event was sent for the current trouble
+	lastCode  string    // code of the last failure
 	spans     []store.Span
 	round     *round
 }
@@ -363,7 +364,11 @@ func (s *Syncer) SyncNow(mailbox string, full bool) error {
 	}
 	now := s.clk.Now()
 	for _, r := range targets {
+		// Sooner, but never before a Retry-After Graph sent for the mailbox has expired.
 		r.due = now
+		if r.notBefore.After(now) {
+			r.due = r.notBefore
+		}
 		r.forceFull = r.forceFull || full
 	}
 	if s.gate.fail != nil { // an operator asking means: try the token again now
@@ -516,6 +521,10 @@ func window(r *room, now time.Time) (time.Time, time.Time) {
 // needsFull reports whether the room's next round must start over (under s.mu).
 func (s *Syncer) needsFull(r *room, now time.Time) bool {
 	if r.forceFull || r.state.DeltaLink == "" {
+		return true
+	}
+	// Links stored under another graph_url lead nowhere (or to the wrong tenant's cloud).
+	if !s.api.fromGraphURL(r.state.DeltaLink) || (r.state.NextLink != "" && !s.api.fromGraphURL(r.state.NextLink)) {
 		return true
 	}
 	ws, we := window(r, now)

@@ -509,8 +509,10 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure, sent int) {
 	delay := f.retryIn
 	switch {
 	case f.retryAfter >= 0:
-		// Never before Retry-After: due exactly then, plus a little spread.
+		// Never before Retry-After: due exactly then, plus a little spread. An operator's
+		// sync request waits for it too (SyncNow).
 		delay = max(delay, f.retryAfter+time.Duration(s.rng.Float64()*s.tune.Jitter*float64(f.retryAfter))+100*time.Millisecond)
+		r.notBefore = now.Add(f.retryAfter + 100*time.Millisecond)
 	case delay == 0:
 		delay = s.backoff(r.failures)
 	}
