@@ -69,7 +69,7 @@ func (t *Tx) SyncEndpoints(refs []EndpointRef) error {
 	for _, r := range refs {
 		want[r.Name] = r
 	}
-	rows, err := t.tx.QueryContext(t.ctx, "SELECT name, type, room FROM endpoints")
+	rows, err := t.query("SELECT name, type, room FROM endpoints")
 	if err != nil {
 		return fmt.Errorf("sync endpoints: %w", err)
 	}
@@ -138,7 +138,7 @@ func (t *Tx) PutEndpoint(e EndpointState) error {
 
 // Endpoint reads one endpoint inside the transaction.
 func (t *Tx) Endpoint(name string) (EndpointState, bool, error) {
-	e, err := scanEndpoint(t.tx.QueryRowContext(t.ctx, "SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name))
+	e, err := scanEndpoint(t.queryRow("SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, false, nil
 	}
@@ -167,7 +167,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, name string, fn func(*Endpoi
 
 // Endpoint reads one endpoint.
 func (s *Store) Endpoint(ctx context.Context, name string) (EndpointState, bool, error) {
-	e, err := scanEndpoint(s.r.QueryRowContext(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name))
+	e, err := scanEndpoint(s.queryRow(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, false, nil
 	}
@@ -179,7 +179,7 @@ func (s *Store) Endpoint(ctx context.Context, name string) (EndpointState, bool,
 
 // Endpoints lists every endpoint by name.
 func (s *Store) Endpoints(ctx context.Context) ([]EndpointState, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+endpointCols+" FROM endpoints ORDER BY name")
+	rows, err := s.query(ctx, "SELECT "+endpointCols+" FROM endpoints ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("list endpoints: %w", err)
 	}

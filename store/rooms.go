@@ -78,7 +78,7 @@ func (t *Tx) SyncRooms(rooms []RoomRef) error {
 	for _, r := range rooms {
 		want[r.Mailbox] = r.Integration
 	}
-	rows, err := t.tx.QueryContext(t.ctx, "SELECT mailbox, integration FROM rooms")
+	rows, err := t.query("SELECT mailbox, integration FROM rooms")
 	if err != nil {
 		return fmt.Errorf("sync rooms: %w", err)
 	}
@@ -151,7 +151,7 @@ func (t *Tx) PutRoom(r RoomState) error {
 
 // Room reads one room inside the transaction; ok is false when it is not configured.
 func (t *Tx) Room(mailbox string) (RoomState, bool, error) {
-	r, err := scanRoom(t.tx.QueryRowContext(t.ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox))
+	r, err := scanRoom(t.queryRow("SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -163,7 +163,7 @@ func (t *Tx) Room(mailbox string) (RoomState, bool, error) {
 
 // Room reads one room; ok is false when it is not configured.
 func (s *Store) Room(ctx context.Context, mailbox string) (RoomState, bool, error) {
-	r, err := scanRoom(s.r.QueryRowContext(ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox))
+	r, err := scanRoom(s.queryRow(ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -175,7 +175,7 @@ func (s *Store) Room(ctx context.Context, mailbox string) (RoomState, bool, erro
 
 // Rooms lists every room, by mailbox.
 func (s *Store) Rooms(ctx context.Context) ([]RoomState, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+roomCols+" FROM rooms ORDER BY mailbox")
+	rows, err := s.query(ctx, "SELECT "+roomCols+" FROM rooms ORDER BY mailbox")
 	if err != nil {
 		return nil, fmt.Errorf("list rooms: %w", err)
 	}
