@@ -135,6 +135,7 @@ type Syncer struct {
 	mu          sync.Mutex
 	rooms       map[string]*room
 	order       []string
+	list        []*room // the rooms in order: the scheduler walks it many times a second
 	rng         *rand.Rand
 	budget      budget
 	gate        tokenGate
@@ -237,6 +238,9 @@ func New(opts Options) (*Syncer, error) {
 		s.order = append(s.order, spec.Mailbox)
 	}
 	sort.Strings(s.order)
+	for _, name := range s.order {
+		s.list = append(s.list, s.rooms[name])
+	}
 	return s, nil
 }
 
@@ -259,11 +263,15 @@ func (s *Syncer) Run(ctx context.Context) error {
 	for {
 		now := s.clk.Now()
 		s.mu.Lock()
-		if !now.Before(s.budget.nextPlan) {
+		planned := !now.Before(s.budget.nextPlan)
+		if planned {
 			s.plan(now)
 		}
 		start, next := s.pickDue(now)
 		s.mu.Unlock()
+		if planned { // a new day, or anything a step did not see change
+			s.updateHealth()
+		}
 		for _, r := range start {
 			steps.Add(1)
 			go func() {
@@ -314,8 +322,7 @@ func (s *Syncer) maxActive() int { return s.in.MaxInFlight * maxBatch }
 func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
 	next := s.budget.nextPlan
 	var due []*room
-	for _, name := range s.order {
-		r := s.rooms[name]
+	for _, r := range s.list {
 		if r.running {
 			continue
 		}
@@ -581,13 +588,25 @@ func (s *Syncer) backoff(n int) time.Duration {
 	return s.jitter(min(d, 5*time.Minute))
 }
 
+// healthInputs is what of a step's doing can change the health line: its room's status, the
+// token gate and the budget (under s.mu).
+type healthInputs struct {
+	status    string
+	gate      *failure
+	exhausted bool
+}
+
+func (s *Syncer) healthInputs(r *room) healthInputs {
+	return healthInputs{status: r.state.Status, gate: s.gate.fail, exhausted: s.budget.exhausted}
+}
+
 func (s *Syncer) updateHealth() {
 	s.mu.Lock()
 	var bad []string
 	counts := map[string]int{}
 	pending := 0
-	for _, n := range s.order {
-		r := s.rooms[n]
+	for _, r := range s.list {
+		n := r.spec.Mailbox
 		switch r.state.Status {
 		case store.RoomOK:
 		case store.RoomPending, "":
