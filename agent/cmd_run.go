@@ -116,6 +116,7 @@ func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w.String())
 	}
+	tuneGC(stdio.Env, log)
 	if addr, ok := stdio.Env(pprofEnv); ok && addr != "" {
 		pctx, stopPprof := context.WithCancel(ctx)
 		wait, err := startPprof(pctx, addr, log)

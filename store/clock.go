@@ -34,7 +34,7 @@ func (s *Store) LastWrite(ctx context.Context) (time.Time, error) {
 	}
 	q += ")"
 	var newest *int64
-	if err := s.r.QueryRowContext(ctx, q).Scan(&newest); err != nil {
+	if err := s.queryRow(ctx, q).Scan(&newest); err != nil {
 		return time.Time{}, fmt.Errorf("read the newest recorded time: %w", err)
 	}
 	if newest == nil {

@@ -67,7 +67,7 @@ func (t *Tx) SyncEndpoints(refs []EndpointRef) error {
 	for _, r := range refs {
 		want[r.Name] = r
 	}
-	rows, err := t.tx.QueryContext(t.ctx, "SELECT name, type, room FROM endpoints")
+	rows, err := t.query("SELECT name, type, room FROM endpoints")
 	if err != nil {
 		return fmt.Errorf("sync endpoints: %w", err)
 	}
@@ -136,7 +136,7 @@ func (t *Tx) PutEndpoint(e EndpointState) error {
 
 // Endpoint reads one endpoint inside the transaction.
 func (t *Tx) Endpoint(name string) (EndpointState, bool, error) {
-	return scanOne(t.tx.QueryRowContext(t.ctx, "SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name), scanEndpoint, "endpoint "+name)
+	return scanOne(t.queryRow("SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name), scanEndpoint, "endpoint "+name)
 }
 
 // UpdateEndpoint reads an endpoint, lets fn change it and writes it back, in one transaction.
@@ -158,11 +158,11 @@ func (s *Store) UpdateEndpoint(ctx context.Context, name string, fn func(*Endpoi
 
 // Endpoint reads one endpoint.
 func (s *Store) Endpoint(ctx context.Context, name string) (EndpointState, bool, error) {
-	return scanOne(s.r.QueryRowContext(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name), scanEndpoint, "endpoint "+name)
+	return scanOne(s.queryRow(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name), scanEndpoint, "endpoint "+name)
 }
 
 // Endpoints lists every endpoint by name.
 func (s *Store) Endpoints(ctx context.Context) ([]EndpointState, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+endpointCols+" FROM endpoints ORDER BY name")
+	rows, err := s.query(ctx, "SELECT "+endpointCols+" FROM endpoints ORDER BY name")
 	return scanAll(rows, err, scanEndpoint, "list endpoints")
 }

@@ -42,7 +42,7 @@ func (t *Tx) PutEvent(room string, ev calendar.Event, data []byte) error {
 // EventJSON reads one stored event's JSON inside the transaction (to merge a partial update).
 func (t *Tx) EventJSON(room, id string) ([]byte, bool, error) {
 	var data string
-	err := t.tx.QueryRowContext(t.ctx, "SELECT data FROM raw_events WHERE room = ? AND id = ?", room, id).Scan(&data)
+	err := t.queryRow("SELECT data FROM raw_events WHERE room = ? AND id = ?", room, id).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -76,7 +76,7 @@ func (t *Tx) ClearEvents(room string) error {
 
 // Events lists a room's stored events by start time, decoded.
 func (s *Store) Events(ctx context.Context, room string) ([]calendar.Event, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT data FROM raw_events WHERE room = ? ORDER BY start_ms, id", room)
+	rows, err := s.query(ctx, "SELECT data FROM raw_events WHERE room = ? ORDER BY start_ms, id", room)
 	if err != nil {
 		return nil, fmt.Errorf("list events of %s: %w", room, err)
 	}
@@ -99,7 +99,7 @@ func (s *Store) Events(ctx context.Context, room string) ([]calendar.Event, erro
 // EventCount is how many events a room has stored.
 func (s *Store) EventCount(ctx context.Context, room string) (int, error) {
 	var n int
-	err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM raw_events WHERE room = ?", room).Scan(&n)
+	err := s.queryRow(ctx, "SELECT count(*) FROM raw_events WHERE room = ?", room).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count events of %s: %w", room, err)
 	}
@@ -136,7 +136,7 @@ func (t *Tx) DeleteMaster(room, id string) error {
 // Master reads a stored series master; ok is false when it has not been fetched.
 func (s *Store) Master(ctx context.Context, room, id string) (calendar.Event, bool, error) {
 	var data string
-	err := s.r.QueryRowContext(ctx, "SELECT data FROM series_masters WHERE room = ? AND id = ?", room, id).Scan(&data)
+	err := s.queryRow(ctx, "SELECT data FROM series_masters WHERE room = ? AND id = ?", room, id).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return calendar.Event{}, false, nil
 	}
@@ -152,7 +152,7 @@ func (s *Store) Master(ctx context.Context, room, id string) (calendar.Event, bo
 
 // Masters returns a room's series masters by id.
 func (s *Store) Masters(ctx context.Context, room string) (map[string]calendar.Event, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT data FROM series_masters WHERE room = ?", room)
+	rows, err := s.query(ctx, "SELECT data FROM series_masters WHERE room = ?", room)
 	if err != nil {
 		return nil, fmt.Errorf("list series masters of %s: %w", room, err)
 	}

@@ -19,7 +19,7 @@ type Span struct {
 // EventSpans lists the times of a room's stored events that overlap [from, to), cancelled ones
 // left out, by start. The sync scheduler reads them to know when a room has a meeting soon.
 func (s *Store) EventSpans(ctx context.Context, room string, from, to time.Time) ([]Span, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT start_ms, end_ms FROM raw_events
+	rows, err := s.query(ctx, `SELECT start_ms, end_ms FROM raw_events
 		WHERE room = ? AND end_ms > ? AND start_ms < ? AND COALESCE(json_extract(data, '$.isCancelled'), 0) = 0
 		ORDER BY start_ms`, room, ms(from), ms(to))
 	if err != nil {
@@ -48,7 +48,7 @@ func (s *Store) EventETags(ctx context.Context, room string, ids []string) (map[
 			args = append(args, id)
 		}
 		rows, err := s.r.QueryContext(ctx, `SELECT id, COALESCE(json_extract(data, '$."@odata.etag"'), '') FROM raw_events
-			WHERE room = ? AND id IN (?`+strings.Repeat(",?", n-1)+`)`, args...)
+			WHERE room = ? AND id IN (?`+strings.Repeat(",?", n-1)+`)`, args...) // one text per count: not cached
 		if err != nil {
 			return nil, fmt.Errorf("etags of %s: %w", room, err)
 		}
@@ -72,7 +72,7 @@ func (s *Store) EventETags(ctx context.Context, room string, ids []string) (map[
 // MasterJSON reads a stored series master's JSON and changeKey inside the transaction.
 func (t *Tx) MasterJSON(room, id string) (data []byte, changeKey string, ok bool, err error) {
 	var d string
-	err = t.tx.QueryRowContext(t.ctx, "SELECT data, change_key FROM series_masters WHERE room = ? AND id = ?", room, id).Scan(&d, &changeKey)
+	err = t.queryRow("SELECT data, change_key FROM series_masters WHERE room = ? AND id = ?", room, id).Scan(&d, &changeKey)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", false, nil
 	}
@@ -85,7 +85,7 @@ func (t *Tx) MasterJSON(room, id string) (data []byte, changeKey string, ok bool
 // SeriesEvents returns the stored occurrences of a series (id → JSON), to refill them when the
 // series master changed.
 func (t *Tx) SeriesEvents(room, masterID string) (map[string][]byte, error) {
-	rows, err := t.tx.QueryContext(t.ctx, "SELECT id, data FROM raw_events WHERE room = ? AND series_master_id = ? AND type = 'occurrence'", room, masterID)
+	rows, err := t.query("SELECT id, data FROM raw_events WHERE room = ? AND series_master_id = ? AND type = 'occurrence'", room, masterID)
 	if err != nil {
 		return nil, fmt.Errorf("occurrences of %s: %w", masterID, err)
 	}
@@ -105,7 +105,7 @@ func (t *Tx) SeriesEvents(room, masterID string) (map[string][]byte, error) {
 // listed everything that exists), and series masters no stored event refers to any more. It
 // returns how many events were deleted.
 func (t *Tx) SweepEvents(room string, keep map[string]bool) (int, error) {
-	rows, err := t.tx.QueryContext(t.ctx, "SELECT id FROM raw_events WHERE room = ?", room)
+	rows, err := t.query("SELECT id FROM raw_events WHERE room = ?", room)
 	if err != nil {
 		return 0, fmt.Errorf("sweep events of %s: %w", room, err)
 	}

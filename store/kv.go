@@ -12,7 +12,7 @@ import (
 
 // Get reads a value from the key-value table; ok is false when the key is absent.
 func (s *Store) Get(ctx context.Context, key string) (value string, ok bool, err error) {
-	err = s.r.QueryRowContext(ctx, "SELECT value FROM kv WHERE key = ?", key).Scan(&value)
+	err = s.queryRow(ctx, "SELECT value FROM kv WHERE key = ?", key).Scan(&value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -45,7 +45,7 @@ func (t *Tx) Set(key, value string) error {
 
 // Get reads a value inside the transaction.
 func (t *Tx) Get(key string) (value string, ok bool, err error) {
-	err = t.tx.QueryRowContext(t.ctx, "SELECT value FROM kv WHERE key = ?", key).Scan(&value)
+	err = t.queryRow("SELECT value FROM kv WHERE key = ?", key).Scan(&value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -58,7 +58,7 @@ func (t *Tx) Get(key string) (value string, ok bool, err error) {
 // Add adds delta to an integer counter and returns the new value.
 func (t *Tx) Add(key string, delta int64) (int64, error) {
 	var n int64
-	err := t.tx.QueryRowContext(t.ctx, `INSERT INTO kv(key, value) VALUES (?, ?)
+	err := t.queryRow(`INSERT INTO kv(key, value) VALUES (?, ?)
 		ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + ? AS TEXT)
 		RETURNING CAST(value AS INTEGER)`, key, strconv.FormatInt(delta, 10), delta).Scan(&n)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 // are left alone, so "meetings changed" fires only when something an endpoint shows changed.
 // It reports how many meetings were added, changed or removed.
 func (t *Tx) ReplaceMeetings(room string, meetings []calendar.Meeting) (int, error) {
-	rows, err := t.tx.QueryContext(t.ctx, "SELECT id, hash FROM meetings WHERE room = ?", room)
+	rows, err := t.query("SELECT id, hash FROM meetings WHERE room = ?", room)
 	if err != nil {
 		return 0, fmt.Errorf("replace meetings of %s: %w", room, err)
 	}
@@ -93,7 +93,7 @@ func (s *Store) AllMeetings(ctx context.Context, from, to time.Time) ([]calendar
 }
 
 func (s *Store) queryMeetings(ctx context.Context, q string, args ...any) ([]calendar.Meeting, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list meetings: %w", err)
 	}

@@ -50,7 +50,7 @@ func (o *outboxState) apply(d outboxDelta) { o.rows += d.rows; o.bytes += d.byte
 
 func (s *Store) loadOutboxState(ctx context.Context) error {
 	var rows, bytes int64
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox").Scan(&rows, &bytes); err != nil {
+	if err := s.queryRow(ctx, "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox").Scan(&rows, &bytes); err != nil {
 		return fmt.Errorf("read outbox size: %w", err)
 	}
 	s.outboxMu.Lock()
@@ -108,7 +108,7 @@ func (t *Tx) dropOldest(rows, bytes int64, limits OutboxLimits) error {
 	for rows > int64(limits.MaxMessages) || (limits.MaxBytes > 0 && bytes > limits.MaxBytes) {
 		excess := rows - int64(limits.MaxMessages)
 		batch := max(excess, 1)
-		res, err := t.tx.QueryContext(t.ctx, "SELECT seq, length(payload) FROM outbox ORDER BY seq LIMIT ?", batch)
+		res, err := t.query("SELECT seq, length(payload) FROM outbox ORDER BY seq LIMIT ?", batch)
 		if err != nil {
 			return fmt.Errorf("drop oldest messages: %w", err)
 		}
@@ -142,7 +142,7 @@ func (t *Tx) dropOldest(rows, bytes int64, limits OutboxLimits) error {
 
 // PeekOutbox returns up to n of the oldest queued messages, in order, without removing them.
 func (s *Store) PeekOutbox(ctx context.Context, n int) ([]Message, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT seq, msg_id, topic, payload, retained, created, attempts FROM outbox ORDER BY seq LIMIT ?", n)
+	rows, err := s.query(ctx, "SELECT seq, msg_id, topic, payload, retained, created, attempts FROM outbox ORDER BY seq LIMIT ?", n)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -171,7 +171,7 @@ func (s *Store) AckOutbox(ctx context.Context, seqs ...int64) error {
 			args[i] = v
 		}
 		q := "DELETE FROM outbox WHERE seq IN (?" + strings.Repeat(",?", len(seqs)-1) + ") RETURNING length(payload)"
-		rows, err := t.tx.QueryContext(t.ctx, q, args...)
+		rows, err := t.tx.QueryContext(t.ctx, q, args...) // one text per batch size: not cached
 		if err != nil {
 			return fmt.Errorf("ack outbox: %w", err)
 		}
@@ -206,7 +206,7 @@ func (s *Store) OutboxStats(ctx context.Context) (OutboxStats, error) {
 	st := OutboxStats{Depth: s.outbox.rows, Bytes: s.outbox.bytes}
 	s.outboxMu.Unlock()
 	if s.w == nil { // read-only: no in-memory tally
-		if err := s.r.QueryRowContext(ctx, "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox").Scan(&st.Depth, &st.Bytes); err != nil {
+		if err := s.queryRow(ctx, "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox").Scan(&st.Depth, &st.Bytes); err != nil {
 			return st, fmt.Errorf("outbox stats: %w", err)
 		}
 	}

@@ -76,7 +76,7 @@ func (t *Tx) SyncRooms(rooms []RoomRef) error {
 	for _, r := range rooms {
 		want[r.Mailbox] = r.Integration
 	}
-	rows, err := t.tx.QueryContext(t.ctx, "SELECT mailbox, integration FROM rooms")
+	rows, err := t.query("SELECT mailbox, integration FROM rooms")
 	if err != nil {
 		return fmt.Errorf("sync rooms: %w", err)
 	}
@@ -149,17 +149,17 @@ func (t *Tx) PutRoom(r RoomState) error {
 
 // Room reads one room inside the transaction; ok is false when it is not configured.
 func (t *Tx) Room(mailbox string) (RoomState, bool, error) {
-	return scanOne(t.tx.QueryRowContext(t.ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox), scanRoom, "room "+mailbox)
+	return scanOne(t.queryRow("SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox), scanRoom, "room "+mailbox)
 }
 
 // Room reads one room; ok is false when it is not configured.
 func (s *Store) Room(ctx context.Context, mailbox string) (RoomState, bool, error) {
-	return scanOne(s.r.QueryRowContext(ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox), scanRoom, "room "+mailbox)
+	return scanOne(s.queryRow(ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox = ?", mailbox), scanRoom, "room "+mailbox)
 }
 
 // Rooms lists every room, by mailbox.
 func (s *Store) Rooms(ctx context.Context) ([]RoomState, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+roomCols+" FROM rooms ORDER BY mailbox")
+	rows, err := s.query(ctx, "SELECT "+roomCols+" FROM rooms ORDER BY mailbox")
 	return scanAll(rows, err, scanRoom, "list rooms")
 }
 

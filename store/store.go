@@ -49,6 +49,8 @@ type Store struct {
 
 	outboxMu sync.Mutex
 	outbox   outboxState
+
+	stmts stmtCache
 }
 
 // ErrNewerSchema is returned when the file was written by a newer otj-edge.
@@ -217,6 +219,7 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.closeStmts()
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
@@ -239,6 +242,9 @@ type Tx struct {
 	changed map[string]map[string]bool
 	outbox  outboxDelta
 	ctx     context.Context
+	// unprepared: statements run without a cached statement (prepared once the
+	// transaction has ended, see stmts.go).
+	unprepared map[string]bool
 }
 
 // Changed records that key (a room, an endpoint…) changed under topic; subscribers hear it
@@ -258,10 +264,6 @@ func (t *Tx) Changed(topic, key string) {
 // Now is the transaction's clock reading (one per transaction, so rows agree).
 func (t *Tx) Now() time.Time { return t.now }
 
-func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, q, args...)
-}
-
 // Write runs fn in one IMMEDIATE transaction on the writer connection. It commits when fn
 // returns nil and rolls back otherwise.
 func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
@@ -273,6 +275,7 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 		return fmt.Errorf("begin write: %w", err)
 	}
 	t := &Tx{tx: sqlTx, s: s, now: s.now(), ctx: ctx}
+	defer s.prepareUsed(ctx, t)
 	if err := fn(t); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -294,7 +297,7 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 
 // IntegrityCheck runs PRAGMA integrity_check and returns an error listing what is wrong.
 func (s *Store) IntegrityCheck(ctx context.Context) error {
-	rows, err := s.r.QueryContext(ctx, "PRAGMA integrity_check")
+	rows, err := s.query(ctx, "PRAGMA integrity_check")
 	if err != nil {
 		return fmt.Errorf("integrity check: %w", err)
 	}

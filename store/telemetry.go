@@ -26,7 +26,7 @@ func (s *Store) DiscardOutbox(ctx context.Context, seq int64) (bool, error) {
 	var found bool
 	err := s.Write(ctx, func(t *Tx) error {
 		var size int64
-		err := t.tx.QueryRowContext(t.ctx, "DELETE FROM outbox WHERE seq = ? RETURNING length(payload)", seq).Scan(&size)
+		err := t.queryRow("DELETE FROM outbox WHERE seq = ? RETURNING length(payload)", seq).Scan(&size)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
@@ -54,14 +54,14 @@ type RoomDay struct {
 // progress at now and the first starting after now. Each is one indexed query.
 func (s *Store) RoomDay(ctx context.Context, room string, dayStart, dayEnd, now time.Time) (RoomDay, error) {
 	var d RoomDay
-	err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM meetings WHERE room = ? AND start_ms < ? AND end_ms > ?",
+	err := s.queryRow(ctx, "SELECT count(*) FROM meetings WHERE room = ? AND start_ms < ? AND end_ms > ?",
 		room, ms(dayEnd), ms(dayStart)).Scan(&d.Today)
 	if err != nil {
 		return d, fmt.Errorf("meetings today in %s: %w", room, err)
 	}
 	one := func(q string, args ...any) (*calendar.Meeting, error) {
 		var data string
-		err := s.r.QueryRowContext(ctx, q, args...).Scan(&data)
+		err := s.queryRow(ctx, q, args...).Scan(&data)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}

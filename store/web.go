@@ -25,7 +25,7 @@ type RoomAgenda struct {
 // meeting running at now (by start) and the first starting after now.
 func (s *Store) Agendas(ctx context.Context, dayStart, dayEnd, now time.Time) (map[string]RoomAgenda, error) {
 	out := map[string]RoomAgenda{}
-	rows, err := s.r.QueryContext(ctx, `SELECT room, count(*) FROM meetings WHERE start_ms < ? AND end_ms > ? GROUP BY room`,
+	rows, err := s.query(ctx, `SELECT room, count(*) FROM meetings WHERE start_ms < ? AND end_ms > ? GROUP BY room`,
 		ms(dayEnd), ms(dayStart))
 	if err != nil {
 		return nil, fmt.Errorf("room agendas: %w", err)
@@ -46,7 +46,7 @@ func (s *Store) Agendas(ctx context.Context, dayStart, dayEnd, now time.Time) (m
 
 	// Among the meetings not yet over, number those already started and those still to come
 	// separately: row 1 of each group is the current and the next meeting.
-	rows, err = s.r.QueryContext(ctx, `SELECT room, upcoming, data FROM (
+	rows, err = s.query(ctx, `SELECT room, upcoming, data FROM (
 			SELECT room, data, start_ms > ?1 AS upcoming,
 				row_number() OVER (PARTITION BY room, start_ms > ?1 ORDER BY start_ms, id) AS rn
 			FROM meetings WHERE end_ms > ?1)
@@ -113,7 +113,7 @@ func (s *Store) EventLog(ctx context.Context, f EventFilter) ([]LoggedEvent, err
 	}
 	q += " ORDER BY seq DESC LIMIT ?"
 	args = append(args, f.Limit)
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.r.QueryContext(ctx, q, args...) // filters vary: not cached
 	if err != nil {
 		return nil, fmt.Errorf("read event log: %w", err)
 	}

@@ -62,12 +62,18 @@ type codec struct {
 	log   *slog.Logger
 	comp  string // health component
 
-	dirty chan struct{} // the room's meetings changed
-	force chan struct{} // PushNow
+	sched schedState // its timers (the scheduler's lock guards them)
 
 	mu        sync.Mutex
 	state     string
 	connected bool
+	pending   uint32 // events not handled yet (ev*)
+	handling  bool   // a handler goroutine runs
+
+	// Owned by the handler (one runs at a time).
+	conn       *Conn     // the live connection; nil while disconnected
+	waitWake   wake      // while disconnected: what may cut the wait short
+	burstStart time.Time // first change of a burst the debounce is waiting out
 
 	auth         AuthStyle
 	authFailedAt time.Time
@@ -113,7 +119,7 @@ func newCodec(m *Manager, ep Endpoint) (*codec, error) {
 		m: m, ep: ep, url: u, pin: NormalizeFingerprint(ep.Fingerprint),
 		log:   m.log.With("endpoint", ep.Name),
 		comp:  "cisco/" + ep.Name,
-		dirty: make(chan struct{}, 1), force: make(chan struct{}, 1),
+		sched: schedState{idx: -1},
 		state: store.EndpointUnknown,
 		known: map[string]bool{}, live: map[string]*liveBooking{},
 	}
@@ -126,13 +132,6 @@ func newCodec(m *Manager, ep Endpoint) (*codec, error) {
 	return c, nil
 }
 
-func (c *codec) poke(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
 func (c *codec) status() (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -141,18 +140,192 @@ func (c *codec) status() (string, bool) {
 
 func (c *codec) clk() clock.Clock { return c.m.opts.Clock }
 
-// run connects, serves and reconnects until ctx ends.
-func (c *codec) run(ctx context.Context) {
-	c.load(ctx)
-	for ctx.Err() == nil {
-		wait, wake := c.session(ctx)
-		if ctx.Err() != nil {
+// Events a codec reacts to (codec.pending).
+const (
+	evStart uint32 = 1 << iota // the manager started: load and connect
+	evTimer                    // the scheduler says a timer is due
+	evDirty                    // the room's meetings changed
+	evForce                    // PushNow
+	evConn                     // feedback arrived, or the connection ended
+)
+
+// kick records events and makes sure a handler goroutine runs for them. A codec has no
+// goroutine of its own while it waits: its connection's reader and the manager's scheduler
+// kick it, and the handler ends when nothing is left to do (at a thousand codecs a waiting
+// goroutine per codec costs megabytes of stack).
+func (c *codec) kick(ev uint32) {
+	c.mu.Lock()
+	c.pending |= ev
+	if c.handling {
+		c.mu.Unlock()
+		return
+	}
+	c.handling = true
+	c.mu.Unlock()
+	if !c.m.startHandler() {
+		c.mu.Lock()
+		c.handling = false
+		c.mu.Unlock()
+		return
+	}
+	go c.handle()
+}
+
+// handle runs the codec's events until none is left.
+func (c *codec) handle() {
+	defer c.m.handlers.Done()
+	ctx := c.m.ctx
+	for {
+		c.mu.Lock()
+		ev := c.pending
+		c.pending = 0
+		if ev == 0 || ctx.Err() != nil {
+			c.handling = false
+			connected, pushes := c.connected, c.pushes
+			c.mu.Unlock()
+			if ev == 0 && connected && c.m.opts.idle != nil {
+				c.m.opts.idle(c.ep.Name, pushes)
+			}
 			return
 		}
-		if !c.sleep(ctx, wait, wake) {
-			return
+		c.mu.Unlock()
+		c.process(ctx, ev)
+	}
+}
+
+// process handles one batch of events: connecting and reconnecting while disconnected;
+// pushes, keep-alives and feedback while connected.
+func (c *codec) process(ctx context.Context, ev uint32) {
+	var due uint32
+	if ev&evTimer != 0 {
+		due = c.m.sched.take(c, c.clk().Now())
+	}
+	if ev&evStart != 0 {
+		c.load(ctx)
+		c.connect(ctx)
+		return
+	}
+	if c.conn == nil {
+		retry := due&timerReconnect.bit() != 0 || (ev&evForce != 0 && c.waitWake != wakeNever)
+		if !retry && due&timerPin.bit() != 0 {
+			// A refused certificate: the operator may have trusted the new one meanwhile.
+			if c.storedPin(ctx) != c.triedPin {
+				retry = true
+			} else {
+				c.m.sched.after(c, timerPin, c.m.opts.CertRecheck)
+			}
+		}
+		if retry {
+			c.connect(ctx)
+		}
+		return
+	}
+	c.whileUp(ctx, ev, due)
+}
+
+// connect makes one connection attempt; when it fails, it schedules the next.
+func (c *codec) connect(ctx context.Context) {
+	c.m.sched.clear(c, timerReconnect, timerPin)
+	wait, w := c.session(ctx)
+	if c.conn != nil || ctx.Err() != nil {
+		return
+	}
+	c.waitWake = w
+	c.m.sched.after(c, timerReconnect, max(wait, 0))
+	if w == wakeOnPin {
+		c.m.sched.after(c, timerPin, c.m.opts.CertRecheck)
+	}
+}
+
+// connected1 handles events on a live connection.
+func (c *codec) whileUp(ctx context.Context, ev, due uint32) {
+	conn, o, sch := c.conn, c.m.opts, c.m.sched
+	if conn.Err() != nil {
+		c.lost(ctx)
+		return
+	}
+	if ev&evConn != 0 {
+		for _, fb := range conn.TakeFeedback() {
+			if c.onFeedback(ctx, fb) {
+				sch.after(c, timerCheck, 2*time.Second)
+			}
 		}
 	}
+	if ev&evDirty != 0 {
+		now := c.clk().Now()
+		if c.burstStart.IsZero() {
+			c.burstStart = now
+		}
+		wait := min(o.Debounce, o.MaxDebounce-now.Sub(c.burstStart))
+		sch.set(c, timerDebounce, now.Add(max(wait, 0)))
+	}
+	if due&timerPing.bit() != 0 {
+		conn.Ping(o.PongWait)
+		sch.after(c, timerPing, o.PingEvery)
+	}
+	if due&timerDebounce.bit() != 0 {
+		c.burstStart = time.Time{}
+	}
+	// Timers that fired together push once.
+	switch {
+	case ev&evForce != 0 || due&(timerRetry.bit()|timerSafety.bit()|timerMidnight.bit()) != 0:
+		c.pushed(c.push(ctx, conn, true))
+	case due&(timerDebounce.bit()|timerEdge.bit()) != 0:
+		c.pushed(c.push(ctx, conn, false))
+	}
+	if due&timerMidnight.bit() != 0 {
+		sch.after(c, timerMidnight, c.untilMidnight())
+	}
+	if due&timerCheck.bit() != 0 {
+		c.verify(ctx, conn, afterUpdate)
+	}
+	if conn.Err() != nil {
+		c.lost(ctx)
+	}
+}
+
+// pushed re-arms the timers that follow a push.
+func (c *codec) pushed(retryIn time.Duration) {
+	sch := c.m.sched
+	sch.after(c, timerSafety, c.m.opts.SafetyInterval)
+	if next := c.nextEdge(); !next.IsZero() {
+		sch.set(c, timerEdge, maxTime(next, c.clk().Now().Add(time.Second)))
+	} else {
+		sch.clear(c, timerEdge)
+	}
+	if retryIn > 0 {
+		sch.after(c, timerRetry, retryIn)
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// lost schedules the reconnect and records the end of the connection (in that order: once
+// the store says "down", the next attempt is on the schedule).
+func (c *codec) lost(ctx context.Context) {
+	why := c.conn.Err().Error()
+	c.dropConn()
+	c.waitWake = wakeOnForce
+	c.m.sched.after(c, timerReconnect, c.backoff())
+	c.down(ctx, why)
+}
+
+// dropConn closes the connection, waits for its reader and disarms the connected timers.
+func (c *codec) dropConn() {
+	if c.conn == nil {
+		return
+	}
+	c.conn.Close()
+	c.conn.Wait()
+	c.conn = nil
+	c.burstStart = time.Time{}
+	c.setConnected(false)
+	c.m.sched.clear(c, timerDebounce, timerRetry, timerSafety, timerMidnight, timerEdge, timerCheck, timerPing)
 }
 
 // load restores what must survive a restart: the last pushed payload's hash and ids, and a
@@ -191,49 +364,14 @@ const (
 	wakeOnPin               // PushNow, or the pin in the store changing (endpoints trust)
 )
 
-// sleep waits d on the clock, or less when woken; false when ctx ended.
-func (c *codec) sleep(ctx context.Context, d time.Duration, w wake) bool {
-	if d <= 0 {
-		return true
-	}
-	t := c.clk().NewTimer(d)
-	defer t.Stop()
-	var poll clock.Timer
-	var pollC <-chan time.Time
-	if w == wakeOnPin {
-		poll = c.clk().NewTimer(c.m.opts.CertRecheck)
-		defer poll.Stop()
-		pollC = poll.C()
-	}
-	force := c.force
-	if w == wakeNever {
-		force = nil
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C():
-			return true
-		case <-force:
-			return true
-		case <-pollC:
-			if c.storedPin(ctx) != c.triedPin {
-				return true
-			}
-			poll.Reset(c.m.opts.CertRecheck)
-		}
-	}
-}
-
 func (c *codec) storedPin(ctx context.Context) string {
 	var st store.EndpointState
 	c.m.db(ctx, func() { st, _, _ = c.m.opts.Store.Endpoint(ctx, c.ep.Name) })
 	return st.CertSHA256
 }
 
-// session makes one connection attempt and, when it succeeds, serves the connection until it
-// ends. It returns how long to wait before the next attempt.
+// session makes one connection attempt and, when it succeeds, sets the connection up (serve).
+// When it fails, it returns how long to wait before the next attempt.
 func (c *codec) session(ctx context.Context) (time.Duration, wake) {
 	now := c.clk().Now()
 	if !c.authFailedAt.IsZero() {
@@ -280,8 +418,13 @@ func (c *codec) session(ctx context.Context) (time.Duration, wake) {
 		}
 		return c.dialFailed(ctx, err, pin)
 	}
-	defer conn.Close()
-	return c.serve(ctx, conn, st, release)
+	if ctx.Err() != nil {
+		conn.Close()
+		conn.Wait()
+		return 0, wakeNever
+	}
+	c.serve(ctx, conn, st, release)
+	return 0, wakeNever
 }
 
 // backoff is the next transient retry delay: doubling from RetryMin to RetryMax, with jitter
@@ -374,15 +517,16 @@ func (c *codec) setConnected(on bool) {
 	c.mu.Unlock()
 }
 
-// serve runs one live connection: read the codec, subscribe, push, then react to changes,
-// timers and feedback until the connection ends.
-func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState, connected func()) (time.Duration, wake) {
+// serve sets up a new connection: read the codec, subscribe, push, and arm the timers of a
+// live connection. From then on the codec reacts to changes, timers and feedback (whileUp)
+// until the connection ends (lost).
+func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState, connected func()) {
 	c.fails = 0
 	c.auth = conn.Auth()
 	c.authFailedAt = time.Time{}
 	c.ownUpdates = 0
+	c.conn = conn
 	c.setConnected(true)
-	defer c.setConnected(false)
 
 	var evs []store.Event
 	newPin := ""
@@ -419,96 +563,12 @@ func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState, c
 	retryIn := c.push(ctx, conn, true)
 	connected()
 
-	o := c.m.opts
-	safety := c.clk().NewTimer(o.SafetyInterval)
-	defer safety.Stop()
-	midnight := c.clk().NewTimer(c.untilMidnight())
-	defer midnight.Stop()
-	debounce := idleTimer(c.clk())
-	defer debounce.Stop()
-	edge := idleTimer(c.clk())
-	defer edge.Stop()
-	check := idleTimer(c.clk())
-	defer check.Stop()
-	retry := idleTimer(c.clk())
-	defer retry.Stop()
-	// Keep-alive pings from this loop rather than a goroutine per connection (memory: a site
-	// has up to a thousand codecs).
-	ping := c.clk().NewTimer(o.PingEvery)
-	defer ping.Stop()
-	var burstStart time.Time
-	pushed := func(retryIn time.Duration) {
-		resetTimer(safety, o.SafetyInterval)
-		if next := c.nextEdge(); !next.IsZero() {
-			resetTimer(edge, max(next.Sub(c.clk().Now()), time.Second))
-		}
-		if retryIn > 0 {
-			resetTimer(retry, retryIn)
-		}
-	}
-	pushed(retryIn)
-
-	for {
-		if o.idle != nil {
-			o.idle(c.ep.Name, c.pushes)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, wakeNever
-		case <-conn.Done():
-			c.down(ctx, conn.Err().Error())
-			return c.backoff(), wakeOnForce
-		case <-c.dirty:
-			now := c.clk().Now()
-			if burstStart.IsZero() {
-				burstStart = now
-			}
-			wait := min(o.Debounce, o.MaxDebounce-now.Sub(burstStart))
-			resetTimer(debounce, max(wait, 0))
-		case <-debounce.C():
-			burstStart = time.Time{}
-			pushed(c.push(ctx, conn, false))
-		case <-c.force:
-			pushed(c.push(ctx, conn, true))
-		case <-retry.C():
-			pushed(c.push(ctx, conn, true))
-		case <-safety.C():
-			pushed(c.push(ctx, conn, true))
-		case <-midnight.C():
-			pushed(c.push(ctx, conn, true))
-			resetTimer(midnight, c.untilMidnight())
-		case <-edge.C():
-			pushed(c.push(ctx, conn, false))
-		case <-check.C():
-			c.verify(ctx, conn, afterUpdate)
-		case <-ping.C():
-			conn.Ping(o.PongWait)
-			ping.Reset(o.PingEvery)
-		case <-conn.FeedbackReady():
-			for _, fb := range conn.TakeFeedback() {
-				if c.onFeedback(ctx, fb) {
-					resetTimer(check, 2*time.Second)
-				}
-			}
-		}
-	}
-}
-
-func idleTimer(clk clock.Clock) clock.Timer {
-	t := clk.NewTimer(time.Hour)
-	t.Stop()
-	return t
-}
-
-// resetTimer re-arms t, discarding a firing that was not consumed.
-func resetTimer(t clock.Timer, d time.Duration) {
-	if !t.Stop() {
-		select {
-		case <-t.C():
-		default:
-		}
-	}
-	t.Reset(d)
+	o, sch := c.m.opts, c.m.sched
+	sch.after(c, timerMidnight, c.untilMidnight())
+	sch.after(c, timerPing, o.PingEvery)
+	c.pushed(retryIn)
+	// Feedback and the connection's end kick the codec from the reader goroutine.
+	conn.Notify(func() { c.kick(evConn) })
 }
 
 func (c *codec) untilMidnight() time.Duration {

@@ -134,6 +134,13 @@ type Manager struct {
 	work  chan func() // store calls, run by a few workers (see db)
 
 	connecting chan struct{} // a slot per codec connecting now
+	sched      *scheduler
+
+	// Set by Run: the context handlers run in, and the handlers running.
+	ctx      context.Context
+	hmu      sync.Mutex
+	stopping bool
+	handlers sync.WaitGroup
 }
 
 // New checks the endpoints (addresses, CA files) and prepares a manager; nothing connects
@@ -144,7 +151,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, errors.New("cisco: a store is required")
 	}
 	m := &Manager{opts: opts, log: opts.Logger, byName: map[string]*codec{}, byRoom: map[string][]*codec{}, work: make(chan func()),
-		connecting: make(chan struct{}, opts.MaxConnecting)}
+		connecting: make(chan struct{}, opts.MaxConnecting), sched: newScheduler(opts.Clock)}
 	var errs []error
 	for _, ep := range opts.Endpoints {
 		if _, dup := m.byName[ep.Name]; dup {
@@ -181,43 +188,65 @@ func loadRoots(path string) (*x509.CertPool, error) {
 
 // Run keeps every codec connected and pushed until ctx ends. It returns nil when ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
+	m.hmu.Lock()
+	if m.ctx != nil {
+		m.hmu.Unlock()
+		return errors.New("cisco: the manager runs already (make a new one)")
+	}
+	m.ctx = ctx
+	m.hmu.Unlock()
 	sub := m.opts.Store.Subscribe(store.TopicMeetings)
 	defer sub.Close()
 	var workers sync.WaitGroup
 	for range storeWorkers {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
+		workers.Go(func() {
 			for fn := range m.work {
 				fn()
 			}
-		}()
+		})
 	}
-	defer func() {
-		close(m.work)
-		workers.Wait()
-	}()
-	var wg sync.WaitGroup
+	schedCtx, stopSched := context.WithCancel(context.WithoutCancel(ctx))
+	var sched sync.WaitGroup
+	sched.Go(func() { m.sched.run(schedCtx) })
 	for _, c := range m.codecs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.run(ctx)
-		}()
+		c.kick(evStart)
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			wg.Wait()
+			// No new handlers; the running ones see ctx and end. Then the connections close
+			// and their readers end, and the scheduler and store workers stop.
+			m.hmu.Lock()
+			m.stopping = true
+			m.hmu.Unlock()
+			m.handlers.Wait()
+			for _, c := range m.codecs {
+				c.dropConn()
+			}
+			stopSched()
+			sched.Wait()
+			close(m.work)
+			workers.Wait()
 			return nil
 		case <-sub.C:
 			for _, room := range sub.Take() {
 				for _, c := range m.byRoom[room] {
-					c.poke(c.dirty)
+					c.kick(evDirty)
 				}
 			}
 		}
 	}
+}
+
+// startHandler counts a new handler goroutine; false once the manager is stopping.
+func (m *Manager) startHandler() bool {
+	m.hmu.Lock()
+	defer m.hmu.Unlock()
+	if m.stopping || m.ctx == nil {
+		return false
+	}
+	m.handlers.Add(1)
+	return true
 }
 
 // storeWorkers run the codecs' store calls. SQLite (modernc) code runs deep stacks, and a
@@ -241,7 +270,7 @@ func (m *Manager) db(ctx context.Context, fn func()) {
 func (m *Manager) PushNow(name string) error {
 	if name == "" {
 		for _, c := range m.codecs {
-			c.poke(c.force)
+			c.kick(evForce)
 		}
 		return nil
 	}
@@ -254,7 +283,7 @@ func (m *Manager) PushNow(name string) error {
 		sort.Strings(names)
 		return fmt.Errorf("no Cisco endpoint named %q (configured: %v)", name, names)
 	}
-	c.poke(c.force)
+	c.kick(evForce)
 	return nil
 }
 

@@ -162,7 +162,9 @@ type Conn struct {
 	// channel per connection would cost memory at a thousand codecs).
 	fbReady  chan struct{}
 	fbQueue  []Feedback
+	notify   func() // see Notify
 	done     chan struct{}
+	exited   chan struct{} // the reader goroutine has returned
 	closeOne sync.Once
 }
 
@@ -324,6 +326,7 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 		pending:     map[string]chan rpcAnswer{},
 		fbReady:     make(chan struct{}, 1),
 		done:        make(chan struct{}),
+		exited:      make(chan struct{}),
 	}
 	ws.SetReadLimit(8 << 20)
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Time{}) })
@@ -363,6 +366,30 @@ const maxFeedbackQueue = 1024
 
 // FeedbackReady signals (coalesced) that TakeFeedback has notifications.
 func (c *Conn) FeedbackReady() <-chan struct{} { return c.fbReady }
+
+// Notify sets fn to be called whenever feedback is queued and once when the connection has
+// ended (Err is set then), so a caller can react without a goroutine waiting on FeedbackReady
+// and Done. fn runs on the connection's reader goroutine and must not block. It is called at
+// once when either already happened.
+func (c *Conn) Notify(fn func()) {
+	c.mu.Lock()
+	c.notify = fn
+	now := c.err != nil || len(c.fbQueue) > 0
+	c.mu.Unlock()
+	if now && fn != nil {
+		fn()
+	}
+}
+
+func (c *Conn) notifyFn() func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.notify
+}
+
+// Wait blocks until the connection's reader goroutine has returned (after Close, or after
+// the connection failed).
+func (c *Conn) Wait() { <-c.exited }
 
 // TakeFeedback returns the waiting notifications in arrival order.
 func (c *Conn) TakeFeedback() []Feedback {
@@ -410,6 +437,13 @@ type wireMessage struct {
 }
 
 func (c *Conn) readLoop() {
+	defer func() {
+		// Told before Wait returns, so no notice of this connection comes after Wait.
+		if fn := c.notifyFn(); fn != nil {
+			fn()
+		}
+		close(c.exited)
+	}()
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -502,10 +536,14 @@ func (c *Conn) deliverFeedback(params json.RawMessage) {
 		c.log.Warn("xAPI: feedback backlog full; the oldest notification was dropped")
 	}
 	c.fbQueue = append(c.fbQueue, fb)
+	fn := c.notify
 	c.mu.Unlock()
 	select {
 	case c.fbReady <- struct{}{}:
 	default:
+	}
+	if fn != nil {
+		fn()
 	}
 }
 

@@ -86,8 +86,13 @@ type Result struct {
 	MinuteCPU        []float64 `json:"minute_cpu_percent"` // per minute of the window
 	ColdCPUSeconds   float64   `json:"cold_cpu_seconds"`
 	SimCPUPercent    float64   `json:"sim_cpu_percent"` // otj-sim over the window (contention)
-	LoadAvg          string    `json:"loadavg"`         // at the end of the window
-	Env              []string  `json:"env,omitempty"`
+	// GraphRequestsPerSec is the agent's Graph request rate over the window (graphsim's
+	// count). It is the main driver of the agent's CPU and depends on the time of day: a
+	// fresh state has the whole day's budget for the hours left, and rooms with a meeting
+	// within 30 minutes poll every 15 s. Compare CPU between runs per request, too.
+	GraphRequestsPerSec float64  `json:"graph_requests_per_sec"`
+	LoadAvg             string   `json:"loadavg"` // at the end of the window
+	Env                 []string `json:"env,omitempty"`
 }
 
 func run(ctx context.Context, o options) error {
@@ -193,6 +198,7 @@ func once(ctx context.Context, o options, bins harness.Bins, n int) (Result, err
 	r.ColdPeakRSSMB = mb(u0.PeakRSSBytes)
 	r.ColdCPUSeconds = u0.CPU.Seconds()
 	s0, _ := harness.ProcUsage(s.Pid())
+	g0, g0err := graphRequests(ctx, s.File.Graph.Admin)
 
 	// Steady window: sample RSS every second, CPU per minute.
 	t0 := time.Now()
@@ -226,7 +232,11 @@ func once(ctx context.Context, o options, bins harness.Bins, n int) (Result, err
 		return r, err
 	}
 	s1, _ := harness.ProcUsage(s.Pid())
+	g1, g1err := graphRequests(ctx, s.File.Graph.Admin)
 	wall := time.Since(t0).Seconds()
+	if g0err == nil && g1err == nil {
+		r.GraphRequestsPerSec = round(float64(g1-g0) / wall)
+	}
 	r.SteadyCPUPercent = round(100 * (u1.CPU - u0.CPU).Seconds() / wall)
 	r.SimCPUPercent = round(100 * (s1.CPU - s0.CPU).Seconds() / wall)
 	r.SteadyRSSMeanMB = round(rssSum / float64(samples))
@@ -251,6 +261,15 @@ func settled(st harness.Status, o options) bool {
 		total += k
 	}
 	return total == o.cisco+o.poly
+}
+
+// graphRequests is graphsim's count of Graph requests so far.
+func graphRequests(ctx context.Context, admin string) (int64, error) {
+	var st struct {
+		Requests int64 `json:"requests"`
+	}
+	err := harness.GetJSON(ctx, admin+"/stats", &st)
+	return st.Requests, err
 }
 
 func saveProfiles(ctx context.Context, base, dir string, run int) {
@@ -309,6 +328,7 @@ func summarize(rs []Result) {
 	}
 	line("cold CPU s", func(r Result) float64 { return r.ColdCPUSeconds })
 	line("otj-sim CPU %", func(r Result) float64 { return r.SimCPUPercent })
+	line("Graph requests/s", func(r Result) float64 { return r.GraphRequestsPerSec })
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -215,10 +215,17 @@ func (a *api) sdkHTTPClient() *http.Client {
 	opts := msgraphsdk.GetDefaultClientOptions()
 	mws := msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)
 	for i, m := range mws {
-		if _, ok := m.(*khttp.RetryHandler); ok {
+		switch m.(type) {
+		case *khttp.RetryHandler:
 			mws[i] = khttp.NewRetryHandlerWithOptions(khttp.RetryHandlerOptions{
 				ShouldRetry: func(time.Duration, int, *http.Request, *http.Response) bool { return false },
 			})
+		case *khttp.CompressionHandler:
+			// The SDK gzips every request body, even a GET's empty one: a fresh ~1 MB deflate
+			// state per request, the largest allocator at steady state (tens of polls a
+			// second at a thousand rooms) for bodies of a few hundred bytes. Graph takes
+			// them plain; answers are still compressed (net/http asks for gzip).
+			mws[i] = khttp.NewCompressionHandlerWithOptions(*khttp.NewCompressionOptionsReference(false))
 		}
 	}
 	mws = append(mws, requireToken{})

@@ -21,12 +21,21 @@ const (
 // step sends the next request of a room's round (and the series masters its page needs),
 // writes what came back in one transaction, and schedules the room.
 func (s *Syncer) step(ctx context.Context, r *room) {
+	s.mu.Lock()
+	before := s.healthInputs(r)
+	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		r.running = false
 		s.steps--
+		changed := s.healthInputs(r) != before
 		s.mu.Unlock()
-		s.updateHealth()
+		// The health line is rebuilt from every room; at tens of steps a second that scan was
+		// a noticeable part of the steady CPU, so it runs when this step changed what the
+		// line says (the scheduler loop also rebuilds it every minute).
+		if changed {
+			s.updateHealth()
+		}
 		s.signal()
 		select {
 		case s.progress <- struct{}{}:
@@ -209,7 +218,7 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 	extra := s.takeGateEvents()
 	s.mu.Unlock()
 	changed := 0
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
+	err := s.write(ctx, func(tx *store.Tx) error {
 		changed = 0
 		gone := map[string]bool{}
 		for mid, m := range fetched {
@@ -389,7 +398,9 @@ func (s *Syncer) putEvent(tx *store.Tx, mailbox string, d doc, stored []byte) (i
 func (s *Syncer) refresh(ctx context.Context, r *room) {
 	mailbox := r.spec.Mailbox
 	now := s.clk.Now()
-	spans, err := s.st.EventSpans(ctx, mailbox, now.Add(-time.Hour), now.Add(48*time.Hour))
+	var spans []store.Span
+	var err error
+	s.db(ctx, func() { spans, err = s.st.EventSpans(ctx, mailbox, now.Add(-time.Hour), now.Add(48*time.Hour)) })
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("cannot read meeting times", "room", mailbox, "err", err)
@@ -401,7 +412,8 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 	// The day's plan depends on the meeting times: redo it soon.
 	s.budget.nextPlan = minTime(s.budget.nextPlan, now.Add(5*time.Second))
 	s.mu.Unlock()
-	events, err := s.st.Events(ctx, mailbox)
+	var events []calendar.Event
+	s.db(ctx, func() { events, err = s.st.Events(ctx, mailbox) })
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("cannot read events for the diagnosis", "room", mailbox, "err", err)
@@ -426,7 +438,7 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 		}
 	}
 	var saved store.RoomState
-	err = s.st.Write(ctx, func(tx *store.Tx) error {
+	err = s.write(ctx, func(tx *store.Tx) error {
 		st, ok, err := tx.Room(mailbox)
 		if err != nil || !ok {
 			return err
@@ -555,7 +567,7 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure, sent int) {
 // writeState saves a room's state with events and the request count; it reports success.
 func (s *Syncer) writeState(ctx context.Context, r *room, st store.RoomState, events []*store.Event, emitted bool, sent int) bool {
 	now := s.clk.Now()
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
+	err := s.write(ctx, func(tx *store.Tx) error {
 		if err := tx.PutRoom(st); err != nil {
 			return err
 		}
