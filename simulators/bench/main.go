@@ -23,11 +23,19 @@ import (
 // Report is bench/report.json. Scenario figures are added by the scenarios; a figure that was
 // not measured is absent, never zero.
 type Report struct {
-	GeneratedAt string               `json:"generated_at"`
-	Host        Host                 `json:"host"`
-	BinaryBytes int64                `json:"binary_bytes"`
-	Figures     map[string]any       `json:"figures,omitempty"`
-	Benchmarks  map[string]Benchmark `json:"benchmarks"`
+	GeneratedAt string         `json:"generated_at"`
+	Host        Host           `json:"host"`
+	BinaryBytes int64          `json:"binary_bytes"`
+	Figures     map[string]any `json:"figures,omitempty"`
+	// Targets says, for every target in design.md, the figure it applies to and whether it is met.
+	Targets map[string]Target `json:"targets,omitempty"`
+	// Scale is the scale scenario at each room count (BENCH_SCALE), otj-edge only.
+	Scale []*Run `json:"scale,omitempty"`
+	// Baseline is the naive strategy's run at BENCH_ROOMS, and Ratios compare it with
+	// otj-edge's run at the same size (ratio = naive ÷ otj-edge).
+	Baseline   *Run                 `json:"baseline,omitempty"`
+	Ratios     map[string]Ratio     `json:"ratios,omitempty"`
+	Benchmarks map[string]Benchmark `json:"benchmarks"`
 }
 
 // Host describes the machine the figures come from.
@@ -63,9 +71,15 @@ func register(name string, run func(ctx context.Context, rep *Report) error) {
 // afterBenchmarks hooks derive figures from the Go benchmark results (e.g. invites per second).
 var afterBenchmarks []func(rep *Report)
 
+// afterScenarios hooks derive figures from several scenarios (ratios, targets).
+var afterScenarios []func(rep *Report)
+
+// cleanups run when bench ends, whatever happened (e.g. removing built binaries).
+var cleanups []func()
+
 func main() {
 	out := flag.String("out", "bench/report.json", "report file")
-	pkgs := flag.String("pkgs", "./...", "packages whose benchmarks run")
+	pkgs := flag.String("pkgs", envOr("BENCH_PKGS", "./..."), "packages whose Go benchmarks run (\"none\" for none)")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
 	only := flag.String("scenarios", os.Getenv("BENCH_SCENARIOS"), "comma-separated scenarios to run (default: all; \"none\" for none)")
 	flag.Parse()
@@ -76,6 +90,11 @@ func main() {
 }
 
 func run(out, pkgs, benchtime, only string) error {
+	defer func() {
+		for _, f := range cleanups {
+			f()
+		}
+	}()
 	rep := Report{
 		GeneratedAt: time.Now().UTC().Format(time.RFC3339),
 		Host:        Host{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()},
@@ -88,11 +107,14 @@ func run(out, pkgs, benchtime, only string) error {
 	rep.BinaryBytes = size
 	fmt.Fprintf(os.Stderr, "binary_bytes: %d (linux/amd64, stripped, CGO off)\n", size)
 
-	benches, err := goBenchmarks(pkgs, benchtime)
-	if err != nil {
-		return err
+	rep.Benchmarks = map[string]Benchmark{}
+	if pkgs != "none" {
+		benches, err := goBenchmarks(pkgs, benchtime)
+		if err != nil {
+			return err
+		}
+		rep.Benchmarks = benches
 	}
-	rep.Benchmarks = benches
 	for _, f := range afterBenchmarks {
 		f(&rep)
 	}
@@ -115,6 +137,10 @@ func run(out, pkgs, benchtime, only string) error {
 		fmt.Fprintf(os.Stderr, "scenario %s done in %s\n", sc.name, time.Since(start).Round(time.Second))
 	}
 
+	for _, f := range afterScenarios {
+		f(&rep)
+	}
+
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -127,6 +153,13 @@ func run(out, pkgs, benchtime, only string) error {
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s\n", out)
 	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 // binarySize builds the agent as shipped (linux/amd64, CGO off, stripped) and measures it.
