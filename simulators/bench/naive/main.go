@@ -60,13 +60,12 @@ func main() {
 		os.Exit(1)
 	}
 	c.run(ctx)
-	fmt.Printf("naive: stopped: %d passes of %d rooms, %d Graph requests, %d puts, %d errors\n",
-		c.passes.Load(), len(c.rooms), c.requests.Load(), c.puts.Load(), c.errors.Load())
+	fmt.Printf("naive: stopped: %d visits of %d rooms, %d Graph requests, %d puts, %d errors\n",
+		c.visits.Load(), len(c.rooms), c.requests.Load(), c.puts.Load(), c.errors.Load())
 }
 
 type room struct {
-	mu       sync.Mutex // one visit at a time (a late worker may overlap the next turn)
-	done     bool       // fetched and pushed once
+	done     bool // fetched and pushed once (only the room's own loop touches the room)
 	mailbox  string
 	profile  *rules.Profile
 	upcoming int
@@ -97,7 +96,7 @@ type client struct {
 	token  string
 	expiry time.Time
 
-	passes, requests, puts, errors atomic.Int64
+	visits, requests, puts, errors atomic.Int64
 }
 
 func newClient(path string, interval time.Duration, inflight, top int, log *slog.Logger) (*client, error) {
@@ -169,54 +168,46 @@ func newClient(path string, interval time.Duration, inflight, top int, log *slog
 	return c, nil
 }
 
-// run starts one room every interval/rooms, so each room comes round once per interval, on
-// at most inflight workers; a room that is still busy when its turn comes waits for a worker.
+// run gives every room its own loop: visit, then wait until interval after the visit began.
+// At most inflight visits run at once (a semaphore), so the first pass goes as fast as Graph's
+// latency allows and the rooms then come round once per interval each; a room whose turn
+// finds every slot busy waits (with many rooms the passes stretch, as a naive poller's do).
 func (c *client) run(ctx context.Context) {
-	work := make(chan *room)
+	slots := make(chan struct{}, c.inflight)
 	var wg sync.WaitGroup
-	var done atomic.Int64
-	for range c.inflight {
+	var first atomic.Int64
+	for _, rm := range c.rooms {
 		wg.Go(func() {
-			for rm := range work {
-				if c.visit(ctx, rm) && done.Add(1) == int64(len(c.rooms)) {
+			for {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				began := time.Now()
+				ok := c.visit(ctx, rm)
+				<-slots
+				if ok && first.Add(1) == int64(len(c.rooms)) {
 					fmt.Println("naive: first pass done")
+				}
+				c.visits.Add(1)
+				t := time.NewTimer(time.Until(began.Add(c.interval)))
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
 				}
 			}
 		})
 	}
-	defer func() {
-		close(work)
-		wg.Wait()
-		for _, rm := range c.rooms {
-			for _, cd := range rm.codecs {
-				if cd.conn != nil {
-					cd.conn.Close()
-				}
+	<-ctx.Done()
+	wg.Wait()
+	for _, rm := range c.rooms {
+		for _, cd := range rm.codecs {
+			if cd.conn != nil {
+				cd.conn.Close()
 			}
-		}
-	}()
-	if len(c.rooms) == 0 {
-		<-ctx.Done()
-		return
-	}
-	step := c.interval / time.Duration(len(c.rooms))
-	start := time.Now()
-	for k := 0; ; k++ {
-		if k > 0 && k%len(c.rooms) == 0 {
-			c.passes.Add(1)
-		}
-		due := start.Add(time.Duration(k) * step)
-		t := time.NewTimer(time.Until(due))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		select {
-		case work <- c.rooms[k%len(c.rooms)]:
-		case <-ctx.Done():
-			return
 		}
 	}
 }
@@ -224,8 +215,6 @@ func (c *client) run(ctx context.Context) {
 // visit fetches one room's calendar and pushes it to the room's codecs. It reports true the
 // first time a visit to the room fully succeeds.
 func (c *client) visit(ctx context.Context, rm *room) bool {
-	rm.mu.Lock()
-	defer rm.mu.Unlock()
 	now := time.Now()
 	events, err := c.calendarView(ctx, rm, now)
 	if err != nil {
