@@ -36,6 +36,8 @@ type Report struct {
 	Baseline   *Run                 `json:"baseline,omitempty"`
 	Ratios     map[string]Ratio     `json:"ratios,omitempty"`
 	Benchmarks map[string]Benchmark `json:"benchmarks"`
+	// Errors are the scenarios that failed, with why (their figures are missing or partial).
+	Errors map[string]string `json:"errors,omitempty"`
 }
 
 // Host describes the machine the figures come from.
@@ -125,6 +127,9 @@ func run(out, pkgs, benchtime, only string) error {
 			want[n] = true
 		}
 	}
+	// A failed scenario is recorded and the others still run; the report is written after each
+	// scenario, so a long run that fails late keeps what it measured.
+	var failed []string
 	for _, sc := range scenarios {
 		if len(want) > 0 && !want[sc.name] {
 			continue
@@ -132,15 +137,34 @@ func run(out, pkgs, benchtime, only string) error {
 		fmt.Fprintf(os.Stderr, "scenario %s…\n", sc.name)
 		start := time.Now()
 		if err := sc.run(context.Background(), &rep); err != nil {
-			return fmt.Errorf("scenario %s: %w", sc.name, err)
+			fmt.Fprintf(os.Stderr, "scenario %s FAILED: %v\n", sc.name, err)
+			if rep.Errors == nil {
+				rep.Errors = map[string]string{}
+			}
+			rep.Errors[sc.name] = err.Error()
+			failed = append(failed, sc.name)
+		} else {
+			fmt.Fprintf(os.Stderr, "scenario %s done in %s\n", sc.name, time.Since(start).Round(time.Second))
 		}
-		fmt.Fprintf(os.Stderr, "scenario %s done in %s\n", sc.name, time.Since(start).Round(time.Second))
+		if err := writeReport(out, rep); err != nil {
+			return err
+		}
 	}
-
 	for _, f := range afterScenarios {
 		f(&rep)
 	}
+	if err := writeReport(out, rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s\n", out)
+	if len(failed) > 0 {
+		return fmt.Errorf("scenarios failed: %s (see errors in %s)", strings.Join(failed, ", "), out)
+	}
+	return nil
+}
 
+// writeReport writes the report as it stands (atomically: a reader never sees half a file).
+func writeReport(out string, rep Report) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -148,11 +172,11 @@ func run(out, pkgs, benchtime, only string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+	tmp := out + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s\n", out)
-	return nil
+	return os.Rename(tmp, out)
 }
 
 func envOr(name, def string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -58,10 +59,14 @@ func scaleScenario(ctx context.Context, rep *Report) error {
 	if !inScale[o.rooms] {
 		sizes = append(sizes, o.rooms)
 	}
+	// A size that fails is reported and the others still run.
+	var errs []error
 	for _, n := range sizes {
 		r, err := scaleRun(ctx, bins, o, "otj-edge", n)
 		if err != nil {
-			return fmt.Errorf("otj-edge at %d rooms: %w", n, err)
+			logf("scale: otj-edge at %d rooms FAILED: %v", n, err)
+			errs = append(errs, fmt.Errorf("otj-edge at %d rooms: %w", n, err))
+			continue
 		}
 		if inScale[n] {
 			rep.Scale = append(rep.Scale, r)
@@ -71,7 +76,7 @@ func scaleScenario(ctx context.Context, rep *Report) error {
 			headline(rep, r)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // baselineScenario runs the naive strategy at BENCH_ROOMS.
@@ -172,7 +177,7 @@ func ratios(rep *Report) {
 type Target struct {
 	Target string   `json:"target"`          // as design.md states it
 	Value  *float64 `json:"value,omitempty"` // absent: not measured in this run
-	Met    bool     `json:"met"`
+	Met    *bool    `json:"met"`             // null: not measured in this run
 	Note   string   `json:"note,omitempty"`
 }
 
@@ -201,11 +206,13 @@ func targets(rep *Report) {
 		t := Target{Target: target, Note: note}
 		if v, ok := fig(key); ok {
 			t.Value = ptr(v)
-			t.Met = v <= limit
-			if !atMost {
-				t.Met = v >= limit
+			if atMost {
+				t.Met = ptr(v <= limit)
+			} else {
+				t.Met = ptr(v >= limit)
 			}
 		} else if key == "cold_sync_seconds" && edgeAtRooms != nil {
+			t.Met = ptr(false)
 			t.Note = fmt.Sprintf("not converged: %d of %d codecs right at the cold limit", edgeAtRooms.CodecsRight, edgeAtRooms.Codecs)
 		} else {
 			t.Note = "not measured in this run"
