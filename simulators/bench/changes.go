@@ -90,9 +90,11 @@ type changes struct {
 }
 
 // startChanges plans the edits (hot: the created meetings; cold: a later single-instance
-// video meeting in each cold room), makes them a quarter of a second apart and watches the
-// codecs until each edit shows or limit passes.
-func startChanges(ctx context.Context, st *site, hot []hotMeeting, cold []*codecPlan, limit time.Duration) *changes {
+// video meeting in each cold room), makes them evenly spread over span (at least a quarter of
+// a second apart, so that they sample every phase of a poller's cycle instead of landing
+// together just before or after one) and watches the codecs until each edit shows or limit
+// passes.
+func startChanges(ctx context.Context, st *site, hot []hotMeeting, cold []*codecPlan, span, limit time.Duration) *changes {
 	ch := &changes{done: make(chan error, 1), limit: limit}
 	now := time.Now()
 	var plan []*edit
@@ -127,7 +129,11 @@ func startChanges(ctx context.Context, st *site, hot []hotMeeting, cold []*codec
 	}
 	// Interleave hot and cold so neither kind waits for the other.
 	slices.SortStableFunc(plan, func(a, b *edit) int { return strings.Compare(a.codec.name, b.codec.name) })
-	go func() { ch.done <- ch.run(ctx, st, plan, limit) }()
+	gap := 250 * time.Millisecond
+	if len(plan) > 1 {
+		gap = max(gap, span/time.Duration(len(plan)-1))
+	}
+	go func() { ch.done <- ch.run(ctx, st, plan, gap, limit) }()
 	return ch
 }
 
@@ -161,9 +167,9 @@ func planEdit(c *codecPlan, m calendar.Meeting, i int, hot bool, shift time.Dura
 	return e
 }
 
-func (ch *changes) run(ctx context.Context, st *site, plan []*edit, limit time.Duration) error {
+func (ch *changes) run(ctx context.Context, st *site, plan []*edit, gap, limit time.Duration) error {
 	for i, e := range plan {
-		if i > 0 && !sleepCtx(ctx, 250*time.Millisecond) {
+		if i > 0 && !sleepCtx(ctx, gap) {
 			return ctx.Err()
 		}
 		if err := adminCall(ctx, http.MethodPatch, roomPath(st, e.codec.room)+"/"+e.eventID, e.patch, nil); err != nil {

@@ -24,8 +24,8 @@ import (
 //   - cold_sync_seconds: process start → every room synced (the agent's status API) and every
 //     codec showing its right bookings (expect.go), taken at the ciscosim Put that made each
 //     codec right, so the check's polling does not add to it.
-//   - hot and cold changes: at the start of the steady window, edits made through graphsim's
-//     admin API (alternately a subject change and a time change) to meetings starting within
+//   - hot and cold changes: over the first two thirds of the steady window, edits made through
+//     graphsim's admin API (alternately a subject change and a time change) to meetings starting within
 //     30 minutes (hot: one per sample room, created before the process starts so it is known)
 //     and to meetings starting later (cold, other rooms); the delay from the edit to the
 //     accepted ciscosim Put that shows it. p50, p95, max and count; an edit not seen within the
@@ -273,7 +273,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 	r.ColdCPUSeconds = round2(u0.CPU.Seconds())
 	t0 := time.Now()
-	ch := startChanges(ctx, st, hot, coldRooms, o.changeLimit)
+	ch := startChanges(ctx, st, hot, coldRooms, o.window*2/3, o.changeLimit)
 	var rssSum, rssMax float64
 	samples := 0
 	for time.Since(t0) < o.window {
