@@ -29,6 +29,8 @@ type Report struct {
 	Figures     map[string]any `json:"figures,omitempty"`
 	// Targets says, for every target in design.md, the figure it applies to and whether it is met.
 	Targets map[string]Target `json:"targets,omitempty"`
+	// Run is otj-edge's whole run at BENCH_ROOMS, the headline figures' source.
+	Run *Run `json:"run,omitempty"`
 	// Scale is the scale scenario at each room count (BENCH_SCALE), otj-edge only.
 	Scale []*Run `json:"scale,omitempty"`
 	// Baseline is the naive strategy's run at BENCH_ROOMS, and Ratios compare it with

@@ -78,7 +78,7 @@ func TestScaleSmoke(t *testing.T) {
 	require.NoError(t, err)
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(b, &doc))
-	for _, k := range []string{"figures", "targets", "scale", "baseline", "ratios", "binary_bytes"} {
+	for _, k := range []string{"figures", "targets", "run", "scale", "baseline", "ratios", "binary_bytes"} {
 		assert.Contains(t, doc, k)
 	}
 	figures := doc["figures"].(map[string]any)
