@@ -22,14 +22,14 @@ import (
 // It does not include the meeting processor, codec pushes or a separate agent process (the
 // full cold start is measured with real processes elsewhere).
 //
-//   - cold_sync_seconds: 1,000 rooms (BENCH_ROOMS) × ~40 meetings over 7 days, 100 ms added
+//   - graph_sync_cold_seconds: 1,000 rooms (BENCH_ROOMS) × ~40 meetings over 7 days, 100 ms added
 //     to every Graph operation (a batch's parts run 4 at a time, as in Graph), Graph's limits;
 //     from Run until every room's first round is in the store. Generating the calendars is
 //     not timed.
 //   - graph_requests_per_room_per_day: Graph requests counted by graphsim over a simulated
 //     Monday (virtual time, no latency) after the cold sync, with BENCH_STEADY_ROOMS rooms
 //     (default 100) and a budget of 1,000 requests per room per day, which is how 1,000 rooms
-//     with 1,000,000 are scheduled (the plan is per room). projected_graph_requests_per_day is
+//     with 1,000,000 are scheduled (the plan is per room). graph_sync_projected_requests_per_day is
 //     that × 1,000; graph_syncer_projection_per_day is what the syncer itself projected at
 //     00:02 (× 1,000 / rooms); graph_hot_interval_max_seconds and graph_cold_interval_max_seconds
 //     are the longest poll intervals in force during the day (before ± 5 % jitter).
@@ -50,12 +50,12 @@ func coldSync(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	rep.Figures["cold_sync_seconds"] = round2(secs)
-	rep.Figures["cold_sync_rooms"] = rooms
+	rep.Figures["graph_sync_cold_seconds"] = round2(secs)
+	rep.Figures["graph_sync_rooms"] = rooms
 	for k, v := range extra {
 		rep.Figures[k] = v
 	}
-	fmt.Fprintf(os.Stderr, "cold_sync_seconds: %.2f (%d rooms)\n", secs, rooms)
+	fmt.Fprintf(os.Stderr, "graph_sync_cold_seconds: %.2f (%d rooms)\n", secs, rooms)
 
 	steady := envInt("BENCH_STEADY_ROOMS", 100)
 	perRoom, projected, hotMax, coldMax, err := measureSteadyDay(ctx, steady)
@@ -65,7 +65,7 @@ func coldSync(ctx context.Context, rep *Report) error {
 	rep.Figures["graph_hot_interval_max_seconds"] = round2(hotMax.Seconds())
 	rep.Figures["graph_cold_interval_max_seconds"] = round2(coldMax.Seconds())
 	rep.Figures["graph_requests_per_room_per_day"] = round2(perRoom)
-	rep.Figures["projected_graph_requests_per_day"] = int64(perRoom * 1000)
+	rep.Figures["graph_sync_projected_requests_per_day"] = int64(perRoom * 1000)
 	rep.Figures["graph_syncer_projection_per_day"] = projected
 	fmt.Fprintf(os.Stderr, "graph_requests_per_room_per_day: %.1f (simulated day, %d rooms); projected for 1,000 rooms: %d\n",
 		perRoom, steady, int64(perRoom*1000))
@@ -213,12 +213,12 @@ func measureColdSync(ctx context.Context, n, meetings int, latency time.Duration
 		return 0, nil, fmt.Errorf("cold sync broke Graph's rules: %d in flight for one mailbox, %d early retries", maxInFlight, early)
 	}
 	return elapsed.Seconds(), map[string]any{
-		"cold_sync_meetings":                    sum.Instances,
-		"cold_sync_graph_requests":              st.Requests,
-		"cold_sync_graph_batches":               st.Batches,
-		"cold_sync_max_in_flight_per_mailbox":   maxInFlight,
-		"cold_sync_throttled_responses":         throttled,
-		"cold_sync_requests_before_retry_after": early,
+		"graph_sync_meetings":                    sum.Instances,
+		"graph_sync_cold_requests":               st.Requests,
+		"graph_sync_cold_batches":                st.Batches,
+		"graph_sync_max_in_flight_per_mailbox":   maxInFlight,
+		"graph_sync_throttled_responses":         throttled,
+		"graph_sync_requests_before_retry_after": early,
 	}, nil
 }
 

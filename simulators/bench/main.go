@@ -23,11 +23,23 @@ import (
 // Report is bench/report.json. Scenario figures are added by the scenarios; a figure that was
 // not measured is absent, never zero.
 type Report struct {
-	GeneratedAt string               `json:"generated_at"`
-	Host        Host                 `json:"host"`
-	BinaryBytes int64                `json:"binary_bytes"`
-	Figures     map[string]any       `json:"figures,omitempty"`
-	Benchmarks  map[string]Benchmark `json:"benchmarks"`
+	GeneratedAt string         `json:"generated_at"`
+	Host        Host           `json:"host"`
+	BinaryBytes int64          `json:"binary_bytes"`
+	Figures     map[string]any `json:"figures,omitempty"`
+	// Targets says, for every target in design.md, the figure it applies to and whether it is met.
+	Targets map[string]Target `json:"targets,omitempty"`
+	// Run is otj-edge's whole run at BENCH_ROOMS, the headline figures' source.
+	Run *Run `json:"run,omitempty"`
+	// Scale is the scale scenario at each room count (BENCH_SCALE), otj-edge only.
+	Scale []*Run `json:"scale,omitempty"`
+	// Baseline is the naive strategy's run at BENCH_ROOMS, and Ratios compare it with
+	// otj-edge's run at the same size (ratio = naive ÷ otj-edge).
+	Baseline   *Run                 `json:"baseline,omitempty"`
+	Ratios     map[string]Ratio     `json:"ratios,omitempty"`
+	Benchmarks map[string]Benchmark `json:"benchmarks"`
+	// Errors are the scenarios that failed, with why (their figures are missing or partial).
+	Errors map[string]string `json:"errors,omitempty"`
 }
 
 // Host describes the machine the figures come from.
@@ -63,9 +75,15 @@ func register(name string, run func(ctx context.Context, rep *Report) error) {
 // afterBenchmarks hooks derive figures from the Go benchmark results (e.g. invites per second).
 var afterBenchmarks []func(rep *Report)
 
+// afterScenarios hooks derive figures from several scenarios (ratios, targets).
+var afterScenarios []func(rep *Report)
+
+// cleanups run when bench ends, whatever happened (e.g. removing built binaries).
+var cleanups []func()
+
 func main() {
 	out := flag.String("out", "bench/report.json", "report file")
-	pkgs := flag.String("pkgs", "./...", "packages whose benchmarks run")
+	pkgs := flag.String("pkgs", envOr("BENCH_PKGS", "./..."), "packages whose Go benchmarks run (\"none\" for none)")
 	benchtime := flag.String("benchtime", "1s", "go test -benchtime")
 	only := flag.String("scenarios", os.Getenv("BENCH_SCENARIOS"), "comma-separated scenarios to run (default: all; \"none\" for none)")
 	flag.Parse()
@@ -76,6 +94,11 @@ func main() {
 }
 
 func run(out, pkgs, benchtime, only string) error {
+	defer func() {
+		for _, f := range cleanups {
+			f()
+		}
+	}()
 	rep := Report{
 		GeneratedAt: time.Now().UTC().Format(time.RFC3339),
 		Host:        Host{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU(), Go: runtime.Version()},
@@ -88,11 +111,14 @@ func run(out, pkgs, benchtime, only string) error {
 	rep.BinaryBytes = size
 	fmt.Fprintf(os.Stderr, "binary_bytes: %d (linux/amd64, stripped, CGO off)\n", size)
 
-	benches, err := goBenchmarks(pkgs, benchtime)
-	if err != nil {
-		return err
+	rep.Benchmarks = map[string]Benchmark{}
+	if pkgs != "none" {
+		benches, err := goBenchmarks(pkgs, benchtime)
+		if err != nil {
+			return err
+		}
+		rep.Benchmarks = benches
 	}
-	rep.Benchmarks = benches
 	for _, f := range afterBenchmarks {
 		f(&rep)
 	}
@@ -103,6 +129,9 @@ func run(out, pkgs, benchtime, only string) error {
 			want[n] = true
 		}
 	}
+	// A failed scenario is recorded and the others still run; the report is written after each
+	// scenario, so a long run that fails late keeps what it measured.
+	var failed []string
 	for _, sc := range scenarios {
 		if len(want) > 0 && !want[sc.name] {
 			continue
@@ -110,11 +139,34 @@ func run(out, pkgs, benchtime, only string) error {
 		fmt.Fprintf(os.Stderr, "scenario %s…\n", sc.name)
 		start := time.Now()
 		if err := sc.run(context.Background(), &rep); err != nil {
-			return fmt.Errorf("scenario %s: %w", sc.name, err)
+			fmt.Fprintf(os.Stderr, "scenario %s FAILED: %v\n", sc.name, err)
+			if rep.Errors == nil {
+				rep.Errors = map[string]string{}
+			}
+			rep.Errors[sc.name] = err.Error()
+			failed = append(failed, sc.name)
+		} else {
+			fmt.Fprintf(os.Stderr, "scenario %s done in %s\n", sc.name, time.Since(start).Round(time.Second))
 		}
-		fmt.Fprintf(os.Stderr, "scenario %s done in %s\n", sc.name, time.Since(start).Round(time.Second))
+		if err := writeReport(out, rep); err != nil {
+			return err
+		}
 	}
+	for _, f := range afterScenarios {
+		f(&rep)
+	}
+	if err := writeReport(out, rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %s\n", out)
+	if len(failed) > 0 {
+		return fmt.Errorf("scenarios failed: %s (see errors in %s)", strings.Join(failed, ", "), out)
+	}
+	return nil
+}
 
+// writeReport writes the report as it stands (atomically: a reader never sees half a file).
+func writeReport(out string, rep Report) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
@@ -122,11 +174,18 @@ func run(out, pkgs, benchtime, only string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+	tmp := out + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s\n", out)
-	return nil
+	return os.Rename(tmp, out)
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 // binarySize builds the agent as shipped (linux/amd64, CGO off, stripped) and measures it.

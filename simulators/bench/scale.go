@@ -1,0 +1,522 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/otj-edge/otj-edge/simulators/harness"
+)
+
+// The scale scenario: real processes on loopback. otj-sim serves N rooms (~40 meetings each
+// over 7 days, Graph at 100 ms latency with Graph's limits), N Cisco codecs and min(100, N/10)
+// Poly endpoints; then otj-edge (or the naive baseline, see naive/) runs on the config otj-sim
+// generated. A run measures:
+//
+//   - cold_sync_seconds: process start → every room synced (the agent's status API) and every
+//     codec showing its right bookings (expect.go), taken at the ciscosim Put that made each
+//     codec right, so the check's polling does not add to it.
+//   - hot and cold changes: over the first two thirds of the steady window, edits made through
+//     graphsim's admin API (alternately a subject change and a time change) to meetings starting within
+//     30 minutes (hot: one per sample room, created before the process starts so it is known)
+//     and to meetings starting later (cold, other rooms); the delay from the edit to the
+//     accepted ciscosim Put that shows it. p50, p95, max and count; an edit not seen within the
+//     change limit counts as the limit and as missed.
+//   - the steady window (after the cold sync and a settling time): Graph requests counted by
+//     graphsim, projected to 24 h; the process's CPU time over the window ÷ wall time (% of one
+//     core); its RSS sampled every second (mean and max); its peak RSS (VmHWM) at the end, which
+//     covers the cold start.
+
+// scaleOptions configure the scale runs (environment variables, see the README).
+type scaleOptions struct {
+	rooms       int   // BENCH_ROOMS: the run the headline figures come from
+	scale       []int // BENCH_SCALE
+	meetings    int   // BENCH_MEETINGS
+	latency     time.Duration
+	window      time.Duration // BENCH_WINDOW
+	settle      time.Duration // BENCH_SETTLE
+	changes     int           // BENCH_CHANGES: edits of each kind
+	changeLimit time.Duration // BENCH_CHANGE_LIMIT
+	coldLimit   time.Duration // BENCH_COLD_LIMIT
+	naiveEvery  time.Duration // BENCH_NAIVE_INTERVAL
+	keep        bool          // BENCH_KEEP: keep run directories (logs, state)
+}
+
+func scaleOptionsFromEnv() (scaleOptions, error) {
+	o := scaleOptions{rooms: envInt("BENCH_ROOMS", 1000), meetings: envInt("BENCH_MEETINGS", 40),
+		latency: 100 * time.Millisecond, changes: envInt("BENCH_CHANGES", 20), keep: os.Getenv("BENCH_KEEP") != ""}
+	var err error
+	for _, d := range []struct {
+		name string
+		def  time.Duration
+		to   *time.Duration
+	}{
+		{"BENCH_WINDOW", 3 * time.Minute, &o.window},
+		{"BENCH_SETTLE", 30 * time.Second, &o.settle},
+		{"BENCH_CHANGE_LIMIT", 10 * time.Minute, &o.changeLimit},
+		{"BENCH_COLD_LIMIT", 20 * time.Minute, &o.coldLimit},
+		{"BENCH_NAIVE_INTERVAL", time.Minute, &o.naiveEvery},
+		{"BENCH_LATENCY", 100 * time.Millisecond, &o.latency},
+	} {
+		*d.to = d.def
+		if v := os.Getenv(d.name); v != "" {
+			if *d.to, err = time.ParseDuration(v); err != nil || *d.to < 0 {
+				return o, fmt.Errorf("%s=%q is not a duration like 3m or 30s", d.name, v)
+			}
+		}
+	}
+	list := "10,100,1000,5000"
+	if v, ok := os.LookupEnv("BENCH_SCALE"); ok {
+		list = v
+	}
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" || f == "none" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("BENCH_SCALE=%q: %q is not a room count", list, f)
+		}
+		o.scale = append(o.scale, n)
+	}
+	slices.Sort(o.scale)
+	o.scale = slices.Compact(o.scale)
+	return o, nil
+}
+
+// Run is one scale run's figures (a figure that could not be measured is absent).
+type Run struct {
+	Strategy      string `json:"strategy"` // otj-edge or naive
+	Rooms         int    `json:"rooms"`
+	Codecs        int    `json:"codecs"`
+	PolyEndpoints int    `json:"poly_endpoints"`
+	Meetings      int    `json:"meetings"` // events in graphsim's rooms (series occurrences counted)
+
+	ColdSyncSeconds *float64 `json:"cold_sync_seconds,omitempty"`
+	CodecsRight     int      `json:"codecs_right"` // codecs showing their right bookings at the end of the cold start
+	RoomsSynced     int      `json:"rooms_synced,omitempty"`
+	ColdGraphReqs   int      `json:"cold_sync_graph_requests"`
+
+	P95HotChangeSeconds  *float64    `json:"p95_hot_change_seconds,omitempty"`
+	P95ColdChangeSeconds *float64    `json:"p95_cold_change_seconds,omitempty"`
+	HotChanges           ChangeStats `json:"hot_changes"`
+	ColdChanges          ChangeStats `json:"cold_changes"`
+
+	WindowSeconds                float64 `json:"steady_window_seconds"`
+	SteadyGraphRequests          int     `json:"steady_graph_requests"`
+	ProjectedGraphRequestsPerDay int64   `json:"projected_graph_requests_per_day"`
+	AgentProjectedPerDay         int64   `json:"agent_projected_graph_requests_per_day,omitempty"` // the syncer's own plan (status API)
+	GraphThrottled               int     `json:"graph_throttled_responses"`                        // 429s over the whole run
+	GraphEarlyRetries            int     `json:"graph_requests_before_retry_after"`
+	GraphMaxInFlightPerMailbox   int     `json:"graph_max_in_flight_per_mailbox"`
+
+	PeakRSSMB        float64 `json:"peak_rss_mb"`
+	SteadyRSSMB      float64 `json:"steady_rss_mb"` // mean over the window
+	SteadyRSSMaxMB   float64 `json:"steady_rss_max_mb"`
+	SteadyCPUPercent float64 `json:"steady_cpu_percent"`
+	ColdCPUSeconds   float64 `json:"cold_cpu_seconds"` // CPU time used until the steady window began
+	SimCPUPercent    float64 `json:"sim_cpu_percent"`  // otj-sim over the window: how busy the machine's other side was
+	LoadAvg          string  `json:"loadavg"`          // at the end of the window
+
+	coldRSSMax int64 // the largest RSS sampled during the cold start
+}
+
+// ChangeStats summarises one kind of edit.
+type ChangeStats struct {
+	Count   int      `json:"count"`  // edits made
+	Seen    int      `json:"seen"`   // edits that reached the codec within the change limit
+	Missed  int      `json:"missed"` // edits that did not (counted as the limit in the percentiles)
+	Skipped int      `json:"skipped,omitempty"`
+	P50     *float64 `json:"p50_seconds,omitempty"`
+	P95     *float64 `json:"p95_seconds,omitempty"`
+	Max     *float64 `json:"max_seconds,omitempty"`
+}
+
+// binaries are the programs a scale run starts.
+type binaries struct {
+	harness.Bins
+	Naive string
+}
+
+// buildAll builds otj-edge and otj-sim as shipped, and the naive baseline, into dir.
+func buildAll(ctx context.Context, dir string) (binaries, error) {
+	root, err := harness.Root()
+	if err != nil {
+		return binaries{}, err
+	}
+	b, err := harness.Build(ctx, root, dir)
+	if err != nil {
+		return binaries{}, err
+	}
+	naive := filepath.Join(dir, "naive")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", naive, "./simulators/bench/naive")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return binaries{}, fmt.Errorf("build the naive baseline: %w\n%s", err, out)
+	}
+	return binaries{Bins: b, Naive: naive}, nil
+}
+
+// process is what a run measures: otj-edge (with its status API) or the naive program.
+type process struct {
+	proc  *harness.Proc
+	agent *harness.Agent // nil for naive
+}
+
+func (p process) stop() { _ = p.proc.Stop(30 * time.Second) }
+
+// scaleRun runs one strategy at n rooms.
+func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy string, n int) (*Run, error) {
+	r := &Run{Strategy: strategy, Rooms: n, Codecs: n, PolyEndpoints: min(100, n/10)}
+	logf("scale: %s, %d rooms: starting otj-sim", strategy, n)
+	dir, err := os.MkdirTemp("", "otj-bench-scale-")
+	if err != nil {
+		return nil, err
+	}
+	if o.keep {
+		logf("scale: run directory %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	s, err := harness.StartSim(ctx, bins.Bins, dir, "--rooms", strconv.Itoa(n), "--cisco", strconv.Itoa(n),
+		"--poly", strconv.Itoa(r.PolyEndpoints), "--meetings", strconv.Itoa(o.meetings), "--latency", o.latency.String(),
+		"--clean", "--mqtt", "embedded")
+	if err != nil {
+		return nil, err
+	}
+	defer s.Stop(30 * time.Second)
+	st, err := loadSite(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	if len(st.codecs) != n {
+		return nil, fmt.Errorf("otj-sim configured %d codecs, want %d", len(st.codecs), n)
+	}
+
+	// The hot sample's meetings, 28 minutes ahead, exist before the process starts.
+	hotRooms, coldRooms := sampleRooms(st, o.changes)
+	hot, err := createHotMeetings(ctx, st, hotRooms, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := st.resolve(ctx, time.Now()); err != nil {
+		return nil, err
+	}
+	for _, c := range st.codecs {
+		r.Meetings += len(c.meetings)
+	}
+	g0, err := graphStats(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+
+	logf("scale: %s, %d rooms: starting the process", strategy, n)
+	start := time.Now()
+	var p process
+	switch strategy {
+	case "otj-edge":
+		a, err := harness.StartAgent(ctx, bins.Bins, s.File.Agent.Config, s.File.Agent.StatusURL, filepath.Join(dir, "agent.log"))
+		if err != nil {
+			return nil, err
+		}
+		p = process{proc: a.Proc, agent: a}
+	case "naive":
+		np, err := harness.StartProcess(bins.Naive, []string{"-config", s.File.Agent.Config, "-interval", o.naiveEvery.String()},
+			filepath.Join(dir, "naive.log"))
+		if err != nil {
+			return nil, err
+		}
+		p = process{proc: np}
+	default:
+		return nil, fmt.Errorf("unknown strategy %q", strategy)
+	}
+	defer p.stop()
+
+	// Cold start.
+	done, err := coldStart(ctx, st, p, start, o.coldLimit, r)
+	if err != nil {
+		return nil, err
+	}
+	if done.IsZero() {
+		logf("scale: %s, %d rooms: NOT converged within %s: %d of %d codecs right", strategy, n, o.coldLimit, r.CodecsRight, n)
+	} else {
+		r.ColdSyncSeconds = ptr(round2(done.Sub(start).Seconds()))
+		logf("scale: %s, %d rooms: cold sync %.1f s", strategy, n, *r.ColdSyncSeconds)
+	}
+	g1, err := graphStats(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	r.ColdGraphReqs = g1.Requests - g0.Requests
+	if !sleepCtx(ctx, o.settle) {
+		return nil, ctx.Err()
+	}
+
+	// Steady window, with the change sample made at its start.
+	u0, err := harness.ProcUsage(p.proc.Pid())
+	if err != nil {
+		return nil, fmt.Errorf("%s exited: see its log (%w)", strategy, err)
+	}
+	s0, _ := harness.ProcUsage(s.Pid())
+	g2, err := graphStats(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	r.ColdCPUSeconds = round2(u0.CPU.Seconds())
+	t0 := time.Now()
+	ch := startChanges(ctx, st, hot, coldRooms, o.window*2/3, o.changeLimit)
+	var rssSum, rssMax float64
+	samples := 0
+	for time.Since(t0) < o.window {
+		if !sleepCtx(ctx, time.Second) {
+			return nil, ctx.Err()
+		}
+		u, err := harness.ProcUsage(p.proc.Pid())
+		if err != nil {
+			return nil, fmt.Errorf("%s exited during the steady window: see its log (%w)", strategy, err)
+		}
+		rssSum += mb(u.RSSBytes)
+		rssMax = math.Max(rssMax, mb(u.RSSBytes))
+		samples++
+	}
+	u1, err := harness.ProcUsage(p.proc.Pid())
+	if err != nil {
+		return nil, fmt.Errorf("%s exited during the steady window: see its log (%w)", strategy, err)
+	}
+	s1, _ := harness.ProcUsage(s.Pid())
+	g3, err := graphStats(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	wall := time.Since(t0).Seconds()
+	r.WindowSeconds = round2(wall)
+	r.SteadyGraphRequests = g3.Requests - g2.Requests
+	r.ProjectedGraphRequestsPerDay = int64(math.Round(float64(r.SteadyGraphRequests) * 86400 / wall))
+	r.SteadyCPUPercent = round2(100 * (u1.CPU - u0.CPU).Seconds() / wall)
+	r.SimCPUPercent = round2(100 * (s1.CPU - s0.CPU).Seconds() / wall)
+	r.SteadyRSSMB = round2(rssSum / float64(max(samples, 1)))
+	r.SteadyRSSMaxMB = round2(rssMax)
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		r.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	if p.agent != nil {
+		if as, err := p.agent.Status(ctx); err == nil {
+			for _, g := range as.Graph {
+				r.AgentProjectedPerDay += g.Projected24h
+			}
+		}
+	}
+
+	// The changes still in flight after the window.
+	hotStats, coldStats, err := ch.wait()
+	if err != nil {
+		return nil, err
+	}
+	r.HotChanges, r.ColdChanges = hotStats, coldStats
+	r.P95HotChangeSeconds, r.P95ColdChangeSeconds = hotStats.P95, coldStats.P95
+	// VmHWM is updated lazily by the kernel: the peak is also at least any RSS sampled.
+	peak := max(u1.PeakRSSBytes, r.coldRSSMax)
+	if u2, err := harness.ProcUsage(p.proc.Pid()); err == nil {
+		peak = max(peak, u2.PeakRSSBytes)
+	}
+	r.PeakRSSMB = math.Max(mb(peak), r.SteadyRSSMaxMB)
+	g4, err := graphStats(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	r.GraphThrottled, r.GraphEarlyRetries = g4.throttled-g0.throttled, g4.early-g0.early
+	r.GraphMaxInFlightPerMailbox = g4.maxInFlight
+	if exited, err := p.proc.Exited(); exited {
+		return nil, fmt.Errorf("%s exited during the run (%v): see %s", strategy, err, p.proc.Log)
+	}
+	logf("scale: %s, %d rooms: %s", strategy, n, r.summary())
+	return r, nil
+}
+
+func (r *Run) summary() string {
+	f := func(p *float64) string {
+		if p == nil {
+			return "—"
+		}
+		return strconv.FormatFloat(*p, 'f', 1, 64)
+	}
+	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %d req/day, peak %.1f MB, steady %.1f MB, CPU %.2f %%",
+		f(r.ColdSyncSeconds), f(r.HotChanges.P95), r.HotChanges.Seen, r.HotChanges.Count, f(r.ColdChanges.P95),
+		r.ColdChanges.Seen, r.ColdChanges.Count, r.ProjectedGraphRequestsPerDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent)
+}
+
+// coldStart waits until every codec shows its right bookings (and, for otj-edge, every room
+// is synced) and returns when that was, or zero when the limit passed first.
+func coldStart(ctx context.Context, st *site, p process, start time.Time, limit time.Duration, r *Run) (time.Time, error) {
+	right := map[string]time.Time{}
+	var synced time.Time
+	deadline := start.Add(limit)
+	var last string
+	for {
+		if exited, err := p.proc.Exited(); exited {
+			return time.Time{}, fmt.Errorf("the process exited during the cold start (%v): see %s", err, p.proc.Log)
+		}
+		if u, err := harness.ProcUsage(p.proc.Pid()); err == nil {
+			r.coldRSSMax = max(r.coldRSSMax, u.RSSBytes, u.PeakRSSBytes)
+		}
+		if p.agent != nil && synced.IsZero() {
+			if as, err := p.agent.Status(ctx); err == nil {
+				r.RoomsSynced = as.Calendar.Synced
+				if as.Calendar.Rooms > 0 && as.Calendar.Synced == as.Calendar.Rooms {
+					synced = time.Now()
+				}
+			}
+		}
+		var todo []*codecPlan
+		for _, c := range st.codecs {
+			if _, ok := right[c.name]; !ok {
+				todo = append(todo, c)
+			}
+		}
+		type result struct {
+			name string
+			at   time.Time
+		}
+		found := make(chan result, len(todo))
+		wrong := make(chan string, len(todo))
+		err := forEach(ctx, todo, 8, func(ctx context.Context, c *codecPlan) error {
+			now := time.Now()
+			got, err := st.codecBookings(ctx, c.name)
+			if err != nil {
+				return err
+			}
+			want := st.want(c, now)
+			if shows := st.shows(got, now); !sameSet(want, shows) {
+				wrong <- c.name + ": " + diff(want, shows)
+				return nil
+			}
+			at, err := rightSince(ctx, st, c, want, now, start)
+			if err != nil {
+				return err
+			}
+			found <- result{c.name, at}
+			return nil
+		})
+		if err != nil {
+			return time.Time{}, err
+		}
+		close(found)
+		close(wrong)
+		for w := range wrong {
+			last = w
+		}
+		for f := range found {
+			right[f.name] = f.at
+		}
+		r.CodecsRight = len(right)
+		if len(right) == len(st.codecs) && (p.agent == nil || !synced.IsZero()) {
+			done := synced
+			for _, at := range right {
+				if at.After(done) {
+					done = at
+				}
+			}
+			return done, nil
+		}
+		if time.Now().After(deadline) {
+			logf("scale: cold start: e.g. %s", last)
+			return time.Time{}, nil
+		}
+		if !sleepCtx(ctx, 2*time.Second) {
+			return time.Time{}, ctx.Err()
+		}
+	}
+}
+
+// rightSince finds the first accepted Put after start from which the codec showed want (the
+// check at now saw it right); a codec with nothing to show needs no Put.
+func rightSince(ctx context.Context, st *site, c *codecPlan, want map[bookingKey]bool, now, start time.Time) (time.Time, error) {
+	if len(want) == 0 {
+		return start, nil
+	}
+	puts, err := st.codecPuts(ctx, c.name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, p := range puts {
+		if p.Accepted && p.Source == "xapi" && !p.At.Before(start) && sameSet(want, st.shows(p.Bookings, now)) {
+			return p.At, nil
+		}
+	}
+	return now, nil // e.g. a Put the simulator did not record in full: the check's own time
+}
+
+// graphCounters are graphsim's counters the runs use.
+type graphCounters struct {
+	Requests                      int
+	throttled, early, maxInFlight int
+}
+
+func graphStats(ctx context.Context, st *site) (graphCounters, error) {
+	var s struct {
+		Requests  int `json:"requests"`
+		Mailboxes map[string]struct {
+			MaxInFlight  int `json:"max_in_flight"`
+			EarlyRetries int `json:"early_retries"`
+			Throttled    int `json:"throttled"`
+		} `json:"mailboxes"`
+	}
+	if err := harness.GetJSON(ctx, st.graphAdmin+"/stats", &s); err != nil {
+		return graphCounters{}, fmt.Errorf("read graphsim's counters: %w", err)
+	}
+	g := graphCounters{Requests: s.Requests}
+	for _, m := range s.Mailboxes {
+		g.throttled += m.Throttled
+		g.early += m.EarlyRetries
+		g.maxInFlight = max(g.maxInFlight, m.MaxInFlight)
+	}
+	return g, nil
+}
+
+// sampleRooms picks k codecs for hot edits and k others for cold edits, spread over the site.
+func sampleRooms(st *site, k int) (hot, cold []*codecPlan) {
+	n := len(st.codecs)
+	k = min(k, n/2)
+	if k == 0 && n > 0 {
+		return []*codecPlan{st.codecs[0]}, nil
+	}
+	for i := range 2 * k {
+		c := st.codecs[i*n/(2*k)]
+		if i%2 == 0 {
+			hot = append(hot, c)
+		} else {
+			cold = append(cold, c)
+		}
+	}
+	return hot, cold
+}
+
+func roomPath(st *site, room string) string {
+	return st.graphAdmin + "/rooms/" + url.PathEscape(room) + "/events"
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func mb(b int64) float64 { return round2(float64(b) / (1 << 20)) }
+
+func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestScaleSmoke runs the scale scenario and the naive baseline through the real processes
+// (otj-sim, otj-edge, naive) at 10 rooms with a short window and checks that the report has
+// every figure, with sane values: both strategies bring every codec to its right bookings,
+// the edits are made and accounted for, and ratios and targets are filled in. It checks no
+// timing target (make bench measures those).
+func TestScaleSmoke(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bins, err := buildAll(ctx, t.TempDir())
+	require.NoError(t, err)
+	fi, err := os.Stat(bins.Agent)
+	require.NoError(t, err)
+
+	const rooms = 10
+	o := scaleOptions{rooms: rooms, meetings: 40, latency: 100 * time.Millisecond, window: 16 * time.Second,
+		settle: time.Second, changes: 2, changeLimit: 25 * time.Second, coldLimit: 2 * time.Minute, naiveEvery: 4 * time.Second}
+	edge, err := scaleRun(ctx, bins, o, "otj-edge", rooms)
+	require.NoError(t, err)
+	naive, err := scaleRun(ctx, bins, o, "naive", rooms)
+	require.NoError(t, err)
+
+	for _, r := range []*Run{edge, naive} {
+		t.Run(r.Strategy, func(t *testing.T) {
+			assert.Equal(t, rooms, r.Codecs)
+			assert.Equal(t, 1, r.PolyEndpoints, "min(100, rooms/10) Poly endpoints")
+			assert.Greater(t, r.Meetings, rooms*20, "the rooms have their calendars")
+			require.NotNil(t, r.ColdSyncSeconds, "every codec shows its right bookings")
+			assert.Greater(t, *r.ColdSyncSeconds, 0.0)
+			assert.Equal(t, rooms, r.CodecsRight)
+			assert.Greater(t, r.ColdGraphReqs, 0)
+			for _, c := range []ChangeStats{r.HotChanges, r.ColdChanges} {
+				assert.Equal(t, 2, c.Count, "two edits of each kind are made")
+				assert.Equal(t, c.Count, c.Seen+c.Missed, "every edit is seen or missed")
+				require.NotNil(t, c.P95)
+				assert.GreaterOrEqual(t, *c.Max, *c.P95)
+				assert.GreaterOrEqual(t, *c.P95, *c.P50)
+				assert.LessOrEqual(t, *c.Max, o.changeLimit.Seconds())
+			}
+			assert.GreaterOrEqual(t, r.WindowSeconds, o.window.Seconds())
+			assert.Greater(t, r.SteadyGraphRequests, 0, "both strategies keep polling Graph")
+			assert.Greater(t, r.ProjectedGraphRequestsPerDay, int64(0))
+			assert.Greater(t, r.PeakRSSMB, 1.0)
+			assert.GreaterOrEqual(t, r.PeakRSSMB, r.SteadyRSSMaxMB)
+			assert.Greater(t, r.SteadyRSSMB, 1.0)
+			assert.GreaterOrEqual(t, r.SteadyCPUPercent, 0.0)
+			assert.Zero(t, r.GraphEarlyRetries, "no request before a Retry-After expired")
+			assert.LessOrEqual(t, r.GraphMaxInFlightPerMailbox, 4)
+		})
+	}
+	assert.Equal(t, rooms, edge.RoomsSynced, "the agent reports every room synced")
+	// The naive strategy polls every room every 4 s here: every edit reaches its codec.
+	assert.Equal(t, 2, naive.HotChanges.Seen)
+	assert.Equal(t, 2, naive.ColdChanges.Seen)
+
+	rep := Report{Figures: map[string]any{"rules_invites_per_sec": 25000.0}, BinaryBytes: fi.Size()}
+	t.Cleanup(func() { edgeAtRooms = nil })
+	edgeAtRooms = edge
+	rep.Scale = []*Run{edge}
+	headline(&rep, edge)
+	rep.Baseline = naive
+	ratios(&rep)
+	targets(&rep)
+
+	b, err := json.Marshal(rep)
+	require.NoError(t, err)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(b, &doc))
+	for _, k := range []string{"figures", "targets", "run", "scale", "baseline", "ratios", "binary_bytes"} {
+		assert.Contains(t, doc, k)
+	}
+	figures := doc["figures"].(map[string]any)
+	for _, k := range headlineKeys {
+		assert.Contains(t, figures, k)
+		if assert.Contains(t, rep.Ratios, k) {
+			r := rep.Ratios[k]
+			if r.OTJEdge > 0 && assert.NotNil(t, r.Ratio, k) {
+				assert.InDelta(t, r.Naive/r.OTJEdge, *r.Ratio, 0.01*(*r.Ratio)+0.01, k)
+			}
+		}
+		if assert.Contains(t, rep.Targets, k) {
+			assert.NotNil(t, rep.Targets[k].Value, k)
+			assert.NotNil(t, rep.Targets[k].Met, k)
+			assert.Contains(t, rep.Targets[k].Note, "measured at 10 rooms", "a run off 1,000 rooms says so")
+		}
+	}
+	for _, k := range []string{"binary_bytes", "rules_invites_per_sec"} {
+		if assert.Contains(t, rep.Targets, k) {
+			if assert.NotNil(t, rep.Targets[k].Met, k) {
+				assert.True(t, *rep.Targets[k].Met, k)
+			}
+		}
+	}
+}

@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+)
+
+// The scale and baseline scenarios (scale.go runs one of them at one size) and the report's
+// targets and ratios.
+func init() {
+	register("scale", scaleScenario)
+	register("baseline", baselineScenario)
+	afterScenarios = append(afterScenarios, ratios, targets)
+}
+
+var (
+	buildOnce sync.Once
+	built     binaries
+	buildErr  error
+	binDir    string
+)
+
+// scaleBinaries builds the programs once per invocation (removed when bench ends).
+func scaleBinaries(ctx context.Context) (binaries, error) {
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "otj-bench-bin-")
+		if buildErr != nil {
+			return
+		}
+		cleanups = append(cleanups, func() { os.RemoveAll(binDir) })
+		logf("scale: building otj-edge, otj-sim and the naive baseline")
+		built, buildErr = buildAll(ctx, binDir)
+	})
+	return built, buildErr
+}
+
+// edgeAtRooms is otj-edge's run at BENCH_ROOMS, for the ratios.
+var edgeAtRooms *Run
+
+// scaleScenario runs otj-edge at every BENCH_SCALE size and at BENCH_ROOMS (once when both
+// name the same size); the BENCH_ROOMS run gives the report's headline figures.
+func scaleScenario(ctx context.Context, rep *Report) error {
+	o, err := scaleOptionsFromEnv()
+	if err != nil {
+		return err
+	}
+	bins, err := scaleBinaries(ctx)
+	if err != nil {
+		return err
+	}
+	sizes := append([]int(nil), o.scale...)
+	inScale := map[int]bool{}
+	for _, n := range sizes {
+		inScale[n] = true
+	}
+	if !inScale[o.rooms] {
+		sizes = append(sizes, o.rooms)
+	}
+	// A size that fails is reported and the others still run.
+	var errs []error
+	for _, n := range sizes {
+		r, err := scaleRun(ctx, bins, o, "otj-edge", n)
+		if err != nil {
+			logf("scale: otj-edge at %d rooms FAILED: %v", n, err)
+			errs = append(errs, fmt.Errorf("otj-edge at %d rooms: %w", n, err))
+			continue
+		}
+		if inScale[n] {
+			rep.Scale = append(rep.Scale, r)
+		}
+		if n == o.rooms {
+			edgeAtRooms = r
+			headline(rep, r)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// baselineScenario runs the naive strategy at BENCH_ROOMS.
+func baselineScenario(ctx context.Context, rep *Report) error {
+	o, err := scaleOptionsFromEnv()
+	if err != nil {
+		return err
+	}
+	bins, err := scaleBinaries(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := scaleRun(ctx, bins, o, "naive", o.rooms)
+	if err != nil {
+		return fmt.Errorf("naive at %d rooms: %w", o.rooms, err)
+	}
+	rep.Baseline = r
+	return nil
+}
+
+// headline copies the run's main figures to the top of the report.
+func headline(rep *Report, r *Run) {
+	rep.Run = r
+	rep.Figures["scale_rooms"] = r.Rooms
+	if r.ColdSyncSeconds != nil {
+		rep.Figures["cold_sync_seconds"] = *r.ColdSyncSeconds
+	}
+	if r.P95HotChangeSeconds != nil {
+		rep.Figures["p95_hot_change_seconds"] = *r.P95HotChangeSeconds
+	}
+	if r.P95ColdChangeSeconds != nil {
+		rep.Figures["p95_cold_change_seconds"] = *r.P95ColdChangeSeconds
+	}
+	rep.Figures["projected_graph_requests_per_day"] = r.ProjectedGraphRequestsPerDay
+	rep.Figures["peak_rss_mb"] = r.PeakRSSMB
+	rep.Figures["steady_rss_mb"] = r.SteadyRSSMB
+	rep.Figures["steady_cpu_percent"] = r.SteadyCPUPercent
+}
+
+// Ratio sets a headline figure beside the naive baseline's.
+type Ratio struct {
+	OTJEdge float64 `json:"otj_edge"`
+	Naive   float64 `json:"naive"`
+	// Ratio is naive ÷ otj-edge: above 1, otj-edge needs less (time, requests, memory, CPU);
+	// absent when otj-edge's figure is 0.
+	Ratio *float64 `json:"ratio,omitempty"`
+}
+
+// runFigure reads a headline figure of a run (ok false when it was not measured).
+func runFigure(r *Run, key string) (float64, bool) {
+	switch key {
+	case "cold_sync_seconds":
+		if r.ColdSyncSeconds != nil {
+			return *r.ColdSyncSeconds, true
+		}
+	case "p95_hot_change_seconds":
+		if r.P95HotChangeSeconds != nil {
+			return *r.P95HotChangeSeconds, true
+		}
+	case "p95_cold_change_seconds":
+		if r.P95ColdChangeSeconds != nil {
+			return *r.P95ColdChangeSeconds, true
+		}
+	case "projected_graph_requests_per_day":
+		return float64(r.ProjectedGraphRequestsPerDay), true
+	case "peak_rss_mb":
+		return r.PeakRSSMB, true
+	case "steady_rss_mb":
+		return r.SteadyRSSMB, true
+	case "steady_cpu_percent":
+		return r.SteadyCPUPercent, true
+	}
+	return 0, false
+}
+
+var headlineKeys = []string{"cold_sync_seconds", "p95_hot_change_seconds", "p95_cold_change_seconds",
+	"projected_graph_requests_per_day", "peak_rss_mb", "steady_rss_mb", "steady_cpu_percent"}
+
+func ratios(rep *Report) {
+	if edgeAtRooms == nil || rep.Baseline == nil || edgeAtRooms.Rooms != rep.Baseline.Rooms {
+		return
+	}
+	rep.Ratios = map[string]Ratio{}
+	for _, k := range headlineKeys {
+		e, ok1 := runFigure(edgeAtRooms, k)
+		n, ok2 := runFigure(rep.Baseline, k)
+		if !ok1 || !ok2 {
+			continue
+		}
+		r := Ratio{OTJEdge: e, Naive: n}
+		if e > 0 {
+			r.Ratio = ptr(round2(n / e))
+		}
+		rep.Ratios[k] = r
+	}
+}
+
+// Target is one of design.md's targets, the figure it applies to and whether it is met.
+type Target struct {
+	Target string   `json:"target"`          // as design.md states it
+	Value  *float64 `json:"value,omitempty"` // absent: not measured in this run
+	Met    *bool    `json:"met"`             // null: not measured in this run
+	Note   string   `json:"note,omitempty"`
+}
+
+// targets evaluates design.md's targets against this report's figures.
+func targets(rep *Report) {
+	rep.Targets = map[string]Target{}
+	fig := func(k string) (float64, bool) {
+		if k == "binary_bytes" {
+			return float64(rep.BinaryBytes), rep.BinaryBytes > 0
+		}
+		switch v := rep.Figures[k].(type) {
+		case float64:
+			return v, true
+		case int:
+			return float64(v), true
+		case int64:
+			return float64(v), true
+		}
+		return 0, false
+	}
+	note := ""
+	if n, ok := fig("scale_rooms"); ok && n != 1000 {
+		note = fmt.Sprintf("measured at %d rooms (BENCH_ROOMS); the target is stated for 1,000", int(n))
+	}
+	add := func(key, target string, limit float64, atMost bool, note string) {
+		t := Target{Target: target, Note: note}
+		if v, ok := fig(key); ok {
+			t.Value = ptr(v)
+			if atMost {
+				t.Met = ptr(v <= limit)
+			} else {
+				t.Met = ptr(v >= limit)
+			}
+		} else if key == "cold_sync_seconds" && edgeAtRooms != nil {
+			t.Met = ptr(false)
+			t.Note = fmt.Sprintf("not converged: %d of %d codecs right at the cold limit", edgeAtRooms.CodecsRight, edgeAtRooms.Codecs)
+		} else {
+			t.Note = "not measured in this run"
+		}
+		rep.Targets[key] = t
+	}
+	add("binary_bytes", "≤ 25 MB (25,000,000 bytes; linux/amd64, stripped, CGO off)", 25e6, true, "")
+	add("rules_invites_per_sec", "≥ 20,000 realistic HTML invites per second per core", 20000, false, "")
+	add("cold_sync_seconds", "≤ 60 s: 1,000 rooms × ~40 events, every room synced and every codec pushed", 60, true, note)
+	add("p95_hot_change_seconds", "p95 ≤ 20 s: a change to a meeting starting within 30 min reaches the codec", 20, true, note)
+	add("p95_cold_change_seconds", "≤ 5 min (300 s): any other change reaches the codec (p95)", 300, true, note)
+	add("projected_graph_requests_per_day", "≤ 1,000,000 Graph requests per 24 h for 1,000 rooms", 1e6, true, note)
+	add("peak_rss_mb", "≤ 64 MB RSS with 1,000 rooms, 1,000 codecs, 100 Poly endpoints (peak, VmHWM)", 64, true, note)
+	add("steady_rss_mb", "≤ 64 MB RSS at steady state (mean over the steady window)", 64, true, note)
+	add("steady_cpu_percent", "≤ 5 % of one core at steady state", 5, true, note)
+	if t, ok := rep.Targets["projected_graph_requests_per_day"]; ok && t.Value != nil {
+		// The window's rate is not the day's use: the syncer spreads what is left of the local
+		// day's budget over what is left of the day. Say what the whole simulated day counted.
+		day := "the coldsync scenario's simulated day was not run"
+		if v, ok := fig("graph_sync_projected_requests_per_day"); ok {
+			day = fmt.Sprintf("the coldsync scenario's simulated day (virtual time) counted %.0f for 1,000 rooms", v)
+		}
+		t.Note = joinNote(t.Note, "the steady window's rate × 24 h; otj-edge spends what is left of the local day's budget over "+
+			"what is left of the day (and stops at the budget), so a run in the afternoon projects more than a day uses; "+day)
+		rep.Targets["projected_graph_requests_per_day"] = t
+	}
+	if edgeAtRooms != nil {
+		h, c := edgeAtRooms.HotChanges, edgeAtRooms.ColdChanges
+		for key, s := range map[string]ChangeStats{"p95_hot_change_seconds": h, "p95_cold_change_seconds": c} {
+			if t, ok := rep.Targets[key]; ok && s.Missed > 0 {
+				t.Note = joinNote(t.Note, fmt.Sprintf("%d of %d edits did not arrive within the change limit", s.Missed, s.Count))
+				rep.Targets[key] = t
+			}
+		}
+	}
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
