@@ -142,7 +142,11 @@ type Syncer struct {
 	gate        tokenGate
 	gateEvents  []*store.Event // integration-level events waiting for the next write
 	lastRefresh time.Time
-	steps       int // rooms with a step running
+	// refreshedFrom is the client generation the last token refresh replaced: a rejection of
+	// a token of that generation (or older) is already being dealt with, even while the refresh
+	// has not finished and the generation not moved on yet (parts of one batch fail together).
+	refreshedFrom int
+	steps         int // rooms with a step running
 }
 
 // room is the scheduler's view of one room.

@@ -496,12 +496,12 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure, sent int) {
 		s.log.Info("delta state expired; resyncing the room in full", "room", mailbox, "code", f.code)
 		s.writeState(ctx, r, st, nil, emitted, sent)
 		return
-	case f.badToken && (f.gen < s.api.generation() || now.Sub(s.lastRefresh) > 5*time.Minute):
+	case f.badToken && (f.gen < s.api.generation() || f.gen <= s.refreshedFrom || now.Sub(s.lastRefresh) > 5*time.Minute):
 		// Graph rejected the token: get a new one once (or use the one another room already
-		// got) before calling it a failure.
-		refresh := f.gen >= s.api.generation()
+		// got, or is getting) before calling it a failure.
+		refresh := f.gen >= s.api.generation() && f.gen > s.refreshedFrom
 		if refresh {
-			s.lastRefresh = now
+			s.lastRefresh, s.refreshedFrom = now, f.gen
 		}
 		r.due = now
 		st, emitted := r.state, r.emitted
