@@ -50,6 +50,13 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		s.countRequest()
 	}
 	if msg := s.checkToken(r.Header.Get("Authorization")); msg != "" {
+		if path == "/$batch" {
+			// A refused batch counts as its parts, as any batch does (the client counted them).
+			parts, _ := decodeBatch(r)
+			for range max(1, len(parts)) {
+				s.countRequest()
+			}
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
 		s.writeResp(w, errResp(http.StatusUnauthorized, "InvalidAuthenticationToken", msg))
 		return
@@ -648,6 +655,28 @@ func decodeToken(tok, kind string) (string, int, bool) {
 
 // --- $batch ------------------------------------------------------------------------------
 
+// decodeBatch reads a $batch body (gzipped or not); problem is Graph's message when it is
+// not a batch.
+func decodeBatch(r *http.Request) (parts []batchPart, problem string) {
+	var in struct {
+		Requests []batchPart `json:"requests"`
+	}
+	var rd io.Reader = r.Body
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") { // the SDK may compress bodies
+		gz, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, "Invalid gzip body."
+		}
+		defer gz.Close()
+		rd = gz
+	}
+	body, err := io.ReadAll(io.LimitReader(rd, 4<<20))
+	if err != nil || json.Unmarshal(body, &in) != nil {
+		return nil, "Invalid batch payload format."
+	}
+	return in.Requests, ""
+}
+
 type batchPart struct {
 	ID        string            `json:"id"`
 	Method    string            `json:"method"`
@@ -664,24 +693,12 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 		s.writeResp(w, errResp(http.StatusMethodNotAllowed, "BadRequest", "Use POST for $batch."))
 		return
 	}
-	var in struct {
-		Requests []batchPart `json:"requests"`
-	}
-	var rd io.Reader = r.Body
-	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") { // the SDK compresses bodies
-		gz, err := gzip.NewReader(r.Body)
-		if err != nil {
-			s.writeResp(w, errResp(http.StatusBadRequest, "BadRequest", "Invalid gzip body."))
-			return
-		}
-		defer gz.Close()
-		rd = gz
-	}
-	body, err := io.ReadAll(io.LimitReader(rd, 4<<20))
-	if err != nil || json.Unmarshal(body, &in) != nil {
-		s.writeResp(w, errResp(http.StatusBadRequest, "BadRequest", "Invalid batch payload format."))
+	parts, problem := decodeBatch(r)
+	if problem != "" {
+		s.writeResp(w, errResp(http.StatusBadRequest, "BadRequest", problem))
 		return
 	}
+	in := struct{ Requests []batchPart }{parts}
 	n := len(in.Requests)
 	switch {
 	case n == 0:

@@ -179,6 +179,19 @@ func TestGraphChecksTokensAndTheirExpiry(t *testing.T) {
 	a = get(t, s, tok, path)
 	assert.Equal(t, http.StatusUnauthorized, a.status, "the token expired")
 	assert.Contains(t, a.raw, "expired")
+
+	// A refused batch counts as its parts, as the client counts them against its budget.
+	before := s.Stats().Requests
+	b, _ := json.Marshal(map[string]any{"requests": []map[string]any{
+		{"id": "1", "method": "GET", "url": path}, {"id": "2", "method": "GET", "url": path}, {"id": "3", "method": "GET", "url": path}}})
+	req, _ := http.NewRequest(http.MethodPost, s.GraphURL()+"/$batch", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.HTTPClient().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Equal(t, before+3, s.Stats().Requests)
 }
 
 func TestMailboxErrors(t *testing.T) {
