@@ -76,37 +76,54 @@ func (s *Syncer) admit(n int) error {
 }
 
 // plan sets the stretch factor and the projections (under s.mu).
+//
+// Two plans must both hold. The local day's: what is left of today's budget lasts until
+// midnight (the hard cap). And the next 24 hours': a whole day's budget lasts a whole day from
+// now. Without the second, an agent whose count starts fresh in the afternoon (first start, a
+// new integration) has a day's budget for a few hours and polls at the shortest intervals until
+// midnight, several times the rate a day can sustain, and its 24 h projection shows far more
+// than the budget. The stricter of the two plans is in force.
 func (s *Syncer) plan(now time.Time) {
 	s.rollDay(now)
 	midnight := dayStart(now).AddDate(0, 0, 1)
 	dayFraction := midnight.Sub(now).Hours() / 24
 	rooms := float64(len(s.rooms))
 	overheadToday := rooms * perRoomOverhead * dayFraction
-	available := budgetHeadroom*float64(s.budget.limit) - float64(s.budget.used) - overheadToday
+	b := &s.budget
 
 	full := s.pollCost(now, midnight, true)
 	lean := s.pollCost(now, midnight, false)
-	b := &s.budget
-	switch {
-	case full <= available:
-		b.runningHot, b.stretch = true, 1
-	case lean <= available:
-		b.runningHot, b.stretch = false, 1
-	case available > 0:
-		b.runningHot, b.stretch = false, lean/available
-	default:
-		// Nothing planned is left: poll as rarely as the rest of the hard budget allows.
-		b.runningHot = false
-		b.stretch = lean / max(1, float64(b.limit-b.used))
-	}
-	b.stretch = max(1, b.stretch)
+	available := budgetHeadroom*float64(b.limit) - float64(b.used) - overheadToday
+	hot, stretch := fitPlan(full, lean, available, float64(b.limit-b.used))
+
+	tomorrow := now.Add(24 * time.Hour)
+	hot24, stretch24 := fitPlan(s.pollCost(now, tomorrow, true), s.pollCost(now, tomorrow, false),
+		budgetHeadroom*float64(b.limit)-rooms*perRoomOverhead, float64(b.limit))
+	b.runningHot, b.stretch = hot && hot24, max(stretch, stretch24)
+
 	today := lean
 	if b.runningHot {
 		today = full
 	}
 	b.projectedToday = b.used + int64(today/b.stretch+overheadToday)
-	b.projected24h = int64(s.pollCost(now, now.Add(24*time.Hour), b.runningHot)/b.stretch + rooms*perRoomOverhead)
+	b.projected24h = int64(s.pollCost(now, tomorrow, b.runningHot)/b.stretch + rooms*perRoomOverhead)
 	b.nextPlan = now.Add(time.Minute)
+}
+
+// fitPlan chooses how polls spend available requests: running meetings hot when everything
+// fits at the shortest intervals (full), else the lean plan, stretched by the factor that makes
+// it fit; with nothing available, as rarely as hardLeft (what the hard cap leaves) allows.
+func fitPlan(full, lean, available, hardLeft float64) (runningHot bool, stretch float64) {
+	switch {
+	case full <= available:
+		return true, 1
+	case lean <= available:
+		return false, 1
+	case available > 0:
+		return false, max(1, lean/available)
+	default:
+		return false, max(1, lean/max(1, hardLeft))
+	}
 }
 
 // pollCost is how many polls the rooms make in [from, to) at the shortest intervals.

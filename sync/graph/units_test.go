@@ -190,11 +190,13 @@ func TestPlanSpendsTheBudgetWhereItMatters(t *testing.T) {
 		s := &Syncer{rooms: map[string]*room{}, budget: budget{limit: limit, stretch: 1}}
 		s.tune.defaults()
 		for i := range rooms {
-			// Six one-hour meetings between 09:00 and 17:00.
+			// Six one-hour meetings between 09:00 and 17:00, today and tomorrow.
 			var spans []store.Span
-			for _, h := range []int{9, 10, 12, 13, 15, 16} {
-				st := now.Add(time.Duration(h) * time.Hour)
-				spans = append(spans, store.Span{Start: st, End: st.Add(time.Hour)})
+			for day := range 2 {
+				for _, h := range []int{9, 10, 12, 13, 15, 16} {
+					st := now.AddDate(0, 0, day).Add(time.Duration(h) * time.Hour)
+					spans = append(spans, store.Span{Start: st, End: st.Add(time.Hour)})
+				}
 			}
 			s.rooms[fmt.Sprint(i)] = &room{spans: spans, state: store.RoomState{Status: store.RoomOK}}
 		}
@@ -211,6 +213,14 @@ func TestPlanSpendsTheBudgetWhereItMatters(t *testing.T) {
 	assert.False(t, big.budget.runningHot, "at 1,000 rooms running meetings poll at the cold interval")
 	assert.LessOrEqual(t, big.budget.projectedToday, int64(1_000_000))
 	assert.LessOrEqual(t, big.hotInterval(), 20*time.Second, "six hour-long meetings a day in every room still fit")
+
+	// Started at 14:00 with a fresh count: the day's budget is not spent in ten hours (at the
+	// shortest intervals that would be twice the daily rate); the next 24 hours fit.
+	afternoon := mk(1_000_000, 1000)
+	afternoon.plan(now.Add(14 * time.Hour))
+	assert.False(t, afternoon.budget.runningHot, "a whole day does not fit running meetings hot")
+	assert.LessOrEqual(t, afternoon.budget.projected24h, int64(1_000_000))
+	assert.LessOrEqual(t, afternoon.budget.projectedToday, int64(1_000_000))
 
 	tight := mk(200_000, 1000)
 	tight.plan(now)
