@@ -18,6 +18,7 @@
 package graph
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -136,7 +137,8 @@ type Syncer struct {
 	mu          sync.Mutex
 	rooms       map[string]*room
 	order       []string
-	list        []*room // the rooms in order: the scheduler walks it many times a second
+	list        []*room // the rooms in order
+	due         dueHeap // the rooms with no step running, soonest due first
 	rng         *rand.Rand
 	budget      budget
 	gate        tokenGate
@@ -175,6 +177,7 @@ type room struct {
 	lastCode  string    // code of the last failure
 	spans     []store.Span
 	round     *round
+	hidx      int // index in Syncer.due; -1 while a step runs
 }
 
 // round is a delta round in progress.
@@ -254,12 +257,14 @@ func New(opts Options) (*Syncer, error) {
 		if _, dup := s.rooms[spec.Mailbox]; dup {
 			continue
 		}
-		s.rooms[spec.Mailbox] = &room{spec: spec}
+		s.rooms[spec.Mailbox] = &room{spec: spec, hidx: -1}
 		s.order = append(s.order, spec.Mailbox)
 	}
 	sort.Strings(s.order)
 	for _, name := range s.order {
-		s.list = append(s.list, s.rooms[name])
+		r := s.rooms[name]
+		s.list = append(s.list, r)
+		heap.Push(&s.due, r)
 	}
 	return s, nil
 }
@@ -445,19 +450,9 @@ func (s *Syncer) maxActive() int { return s.in.MaxInFlight * maxBatch }
 // pickDue marks the rooms to step now (hot rooms first, then by due time) and returns when to
 // look again (under s.mu).
 func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
-	next := s.budget.nextPlan
 	var due []*room
-	for _, r := range s.list {
-		if r.running {
-			continue
-		}
-		if r.due.After(now) {
-			if r.due.Before(next) {
-				next = r.due
-			}
-			continue
-		}
-		due = append(due, r)
+	for len(s.due) > 0 && !s.due[0].due.After(now) {
+		due = append(due, heap.Pop(&s.due).(*room))
 	}
 	free := s.maxActive() - s.steps
 	if len(due) > free {
@@ -468,11 +463,18 @@ func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
 			}
 			return due[i].due.Before(due[j].due)
 		})
+		for _, r := range due[max(0, free):] {
+			heap.Push(&s.due, r) // still due: picked when a step ends
+		}
 		due = due[:max(0, free)]
 	}
 	for _, r := range due {
 		r.running = true
 		s.steps++
+	}
+	next := s.budget.nextPlan
+	if len(s.due) > 0 && s.due[0].due.Before(next) {
+		next = s.due[0].due
 	}
 	return due, next
 }
@@ -501,6 +503,9 @@ func (s *Syncer) SyncNow(mailbox string, full bool) error {
 			r.due = r.notBefore
 		}
 		r.forceFull = r.forceFull || full
+		if r.hidx >= 0 {
+			s.queue(r)
+		}
 	}
 	if s.gate.fail != nil { // an operator asking means: try the token again now
 		s.gate.until = now
@@ -617,6 +622,9 @@ func (s *Syncer) load(ctx context.Context) error {
 		r.due = now
 		if r.state.RetryAfter.After(r.due) {
 			r.due = r.state.RetryAfter
+		}
+		if r.hidx >= 0 {
+			s.queue(r)
 		}
 		if r.spans, err = s.st.EventSpans(ctx, name, now.Add(-24*time.Hour), now.Add(48*time.Hour)); err != nil {
 			return fmt.Errorf("graph syncer: %w", err)

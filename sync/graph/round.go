@@ -27,6 +27,7 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 	defer func() {
 		s.mu.Lock()
 		r.running = false
+		s.queue(r)
 		s.steps--
 		changed := s.healthInputs(r) != before
 		s.mu.Unlock()
