@@ -139,3 +139,27 @@ func (t *Tx) SweepEvents(room string, keep map[string]bool) (int, error) {
 	}
 	return len(drop), nil
 }
+
+// RoomPoll is the progress of a poll that found nothing new: the deltaLink to poll next and
+// when it succeeded.
+type RoomPoll struct {
+	Integration string // a room since moved to another integration is left alone
+	DeltaLink   string
+	At          time.Time
+}
+
+// TouchRooms records polls that changed nothing but the rooms' deltaLinks and times, many
+// rooms in one transaction (the Graph syncer batches them; see sync/graph). The times only
+// move forward, so a batch written after a newer full write of a room does not take it back.
+// It announces no change: nothing a reader acts on changed (telemetry republishes times on
+// its periodic refresh; pages read times when asked).
+func (t *Tx) TouchRooms(polls map[string]RoomPoll) error {
+	for mailbox, p := range polls {
+		at := ms(p.At)
+		if _, err := t.exec(`UPDATE rooms SET delta_link = ?, last_success = max(last_success, ?),
+			last_attempt = max(last_attempt, ?) WHERE mailbox = ? AND integration = ?`, p.DeltaLink, at, at, mailbox, p.Integration); err != nil {
+			return fmt.Errorf("record the poll of %s: %w", mailbox, err)
+		}
+	}
+	return nil
+}

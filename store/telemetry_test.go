@@ -94,3 +94,34 @@ func TestRetainedRoomsRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a@x", "b@x"}, rooms)
 }
+
+// TestRoomsNamedAndEndpointsInRooms: telemetry reads only the rooms that changed and their
+// endpoints; unknown names are left out, and nothing of another room comes back.
+func TestRoomsNamedAndEndpointsInRooms(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	require.NoError(t, s.Write(t.Context(), func(tx *Tx) error {
+		if err := tx.SyncRooms([]RoomRef{{"a@x", "m365"}, {"b@x", "m365"}, {"c@x", "m365"}}); err != nil {
+			return err
+		}
+		return tx.SyncEndpoints([]EndpointRef{{"a-codec", "cisco", "a@x"}, {"a-poly", "poly", "a@x"}, {"c-codec", "cisco", "c@x"}})
+	}))
+	rooms, err := s.RoomsNamed(t.Context(), []string{"c@x", "a@x", "gone@x"})
+	require.NoError(t, err)
+	var names []string
+	for _, r := range rooms {
+		names = append(names, r.Mailbox)
+	}
+	assert.Equal(t, []string{"a@x", "c@x"}, names)
+
+	eps, err := s.EndpointsInRooms(t.Context(), []string{"a@x", "b@x"})
+	require.NoError(t, err)
+	names = nil
+	for _, e := range eps {
+		names = append(names, e.Name+" "+e.Room)
+	}
+	assert.Equal(t, []string{"a-codec a@x", "a-poly a@x"}, names)
+
+	none, err := s.RoomsNamed(t.Context(), nil)
+	require.NoError(t, err)
+	assert.Empty(t, none)
+}

@@ -167,3 +167,24 @@ func TestRoomTopicEscapesMQTTWildcards(t *testing.T) {
 	assert.Equal(t, "otj/v1/oslo-hq/rooms/room-01@example.com", RoomTopic("oslo-hq", "room-01@example.com"))
 	assert.Equal(t, "otj/v1/oslo-hq/rooms/a%2Bb%23c%2Fd%25@example.com", RoomTopic("oslo-hq", "a+b#c/d%@example.com"))
 }
+
+// TestAnEndpointMovedToAnotherRoomShowsInItsNewRoomOnly: only the changed rooms are read
+// between full refreshes; an endpoint the config moves leaves its old room's state and shows
+// in the new one's at once.
+func TestAnEndpointMovedToAnotherRoomShowsInItsNewRoomOnly(t *testing.T) {
+	b := startBroker(t, mosquitto.Options{})
+	s := openStore(t, "", 1000)
+	setUpRooms(t, s, time.Now())
+	w := watch(t, b.URL(), SiteTopic("oslo-hq", TopicRooms+"/#"))
+	runTelemetry(t, Options{Store: s, MQTT: mqttConfig(b.URL()), Location: time.UTC})
+	w.roomState(room1, func(st RoomState) bool { return len(st.Endpoints) == 1 })
+	w.roomState(room2, func(st RoomState) bool { return len(st.Endpoints) == 1 })
+
+	require.NoError(t, s.Write(context.Background(), func(tx *store.Tx) error {
+		return tx.SyncEndpoints([]store.EndpointRef{{Name: "codec-1", Type: "cisco", Room: room2}, {Name: "poly-2", Type: "poly", Room: room2}})
+	}))
+	w.roomState(room1, func(st RoomState) bool { return len(st.Endpoints) == 0 })
+	st, _ := w.roomState(room2, func(st RoomState) bool { return len(st.Endpoints) == 2 })
+	assert.Equal(t, []string{"codec-1", "poly-2"}, []string{st.Endpoints[0].Name, st.Endpoints[1].Name})
+	assert.Equal(t, store.EndpointUnknown, st.Endpoints[0].State, "a moved endpoint starts over")
+}

@@ -18,6 +18,7 @@
 package graph
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -136,7 +137,8 @@ type Syncer struct {
 	mu          sync.Mutex
 	rooms       map[string]*room
 	order       []string
-	list        []*room // the rooms in order: the scheduler walks it many times a second
+	list        []*room // the rooms in order
+	due         dueHeap // the rooms with no step running, soonest due first
 	rng         *rand.Rand
 	budget      budget
 	gate        tokenGate
@@ -147,7 +149,20 @@ type Syncer struct {
 	// has not finished and the generation not moved on yet (parts of one batch fail together).
 	refreshedFrom int
 	steps         int // rooms with a step running
+	// Polls that found nothing new are not written one by one (that transaction per poll was a
+	// fifth of the agent's steady CPU): their deltaLinks and times and the request counts
+	// wait here for flushPolls, every pollFlush and at stop.
+	polls   map[string]store.RoomPoll // mailbox → its last unchanged poll
+	unsaved map[string]int64          // counter key → requests not counted in the store yet
 }
+
+// pollFlush is how often the progress of unchanged polls is written. A kill -9 loses at most
+// this much of it: the rooms' last_success and last_attempt times go back by up to this
+// much, each room then polls from the deltaLink it had up to this long before (the newer
+// polls found nothing, so polling again from there finds the same: nothing, or changes
+// that came since, applied the same way), and up to this long of those polls' requests is
+// missing from the day's count in the store (the budget can be overspent by that much).
+const pollFlush = 10 * time.Second
 
 // room is the scheduler's view of one room.
 type room struct {
@@ -162,6 +177,7 @@ type room struct {
 	lastCode  string    // code of the last failure
 	spans     []store.Span
 	round     *round
+	hidx      int // index in Syncer.due; -1 while a step runs
 }
 
 // round is a delta round in progress.
@@ -227,6 +243,7 @@ func New(opts Options) (*Syncer, error) {
 		log: opts.Logger.With("integration", in.Name), api: a, tune: opts.Tuning,
 		wake: make(chan struct{}, 1), progress: make(chan struct{}, 1), rooms: map[string]*room{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		budget: budget{limit: int64(in.MaxRequestsPerDay), stretch: 1},
+		polls:  map[string]store.RoomPoll{}, unsaved: map[string]int64{},
 	}
 	s.disp = &dispatcher{api: a, maxInFlight: in.MaxInFlight, batching: !opts.Tuning.NoBatch, admit: s.admit}
 	for _, spec := range opts.Rooms {
@@ -240,12 +257,14 @@ func New(opts Options) (*Syncer, error) {
 		if _, dup := s.rooms[spec.Mailbox]; dup {
 			continue
 		}
-		s.rooms[spec.Mailbox] = &room{spec: spec}
+		s.rooms[spec.Mailbox] = &room{spec: spec, hidx: -1}
 		s.order = append(s.order, spec.Mailbox)
 	}
 	sort.Strings(s.order)
 	for _, name := range s.order {
-		s.list = append(s.list, s.rooms[name])
+		r := s.rooms[name]
+		s.list = append(s.list, r)
+		heap.Push(&s.due, r)
 	}
 	return s, nil
 }
@@ -272,6 +291,15 @@ func (s *Syncer) Run(ctx context.Context) error {
 		close(s.work)
 		worker.Wait()
 		s.work = nil
+	}()
+	flushCtx, stopFlush := context.WithCancel(ctx)
+	var flusher sync.WaitGroup
+	flusher.Go(func() { s.flushLoop(flushCtx) })
+	defer func() {
+		stopFlush()
+		flusher.Wait()
+		// Whatever the last steps left (they have all ended): a clean stop loses nothing.
+		s.flushPolls(context.WithoutCancel(ctx))
 	}()
 	s.updateHealth()
 	s.log.Info("calendar sync started", "rooms", len(s.order), "budget", s.in.MaxRequestsPerDay, "max_in_flight", s.in.MaxInFlight)
@@ -307,6 +335,64 @@ func (s *Syncer) Run(ctx context.Context) error {
 		case <-s.wake:
 		}
 	}
+}
+
+// flushLoop writes the unchanged polls' progress every pollFlush until ctx ends.
+func (s *Syncer) flushLoop(ctx context.Context) {
+	t := s.clk.NewTimer(pollFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			s.flushPolls(ctx)
+			t.Reset(pollFlush)
+		}
+	}
+}
+
+// flushPolls writes the unchanged polls' deltaLinks and times and the pending request counts
+// in one transaction. It runs on the store worker, so what it takes is never older than a
+// room's full write queued after it; on failure everything is kept for the next flush.
+func (s *Syncer) flushPolls(ctx context.Context) {
+	s.db(ctx, func() {
+		s.mu.Lock()
+		polls, unsaved := s.polls, s.unsaved
+		if len(polls) == 0 && len(unsaved) == 0 {
+			s.mu.Unlock()
+			return
+		}
+		s.polls, s.unsaved = map[string]store.RoomPoll{}, map[string]int64{}
+		s.mu.Unlock()
+		err := s.st.Write(ctx, func(tx *store.Tx) error {
+			if err := tx.TouchRooms(polls); err != nil {
+				return err
+			}
+			for key, n := range unsaved {
+				if _, err := tx.Add(key, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			return
+		}
+		if ctx.Err() == nil {
+			s.log.Warn("cannot save the progress of calendar polls; retrying", "err", err)
+		}
+		s.mu.Lock()
+		for m, p := range polls {
+			if _, newer := s.polls[m]; !newer {
+				s.polls[m] = p
+			}
+		}
+		for k, n := range unsaved {
+			s.unsaved[k] += n
+		}
+		s.mu.Unlock()
+	})
 }
 
 // arm sets the timer to fire at the given time. If the clock jumped while the timer was being
@@ -364,19 +450,9 @@ func (s *Syncer) maxActive() int { return s.in.MaxInFlight * maxBatch }
 // pickDue marks the rooms to step now (hot rooms first, then by due time) and returns when to
 // look again (under s.mu).
 func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
-	next := s.budget.nextPlan
 	var due []*room
-	for _, r := range s.list {
-		if r.running {
-			continue
-		}
-		if r.due.After(now) {
-			if r.due.Before(next) {
-				next = r.due
-			}
-			continue
-		}
-		due = append(due, r)
+	for len(s.due) > 0 && !s.due[0].due.After(now) {
+		due = append(due, heap.Pop(&s.due).(*room))
 	}
 	free := s.maxActive() - s.steps
 	if len(due) > free {
@@ -387,11 +463,18 @@ func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
 			}
 			return due[i].due.Before(due[j].due)
 		})
+		for _, r := range due[max(0, free):] {
+			heap.Push(&s.due, r) // still due: picked when a step ends
+		}
 		due = due[:max(0, free)]
 	}
 	for _, r := range due {
 		r.running = true
 		s.steps++
+	}
+	next := s.budget.nextPlan
+	if len(s.due) > 0 && s.due[0].due.Before(next) {
+		next = s.due[0].due
 	}
 	return due, next
 }
@@ -420,6 +503,9 @@ func (s *Syncer) SyncNow(mailbox string, full bool) error {
 			r.due = r.notBefore
 		}
 		r.forceFull = r.forceFull || full
+		if r.hidx >= 0 {
+			s.queue(r)
+		}
 	}
 	if s.gate.fail != nil { // an operator asking means: try the token again now
 		s.gate.until = now
@@ -536,6 +622,9 @@ func (s *Syncer) load(ctx context.Context) error {
 		r.due = now
 		if r.state.RetryAfter.After(r.due) {
 			r.due = r.state.RetryAfter
+		}
+		if r.hidx >= 0 {
+			s.queue(r)
 		}
 		if r.spans, err = s.st.EventSpans(ctx, name, now.Add(-24*time.Hour), now.Add(48*time.Hour)); err != nil {
 			return fmt.Errorf("graph syncer: %w", err)

@@ -27,6 +27,7 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 	defer func() {
 		s.mu.Lock()
 		r.running = false
+		s.queue(r)
 		s.steps--
 		changed := s.healthInputs(r) != before
 		s.mu.Unlock()
@@ -215,6 +216,20 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 	s.mu.Lock()
 	st := r.state
 	ev, emitted := s.transition(r, store.RoomOK, nil)
+	if ev == nil && len(s.gateEvents) == 0 && unchangedPoll(st, rd, pg, fetched, s.name) {
+		// Nothing to write now: the deltaLink, times and count go with the next flushPolls.
+		st.DeltaLink, st.LastAttempt, st.LastSuccess = pg.deltaLink, now, now
+		s.polls[mailbox] = store.RoomPoll{Integration: s.name, DeltaLink: pg.deltaLink, At: now}
+		if sent > 0 {
+			s.unsaved[counterKey(s.name, now)] += int64(sent)
+		}
+		r.state, r.emitted, r.failures, r.lastCode, r.round = st, emitted, 0, "", nil
+		r.due = s.nextPoll(r, now)
+		s.mu.Unlock()
+		return nil
+	}
+	// This write holds the room's whole state, newer than a pending unchanged poll.
+	delete(s.polls, mailbox)
 	extra := s.takeGateEvents()
 	s.mu.Unlock()
 	changed := 0
@@ -373,6 +388,16 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 		s.log.Debug("round done", "room", mailbox, "full", rd.full, "changed", rd.changed)
 	}
 	return nil
+}
+
+// unchangedPoll reports whether a page is the whole answer to a poll of the stored deltaLink
+// that changed nothing the store holds but the deltaLink and the times: no items, no series
+// master, the room already ok with no next page, detail or Retry-After to clear.
+func unchangedPoll(st store.RoomState, rd *round, pg page, fetched map[string]doc, integration string) bool {
+	return !rd.full && rd.changed == 0 && pg.deltaLink != "" && len(pg.items) == 0 && len(fetched) == 0 &&
+		st.DeltaLink != "" && st.NextLink == "" && st.Status == store.RoomOK && st.StatusDetail == "" &&
+		st.RetryAfter.IsZero() && st.Integration == integration &&
+		st.WindowStart.Equal(rd.ws) && st.WindowEnd.Equal(rd.we)
 }
 
 // putEvent stores an event unless the store already holds exactly it (so a daily full round
@@ -567,6 +592,9 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure, sent int) {
 // writeState saves a room's state with events and the request count; it reports success.
 func (s *Syncer) writeState(ctx context.Context, r *room, st store.RoomState, events []*store.Event, emitted bool, sent int) bool {
 	now := s.clk.Now()
+	s.mu.Lock()
+	delete(s.polls, r.spec.Mailbox) // st is the room's whole state, newer than a pending poll
+	s.mu.Unlock()
 	err := s.write(ctx, func(tx *store.Tx) error {
 		if err := tx.PutRoom(st); err != nil {
 			return err

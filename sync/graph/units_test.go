@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
@@ -282,4 +283,61 @@ func TestNoRequestLeavesWithoutAToken(t *testing.T) {
 	assert.Contains(t, res.err.Error(), "outside graph_url")
 	assert.False(t, res.sent)
 	assert.Zero(t, h.sim.Stats().Requests)
+}
+
+// TestPickDueTakesDueRoomsHotFirstWithinTheFreeSlots: the scheduler starts only rooms that
+// are due, hot ones first when the slots run short, keeps the rest for the next free slot,
+// and wakes up at the next due time.
+func TestPickDueTakesDueRoomsHotFirstWithinTheFreeSlots(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	s := &Syncer{rooms: map[string]*room{}, budget: budget{stretch: 1, nextPlan: now.Add(time.Minute)}}
+	s.in.MaxInFlight = 1 // maxActive: one full batch
+	s.tune.defaults()
+	add := func(name string, due time.Duration, hot bool) *room {
+		r := &room{spec: RoomSpec{Mailbox: name}, due: now.Add(due), hidx: -1}
+		if hot {
+			r.spans = []store.Span{{Start: now.Add(10 * time.Minute), End: now.Add(time.Hour)}}
+		}
+		s.rooms[name] = r
+		s.queue(r)
+		return r
+	}
+	cold := make([]*room, maxBatch)
+	for i := range cold {
+		cold[i] = add(fmt.Sprintf("cold-%02d", i), -time.Duration(maxBatch-i)*time.Second, false)
+	}
+	hot := add("hot", 0, true)
+	later := add("later", 30*time.Second, false)
+
+	got, next := s.pickDue(now)
+	require.Len(t, got, maxBatch)
+	assert.Same(t, hot, got[0], "a hot room goes first")
+	for i, r := range got[1:] {
+		assert.Same(t, cold[i], r, "then the longest overdue")
+	}
+	assert.False(t, next.After(now), "the room left over is still due")
+
+	// A step ends: its room comes back with its next due time, and the left-over room goes.
+	got[0].running = false
+	got[0].due = now.Add(15 * time.Second)
+	s.queue(got[0])
+	s.steps--
+	again, next := s.pickDue(now)
+	require.Len(t, again, 1)
+	assert.Same(t, cold[maxBatch-1], again[0])
+	assert.Equal(t, now.Add(15*time.Second), next)
+
+	// SyncNow moves a waiting room up.
+	s.order = []string{"later"}
+	for _, r := range got[1:] {
+		r.running, s.steps = false, s.steps-1
+		r.due = now.Add(time.Hour)
+		s.queue(r)
+	}
+	s.wake = make(chan struct{}, 1)
+	s.clk = clock.NewFake(now)
+	require.NoError(t, s.SyncNow("later", false))
+	picked, _ := s.pickDue(now)
+	require.Len(t, picked, 1)
+	assert.Same(t, later, picked[0])
 }

@@ -1,0 +1,87 @@
+package graph
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otj-edge/otj-edge/simulators/graphsim"
+	"github.com/otj-edge/otj-edge/store"
+)
+
+// TestUnchangedPollsAreSavedTogether: polls that find nothing write no transaction of their
+// own (no room change notice), yet the store follows: the deltaLink and last_success move on
+// within pollFlush, and every request is counted once the syncer stops.
+func TestUnchangedPollsAreSavedTogether(t *testing.T) {
+	r := roomName(1)
+	h := newHarness(t, graphsim.Options{}, r)
+	h.addRoom(r, graphsim.Recommended())
+	h.post(r, invite("Tomorrow", t0.Add(26*time.Hour), time.Hour))
+	s, stop := h.start(Tuning{ColdInterval: time.Minute})
+	h.waitFor("the room synced", h.synced(r))
+	h.settle(s)
+	before := h.room(r)
+	polls := h.stats(r).DeltaPolls
+
+	notices := h.st.Subscribe(store.TopicRooms)
+	defer notices.Close()
+	h.advance(s, 5*time.Minute, 5*time.Second)
+	assert.GreaterOrEqual(t, h.stats(r).DeltaPolls-polls, 4, "the room kept polling")
+	assert.Empty(t, notices.Take(), "no poll that found nothing wrote the room's state")
+
+	// The flush after the last poll (pollFlush of fake time later) writes what they found.
+	h.clk.Advance(pollFlush)
+	s.mu.Lock()
+	last := s.rooms[r].state // what the last poll found
+	s.mu.Unlock()
+	require.True(t, last.LastSuccess.After(before.LastSuccess.Add(3*time.Minute)))
+	require.Eventually(t, func() bool {
+		now := h.room(r)
+		return now.LastSuccess.Equal(last.LastSuccess) && now.DeltaLink == last.DeltaLink
+	}, 10*time.Second, 5*time.Millisecond, "the store follows the polls within pollFlush")
+	assert.NotEqual(t, before.DeltaLink, last.DeltaLink)
+	assert.Equal(t, store.RoomOK, h.room(r).Status)
+
+	h.clk.Advance(30 * time.Second) // a poll that only the stop's flush saves
+	h.settle(s)
+	stop()
+	counted, err := h.st.Counter(context.Background(), counterKey("m365", h.clk.Now()))
+	require.NoError(t, err)
+	assert.Equal(t, int64(h.sim.Stats().Requests), counted, "every Graph request is counted in the store")
+}
+
+// TestRestartFromAnOlderDeltaLinkLosesNothing is what a kill -9 leaves: the store holds a
+// deltaLink up to pollFlush older than the last poll's. The next run polls from it, with no
+// full resync, and gets every change made since.
+func TestRestartFromAnOlderDeltaLinkLosesNothing(t *testing.T) {
+	r := roomName(1)
+	h := newHarness(t, graphsim.Options{}, r)
+	h.addRoom(r, graphsim.Recommended())
+	first := h.post(r, invite("Tomorrow", t0.Add(26*time.Hour), time.Hour))
+	s, stop := h.start(Tuning{ColdInterval: time.Minute})
+	h.waitFor("the room synced", h.synced(r))
+	h.settle(s)
+	older := h.room(r)
+	h.advance(s, 2*time.Minute, 5*time.Second) // polls that find nothing
+	stop()
+	require.NotEqual(t, older.DeltaLink, h.room(r).DeltaLink, "the stop saved the newer deltaLink")
+
+	// The crash: the newer deltaLink never reached the store.
+	require.NoError(t, h.st.Write(context.Background(), func(tx *store.Tx) error {
+		st := h.room(r)
+		st.DeltaLink = older.DeltaLink
+		return tx.PutRoom(st)
+	}))
+	added := h.post(r, invite("Added while down", t0.Add(28*time.Hour), time.Hour))
+
+	h.start(Tuning{ColdInterval: time.Minute})
+	h.waitFor("the new meeting", func() bool { _, ok := h.events(r)[added]; return ok })
+	got := h.events(r)
+	assert.Contains(t, got, first)
+	assert.Len(t, got, 2)
+	assert.Equal(t, 1, h.stats(r).FullSyncs, "the older deltaLink still works: no full resync")
+	assert.Equal(t, store.RoomOK, h.room(r).Status)
+}
