@@ -230,14 +230,20 @@ func targets(rep *Report) {
 	add("steady_rss_mb", "≤ 64 MB RSS at steady state (mean over the steady window)", 64, true, note)
 	add("steady_cpu_percent", "≤ 5 % of one core at steady state", 5, true, note)
 	if t, ok := rep.Targets["projected_graph_requests_per_day"]; ok && t.Value != nil {
-		// The window's rate is not the day's use: the syncer spreads what is left of the local
-		// day's budget over what is left of the day. Say what the whole simulated day counted.
+		// The window's rate is not the day's use: the syncer spends the budget where meetings
+		// start or run, so busy hours poll more than the day's average. Say what the syncer
+		// planned for the next 24 h and what a whole simulated day counted.
 		day := "the coldsync scenario's simulated day was not run"
 		if v, ok := fig("graph_sync_projected_requests_per_day"); ok {
 			day = fmt.Sprintf("the coldsync scenario's simulated day (virtual time) counted %.0f for 1,000 rooms", v)
 		}
-		t.Note = joinNote(t.Note, "the steady window's rate × 24 h; otj-edge spends what is left of the local day's budget over "+
-			"what is left of the day (and stops at the budget), so a run in the afternoon projects more than a day uses; "+day)
+		plan := ""
+		if edgeAtRooms != nil && edgeAtRooms.AgentProjectedPerDay > 0 {
+			plan = fmt.Sprintf("the syncer's own plan for the next 24 h was %d; ", edgeAtRooms.AgentProjectedPerDay)
+		}
+		t.Note = joinNote(t.Note, "the steady window's rate × 24 h; otj-edge spends its daily budget unevenly (hot rooms, "+
+			"where a meeting starts within 30 minutes or runs, are polled most) and stops at the budget, so a window in "+
+			"busy hours projects more than a day uses; "+plan+day)
 		rep.Targets["projected_graph_requests_per_day"] = t
 	}
 	if edgeAtRooms != nil {
