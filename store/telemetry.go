@@ -112,20 +112,19 @@ func (s *Store) SetRetainedRooms(ctx context.Context, rooms []string) error {
 // RoomsNamed reads the named rooms that exist, by mailbox: telemetry rebuilds the few rooms
 // that changed without reading every room of the site.
 func (s *Store) RoomsNamed(ctx context.Context, mailboxes []string) ([]RoomState, error) {
-	list, err := json.Marshal(nonNil(mailboxes))
-	if err != nil {
-		return nil, fmt.Errorf("read rooms: %w", err)
-	}
-	rows, err := s.query(ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox IN (SELECT value FROM json_each(?)) ORDER BY mailbox", string(list))
+	rows, err := s.query(ctx, "SELECT "+roomCols+" FROM rooms WHERE mailbox IN (SELECT value FROM json_each(?)) ORDER BY mailbox", jsonList(mailboxes))
 	return scanAll(rows, err, scanRoom, "read rooms")
 }
 
 // EndpointsInRooms lists the endpoints of the given rooms, by name.
 func (s *Store) EndpointsInRooms(ctx context.Context, rooms []string) ([]EndpointState, error) {
-	list, err := json.Marshal(nonNil(rooms))
-	if err != nil {
-		return nil, fmt.Errorf("read endpoints of rooms: %w", err)
-	}
-	rows, err := s.query(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE room IN (SELECT value FROM json_each(?)) ORDER BY name", string(list))
+	rows, err := s.query(ctx, "SELECT "+endpointCols+" FROM endpoints WHERE room IN (SELECT value FROM json_each(?)) ORDER BY name", jsonList(rooms))
 	return scanAll(rows, err, scanEndpoint, "read endpoints of rooms")
+}
+
+// jsonList is a list of names as one query argument, for "IN (SELECT value FROM json_each(?))":
+// one statement whatever the number of names. Marshalling strings cannot fail.
+func jsonList(names []string) string {
+	b, _ := json.Marshal(nonNil(names))
+	return string(b)
 }
