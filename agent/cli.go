@@ -108,7 +108,8 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	if c.flags != nil {
 		opts = c.flags(fs)
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseFlagsAnywhere(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printCommandHelp(stdio.Stdout, c, fs)
 			return ExitOK
@@ -117,8 +118,31 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 		fmt.Fprintf(stdio.Stderr, "usage: otj-edge %s %s (see otj-edge %s --help)\n", c.name, c.args, c.name)
 		return ExitUsage
 	}
-	err := c.run(ctx, stdio, opts, fs.Args())
+	err = c.run(ctx, stdio, opts, positional)
 	return exitCode(stdio.Stderr, c.name, err)
+}
+
+// parseFlagsAnywhere parses flags before, between and after the positional arguments, so
+// "otj-edge sync ROOM --json" and "otj-edge service install --config FILE" (as the install
+// guides write them) work like "otj-edge sync --json ROOM"; the flag package alone stops at
+// the first positional argument. After "--" everything is positional.
+func parseFlagsAnywhere(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			// Parse stopped at "--". (A flag given the value "--" looks the same: what
+			// follows it is then positional, and the command says it is unexpected.)
+			return append(positional, rest...), nil
+		}
+		positional, args = append(positional, rest[0]), rest[1:]
+	}
 }
 
 func exitCode(stderr io.Writer, name string, err error) int {

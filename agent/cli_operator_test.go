@@ -340,6 +340,16 @@ func TestMeetings(t *testing.T) {
 	assert.Equal(t, "Kari Nordmann", doc.Meetings[0].Subject)
 	assert.False(t, doc.Meetings[0].Join)
 
+	// Flags may follow the room too, as people type them.
+	code, out, errOut = runCLI(t, nil, "meetings", "ROOM-B@example.com", "--days", "2", "--json", "--config", s.cfgPath)
+	require.Equal(t, ExitOK, code, errOut)
+	require.NoError(t, json.Unmarshal([]byte(out), &doc))
+	require.Len(t, doc.Meetings, 1)
+	assert.Equal(t, "Kari Nordmann", doc.Meetings[0].Subject)
+
+	code, _, errOut = runCLI(t, nil, "meetings", "--config", s.cfgPath, "ROOM-B@example.com", "room-a@example.com")
+	assert.Equal(t, ExitUsage, code)
+
 	code, _, errOut = runCLI(t, nil, "meetings", "--config", s.cfgPath, "nobody@example.com")
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, errOut, "room nobody@example.com is not configured (otj-edge rooms lists them)")

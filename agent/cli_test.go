@@ -94,6 +94,19 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 	code, _, stderr = runCLI(t, nil, "service", "explode")
 	assert.Equal(t, ExitUsage, code)
 	assert.Contains(t, stderr, `unknown action "explode"`)
+
+	// Flags after the action are flags (the Windows install guide writes
+	// "service install --config FILE"), and an unknown one is still refused.
+	code, _, stderr = runCLI(t, nil, "service", "explode", "--config", "site.yaml")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, `unknown action "explode"`)
+	code, _, stderr = runCLI(t, nil, "service", "status", "--frobnicate")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, "flag provided but not defined: -frobnicate")
+	// After "--" everything is an argument.
+	code, _, stderr = runCLI(t, nil, "service", "--", "--config")
+	assert.Equal(t, ExitUsage, code)
+	assert.Contains(t, stderr, `unknown action "--config"`)
 }
 
 func TestVersionPrintsVersionAndModules(t *testing.T) {

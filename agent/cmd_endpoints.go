@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"text/tabwriter"
 	"time"
 
@@ -41,24 +40,10 @@ with ca_file in the config are changed there instead.`,
 			if args[0] != "trust" {
 				return usagef("unknown action %q (want: trust NAME)", args[0])
 			}
-			// Flags may follow the name: endpoints trust NAME --config FILE.
-			fs := flag.NewFlagSet("otj-edge endpoints trust", flag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			path := fs.String("config", *f.config, "")
-			rest, names := args[1:], []string(nil)
-			for len(rest) > 0 {
-				if err := fs.Parse(rest); err != nil {
-					return usagef("%s", err)
-				}
-				rest = fs.Args()
-				if len(rest) > 0 {
-					names, rest = append(names, rest[0]), rest[1:]
-				}
-			}
-			if len(names) != 1 {
+			if len(args) != 2 {
 				return usagef("endpoints trust takes one endpoint name")
 			}
-			return trustEndpoint(ctx, stdio, *path, names[0])
+			return trustEndpoint(ctx, stdio, *f.config, args[1])
 		},
 	})
 }
