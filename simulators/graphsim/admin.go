@@ -182,7 +182,10 @@ func (s *Server) adminHandler() http.Handler {
 		if !decode(w, r, &a) {
 			return
 		}
-		s.SetApp(a)
+		if err := s.SetApp(a); err != nil {
+			adminError(w, err)
+			return
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /scenario", func(w http.ResponseWriter, r *http.Request) {

@@ -107,33 +107,40 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 				"request to the wrong tenant.", clientID, s.opts.TenantDomain))
 		return
 	}
-	if form.Get("client_assertion") != "" {
-		s.countTokenFailure()
-		s.entraError(w, http.StatusUnauthorized, "invalid_client", 700027,
-			"Client assertion failed signature validation. (graphsim accepts client secrets only.)")
-		return
-	}
 	s.mu.Lock()
-	wantSecret, expired, ttl := s.app.secret, s.app.secretExpired, s.app.tokenTTL
+	wantSecret, expired, ttl, certs := s.app.secret, s.app.secretExpired, s.app.tokenTTL, s.app.certs
 	s.mu.Unlock()
-	switch {
-	case secret == "":
-		s.countTokenFailure()
-		s.entraError(w, http.StatusUnauthorized, "invalid_client", 7000218,
-			"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
-		return
-	case secret != wantSecret:
-		s.countTokenFailure()
-		s.entraError(w, http.StatusUnauthorized, "invalid_client", 7000215,
-			fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the "+
-				"client secret ID, for a secret added to app '%s'.", s.opts.ClientID))
-		return
-	case expired:
-		s.countTokenFailure()
-		s.entraError(w, http.StatusUnauthorized, "invalid_client", 7000222,
-			fmt.Sprintf("The provided client secret keys for app '%s' are expired. Visit the Azure portal to create new keys for your app: "+
-				"https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.", s.opts.ClientID))
-		return
+	if assertion := form.Get("client_assertion"); assertion != "" {
+		if form.Get("client_assertion_type") != assertionType {
+			s.countTokenFailure()
+			s.entraError(w, http.StatusBadRequest, "invalid_request", 50027, "JWT token is invalid or malformed. The client_assertion_type must be '"+assertionType+"'.")
+			return
+		}
+		if e := checkAssertion(assertion, clientID, s.graphBase+r.URL.Path, certs, s.now()); e != nil {
+			s.countTokenFailure()
+			s.entraError(w, http.StatusUnauthorized, "invalid_client", e.code, e.msg)
+			return
+		}
+	} else {
+		switch {
+		case secret == "":
+			s.countTokenFailure()
+			s.entraError(w, http.StatusUnauthorized, "invalid_client", 7000218,
+				"The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+			return
+		case secret != wantSecret:
+			s.countTokenFailure()
+			s.entraError(w, http.StatusUnauthorized, "invalid_client", 7000215,
+				fmt.Sprintf("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the "+
+					"client secret ID, for a secret added to app '%s'.", s.opts.ClientID))
+			return
+		case expired:
+			s.countTokenFailure()
+			s.entraError(w, http.StatusUnauthorized, "invalid_client", 7000222,
+				fmt.Sprintf("The provided client secret keys for app '%s' are expired. Visit the Azure portal to create new keys for your app: "+
+					"https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.", s.opts.ClientID))
+			return
+		}
 	}
 	if !validScope(form.Get("scope")) {
 		s.countTokenFailure()

@@ -27,6 +27,8 @@ package graphsim
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +70,9 @@ type Options struct {
 	TenantDomain string // the tenant's domain, also accepted in token URLs; default DefaultTenantDomain
 	ClientID     string // the app registration's client id; default DefaultClientID
 	ClientSecret string // the secret's value; default DefaultClientSecret
+	// ClientCertificates are the certificates uploaded to the app registration: a client
+	// assertion signed with one of their keys is accepted as the app's credential.
+	ClientCertificates []*x509.Certificate
 	// CA signs the server certificate; default a new CA (see CA()).
 	CA *simtls.CA
 	// Now is the simulator's clock (token expiry, rate windows, Retry-After); default time.Now.
@@ -117,6 +122,7 @@ type Server struct {
 type appState struct {
 	secret        string
 	secretExpired bool
+	certs         []*x509.Certificate
 	tokenTTL      time.Duration
 	rateLimit     int
 	latency       time.Duration
@@ -171,7 +177,7 @@ func New(opts Options) (*Server, error) {
 		boxes:   map[string]*mailbox{},
 		domains: map[string]bool{strings.ToLower(opts.TenantDomain): true},
 		tokens:  map[string]time.Time{},
-		app: appState{secret: opts.ClientSecret, tokenTTL: opts.TokenTTL, rateLimit: opts.RateLimit,
+		app: appState{secret: opts.ClientSecret, certs: opts.ClientCertificates, tokenTTL: opts.TokenTTL, rateLimit: opts.RateLimit,
 			latency: opts.Latency, partial: opts.PartialUpdates},
 	}
 	return s, nil
@@ -275,12 +281,38 @@ type AppSettings struct {
 	Latency        *Duration `json:"latency,omitempty"`         // added to every Graph operation
 	PartialUpdates *bool     `json:"partial_updates,omitempty"` // delta sends changed properties only
 	RevokeTokens   bool      `json:"revoke_tokens,omitempty"`   // every issued token becomes invalid
+	// ClientCertificates replaces the certificates uploaded to the app (PEM, one or more
+	// CERTIFICATE blocks each); an empty list removes them all.
+	ClientCertificates *[]string `json:"client_certificates,omitempty"`
 }
 
-// SetApp applies settings.
-func (s *Server) SetApp(a AppSettings) {
+// SetApp applies settings; a certificate that does not parse changes nothing.
+func (s *Server) SetApp(a AppSettings) error {
+	var certs []*x509.Certificate
+	if a.ClientCertificates != nil {
+		for i, p := range *a.ClientCertificates {
+			rest, found := []byte(p), false
+			for {
+				var b *pem.Block
+				if b, rest = pem.Decode(rest); b == nil {
+					break
+				}
+				c, err := x509.ParseCertificate(b.Bytes)
+				if b.Type != "CERTIFICATE" || err != nil {
+					return fmt.Errorf("client_certificates[%d]: a %s block that is not a certificate", i, b.Type)
+				}
+				certs, found = append(certs, c), true
+			}
+			if !found {
+				return fmt.Errorf("client_certificates[%d]: no PEM certificate in it", i)
+			}
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if a.ClientCertificates != nil {
+		s.app.certs = certs
+	}
 	if a.ClientSecret != nil {
 		s.app.secret = *a.ClientSecret
 	}
@@ -302,6 +334,7 @@ func (s *Server) SetApp(a AppSettings) {
 	if a.RevokeTokens {
 		s.tokens = map[string]time.Time{}
 	}
+	return nil
 }
 
 // serveHTTPS routes the TLS port: Entra under /{tenant}/..., Graph under /v1.0/.
