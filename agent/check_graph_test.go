@@ -2,24 +2,32 @@ package agent
 
 import (
 	"bytes"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
+	"github.com/otj-edge/otj-edge/simulators/simtls"
 )
 
 // graphConfig writes a config whose Graph integration points at graphsim, with one Poly
 // endpoint per room, and loads it.
 func graphConfig(t *testing.T, sim *graphsim.Server, secret string, rooms ...string) *config.Config {
 	t.Helper()
-	dir := t.TempDir()
+	return graphConfigWith(t, sim, t.TempDir(), fmt.Sprintf("client_secret: %q", secret), rooms...)
+}
+
+// graphConfigWith is graphConfig with the credential's YAML line(s) given, written in dir.
+func graphConfigWith(t *testing.T, sim *graphsim.Server, dir, credential string, rooms ...string) *config.Config {
+	t.Helper()
 	ca := filepath.Join(dir, "ca.pem")
 	require.NoError(t, sim.CA().WriteFile(ca))
 	var eps strings.Builder
@@ -33,14 +41,14 @@ integrations:
   - name: m365
     type: graph
     client_id: %s
-    client_secret: %q
+    %s
     token_url: %s
     graph_url: %s
     ca_file: %s
 profiles:
   - name: default
 endpoints:
-%s`, sim.ClientID(), secret, sim.TokenURL(), sim.GraphURL(), ca, eps.String())
+%s`, sim.ClientID(), credential, sim.TokenURL(), sim.GraphURL(), ca, eps.String())
 	path := filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
 	cfg, err := config.Load(path)
@@ -85,4 +93,45 @@ func TestCheckGraphWrongSecret(t *testing.T) {
 		"Enter the secret's Value from the app registration's Certificates & secrets page, not its Secret ID (a GUID); "+
 		"a lost value cannot be shown again, so create a new secret\n", out.String())
 	assert.NotContains(t, out.String(), graphsim.DefaultSecretID)
+}
+
+// TestCheckGraphWithACertificate: client_certificate_file instead of a secret, read from the
+// file by the config loader and sent as azidentity's client assertion; check names the
+// certificate by the thumbprint the app registration shows, and says what to do when Entra
+// does not have it.
+func TestCheckGraphWithACertificate(t *testing.T) {
+	now := time.Now()
+	uploaded, err := simtls.NewAppCertificate("otj-edge test site", now.AddDate(0, -1, 0), now.AddDate(1, 0, 0))
+	require.NoError(t, err)
+	sim, err := graphsim.New(graphsim.Options{ClientCertificates: []*x509.Certificate{uploaded.Cert}})
+	require.NoError(t, err)
+	require.NoError(t, sim.Start())
+	defer sim.Close()
+	rec := graphsim.Recommended()
+	require.NoError(t, sim.AddRoom(graphsim.Room{Mailbox: "room-01@contoso.example", Processing: &rec}))
+
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "graph.pem"), uploaded.PEM(), 0o600))
+	cfg := graphConfigWith(t, sim, dir, "client_certificate_file: graph.pem", "room-01@contoso.example")
+	thumb := cfg.Integrations[0].CertificateThumbprint()
+	var out bytes.Buffer
+	failed := checkGraph(t.Context(), cfg, &out)
+	assert.Equal(t, 0, failed, out.String())
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 2, out.String())
+	assert.Contains(t, lines[0], "graph/m365: token ok (tenant "+sim.Tenant())
+	assert.Contains(t, lines[0], "certificate "+thumb+" (CN=otj-edge test site, valid until ")
+	assert.Equal(t, "graph/m365: room-01@contoso.example: ok, readable (0 meetings in the next 24 h)", lines[1])
+
+	// A new certificate made on the box but not uploaded yet.
+	fresh, err := simtls.NewAppCertificate("otj-edge test site", now.AddDate(0, 0, -1), now.AddDate(2, 0, 0))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "graph.pem"), fresh.PEM(), 0o600))
+	cfg = graphConfigWith(t, sim, dir, "client_certificate_file: graph.pem", "room-01@contoso.example")
+	out.Reset()
+	failed = checkGraph(t.Context(), cfg, &out)
+	assert.Equal(t, 1, failed)
+	assert.Contains(t, out.String(), "graph/m365: token FAILED: token request failed (AADSTS700027): Entra does not accept the certificate")
+	assert.Contains(t, out.String(), "[certificate "+cfg.Integrations[0].CertificateThumbprint()+" (CN=otj-edge test site")
+	assert.NotContains(t, out.String(), "PRIVATE KEY")
 }

@@ -8,7 +8,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +24,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/simulators/mosquitto"
 	"github.com/otj-edge/otj-edge/simulators/sim"
+	"github.com/otj-edge/otj-edge/simulators/simtls"
 )
 
 // e2e is a site on loopback: otj-sim's simulators (graphsim, a ciscosim fleet, a polysim
@@ -395,4 +399,52 @@ func TestReloadSwapsConfigAtomically(t *testing.T) {
 	}
 	assert.Contains(t, kinds, "config.reload_failed")
 	assert.Contains(t, kinds, "config.reloaded")
+}
+
+// TestReloadMovesGraphToACertificate: the admin uploads a certificate to the app registration,
+// points client_certificate_file at it instead of client_secret and reloads; the Graph part
+// restarts on the certificate, and once the secret is deleted in Entra (every token it got
+// revoked) edits still reach the codec.
+func TestReloadMovesGraphToACertificate(t *testing.T) {
+	e := newE2E(t)
+	base := time.Now().UTC().Truncate(time.Hour).Add(2 * time.Hour)
+	event := func(subject string) map[string]any {
+		return map[string]any{"subject": subject, "body": map[string]string{"contentType": "html", "content": "<p>sip:77@vmr.example.com</p>"},
+			"start":     map[string]string{"dateTime": base.Format("2006-01-02T15:04:05"), "timeZone": "UTC"},
+			"end":       map[string]string{"dateTime": base.Add(time.Hour).Format("2006-01-02T15:04:05"), "timeZone": "UTC"},
+			"organizer": map[string]any{"emailAddress": map[string]string{"name": "Ada Berg", "address": "ada.berg@contoso.example"}}}
+	}
+	id := e.postEvent(e.room(0), event("VMR"))
+	e.start()
+	codec0 := e.f.Cisco[0].Name
+	titles := func() []string {
+		var out []string
+		for _, b := range e.bookings(codec0) {
+			title, _, _ := strings.Cut(b, "|")
+			out = append(out, title)
+		}
+		return out
+	}
+	eventually(t, "the meeting on the codec (client secret)", []string{"VMR"}, titles)
+
+	now := time.Now()
+	cert, err := simtls.NewAppCertificate("otj-edge sim site", now.AddDate(0, 0, -1), now.AddDate(2, 0, 0))
+	require.NoError(t, err)
+	e.call(http.MethodPatch, e.f.Graph.Admin+"/app", map[string]any{"client_certificates": []string{string(cert.CertPEM())}}, nil)
+	require.NoError(t, os.WriteFile(filepath.Join(filepath.Dir(e.f.Agent.Config), "graph.pem"), cert.PEM(), 0o600))
+	raw, err := os.ReadFile(e.f.Agent.Config)
+	require.NoError(t, err)
+	secretLine := regexp.MustCompile(`(?m)^(\s*)client_secret:.*$`)
+	require.True(t, secretLine.Match(raw))
+	require.NoError(t, os.WriteFile(e.f.Agent.Config, secretLine.ReplaceAll(raw, []byte("${1}client_certificate_file: graph.pem")), 0o600))
+	require.NoError(t, e.agent.Reload(t.Context()))
+	assert.True(t, e.agent.Config().Integrations[0].UsesCertificate())
+
+	// The secret is deleted in Entra and every token issued so far revoked: only the
+	// certificate gets the agent into Graph now.
+	e.call(http.MethodPatch, e.f.Graph.Admin+"/app", map[string]any{"client_secret": "deleted-" + strconv.Itoa(int(now.Unix())), "revoke_tokens": true}, nil)
+	e.call(http.MethodPatch, e.f.Graph.Admin+"/rooms/"+e.room(0)+"/events/"+id, map[string]any{"subject": "VMR (renamed)"}, nil)
+	require.NoError(t, e.agent.Sync(t.Context(), e.room(0), false))
+	eventually(t, "the edit on the codec (certificate)", []string{"VMR (renamed)"}, titles)
+	assert.NotContains(t, e.logs.String(), "PRIVATE KEY")
 }

@@ -43,6 +43,7 @@ func secretsOf(c *config.Config) []string {
 	add(c.MQTT.Password)
 	for _, in := range c.Integrations {
 		add(in.ClientSecret)
+		add(in.ClientCertificatePassword)
 	}
 	for _, e := range c.Endpoints {
 		add(e.Password)

@@ -144,7 +144,7 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 			continue
 		}
 		rooms := graph.RoomsFor(cfg, in.Name)
-		specs = append(specs, partSpec{name: "graph/" + in.Name, key: keyOf(in, in.ClientSecret.Value(), rooms), build: func() (func(context.Context) error, error) {
+		specs = append(specs, partSpec{name: "graph/" + in.Name, key: keyOf(in, in.ClientSecret.Value(), in.ClientCertificatePassword.Value(), in.CertificateThumbprint(), rooms), build: func() (func(context.Context) error, error) {
 			s, err := graph.New(graph.Options{Integration: in, Rooms: rooms, Store: a.store,
 				Logger: a.log.With("part", "graph/"+in.Name), Clock: a.clock, Health: a.health})
 			if err != nil {

@@ -6,6 +6,10 @@
 package config
 
 import (
+	"crypto"
+	"crypto/sha1"
+	"crypto/x509"
+	"encoding/hex"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -125,6 +129,13 @@ type Integration struct {
 	// ClientSecret is the client secret *value* (not its ID).
 	ClientSecret     Secret `yaml:"client_secret"`
 	ClientSecretFile string `yaml:"client_secret_file"`
+	// ClientCertificateFile authenticates with a certificate instead of a secret: a PEM file
+	// holding the certificate and its RSA private key, or a PKCS#12 (.pfx) file, whose
+	// certificate is uploaded to the app registration.
+	ClientCertificateFile string `yaml:"client_certificate_file"`
+	// ClientCertificatePassword decrypts a password-protected .pfx.
+	ClientCertificatePassword     Secret `yaml:"client_certificate_password"`
+	ClientCertificatePasswordFile string `yaml:"client_certificate_password_file"`
 	// TokenURL is the OAuth 2.0 token endpoint (v2); tenant and authority are derived from it.
 	TokenURL string `yaml:"token_url"`
 	// GraphURL is the Graph root (national clouds); default https://graph.microsoft.com/v1.0.
@@ -141,6 +152,22 @@ type Integration struct {
 	// Derived by validation from TokenURL and GraphURL.
 	Tenant        string `yaml:"-"`
 	AuthorityHost string `yaml:"-"` // e.g. https://login.microsoftonline.com/
+	// Read by validation from ClientCertificateFile: the certificate (chain) and its key.
+	ClientCertificates []*x509.Certificate `yaml:"-" json:"-"`
+	ClientKey          crypto.PrivateKey   `yaml:"-" json:"-"`
+}
+
+// UsesCertificate reports whether the integration authenticates with a certificate.
+func (in Integration) UsesCertificate() bool { return in.ClientCertificateFile != "" }
+
+// CertificateThumbprint is the client certificate's SHA-1 thumbprint in upper-case hex, as the
+// app registration's Certificates & secrets page shows it; "" without a certificate.
+func (in Integration) CertificateThumbprint() string {
+	if len(in.ClientCertificates) == 0 {
+		return ""
+	}
+	sum := sha1.Sum(in.ClientCertificates[0].Raw) // #nosec G401: an identifier, as Entra shows it
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 
 // Integration defaults.

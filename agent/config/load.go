@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -74,6 +75,8 @@ func (p Pos) Has(key string) bool { _, ok := p.keys[key]; return ok }
 type Options struct {
 	// LookupEnv resolves ${NAME}; default os.LookupEnv.
 	LookupEnv func(string) (string, bool)
+	// Now is the time certificates' validity is checked against; default time.Now.
+	Now func() time.Time
 }
 
 // Load reads, decodes and validates the config at path. On failure the error is an *Error with
@@ -92,9 +95,12 @@ func LoadWith(path string, opts Options) (*Config, error) {
 // Parse decodes and validates a config held in memory; file names it in messages and anchors
 // relative paths.
 func Parse(file string, data []byte, opts Options) (*Config, error) {
-	l := &loader{file: file, env: opts.LookupEnv}
+	l := &loader{file: file, env: opts.LookupEnv, now: opts.Now}
 	if l.env == nil {
 		l.env = os.LookupEnv
+	}
+	if l.now == nil {
+		l.now = time.Now
 	}
 	cfg := &Config{File: file}
 	if l.decode(data, cfg) {
@@ -119,6 +125,7 @@ type loader struct {
 	file        string
 	decodeLines map[int]bool // lines with decode errors, set once validation starts
 	env         func(string) (string, bool)
+	now         func() time.Time
 	errs        []Problem
 	warns       []Problem
 }

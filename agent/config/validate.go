@@ -215,7 +215,22 @@ func (l *loader) graph(in *Integration) {
 	if strings.TrimSpace(in.ClientID) == "" {
 		l.errorf(in.Pos.Line("client_id"), "integration %q: client_id is required (the app registration's Application (client) ID)", in.Name)
 	}
-	l.resolveSecret(fmt.Sprintf("integration %q: ", in.Name), &in.ClientSecret, in.ClientSecretFile, in.Pos, "client_secret", true)
+	owner := fmt.Sprintf("integration %q: ", in.Name)
+	switch {
+	case in.UsesCertificate() && (in.ClientSecret.Value() != "" || in.ClientSecretFile != ""):
+		l.errorf(in.Pos.Line("client_certificate_file"), "%sgive client_secret or client_certificate_file, not both", owner)
+	case in.UsesCertificate():
+		l.clientCertificate(owner, in)
+	default:
+		if in.ClientCertificatePassword.Value() != "" || in.ClientCertificatePasswordFile != "" {
+			l.errorf(in.Pos.Line("client_certificate_password"), "%sclient_certificate_password needs client_certificate_file", owner)
+		}
+		if in.ClientSecret.Value() == "" && in.ClientSecretFile == "" {
+			l.errorf(in.Pos.Line("client_secret"), "%sclient_secret (or client_secret_file, or client_certificate_file) is required", owner)
+		} else {
+			l.resolveSecret(owner, &in.ClientSecret, in.ClientSecretFile, in.Pos, "client_secret", true)
+		}
+	}
 	if in.TokenURL == "" {
 		l.errorf(in.Pos.Line("token_url"), "integration %q: token_url is required (the OAuth 2.0 token endpoint (v2) on the app registration's Endpoints page)", in.Name)
 	} else {

@@ -39,7 +39,7 @@ func roomAdvice(status, mailbox, integration, clientID string) (advice, command 
 			in = "integration " + integration
 		}
 		return "otj-edge could not sign in to Microsoft 365 with " + in + " (the detail says why). Correct client_id, " +
-			"client_secret or token_url in the config, then apply it with:", "otj-edge reload"
+			"client_secret (or client_certificate_file) or token_url in the config, then apply it with:", "otj-edge reload"
 	case store.RoomTransient:
 		return "A temporary error (network, or Microsoft 365 unavailable). otj-edge retries with backoff; the room " +
 			"keeps showing its cached meetings.", ""

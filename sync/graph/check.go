@@ -29,6 +29,9 @@ type CheckReport struct {
 	TokenDetail string // why there is no token, and what to do
 	Tenant      string
 	Authority   string
+	// Certificate names the client certificate (thumbprint as the app registration shows it,
+	// subject, expiry) when the integration uses one; "" with a client secret.
+	Certificate string
 	Rooms       []RoomCheck // empty when there was no token
 }
 
@@ -36,6 +39,10 @@ type CheckReport struct {
 // max_in_flight at a time). httpClient may be nil (the system roots plus ca_file).
 func Check(ctx context.Context, in config.Integration, mailboxes []string, httpClient *http.Client) CheckReport {
 	rep := CheckReport{Integration: in.Name}
+	if in.UsesCertificate() && len(in.ClientCertificates) > 0 {
+		c := in.ClientCertificates[0]
+		rep.Certificate = fmt.Sprintf("certificate %s (%s, valid until %s)", in.CertificateThumbprint(), c.Subject, c.NotAfter.UTC().Format(time.DateOnly))
+	}
 	if httpClient == nil {
 		var err error
 		if httpClient, err = baseClient(in.CAFile); err != nil {
@@ -98,10 +105,17 @@ func Check(ctx context.Context, in config.Integration, mailboxes []string, httpC
 func (rep CheckReport) Lines() (lines []string, failed int) {
 	prefix := "graph/" + rep.Integration
 	if !rep.TokenOK {
-		lines = append(lines, fmt.Sprintf("%s: token FAILED: %s", prefix, rep.TokenDetail))
-		return lines, 1
+		line := fmt.Sprintf("%s: token FAILED: %s", prefix, rep.TokenDetail)
+		if rep.Certificate != "" {
+			line += " [" + rep.Certificate + "]"
+		}
+		return append(lines, line), 1
 	}
-	lines = append(lines, fmt.Sprintf("%s: token ok (tenant %s at %s)", prefix, rep.Tenant, rep.Authority))
+	cred := ""
+	if rep.Certificate != "" {
+		cred = ", " + rep.Certificate
+	}
+	lines = append(lines, fmt.Sprintf("%s: token ok (tenant %s at %s%s)", prefix, rep.Tenant, rep.Authority, cred))
 	for _, rc := range rep.Rooms {
 		if rc.Status == store.RoomOK {
 			more := ""

@@ -90,7 +90,7 @@ type api struct {
 	scope     string
 
 	mu      sync.Mutex
-	cred    *azidentity.ClientSecretCredential
+	cred    azcore.TokenCredential
 	adapter *msgraphsdk.GraphRequestAdapter
 	gen     int // bumped by refresh
 }
@@ -161,19 +161,29 @@ func newAPI(in config.Integration, base *http.Client) (*api, error) {
 	return a, nil
 }
 
+// newCredential is the integration's client credential: its certificate when it has one
+// (client_certificate_file, read and checked by the config loader), else its secret.
+func newCredential(in config.Integration, opts azcore.ClientOptions) (azcore.TokenCredential, error) {
+	if in.UsesCertificate() {
+		if len(in.ClientCertificates) == 0 || in.ClientKey == nil {
+			return nil, fmt.Errorf("client_certificate_file %s was not read", in.ClientCertificateFile)
+		}
+		return azidentity.NewClientCertificateCredential(in.Tenant, in.ClientID, in.ClientCertificates, in.ClientKey,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+	}
+	return azidentity.NewClientSecretCredential(in.Tenant, in.ClientID, in.ClientSecret.Value(),
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: true})
+}
+
 // refresh builds a new credential and client: the only way to make azidentity forget a token
 // Graph rejected (research/graph.md §5: refresh once, then report).
 func (a *api) refresh() error {
-	cred, err := azidentity.NewClientSecretCredential(a.in.Tenant, a.in.ClientID, a.in.ClientSecret.Value(),
-		&azidentity.ClientSecretCredentialOptions{
-			ClientOptions: azcore.ClientOptions{
-				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: a.in.AuthorityHost},
-				Transport: a.base,
-				// One attempt: rooms are rescheduled by the syncer, never blocked here.
-				Retry: policy.RetryOptions{MaxRetries: -1},
-			},
-			DisableInstanceDiscovery: true,
-		})
+	cred, err := newCredential(a.in, azcore.ClientOptions{
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: a.in.AuthorityHost},
+		Transport: a.base,
+		// One attempt: rooms are rescheduled by the syncer, never blocked here.
+		Retry: policy.RetryOptions{MaxRetries: -1},
+	})
 	if err != nil {
 		return fmt.Errorf("client credentials: %w", err)
 	}

@@ -771,11 +771,27 @@ func (s *Syncer) updateHealth() {
 	case len(bad) > 0:
 		sort.Strings(bad)
 		s.health.Warn(s.component, fmt.Sprintf("%d of %d rooms not syncing (%s): %s", len(bad), total, summarize(counts), strings.Join(bad[:min(3, len(bad))], ", ")))
+	case s.certificateExpiring() != "":
+		s.health.Warn(s.component, s.certificateExpiring())
 	case pending > 0:
 		s.health.OK(s.component, fmt.Sprintf("first sync: %d of %d rooms done", total-pending, total))
 	default:
 		s.health.OK(s.component, fmt.Sprintf("%d rooms in sync", total))
 	}
+}
+
+// certificateExpiring says what to do when the client certificate expires soon; "" otherwise.
+func (s *Syncer) certificateExpiring() string {
+	certs := s.in.ClientCertificates
+	if len(certs) == 0 {
+		return ""
+	}
+	end := certs[0].NotAfter
+	if left := end.Sub(s.clk.Now()); left > config.CertificateWarnAhead {
+		return ""
+	}
+	return fmt.Sprintf("the client certificate (thumbprint %s) expires on %s: upload its successor to the app registration, "+
+		"put it in client_certificate_file and run otj-edge reload", s.in.CertificateThumbprint(), end.UTC().Format(time.DateOnly))
 }
 
 func slogLevel(status string) slog.Level {

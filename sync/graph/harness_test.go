@@ -38,7 +38,14 @@ type harness struct {
 
 func newHarness(t *testing.T, opts graphsim.Options, mailboxes ...string) *harness {
 	t.Helper()
-	clk := clock.NewFake(t0)
+	return newHarnessAt(t, t0, opts, mailboxes...)
+}
+
+// newHarnessAt is newHarness with the fake clock starting at start: tests whose client signs
+// with the real time (certificate assertions) start it at the real time.
+func newHarnessAt(t *testing.T, start time.Time, opts graphsim.Options, mailboxes ...string) *harness {
+	t.Helper()
+	clk := clock.NewFake(start)
 	opts.Now = clk.Now
 	sim, err := graphsim.New(opts)
 	require.NoError(t, err)

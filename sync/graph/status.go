@@ -177,7 +177,12 @@ func aadstsAdvice(code, status int, errName string, e error) string {
 	case 53003:
 		return "a Conditional Access policy blocks the app: exclude this workload identity from the policy or allow the site's address"
 	case 700027:
-		return "the certificate assertion failed validation: upload the certificate to the app registration"
+		return "Entra does not accept the certificate: upload the certificate of client_certificate_file (its public part, a .cer or .pem) " +
+			"to the app registration's Certificates & secrets page, and check that its thumbprint there matches (otj-edge check shows it)"
+	case 700024:
+		return "Entra says the certificate assertion is outside its valid time: check the site's clock (otj-edge doctor)"
+	case 700021:
+		return "the certificate assertion names another application: check client_id"
 	case 7000218:
 		return "no client secret was sent: set client_secret or client_secret_file"
 	case 90024, 90006:
@@ -189,9 +194,9 @@ func aadstsAdvice(code, status int, errName string, e error) string {
 	case status >= 500:
 		return fmt.Sprintf("the token endpoint answered %d; retrying", status)
 	case errName == "invalid_client":
-		return "Entra rejected the client credentials: check client_id and the client secret value"
+		return "Entra rejected the client credentials: check client_id and the client secret value or certificate"
 	}
-	return "Entra refused the request (" + firstNonEmpty(errName, strconv.Itoa(status)) + "): check client_id, client_secret and token_url"
+	return "Entra refused the request (" + firstNonEmpty(errName, strconv.Itoa(status)) + "): check client_id, the client secret or certificate, and token_url"
 }
 
 func firstNonEmpty(v ...string) string {
