@@ -32,14 +32,19 @@ func TestCertificateCredential(t *testing.T) {
 	uploaded, err := simtls.NewAppCertificate("otj-edge site 1", now.AddDate(0, -1, 0), now.AddDate(1, 0, 0))
 	require.NoError(t, err)
 	rooms := []string{roomName(1), roomName(2)}
-
-	t.Run("uploaded", func(t *testing.T) {
+	// start syncs the rooms with the agent holding mine and the app registration uploaded.
+	start := func(t *testing.T, mine, uploaded simtls.AppCertificate) *harness {
 		h := newHarnessAt(t, now, graphsim.Options{ClientCertificates: []*x509.Certificate{uploaded.Cert}}, rooms...)
 		for _, m := range rooms {
 			h.addRoom(m, graphsim.Recommended())
 		}
-		h.useCertificate(uploaded)
+		h.useCertificate(mine)
 		h.start(Tuning{})
+		return h
+	}
+
+	t.Run("uploaded", func(t *testing.T) {
+		h := start(t, uploaded, uploaded)
 		h.waitFor("both rooms synced", h.synced(rooms...))
 		assert.Equal(t, 0, h.sim.Stats().TokenFailures)
 		assert.Equal(t, health.OK, findHealth(h.health, "graph/m365").Level, "a year left: no warning")
@@ -48,12 +53,7 @@ func TestCertificateCredential(t *testing.T) {
 	t.Run("expiring", func(t *testing.T) {
 		soon, err := simtls.NewAppCertificate("otj-edge site 1 (old)", now.AddDate(-2, 0, 0), now.AddDate(0, 0, 20))
 		require.NoError(t, err)
-		h := newHarnessAt(t, now, graphsim.Options{ClientCertificates: []*x509.Certificate{soon.Cert}}, rooms...)
-		for _, m := range rooms {
-			h.addRoom(m, graphsim.Recommended())
-		}
-		h.useCertificate(soon)
-		h.start(Tuning{})
+		h := start(t, soon, soon)
 		h.waitFor("both rooms synced", h.synced(rooms...))
 		item := findHealth(h.health, "graph/m365")
 		assert.Equal(t, health.Warning, item.Level, "rooms sync, but the site will stop in 20 days")
@@ -64,12 +64,7 @@ func TestCertificateCredential(t *testing.T) {
 	t.Run("not uploaded", func(t *testing.T) {
 		stranger, err := simtls.NewAppCertificate("otj-edge site 1 (new)", now.AddDate(0, -1, 0), now.AddDate(1, 0, 0))
 		require.NoError(t, err)
-		h := newHarnessAt(t, now, graphsim.Options{ClientCertificates: []*x509.Certificate{uploaded.Cert}}, rooms...)
-		for _, m := range rooms {
-			h.addRoom(m, graphsim.Recommended())
-		}
-		h.useCertificate(stranger)
-		h.start(Tuning{})
+		h := start(t, stranger, uploaded)
 		h.waitFor("auth failures", func() bool {
 			return h.status(rooms[0])() == store.RoomAuthFailed && h.status(rooms[1])() == store.RoomAuthFailed
 		})
