@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,6 +54,13 @@ func TestClientCertificateFile(t *testing.T) {
 		assert.Equal(t, strings.ToUpper(hex.EncodeToString(sum[:])), in.CertificateThumbprint(), "as the app registration shows it")
 		assert.Empty(t, cfg.Warnings)
 		assert.False(t, in.ClientSecret.IsSet())
+		for _, verb := range []string{"%v", "%+v", "%#v"} {
+			for _, v := range []any{cfg, in} {
+				out := fmt.Sprintf(verb, v)
+				assert.NotContains(t, out, good.Key.D.String(), "the private key never prints (%s)", verb)
+				assert.NotContains(t, out, good.Key.Primes[0].String(), "the private key never prints (%s)", verb)
+			}
+		}
 	})
 
 	expiring, err := simtls.NewAppCertificate("otj-edge old", now.AddDate(-1, 0, 0), now.AddDate(0, 0, 10))
