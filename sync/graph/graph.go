@@ -338,7 +338,13 @@ func (s *Syncer) Run(ctx context.Context) error {
 }
 
 // flushLoop writes the unchanged polls' progress every pollFlush until ctx ends.
+//
+// The flushes keep a fixed cadence (each deadline pollFlush after the one before, not after
+// the flush finished): a slow flush or a late wake-up does not push the next one back, so an
+// unchanged poll waits at most pollFlush (plus one flush) to be saved. Behind by more than a
+// period (a clock jump), it flushes at once and goes on from there.
 func (s *Syncer) flushLoop(ctx context.Context) {
+	next := s.clk.Now().Add(pollFlush)
 	t := s.clk.NewTimer(pollFlush)
 	defer t.Stop()
 	for {
@@ -347,7 +353,13 @@ func (s *Syncer) flushLoop(ctx context.Context) {
 			return
 		case <-t.C():
 			s.flushPolls(ctx)
-			t.Reset(pollFlush)
+			next = next.Add(pollFlush)
+			if now := s.clk.Now(); next.After(now) {
+				t.Reset(next.Sub(now))
+			} else {
+				next = now
+				t.Reset(0)
+			}
 		}
 	}
 }
