@@ -773,6 +773,7 @@ func (s *Syncer) updateHealth() {
 	gate := s.gate.fail
 	exhausted := s.budget.exhausted
 	s.mu.Unlock()
+	expiring := s.certificateExpiring()
 	switch {
 	case gate != nil:
 		s.health.Fail(s.component, gate.detail)
@@ -783,8 +784,8 @@ func (s *Syncer) updateHealth() {
 	case len(bad) > 0:
 		sort.Strings(bad)
 		s.health.Warn(s.component, fmt.Sprintf("%d of %d rooms not syncing (%s): %s", len(bad), total, summarize(counts), strings.Join(bad[:min(3, len(bad))], ", ")))
-	case s.certificateExpiring() != "":
-		s.health.Warn(s.component, s.certificateExpiring())
+	case expiring != "":
+		s.health.Warn(s.component, expiring)
 	case pending > 0:
 		s.health.OK(s.component, fmt.Sprintf("first sync: %d of %d rooms done", total-pending, total))
 	default:
