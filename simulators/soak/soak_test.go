@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -28,6 +29,9 @@ func smokeKnobs() Knobs {
 // one's verdict and the counts behind it.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs the soak smoke test: do not pass -short")
+		}
 		t.Skip("runs the real binaries")
 	}
 	root, err := harness.Root()
