@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/simulators/harness"
 )
 
@@ -510,13 +511,7 @@ func mb(b int64) float64 { return round2(float64(b) / (1 << 20)) }
 
 func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 
+// sleepCtx waits d; false when ctx ended first.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return clock.Sleep(clock.Real{}, d, ctx.Done())
 }

@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/simulators/harness"
 	"github.com/otj-edge/otj-edge/simulators/sim"
 )
@@ -331,15 +332,9 @@ func summarize(rs []Result) {
 	line("Graph requests/s", func(r Result) float64 { return r.GraphRequestsPerSec })
 }
 
+// sleep waits d; false when ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return clock.Sleep(clock.Real{}, d, ctx.Done())
 }
 
 func mb(b int64) float64 { return round(float64(b) / (1 << 20)) }

@@ -84,7 +84,7 @@ func codecStorm(ctx context.Context, e *env, r *Result) error {
 	if err := s.syncedSince(ctx, began, 60*time.Second); err != nil {
 		return fmt.Errorf("rooms did not sync after the storm: %w", err)
 	}
-	diffs := convergeSome(ctx, s, func(name string) bool { return !denied[name] }, 60*time.Second)
+	diffs := s.convergedSome(ctx, func(name string) bool { return !denied[name] }, 60*time.Second)
 	r.Counts["restore_seconds"] = time.Since(began).Seconds()
 	for _, d := range diffs {
 		r.failf("after the storm: %s", d)
@@ -100,7 +100,7 @@ func codecStorm(ctx context.Context, e *env, r *Result) error {
 		}
 		// The agent tries again 5 minutes after the 403, on its own.
 		limit := time.Until(stormStart.Add(authRetry + 90*time.Second))
-		diffs := convergeSome(ctx, s, func(name string) bool { return denied[name] }, max(limit, 30*time.Second))
+		diffs := s.convergedSome(ctx, func(name string) bool { return denied[name] }, max(limit, 30*time.Second))
 		for _, d := range diffs {
 			r.failf("after the password was put back: %s", d)
 		}
@@ -152,29 +152,4 @@ func authViolations(h []ciscosim.HandshakeRecord) []string {
 		}
 	}
 	return out
-}
-
-// convergeSome waits for the chosen codecs to hold the right bookings.
-func convergeSome(ctx context.Context, s *site, which func(string) bool, limit time.Duration) []string {
-	var diffs []string
-	_ = waitFor(ctx, limit, 500*time.Millisecond, func() error {
-		diffs = nil
-		for _, c := range s.sim.File.Cisco {
-			if !which(c.Name) {
-				continue
-			}
-			d, err := s.codecDiffs(ctx, c.Name, c.Room)
-			if err != nil {
-				d = []string{err.Error()}
-			}
-			for _, x := range d {
-				diffs = append(diffs, c.Name+": "+x)
-			}
-		}
-		if len(diffs) > 0 {
-			return fmt.Errorf("%d differences", len(diffs))
-		}
-		return nil
-	})
-	return diffs
 }
