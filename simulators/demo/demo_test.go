@@ -36,9 +36,10 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	}
 	s := out.String()
 	assert.Regexp(t, regexp.MustCompile(`status page: http://127\.0\.0\.1:\d+`), s)
-	assert.Contains(t, s, "rooms:     5 ok, 1 policy_denied", "the demo's room outside the access policy shows as such")
+	assert.Contains(t, s, "rooms:     6 rooms: 5 ok, 1 policy_denied", "the demo's room outside the access policy shows as such")
+	assert.Contains(t, s, "\n           warn: graph/m365: ", "the warning names its component")
 	assert.Regexp(t, `cisco:     \d+ bookings on 3 of 3 codecs`, s)
-	assert.Contains(t, s, "poly:      3 of 3 endpoints have polled")
-	assert.Regexp(t, `mqtt:      \d+ events`, s)
+	assert.Regexp(t, `poly:      \d+ meetings shown on [1-3] of 3 endpoints; calendar `, s)
+	assert.Regexp(t, `mqtt:      \d+ messages: \d+ events, .*room states for [1-6] rooms?`, s)
 	assert.FileExists(t, filepath.Join(dir, "sim.json"))
 }

@@ -16,16 +16,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
-	"github.com/otj-edge/otj-edge/simulators/harness"
 	"github.com/otj-edge/otj-edge/simulators/sim"
 )
 
@@ -113,31 +107,29 @@ func run(ctx context.Context, w io.Writer, agentBin, simBin, dir string, rooms, 
 		}
 	}()
 
-	var msgs mqttCounter
+	var msgs *mqttCounter
 	if f.MQTT != nil {
-		if stopMQTT, err := msgs.watch(f.MQTT.URL); err == nil {
-			defer stopMQTT()
-		}
+		msgs = newMQTTCounter()
+		defer msgs.watch(f.MQTT.URL)()
 	}
 
 	fmt.Fprintf(w, "otj-edge demo\n  status page: %s\n  simulators:  %s\n  agent log:   %s\n  (Ctrl-C stops everything)\n\n",
 		f.Agent.StatusURL, simJSON, agentLog.Name())
 
-	tty := w == os.Stdout && isTerminal()
+	// The simulators and the agent are read every 2 s, but the screen is redrawn only when
+	// what it shows has changed.
+	sc := &screen{w: w, tty: w == os.Stdout && isTerminal(),
+		header: fmt.Sprintf("otj-edge demo: status page %s (Ctrl-C stops)\n\n", f.Agent.StatusURL)}
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
-		s := collect(ctx, &f, &msgs)
+		s := collect(ctx, &f, msgs)
 		if once && s.settled() {
-			fmt.Fprint(w, s.render(&f))
+			fmt.Fprint(w, s.render())
 			return nil
 		}
 		if !once {
-			if tty {
-				fmt.Fprint(w, "\033[H\033[2J")
-				fmt.Fprintf(w, "otj-edge demo: status page %s (Ctrl-C stops)\n\n", f.Agent.StatusURL)
-			}
-			fmt.Fprint(w, s.render(&f))
+			sc.show(s.render())
 		}
 		select {
 		case <-ctx.Done():
@@ -195,179 +187,6 @@ func terminate(cmd *exec.Cmd, name string) {
 		fmt.Fprintf(os.Stderr, "demo: %s did not stop; killing it\n", name)
 		_ = cmd.Process.Kill()
 	}
-}
-
-// summary is one screenful.
-type summary struct {
-	agentUp      bool
-	calendarText string
-	rooms        map[string]int
-	roomsTotal   int
-	endpoints    map[string]int
-	health       string
-	bookings     map[string]int // codec → bookings on it
-	polyMeetings map[string]int // poly → meetings it shows
-	polyPolled   map[string]time.Time
-	mqtt         map[string]int64
-}
-
-// settled: every room has had its first sync, every codec has bookings and every Poly
-// endpoint shows meetings (the demo's rooms all have meetings today, bar the room outside
-// the access policy).
-func (s summary) settled() bool {
-	if !s.agentUp || s.roomsTotal == 0 || s.rooms["pending"] > 0 {
-		return false
-	}
-	for _, n := range s.bookings {
-		if n == 0 {
-			return false
-		}
-	}
-	shown := 0
-	for name, t := range s.polyPolled {
-		if t.IsZero() {
-			return false
-		}
-		shown += s.polyMeetings[name]
-	}
-	return len(s.polyPolled) == 0 || shown > 0
-}
-
-func collect(ctx context.Context, f *sim.File, msgs *mqttCounter) summary {
-	s := summary{bookings: map[string]int{}, polyMeetings: map[string]int{}, polyPolled: map[string]time.Time{}}
-	var st struct {
-		Health struct {
-			Overall string `json:"overall"`
-		} `json:"health"`
-		Calendar struct {
-			Rooms int    `json:"rooms"`
-			Text  string `json:"text"`
-		} `json:"calendar"`
-		Rooms     map[string]int `json:"rooms"`
-		Endpoints map[string]int `json:"endpoints"`
-	}
-	if harness.GetJSON(ctx, f.Agent.StatusURL+"/api/status", &st) == nil {
-		s.agentUp = true
-		s.calendarText, s.rooms, s.endpoints, s.health, s.roomsTotal = st.Calendar.Text, st.Rooms, st.Endpoints, st.Health.Overall, st.Calendar.Rooms
-	}
-	for _, c := range f.Cisco {
-		var b struct {
-			Bookings []json.RawMessage `json:"Bookings"`
-		}
-		if harness.GetJSON(ctx, f.CiscoAdmin+"/codecs/"+c.Name+"/bookings", &b) == nil {
-			s.bookings[c.Name] = len(b.Bookings)
-		}
-	}
-	for _, p := range f.Poly {
-		var m struct {
-			LastPoll time.Time         `json:"last_poll"`
-			Meetings []json.RawMessage `json:"meetings"`
-		}
-		if harness.GetJSON(ctx, f.PolyAdmin+"/endpoints/"+p.Name+"/meetings", &m) == nil {
-			s.polyMeetings[p.Name], s.polyPolled[p.Name] = len(m.Meetings), m.LastPoll
-		}
-	}
-	s.mqtt = msgs.snapshot()
-	return s
-}
-
-func (s summary) render(f *sim.File) string {
-	var b strings.Builder
-	if !s.agentUp {
-		b.WriteString("agent:     starting…\n")
-	} else {
-		fmt.Fprintf(&b, "agent:     health %s; %s\n", s.health, s.calendarText)
-		fmt.Fprintf(&b, "rooms:     %s\n", counts(s.rooms))
-		fmt.Fprintf(&b, "endpoints: %s\n", counts(s.endpoints))
-	}
-	pushed, withBookings := 0, 0
-	for _, n := range s.bookings {
-		pushed += n
-		if n > 0 {
-			withBookings++
-		}
-	}
-	fmt.Fprintf(&b, "cisco:     %d bookings on %d of %d codecs\n", pushed, withBookings, len(f.Cisco))
-	polled, shown := 0, 0
-	for name, t := range s.polyPolled {
-		if !t.IsZero() {
-			polled++
-		}
-		shown += s.polyMeetings[name]
-	}
-	fmt.Fprintf(&b, "poly:      %d of %d endpoints have polled; %d meetings shown\n", polled, len(f.Poly), shown)
-	if s.mqtt != nil {
-		fmt.Fprintf(&b, "mqtt:      %s\n", counts64(s.mqtt))
-	}
-	return b.String()
-}
-
-func counts(m map[string]int) string {
-	if len(m) == 0 {
-		return "none yet"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%d %s", m[k], k)
-	}
-	return strings.Join(parts, ", ")
-}
-
-func counts64(m map[string]int64) string {
-	c := map[string]int{}
-	for k, v := range m {
-		c[k] = int(v)
-	}
-	return counts(c)
-}
-
-// mqttCounter counts the messages the site publishes, by kind (status, rooms, events, metrics).
-type mqttCounter struct {
-	mu sync.Mutex
-	n  map[string]*atomic.Int64
-}
-
-func (c *mqttCounter) watch(url string) (func(), error) {
-	c.n = map[string]*atomic.Int64{}
-	opts := paho.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("otj-demo-%d", os.Getpid())).
-		SetAutoReconnect(true).SetConnectRetry(true).SetOrderMatters(false)
-	opts.SetOnConnectHandler(func(cl paho.Client) {
-		cl.Subscribe("otj/v1/#", 0, func(_ paho.Client, m paho.Message) {
-			parts := strings.Split(m.Topic(), "/")
-			if len(parts) < 4 {
-				return
-			}
-			c.mu.Lock()
-			ctr := c.n[parts[3]]
-			if ctr == nil {
-				ctr = new(atomic.Int64)
-				c.n[parts[3]] = ctr
-			}
-			c.mu.Unlock()
-			ctr.Add(1)
-		})
-	})
-	cl := paho.NewClient(opts)
-	cl.Connect()
-	return func() { cl.Disconnect(100) }, nil
-}
-
-func (c *mqttCounter) snapshot() map[string]int64 {
-	if c.n == nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]int64{}
-	for k, v := range c.n {
-		out[k] = v.Load()
-	}
-	return out
 }
 
 func isTerminal() bool {
