@@ -80,7 +80,7 @@ test: vet
 	$(GO) test $(RACE) -count=1 -timeout 30m ./...
 
 ## bench: Go benchmarks and scale scenarios → bench/report.json (about 35 min; shorter runs:
-## BENCH_ROOMS=100 BENCH_SCALE=10,100 BENCH_WINDOW=1m BENCH_SCENARIOS=scale,baseline, see README)
+## BENCH_ROOMS=100 BENCH_SCALE=10,100 BENCH_WINDOW=1m BENCH_SCENARIOS=scale,baseline, see simulators/README.md)
 bench:
 	$(GO) run ./simulators/bench -out bench/report.json
 

@@ -1,5 +1,5 @@
 // Command bench is `make bench`: it runs the Go benchmarks and the scale scenarios and writes
-// one JSON report (bench/report.json) whose figures are explained in the README ("Benchmarks").
+// one JSON report (bench/report.json) whose figures are explained in simulators/README.md ("Benchmarks").
 // It is a measuring tool, never imported by the product.
 package main
 

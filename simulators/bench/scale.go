@@ -36,7 +36,7 @@ import (
 //     core); its RSS sampled every second (mean and max); its peak RSS (VmHWM) at the end, which
 //     covers the cold start.
 
-// scaleOptions configure the scale runs (environment variables, see the README).
+// scaleOptions configure the scale runs (environment variables, see simulators/README.md).
 type scaleOptions struct {
 	rooms       int   // BENCH_ROOMS: the run the headline figures come from
 	scale       []int // BENCH_SCALE

@@ -1,7 +1,7 @@
 // Command soak runs otj-edge's fault scenarios (`make soak`) against the real binaries on
 // loopback — the agent killed with SIGKILL, Graph and the broker unreachable, Graph and codec
 // fault storms, hostile input, hours of churn — and writes one JSON report with each
-// scenario's verdict and counts. README "Soak tests" explains every scenario and knob.
+// scenario's verdict and counts. simulators/README.md ("Soak tests") explains every scenario and knob.
 package main
 
 import (
