@@ -190,11 +190,14 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.page(s.overviewPage))
 	mux.HandleFunc("GET /rooms", s.page(s.roomsPage))
-	mux.HandleFunc("GET /rooms/{room}", s.page(s.roomPage))
+	mux.HandleFunc("GET /rooms/{room}", s.page(func(r *http.Request) (*page, error) {
+		p, err := s.roomPage(r)
+		return p, s.noSuchRoom(r, r.PathValue("room"), err)
+	}))
 	mux.HandleFunc("GET /endpoints", s.page(s.endpointsPage))
-	mux.HandleFunc("GET /events", s.page(s.eventsPage))
-	mux.HandleFunc("GET /rules", s.page(s.rulesPage))
-	mux.HandleFunc("POST /rules", s.page(s.rulesPage))
+	mux.HandleFunc("GET /events", s.page(s.echoInput(s.eventsPage)))
+	mux.HandleFunc("GET /rules", s.page(s.echoInput(s.rulesPage)))
+	mux.HandleFunc("POST /rules", s.page(s.echoInput(s.rulesPage)))
 	mux.HandleFunc("GET /static/{file}", s.static)
 	mux.HandleFunc("/", s.page(func(*http.Request) (*page, error) { return nil, errNotFound("no such page") }))
 
@@ -212,7 +215,7 @@ func (s *Server) routes() http.Handler {
 		s.writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "actions are POST requests with a JSON body"})
 	})
 	mux.HandleFunc("/api/", s.api(func(r *http.Request) (any, error) {
-		return nil, httpError{http.StatusNotFound, "no such API endpoint: " + r.Method + " " + r.URL.Path}
+		return nil, httpError{http.StatusNotFound, "no such API endpoint: " + s.echo(r, r.Method+" "+r.URL.Path)}
 	}))
 	return s.secure(mux)
 }
@@ -222,6 +225,7 @@ func (s *Server) routes() http.Handler {
 // read the page through a name that points at 127.0.0.1), and authenticates.
 func (s *Server) secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w, r = withEchoes(w, r)
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -365,9 +369,10 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// write sends a body after scrubbing every configured secret from it.
+// write sends a body after scrubbing every configured secret from it; then the client's own
+// text goes back where the handler echoed it (echo.go).
 func (s *Server) write(w http.ResponseWriter, code int, contentType string, body []byte) {
-	body = s.scrubber().scrub(body)
+	body = echoesOf(w).restore(s.scrubber().scrub(body), contentType)
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 	w.WriteHeader(code)
