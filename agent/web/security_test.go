@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -137,6 +139,69 @@ func TestWrongLoginsAreSlowedDown(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	code, _ = f.get("/api/status", right...)
 	assert.Equal(t, http.StatusOK, code)
+}
+
+// TestWrongLoginsOfOneClientDoNotLockOutAnother: an attacker guessing passwords is slowed down
+// from its own address only; the technician on another address logs in as usual.
+func TestWrongLoginsOfOneClientDoNotLockOutAnother(t *testing.T) {
+	f := newFixture(t, fixtureOpts{credentials: true})
+	h := f.server.Handler()
+	get := func(remote, user, pass string) (int, string) {
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1:8787/api/status", nil)
+		req.RemoteAddr = remote
+		req.SetBasicAuth(user, pass)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	const attacker, tech = "127.0.0.2:40000", "127.0.0.3:40000"
+	for i := range 20 {
+		code, _ := get(attacker, "tech", fmt.Sprintf("guess-%d", i))
+		require.Equal(t, http.StatusUnauthorized, code, "attempt %d", i+1)
+	}
+	code, body := get(attacker, "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusTooManyRequests, code, "the guessing client waits, even with the right password")
+	assert.Contains(t, body, "too many failed logins")
+	code, _ = get("127.0.0.2:40001", "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusTooManyRequests, code, "another port of the same address is the same client")
+
+	code, _ = get(tech, "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusOK, code, "another address is not locked out")
+	code, _ = get(tech, "tech", "typo")
+	assert.Equal(t, http.StatusUnauthorized, code, "and has its own count")
+
+	// One host picks any address of its IPv6 /64: the /64 is the client.
+	for i := range 20 {
+		code, _ := get(fmt.Sprintf("[fd00:1:2:3::%x]:443", i+1), "tech", "guess")
+		require.Equal(t, http.StatusUnauthorized, code)
+	}
+	code, _ = get("[fd00:1:2:3::ffff]:443", "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusTooManyRequests, code)
+	code, _ = get("[fd00:1:2:4::1]:443", "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusOK, code)
+
+	f.clock.Advance(time.Minute)
+	code, _ = get(attacker, "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusOK, code, "a minute later the guessing client may log in again")
+}
+
+// TestLoginLimiterMemoryIsBounded: an attacker with many addresses cannot grow the table of
+// clients without bound; the newest clients are still counted.
+func TestLoginLimiterMemoryIsBounded(t *testing.T) {
+	l := newAuthLimiter(3)
+	l.cap = 100
+	now := fixtureNow
+	for i := range 1000 {
+		client := authClient(fmt.Sprintf("10.0.%d.%d:1", i/256, i%256))
+		for range 3 {
+			l.fail(client, now)
+		}
+		require.True(t, l.limited(client, now), "client %d is counted", i)
+		require.LessOrEqual(t, len(l.clients), 100)
+		now = now.Add(time.Millisecond)
+	}
+	assert.False(t, l.limited(authClient("10.0.0.0:1"), now), "the oldest client was forgotten to make room")
+	assert.False(t, l.limited(authClient("10.0.3.231:1"), now.Add(time.Minute)), "a window ends after a minute")
 }
 
 func TestForeignHostNamesAreRefusedWithoutCredentials(t *testing.T) {

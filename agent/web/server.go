@@ -52,8 +52,9 @@ type Options struct {
 	Location *time.Location
 	// StaleAfter is when calendar data counts as stale; default 30 minutes.
 	StaleAfter time.Duration
-	// MaxAuthFailures is how many failed logins a minute are answered before the server
-	// answers 429 for the rest of that minute; default 20.
+	// MaxAuthFailures is how many failed logins a minute one client (IP address, or IPv6 /64)
+	// gets answered before the server answers that client 429 for the rest of that minute;
+	// default 20. Other clients are not affected.
 	MaxAuthFailures int
 }
 
@@ -65,9 +66,7 @@ type Server struct {
 	token   string
 	handler http.Handler
 
-	authMu       sync.Mutex
-	authWindow   time.Time
-	authFailures int
+	auth *authLimiter
 
 	scrubMu  sync.Mutex
 	scrubCfg *config.Config
@@ -94,7 +93,8 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxAuthFailures <= 0 {
 		opts.MaxAuthFailures = 20
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("part", "status page"), clock: opts.Clock, token: newToken()}
+	s := &Server{opts: opts, log: opts.Logger.With("part", "status page"), clock: opts.Clock, token: newToken(),
+		auth: newAuthLimiter(opts.MaxAuthFailures)}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -298,17 +298,12 @@ func fromThisMachine(r *http.Request) bool {
 }
 
 // checkBasic checks HTTP Basic credentials in constant time. It returns 0 when they are
-// right, 401 when they are missing or wrong, and 429 when too many wrong ones came in the
-// last minute.
+// right, 401 when they are missing or wrong, and 429 when too many wrong ones came from this
+// client in the last minute.
 func (s *Server) checkBasic(r *http.Request) (int, string) {
 	now := s.clock.Now()
-	s.authMu.Lock()
-	if now.Sub(s.authWindow) >= time.Minute {
-		s.authWindow, s.authFailures = now, 0
-	}
-	limited := s.authFailures >= s.opts.MaxAuthFailures
-	s.authMu.Unlock()
-	if limited {
+	client := authClient(r.RemoteAddr)
+	if s.auth.limited(client, now) {
 		return http.StatusTooManyRequests, "too many failed logins; try again in a minute"
 	}
 	user, pass, ok := r.BasicAuth()
@@ -323,9 +318,7 @@ func (s *Server) checkBasic(r *http.Request) (int, string) {
 		}
 	}
 	if ok {
-		s.authMu.Lock()
-		s.authFailures++
-		s.authMu.Unlock()
+		s.auth.fail(client, now)
 		s.log.Warn("status page: wrong username or password", "remote", r.RemoteAddr)
 		return http.StatusUnauthorized, "wrong username or password"
 	}
