@@ -81,6 +81,29 @@ func TestOversizedCommandIsRefusedUnread(t *testing.T) {
 	assert.Equal(t, int64(2), tel.stats.tooLarge.Load(), "counted in the metrics (commands_too_large)")
 }
 
+// TestBrokerPacketLimitKeepsHugeCommandsAway: with the max_packet_size the notes recommend for
+// the central broker, a huge command never reaches the site (paho would read it whole before
+// the agent could refuse it), the sender is disconnected, and the site's own traffic flows.
+func TestBrokerPacketLimitKeepsHugeCommandsAway(t *testing.T) {
+	b := startBroker(t, mosquitto.Options{RequireMosquitto: true, Extra: []string{"max_packet_size 1100000"}})
+	cmds := &siteCommands{}
+	central := watch(t, b.URL(), SiteTopic("oslo-hq", TopicCmdResult), SiteTopic("oslo-hq", TopicStatus))
+	tel := runTelemetry(t, Options{Store: openStore(t, "", 1000), MQTT: mqttConfig(b.URL()), Commands: cmds})
+	central.anyStatus("oslo-hq", StateOnline)
+
+	sender := watch(t, b.URL())
+	tok := sender.c.Publish(SiteTopic("oslo-hq", "cmd/rules-test"), 1, false,
+		`{"id":"huge","event":{"body":{"content":"`+strings.Repeat("A", 3<<20)+`"}}}`)
+	require.True(t, tok.WaitTimeout(wait), "the broker answers the huge publish by disconnecting")
+	require.Eventually(t, func() bool { return !sender.c.IsConnectionOpen() }, wait, 10*time.Millisecond)
+
+	central.publish(SiteTopic("oslo-hq", "cmd/status"), `{"id":"after-huge"}`)
+	assert.True(t, central.result("after-huge").OK)
+	assert.Equal(t, []string{"status"}, cmds.Calls())
+	assert.Zero(t, tel.stats.tooLarge.Load(), "the huge command never reached the site")
+	assert.True(t, tel.Connected())
+}
+
 // TestCommandFloodIsCoalescedAndRateLimited: 200 full syncs of the site cost one sync, 200 full
 // syncs of different rooms cost the bucket's few, 200 syncs of one room cost one; every
 // command gets a result saying what happened to it.
