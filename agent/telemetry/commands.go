@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
@@ -58,11 +59,15 @@ const maxRequestID = 128
 type inbound struct {
 	name    string
 	payload []byte
+	// answer, when set, is the result to send instead of running the command: admission
+	// refused or coalesced it (admission.go). Such an inbound carries no payload.
+	answer *Result
 }
 
 // onMessage runs on a paho goroutine for every message that arrives. It never blocks: a
-// command goes to the bounded queue the workers serve, or, when that is full, to the queue of
-// commands answered "busy".
+// command passes admission (admission.go), then goes to the bounded queue the workers serve;
+// one that is refused or coalesced, or finds the queue full, goes to the queue of commands
+// answered without running.
 func (t *Telemetry) onMessage(_ paho.Client, m paho.Message) {
 	prefix := t.prefix + TopicCmd + "/"
 	if !strings.HasPrefix(m.Topic(), prefix) {
@@ -75,16 +80,90 @@ func (t *Telemetry) onMessage(_ paho.Client, m paho.Message) {
 		return
 	}
 	t.stats.commands.Add(1)
-	in := inbound{name: strings.TrimPrefix(m.Topic(), prefix), payload: append([]byte(nil), m.Payload()...)}
+	name := strings.TrimPrefix(m.Topic(), prefix)
+	if n := len(m.Payload()); n > MaxCommandBytes {
+		// Refused before anything is copied or decoded; only the first bytes are looked at
+		// for the id to answer.
+		t.stats.tooLarge.Add(1)
+		id := peekID(m.Payload())
+		t.log.Warn("command refused: too large", "command", name, "id", id, "bytes", n, "max_bytes", MaxCommandBytes)
+		t.answerLater(inbound{name: name, answer: &Result{ID: id, Command: name, Error: fmt.Sprintf(
+			"refused: the command is %s; commands are limited to %s", sizeText(n), sizeText(MaxCommandBytes))}})
+		return
+	}
+	in := inbound{name: name, payload: append([]byte(nil), m.Payload()...)}
+	if answer, decided := t.admission(in); decided {
+		if answer != nil {
+			t.answerLater(inbound{name: name, answer: answer})
+		}
+		return
+	}
 	select {
 	case t.commands <- in:
 	default:
 		t.stats.rejected.Add(1)
-		select {
-		case t.rejects <- in:
-		default:
-			t.log.Warn("command dropped unanswered: too many commands waiting", "command", in.name)
+		t.answerLater(in)
+	}
+}
+
+// admission checks a sync or push against the coalescing windows and the rate limits
+// (admission.go). decided is false for a command that is to run; otherwise answer is the
+// result to send now, or nil when the command waits for the result of the one it was
+// coalesced with. Malformed commands pass: serve answers them with what is wrong.
+func (t *Telemetry) admission(in inbound) (answer *Result, decided bool) {
+	if in.name != CmdSync && in.name != CmdPush {
+		return nil, false
+	}
+	req, err := parseRequest(in.name, in.payload)
+	if err != nil {
+		return nil, false
+	}
+	now := t.clock.Now()
+	v := t.admit.admit(in.name, req, now)
+	switch {
+	case v == nil:
+		return nil, false
+	case v.coalescedWith != "":
+		t.stats.coalesced.Add(1)
+		t.log.Info("command coalesced", "command", in.name, "id", req.ID, "with", v.coalescedWith)
+		switch {
+		case v.waiting:
+			return nil, true
+		case v.result != nil:
+			return coalesced(*v.result, req.ID, v.coalescedWith), true
 		}
+		// Too many waiting on that one already: say so without its result.
+		b, _ := json.Marshal(map[string]any{"coalesced": true, "message": fmt.Sprintf(
+			"request %s, accepted %s ago, covers this one; its result is on cmd-result under that id",
+			v.coalescedWith, now.Sub(v.acceptedAt).Round(time.Second))}) // plain values always encode
+		return &Result{ID: req.ID, Command: in.name, OK: true, Result: b, CoalescedWith: v.coalescedWith}, true
+	}
+	t.stats.rateLimited.Add(1)
+	t.log.Warn("command refused: rate limited", "command", in.name, "id", req.ID, "retry_after", v.retryAfter)
+	retry := v.retryAfter.UTC()
+	return &Result{ID: req.ID, Command: in.name, RetryAfter: &retry, Error: fmt.Sprintf("rate limited: %s; retry after %s",
+		v.limited, retry.Format(time.RFC3339))}, true
+}
+
+// coalesced is the answer to request id, coalesced with request leader whose result is r.
+func coalesced(r Result, id, leader string) *Result {
+	r.ID, r.CoalescedWith = id, leader
+	return &r
+}
+
+// settle hands the result of a command admission accepted to the requests coalesced with it.
+func (t *Telemetry) settle(ctx context.Context, r Result) {
+	for _, id := range t.admit.settle(r.ID, r) {
+		t.sendResult(ctx, t.encode(*coalesced(r, id, r.ID)))
+	}
+}
+
+// answerLater hands a command to the worker that answers without running (never blocking).
+func (t *Telemetry) answerLater(in inbound) {
+	select {
+	case t.rejects <- in:
+	default:
+		t.log.Warn("command dropped unanswered: too many commands waiting for an answer", "command", in.name)
 	}
 }
 
@@ -106,9 +185,19 @@ func (t *Telemetry) rejectWorker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case in := <-t.rejects:
-			t.answerError(ctx, in, fmt.Sprintf("busy: %d commands are already waiting; try again later", commandQueueSize))
+			t.answerWithoutRunning(ctx, in)
 		}
 	}
+}
+
+// answerWithoutRunning answers a command admission refused or coalesced, or one that found
+// the queue full.
+func (t *Telemetry) answerWithoutRunning(ctx context.Context, in inbound) {
+	if in.answer != nil {
+		t.sendResult(ctx, t.encode(*in.answer))
+		return
+	}
+	t.answerError(ctx, in, fmt.Sprintf("busy: %d commands are already waiting; try again later", commandQueueSize))
 }
 
 // answerQueuedOnShutdown answers the commands that will not run.
@@ -120,7 +209,7 @@ func (t *Telemetry) answerQueuedOnShutdown() {
 		case in := <-t.commands:
 			t.answerError(ctx, in, "not run: the agent is stopping")
 		case in := <-t.rejects:
-			t.answerError(ctx, in, fmt.Sprintf("busy: %d commands are already waiting; try again later", commandQueueSize))
+			t.answerWithoutRunning(ctx, in)
 		default:
 			return
 		}
@@ -129,7 +218,11 @@ func (t *Telemetry) answerQueuedOnShutdown() {
 
 func (t *Telemetry) answerError(ctx context.Context, in inbound, msg string) {
 	id, _ := requestID(in.payload)
-	t.sendResult(ctx, t.result(id, in.name, nil, errors.New(msg)))
+	r := t.resultOf(id, in.name, nil, errors.New(msg))
+	t.sendResult(ctx, t.encode(r))
+	if id != "" {
+		t.settle(ctx, r) // it was accepted but will not run: the ones coalesced with it neither
+	}
 }
 
 // serve runs one command and publishes its result. A request id seen recently (QoS 1
@@ -138,13 +231,17 @@ func (t *Telemetry) serve(ctx context.Context, in inbound) {
 	req, err := parseRequest(in.name, in.payload)
 	if err != nil {
 		t.log.Warn("malformed command", "command", in.name, "id", req.ID, "err", err)
-		t.sendResult(ctx, t.result(req.ID, in.name, nil, err))
+		t.sendResult(ctx, t.encode(t.resultOf(req.ID, in.name, nil, err)))
 		return
 	}
 	cached, seen := t.recent.begin(req.ID)
 	if seen {
 		if cached != nil {
 			t.sendResult(ctx, cached)
+			var r Result
+			if json.Unmarshal(cached, &r) == nil {
+				t.settle(ctx, r)
+			}
 		}
 		return // still running: its result is on its way
 	}
@@ -159,9 +256,11 @@ func (t *Telemetry) serve(ctx context.Context, in inbound) {
 	case errors.Is(err, context.DeadlineExceeded) && cctx.Err() != nil:
 		err = fmt.Errorf("timed out after %s", t.opts.Timing.CommandTimeout)
 	}
-	payload := t.result(req.ID, in.name, out, err)
+	r := t.resultOf(req.ID, in.name, out, err)
+	payload := t.encode(r)
 	t.recent.finish(req.ID, payload)
 	t.sendResult(ctx, payload)
+	t.settle(ctx, r)
 }
 
 // call dispatches to Commands; a panic in a handler becomes an error result.
@@ -194,9 +293,9 @@ func (t *Telemetry) call(ctx context.Context, name string, req Request) (out any
 	return nil, fmt.Errorf("unknown command %q", name)
 }
 
-// result encodes a Result.
-func (t *Telemetry) result(id, name string, out any, err error) []byte {
-	r := Result{ID: id, Command: name, OK: err == nil, Site: t.opts.Site, Time: t.clock.Now().UTC()}
+// resultOf is the Result of a command that ran (or could not be read).
+func (t *Telemetry) resultOf(id, name string, out any, err error) Result {
+	r := Result{ID: id, Command: name, OK: err == nil}
 	if err != nil {
 		r.Error = err.Error()
 	} else {
@@ -207,6 +306,12 @@ func (t *Telemetry) result(id, name string, out any, err error) []byte {
 			r.Result = b // "null" when there is nothing to say
 		}
 	}
+	return r
+}
+
+// encode fills in the site and the time and encodes a Result.
+func (t *Telemetry) encode(r Result) []byte {
+	r.Site, r.Time = t.opts.Site, t.clock.Now().UTC()
 	payload, err := json.Marshal(r)
 	if err != nil { // cannot happen: every field encodes
 		payload = []byte(`{"id":"","command":"","ok":false,"error":"result encoding failed"}`)

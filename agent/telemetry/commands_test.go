@@ -186,7 +186,7 @@ func TestCommandsNeverBlockTheClient(t *testing.T) {
 	central.anyStatus("oslo-hq", StateOnline)
 
 	for i := range commandWorkers {
-		central.publish(SiteTopic("oslo-hq", "cmd/push"), fmt.Sprintf(`{"id":"hold-%d"}`, i))
+		central.publish(SiteTopic("oslo-hq", "cmd/status"), fmt.Sprintf(`{"id":"hold-%d"}`, i))
 	}
 	for range commandWorkers {
 		<-cmds.started // every worker is now stuck in a handler
@@ -194,7 +194,7 @@ func TestCommandsNeverBlockTheClient(t *testing.T) {
 	// One more than the queue holds. Handlers run concurrently (SetOrderMatters(false)), so
 	// which one finds the queue full is not fixed: exactly one is answered "busy", at once.
 	for i := range commandQueueSize + 1 {
-		central.publish(SiteTopic("oslo-hq", "cmd/push"), fmt.Sprintf(`{"id":"queued-%d"}`, i))
+		central.publish(SiteTopic("oslo-hq", "cmd/status"), fmt.Sprintf(`{"id":"queued-%d"}`, i))
 	}
 	var busy Result
 	central.next("a busy answer", func(m paho.Message) bool {

@@ -163,6 +163,12 @@ type MQTTMetrics struct {
 	RoomPublishes    int64 `json:"room_publishes"`    // retained room states published
 	Commands         int64 `json:"commands"`          // commands received
 	CommandsRejected int64 `json:"commands_rejected"` // answered "busy" or dropped because the queue was full
+	// CommandsTooLarge were refused unread: over MaxCommandBytes.
+	CommandsTooLarge int64 `json:"commands_too_large"`
+	// CommandsCoalesced were answered with the result of the same command accepted a moment before.
+	CommandsCoalesced int64 `json:"commands_coalesced"`
+	// CommandsRateLimited were refused by the site's sync and push rate limits.
+	CommandsRateLimited int64 `json:"commands_rate_limited"`
 }
 
 // MarshalJSON puts the agent's figures beside the telemetry ones; telemetry's keys win.
@@ -209,12 +215,18 @@ type Request struct {
 
 // Result answers a command on otj/v1/<site>/cmd-result. OK tells which of Result and Error is
 // set. A request that could not be read at all is answered with the id it had, or "".
+//
+// A sync or push for the same room or endpoint as one accepted a moment before is not run
+// again: it gets that request's result, with CoalescedWith naming it. One over the site's rate
+// limit is answered with an error starting "rate limited:" and RetryAfter.
 type Result struct {
-	ID      string          `json:"id"`
-	Command string          `json:"command"`
-	OK      bool            `json:"ok"`
-	Result  json.RawMessage `json:"result,omitempty"`
-	Error   string          `json:"error,omitempty"`
-	Site    string          `json:"site"`
-	Time    time.Time       `json:"time"`
+	ID            string          `json:"id"`
+	Command       string          `json:"command"`
+	OK            bool            `json:"ok"`
+	Result        json.RawMessage `json:"result,omitempty"`
+	Error         string          `json:"error,omitempty"`
+	CoalescedWith string          `json:"coalesced_with,omitempty"`
+	RetryAfter    *time.Time      `json:"retry_after,omitempty"`
+	Site          string          `json:"site"`
+	Time          time.Time       `json:"time"`
 }

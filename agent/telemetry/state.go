@@ -513,6 +513,8 @@ func (t *Telemetry) enqueueMetrics(ctx context.Context) error {
 			Connected: t.Connected(), Connects: t.stats.connects.Load(), Published: t.stats.published.Load(),
 			PublishRetries: t.stats.retries.Load(), RoomPublishes: t.stats.roomPublishes.Load(),
 			Commands: t.stats.commands.Load(), CommandsRejected: t.stats.rejected.Load(),
+			CommandsTooLarge: t.stats.tooLarge.Load(), CommandsCoalesced: t.stats.coalesced.Load(),
+			CommandsRateLimited: t.stats.rateLimited.Load(),
 		},
 		Agent: t.agentMetrics(),
 	}

@@ -70,6 +70,8 @@ type Options struct {
 	Location *time.Location
 	// Timing tunes intervals; zero values take the defaults (tests shorten them).
 	Timing Timing
+	// CommandLimits bound the sync and push commands; zero values take the defaults.
+	CommandLimits CommandLimits
 }
 
 // Timing are the intervals and bounds telemetry works with.
@@ -139,8 +141,10 @@ type Telemetry struct {
 
 	stats struct {
 		connects, published, retries, roomPublishes, commands, rejected atomic.Int64
+		tooLarge, coalesced, rateLimited                                atomic.Int64
 	}
 	recent recentCommands
+	admit  *admission
 }
 
 // link is one connection: its own paho client, closed for good when the connection drops.
@@ -208,6 +212,7 @@ func New(opts Options) (*Telemetry, error) {
 		commands:  make(chan inbound, commandQueueSize),
 		rejects:   make(chan inbound, rejectQueueSize),
 		recent:    recentCommands{byID: map[string]*recentCommand{}},
+		admit:     newAdmission(opts.CommandLimits),
 	}, nil
 }
 

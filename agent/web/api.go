@@ -39,7 +39,11 @@ func (s *Server) apiRooms(r *http.Request) (any, error) {
 }
 
 func (s *Server) apiRoom(r *http.Request) (any, error) {
-	return s.reader().Room(r.Context(), r.PathValue("room"))
+	d, err := s.reader().Room(r.Context(), r.PathValue("room"))
+	if err != nil {
+		return nil, s.noSuchRoom(r, r.PathValue("room"), err)
+	}
+	return d, nil
 }
 
 // apiMeetings lists meetings: ?room= (default every room), ?from= and ?to= as RFC 3339 times
@@ -50,7 +54,12 @@ func (s *Server) apiMeetings(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rd.Meetings(r.Context(), r.URL.Query().Get("room"), from, to)
+	room := r.URL.Query().Get("room")
+	ms, err := rd.Meetings(r.Context(), room, from, to)
+	if err != nil {
+		return nil, s.noSuchRoom(r, room, err)
+	}
+	return ms, nil
 }
 
 func meetingRange(rd *Reader, r *http.Request) (time.Time, time.Time, error) {

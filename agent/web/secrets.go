@@ -105,3 +105,13 @@ func (s *scrubber) scrub(b []byte) []byte {
 	}
 	return b
 }
+
+// touches reports whether scrub would change b.
+func (s *scrubber) touches(b string) bool {
+	for _, f := range s.forms {
+		if strings.Contains(b, string(f)) {
+			return true
+		}
+	}
+	return false
+}

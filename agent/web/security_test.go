@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -55,7 +57,9 @@ func TestNoSecretInAnyPageOrAPIAnswer(t *testing.T) {
 		assert.NotEqual(t, http.StatusUnauthorized, code, path)
 		answers = append(answers, path+"\n"+body)
 	}
-	form := url.Values{"profile": {"default"}, "invite": {"sip:1@vmr.example.com codec-c-secret-pass"}}
+	// What the client sends itself is shown back as sent, never scrubbed (TestScrubberIsNoOracle):
+	// the rules bench gets an invite without a secret here.
+	form := url.Values{"profile": {"default"}, "invite": {"sip:1@vmr.example.com"}}
 	_, body := f.post("/rules", "application/x-www-form-urlencoded", form.Encode(), auth...)
 	answers = append(answers, "POST /rules\n"+body)
 	token := []string{TokenHeader, f.server.Token()}
@@ -135,6 +139,69 @@ func TestWrongLoginsAreSlowedDown(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	code, _ = f.get("/api/status", right...)
 	assert.Equal(t, http.StatusOK, code)
+}
+
+// TestWrongLoginsOfOneClientDoNotLockOutAnother: an attacker guessing passwords is slowed down
+// from its own address only; the technician on another address logs in as usual.
+func TestWrongLoginsOfOneClientDoNotLockOutAnother(t *testing.T) {
+	f := newFixture(t, fixtureOpts{credentials: true})
+	h := f.server.Handler()
+	get := func(remote, user, pass string) (int, string) {
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "http://127.0.0.1:8787/api/status", nil)
+		req.RemoteAddr = remote
+		req.SetBasicAuth(user, pass)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	const attacker, tech = "127.0.0.2:40000", "127.0.0.3:40000"
+	for i := range 20 {
+		code, _ := get(attacker, "tech", fmt.Sprintf("guess-%d", i))
+		require.Equal(t, http.StatusUnauthorized, code, "attempt %d", i+1)
+	}
+	code, body := get(attacker, "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusTooManyRequests, code, "the guessing client waits, even with the right password")
+	assert.Contains(t, body, "too many failed logins")
+	code, _ = get("127.0.0.2:40001", "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusTooManyRequests, code, "another port of the same address is the same client")
+
+	code, _ = get(tech, "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusOK, code, "another address is not locked out")
+	code, _ = get(tech, "tech", "typo")
+	assert.Equal(t, http.StatusUnauthorized, code, "and has its own count")
+
+	// One host picks any address of its IPv6 /64: the /64 is the client.
+	for i := range 20 {
+		code, _ := get(fmt.Sprintf("[fd00:1:2:3::%x]:443", i+1), "tech", "guess")
+		require.Equal(t, http.StatusUnauthorized, code)
+	}
+	code, _ = get("[fd00:1:2:3::ffff]:443", "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusTooManyRequests, code)
+	code, _ = get("[fd00:1:2:4::1]:443", "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusOK, code)
+
+	f.clock.Advance(time.Minute)
+	code, _ = get(attacker, "tech", "status-page-password-999")
+	assert.Equal(t, http.StatusOK, code, "a minute later the guessing client may log in again")
+}
+
+// TestLoginLimiterMemoryIsBounded: an attacker with many addresses cannot grow the table of
+// clients without bound; the newest clients are still counted.
+func TestLoginLimiterMemoryIsBounded(t *testing.T) {
+	l := newAuthLimiter(3)
+	l.cap = 100
+	now := fixtureNow
+	for i := range 1000 {
+		client := authClient(fmt.Sprintf("10.0.%d.%d:1", i/256, i%256))
+		for range 3 {
+			l.fail(client, now)
+		}
+		require.True(t, l.limited(client, now), "client %d is counted", i)
+		require.LessOrEqual(t, len(l.clients), 100)
+		now = now.Add(time.Millisecond)
+	}
+	assert.False(t, l.limited(authClient("10.0.0.0:1"), now), "the oldest client was forgotten to make room")
+	assert.False(t, l.limited(authClient("10.0.3.231:1"), now.Add(time.Minute)), "a window ends after a minute")
 }
 
 func TestForeignHostNamesAreRefusedWithoutCredentials(t *testing.T) {
@@ -363,4 +430,95 @@ func TestClientURL(t *testing.T) {
 	}
 	_, err := ClientURL("8787")
 	assert.Error(t, err)
+}
+
+// TestScrubberIsNoOracle probes the page and the API the way an attacker on the box would
+// guess a configured secret: send the guess where the answer repeats it, and look for
+// "[redacted]". For every probe the answer to a guess equal to a secret and the answer to a
+// wrong guess of the same length must be the same once the guess itself is taken out: nothing
+// tells a right guess from a wrong one.
+func TestScrubberIsNoOracle(t *testing.T) {
+	f := newFixture(t, fixtureOpts{credentials: true})
+	auth := []string{"Authorization", "Basic " + basic("tech", "status-page-password-999")}
+	// A secret the server itself holds in the store must still be scrubbed on the same pages.
+	require.NoError(t, f.store.Write(t.Context(), func(tx *store.Tx) error {
+		return tx.Emit(store.Event{Kind: "endpoint.auth_failed", Level: "error", Endpoint: "codec-a", Room: "room-a@example.com",
+			Message: "login as admin/codec-a-secret-pass failed"})
+	}))
+	form := func(kv ...string) string {
+		v := url.Values{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v.Encode()
+	}
+	probes := []struct {
+		name string
+		do   func(guess string) (int, string)
+	}{
+		{"GET /api/rooms/GUESS", func(g string) (int, string) { return f.get("/api/rooms/"+url.PathEscape(g), auth...) }},
+		{"GET /rooms/GUESS", func(g string) (int, string) { return f.get("/rooms/"+url.PathEscape(g), auth...) }},
+		{"GET /api/meetings?room=GUESS", func(g string) (int, string) { return f.get("/api/meetings?room="+url.QueryEscape(g), auth...) }},
+		{"GET /events?room=GUESS", func(g string) (int, string) { return f.get("/events?room="+url.QueryEscape(g), auth...) }},
+		{"GET /events?endpoint=GUESS", func(g string) (int, string) { return f.get("/events?endpoint="+url.QueryEscape(g), auth...) }},
+		{"GET /api/events?room=GUESS", func(g string) (int, string) { return f.get("/api/events?room="+url.QueryEscape(g), auth...) }},
+		{"GET /api/GUESS", func(g string) (int, string) { return f.get("/api/"+url.PathEscape(g), auth...) }},
+		{"POST /rules, the guess in the invite", func(g string) (int, string) {
+			return f.post("/rules", "application/x-www-form-urlencoded",
+				form("profile", "default", "invite", "Join: sip:"+g+"@vmr.example.com", "subject", g, "location", g), auth...)
+		}},
+		{"POST /rules, the guess as the profile", func(g string) (int, string) {
+			return f.post("/rules", "application/x-www-form-urlencoded", form("profile", g, "invite", "sip:1@vmr.example.com"), auth...)
+		}},
+		{"POST /rules, the guess as a JSON event's start", func(g string) (int, string) {
+			return f.post("/rules", "application/x-www-form-urlencoded",
+				form("profile", "default", "format", "json", "invite", `{"start": {"dateTime": "`+g+`", "timeZone": "UTC"}}`), auth...)
+		}},
+	}
+	for _, p := range probes {
+		t.Run(p.name, func(t *testing.T) {
+			for _, secret := range fixtureSecrets {
+				// The wrong guess differs in its last letter only, so even the lengths match.
+				wrong := secret[:len(secret)-1] + string(rune(secret[len(secret)-1]^1))
+				codeRight, right := p.do(secret)
+				codeWrong, wrongBody := p.do(wrong)
+				assert.Equal(t, codeWrong, codeRight, "the status tells a right guess from a wrong one")
+				if !assert.Equal(t, strings.ReplaceAll(wrongBody, wrong, "GUESS"), strings.ReplaceAll(right, secret, "GUESS"),
+					"the answer tells a right guess (%s) from a wrong one", secret) {
+					return
+				}
+				assert.NotContains(t, right, "login as admin/codec-a-secret-pass", "what the server holds is still scrubbed")
+			}
+		})
+	}
+	// The rules bench stays useful: it shows what was pasted and what a room would dial.
+	_, body := f.post("/rules", "application/x-www-form-urlencoded",
+		form("profile", "default", "invite", "Join: sip:codec-c-secret-pass@vmr.example.com"), auth...)
+	assert.Contains(t, body, "<code class=\"addr\">codec-c-secret-pass@vmr.example.com</code>")
+	assert.Contains(t, body, ">Join: sip:codec-c-secret-pass@vmr.example.com</textarea>")
+	_, body = f.get("/events?room=Room-A@example.com", auth...)
+	assert.Contains(t, body, "login as admin/[redacted] failed", "the room's events are listed, scrubbed")
+}
+
+// TestEchoedInputIsEscaped: what the client sent goes back escaped for the answer's format,
+// never as markup.
+func TestEchoedInputIsEscaped(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	evil := `<script>alert("x")</script>&`
+	code, body := f.get("/rooms/" + url.PathEscape(evil))
+	assert.Equal(t, http.StatusNotFound, code)
+	assert.Contains(t, body, "room &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;: not found")
+	assert.NotContains(t, body, "<script>")
+	assert.NotContains(t, body, "otjecho", "no placeholder is left behind")
+
+	code, body = f.get("/api/rooms/" + url.PathEscape(evil))
+	assert.Equal(t, http.StatusNotFound, code)
+	var e apiError
+	require.NoError(t, json.Unmarshal([]byte(body), &e), body)
+	assert.Equal(t, `room <script>alert("x")</script>&: not found`, e.Error)
+	assert.Contains(t, body, `\u003cscript\u003e`)
+
+	code, body = f.get("/events?room=" + url.QueryEscape(`"><b>x`))
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `<input name="room" value="&#34;&gt;&lt;b&gt;x" placeholder="any">`)
 }

@@ -52,8 +52,9 @@ type Options struct {
 	Location *time.Location
 	// StaleAfter is when calendar data counts as stale; default 30 minutes.
 	StaleAfter time.Duration
-	// MaxAuthFailures is how many failed logins a minute are answered before the server
-	// answers 429 for the rest of that minute; default 20.
+	// MaxAuthFailures is how many failed logins a minute one client (IP address, or IPv6 /64)
+	// gets answered before the server answers that client 429 for the rest of that minute;
+	// default 20. Other clients are not affected.
 	MaxAuthFailures int
 }
 
@@ -65,9 +66,7 @@ type Server struct {
 	token   string
 	handler http.Handler
 
-	authMu       sync.Mutex
-	authWindow   time.Time
-	authFailures int
+	auth *authLimiter
 
 	scrubMu  sync.Mutex
 	scrubCfg *config.Config
@@ -94,7 +93,8 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxAuthFailures <= 0 {
 		opts.MaxAuthFailures = 20
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("part", "status page"), clock: opts.Clock, token: newToken()}
+	s := &Server{opts: opts, log: opts.Logger.With("part", "status page"), clock: opts.Clock, token: newToken(),
+		auth: newAuthLimiter(opts.MaxAuthFailures)}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -190,11 +190,14 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.page(s.overviewPage))
 	mux.HandleFunc("GET /rooms", s.page(s.roomsPage))
-	mux.HandleFunc("GET /rooms/{room}", s.page(s.roomPage))
+	mux.HandleFunc("GET /rooms/{room}", s.page(func(r *http.Request) (*page, error) {
+		p, err := s.roomPage(r)
+		return p, s.noSuchRoom(r, r.PathValue("room"), err)
+	}))
 	mux.HandleFunc("GET /endpoints", s.page(s.endpointsPage))
-	mux.HandleFunc("GET /events", s.page(s.eventsPage))
-	mux.HandleFunc("GET /rules", s.page(s.rulesPage))
-	mux.HandleFunc("POST /rules", s.page(s.rulesPage))
+	mux.HandleFunc("GET /events", s.page(s.echoInput(s.eventsPage)))
+	mux.HandleFunc("GET /rules", s.page(s.echoInput(s.rulesPage)))
+	mux.HandleFunc("POST /rules", s.page(s.echoInput(s.rulesPage)))
 	mux.HandleFunc("GET /static/{file}", s.static)
 	mux.HandleFunc("/", s.page(func(*http.Request) (*page, error) { return nil, errNotFound("no such page") }))
 
@@ -212,7 +215,7 @@ func (s *Server) routes() http.Handler {
 		s.writeJSON(w, http.StatusMethodNotAllowed, apiError{Error: "actions are POST requests with a JSON body"})
 	})
 	mux.HandleFunc("/api/", s.api(func(r *http.Request) (any, error) {
-		return nil, httpError{http.StatusNotFound, "no such API endpoint: " + r.Method + " " + r.URL.Path}
+		return nil, httpError{http.StatusNotFound, "no such API endpoint: " + s.echo(r, r.Method+" "+r.URL.Path)}
 	}))
 	return s.secure(mux)
 }
@@ -222,6 +225,7 @@ func (s *Server) routes() http.Handler {
 // read the page through a name that points at 127.0.0.1), and authenticates.
 func (s *Server) secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w, r = withEchoes(w, r)
 		h := w.Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -294,17 +298,12 @@ func fromThisMachine(r *http.Request) bool {
 }
 
 // checkBasic checks HTTP Basic credentials in constant time. It returns 0 when they are
-// right, 401 when they are missing or wrong, and 429 when too many wrong ones came in the
-// last minute.
+// right, 401 when they are missing or wrong, and 429 when too many wrong ones came from this
+// client in the last minute.
 func (s *Server) checkBasic(r *http.Request) (int, string) {
 	now := s.clock.Now()
-	s.authMu.Lock()
-	if now.Sub(s.authWindow) >= time.Minute {
-		s.authWindow, s.authFailures = now, 0
-	}
-	limited := s.authFailures >= s.opts.MaxAuthFailures
-	s.authMu.Unlock()
-	if limited {
+	client := authClient(r.RemoteAddr)
+	if s.auth.limited(client, now) {
 		return http.StatusTooManyRequests, "too many failed logins; try again in a minute"
 	}
 	user, pass, ok := r.BasicAuth()
@@ -319,9 +318,7 @@ func (s *Server) checkBasic(r *http.Request) (int, string) {
 		}
 	}
 	if ok {
-		s.authMu.Lock()
-		s.authFailures++
-		s.authMu.Unlock()
+		s.auth.fail(client, now)
 		s.log.Warn("status page: wrong username or password", "remote", r.RemoteAddr)
 		return http.StatusUnauthorized, "wrong username or password"
 	}
@@ -365,9 +362,10 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// write sends a body after scrubbing every configured secret from it.
+// write sends a body after scrubbing every configured secret from it; then the client's own
+// text goes back where the handler echoed it (echo.go).
 func (s *Server) write(w http.ResponseWriter, code int, contentType string, body []byte) {
-	body = s.scrubber().scrub(body)
+	body = echoesOf(w).restore(s.scrubber().scrub(body), contentType)
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
 	w.WriteHeader(code)
