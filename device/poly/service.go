@@ -53,8 +53,11 @@ type Options struct {
 	NotPollingFactor float64 // alarm after this many usual intervals of silence; default 3
 	Endpoints        []Account
 
-	Store  *store.Store
-	Logger *slog.Logger
+	Store *store.Store
+	// Resolver is the meeting processor: a room is resolved once right after its first sync
+	// is seen, before it is served (see syncGate). Nil in tools without a processor.
+	Resolver Resolver
+	Logger   *slog.Logger
 	Clock  clock.Clock
 	Health *health.Tracker // may be nil
 }
@@ -98,6 +101,7 @@ type Service struct {
 	certs       *certSource
 	thr         *throttle
 	capture     *capturer
+	gate        *syncGate
 
 	pollMu sync.Mutex
 	polls  map[string]*pollState
@@ -140,7 +144,7 @@ func NewService(opts Options) (*Service, error) {
 	s := &Service{
 		opts: opts, log: opts.Logger, clock: opts.Clock, health: opts.Health, st: opts.Store,
 		accts: newAccounts(opts.Endpoints), folderRooms: map[string]string{},
-		thr: newThrottle(), capture: newCapturer(),
+		thr: newThrottle(), capture: newCapturer(), gate: newSyncGate(opts.Store, opts.Resolver),
 		polls: map[string]*pollState{}, rest: map[string]*restStatus{}, ready: make(chan struct{}),
 	}
 	seenUser := map[string]string{}
@@ -287,13 +291,20 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.clock.Now()
+	synced, err := s.gate.ready(r.Context(), a.room)
+	if err != nil {
+		s.log.Warn("ews: cannot tell whether the room's calendar has synced; the endpoint is asked to retry", "endpoint", a.Name, "err", err)
+	}
 	// The poll is recorded even if the client hangs up meanwhile.
-	s.polled(context.WithoutCancel(r.Context()), a, now)
+	s.polled(context.WithoutCancel(r.Context()), a, now, !synced)
 	if r.Method != http.MethodPost {
 		if r.Method == http.MethodGet && path == "/ews/exchange.asmx" {
 			// Lets an installer check the address and credential with a browser.
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			fmt.Fprintf(w, "otj-edge calendar service: signed in as %s for %s. Poly endpoints POST SOAP requests here.\n", a.Name, a.room)
+			if !synced {
+				fmt.Fprintf(w, "The room's calendar has not synced yet: until it has, endpoints are told to keep what they show and retry.\n")
+			}
 			return
 		}
 		w.Header().Set("Allow", http.MethodPost)
@@ -312,6 +323,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeXML(w, http.StatusOK, resp)
 		return
 	}
+	if !synced {
+		s.answerNotSynced(w, r, a, body)
+		return
+	}
 	resp, fault := s.handleSOAP(r.Context(), a, body)
 	if fault != nil {
 		resp = faultBody(fault)
@@ -321,6 +336,17 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.captureExchange(r, a, body, http.StatusOK, resp, false)
 	writeXML(w, http.StatusOK, resp)
+}
+
+// answerNotSynced answers a calendar request for a room that has not synced yet: HTTP 503
+// with Retry-After and Exchange's ErrorServerBusy fault (see notSyncedFault for why), never
+// an empty calendar.
+func (s *Service) answerNotSynced(w http.ResponseWriter, r *http.Request, a *account, body []byte) {
+	f := notSyncedFault()
+	resp := faultBody(f)
+	s.captureExchange(r, a, body, http.StatusServiceUnavailable, resp, true)
+	w.Header().Set("Retry-After", retryAfterSeconds(f.backOff))
+	writeXML(w, http.StatusServiceUnavailable, resp)
 }
 
 // requestHost is the name the client reached the service by: the Host header, else the TLS
