@@ -94,4 +94,6 @@ func notSyncedFault() *faultError {
 		msg: "The room's calendar has not been synchronized yet. Keep the current calendar and try again later."}
 }
 
-func retryAfterSeconds(d time.Duration) string { return strconv.Itoa(int(d.Round(time.Second).Seconds())) }
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(int(d.Round(time.Second).Seconds()))
+}

@@ -58,8 +58,8 @@ type Options struct {
 	// is seen, before it is served (see syncGate). Nil in tools without a processor.
 	Resolver Resolver
 	Logger   *slog.Logger
-	Clock  clock.Clock
-	Health *health.Tracker // may be nil
+	Clock    clock.Clock
+	Health   *health.Tracker // may be nil
 }
 
 // ConfigOptions builds Options from the agent config (the caller adds Store, Logger, Clock and
