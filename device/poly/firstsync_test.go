@@ -20,11 +20,15 @@ import (
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
-// runService runs a service until stop (or the test's end) and waits until it listens.
-func runService(t *testing.T, opts Options) (svc *Service, stop func()) {
+// runService runs a service until stop (or the test's end) and waits until it listens; tweak
+// (if any) adjusts it before it runs.
+func runService(t *testing.T, opts Options, tweak ...func(*Service)) (svc *Service, stop func()) {
 	t.Helper()
 	svc, err := NewService(opts)
 	require.NoError(t, err)
+	for _, f := range tweak {
+		f(svc)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()

@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
@@ -111,8 +109,11 @@ type Service struct {
 	// agent served it, say), so the alarm clears at the next poll instead of minutes later.
 	restWake map[string]chan struct{}
 
+	limits connLimits // defaultConnLimits; tests shrink them
+
 	addrMu sync.Mutex
 	addr   string
+	conns  *connLimiter  // the running listener's
 	ready  chan struct{} // closed while a Run listens; replaced when it returns
 }
 
@@ -146,6 +147,7 @@ func NewService(opts Options) (*Service, error) {
 		accts: newAccounts(opts.Endpoints), folderRooms: map[string]string{},
 		thr: newThrottle(), capture: newCapturer(), gate: newSyncGate(opts.Store, opts.Resolver),
 		polls: map[string]*pollState{}, rest: map[string]*restStatus{}, ready: make(chan struct{}),
+		limits: defaultConnLimits,
 	}
 	seenUser := map[string]string{}
 	for i := range opts.Endpoints {
@@ -197,10 +199,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("ews: listen on %s: %w", s.opts.Listen, err)
 	}
-	// maxConns bounds open connections: a site's endpoints need a handful each; a flood of
-	// idle connections must not exhaust file descriptors.
-	const maxConns = 1024
-	ln = netutil.LimitListener(ln, maxConns)
+	// Bounded per source address and in all, so one client's flood of idle connections
+	// neither exhausts file descriptors nor leaves no connection for real endpoints.
+	lim := newConnLimiter(ln, s.limits, s.log)
 
 	s.loadPollState(ctx)
 	for _, a := range s.list {
@@ -208,6 +209,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	srv := &http.Server{
 		Handler:           s,
+		ConnState:         lim.connState,
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -221,12 +224,12 @@ func (s *Service) Run(ctx context.Context) error {
 		},
 	}
 	s.addrMu.Lock()
-	s.addr = ln.Addr().String()
+	s.addr, s.conns = ln.Addr().String(), lim
 	ready := s.ready
 	s.addrMu.Unlock()
 	defer func() {
 		s.addrMu.Lock()
-		s.addr, s.ready = "", make(chan struct{})
+		s.addr, s.ready, s.conns = "", make(chan struct{}), nil
 		s.addrMu.Unlock()
 	}()
 
@@ -252,7 +255,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go func() { errc <- srv.ServeTLS(lim, "", "") }()
 	if s.health != nil {
 		s.health.OK("ews", fmt.Sprintf("serving %d Poly endpoint(s) on %s; certificate SHA-256 %s", len(s.list), ln.Addr(), s.Fingerprint()))
 	}
@@ -283,6 +286,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path {
 	case "/ews/exchange.asmx", "/autodiscover/autodiscover.xml":
 	default:
+		w.Header().Set("Connection", "close") // nothing here for anyone: no keep-alive either
 		http.NotFound(w, r)
 		return
 	}
@@ -290,6 +294,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	markAuthenticated(r)
 	now := s.clock.Now()
 	synced, err := s.gate.ready(r.Context(), a.room)
 	if err != nil {
@@ -437,6 +442,7 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*account
 	now := s.clock.Now()
 	src := sourceKey(r.RemoteAddr)
 	if until, blocked := s.thr.blocked(src, now); blocked {
+		w.Header().Set("Connection", "close")
 		w.Header().Set("Retry-After", strconv.Itoa(int(until.Sub(now).Seconds())+1))
 		http.Error(w, "too many failed logins from this address; try again later", http.StatusTooManyRequests)
 		return nil, false
@@ -470,7 +476,11 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*account
 	return nil, false
 }
 
+// challenge answers 401 and ends the connection: a client without the right credential gets
+// no idle connection to hold (an endpoint that sends its credential after the challenge
+// simply reconnects, as it does after any close).
 func challenge(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
 	w.Header().Set("WWW-Authenticate", `Basic realm="otj-edge"`)
 	http.Error(w, "authentication required", http.StatusUnauthorized)
 }
