@@ -2,6 +2,7 @@ package poly
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -250,4 +251,62 @@ func TestUnauthenticatedConnectionsDoNotStay(t *testing.T) {
 	requireClosed(t, later, later, "a later silent connection")
 	resp = rawRequest(t, good, gbr, http.MethodGet, "/EWS/Exchange.asmx", userA+":"+passA)
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "the authenticated connection is still served")
+}
+
+// TestTLSOffersOnlyAEADSuites: a TLS 1.2 client limited to CBC suites fails the handshake (and
+// the log says why); TLS 1.2 with AES-GCM or ChaCha20 and TLS 1.3 succeed. Both with an ECDSA
+// certificate (a CA's, as in the fixture) and the service's own self-signed RSA one.
+func TestTLSOffersOnlyAEADSuites(t *testing.T) {
+	for _, kind := range []string{"ECDSA", "RSA"} {
+		t.Run(kind, func(t *testing.T) {
+			f := newFixture(t)
+			var logs bytes.Buffer
+			f.opts.Logger = newLockedLogger(&logs)
+			cfg := &tls.Config{RootCAs: f.ca.Pool(), ServerName: "127.0.0.1"}
+			if kind == "RSA" {
+				f.opts.CertFile, f.opts.KeyFile = "", "" // self-signed, made in StateDir
+			}
+			svc, _ := runService(t, f.opts)
+			if kind == "RSA" {
+				// Trust exactly the service's self-signed certificate.
+				cfg.InsecureSkipVerify = true
+				cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+					if got := fingerprintOf(&tls.Certificate{Certificate: [][]byte{cs.PeerCertificates[0].Raw}}); got != svc.Fingerprint() {
+						return fmt.Errorf("certificate %s is not the service's", got)
+					}
+					return nil
+				}
+			}
+			dial := func(maxVersion uint16, suites ...uint16) (*tls.ConnectionState, error) {
+				c := cfg.Clone()
+				c.MinVersion, c.MaxVersion, c.CipherSuites = tls.VersionTLS12, maxVersion, suites
+				conn, err := tls.Dial("tcp", svc.Addr(), c)
+				if err != nil {
+					return nil, err
+				}
+				defer conn.Close()
+				st := conn.ConnectionState()
+				return &st, nil
+			}
+			cbc := []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+				tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
+				tls.TLS_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_256_CBC_SHA}
+			_, err := dial(tls.VersionTLS12, cbc...)
+			require.Error(t, err, "a client offering only CBC suites")
+			aead := []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}
+			if kind == "RSA" {
+				aead = []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256}
+			}
+			for _, suite := range aead {
+				st, err := dial(tls.VersionTLS12, suite)
+				require.NoError(t, err, tls.CipherSuiteName(suite))
+				assert.Equal(t, suite, st.CipherSuite)
+			}
+			st, err := dial(tls.VersionTLS13)
+			require.NoError(t, err)
+			assert.Equal(t, uint16(tls.VersionTLS13), st.Version)
+			assert.Contains(t, logText(&logs), "offers only TLS versions or cipher suites the calendar service refuses")
+		})
+	}
 }

@@ -219,6 +219,7 @@ func (s *Service) Run(ctx context.Context) error {
 		ErrorLog:          log.New(&serverErrorLog{log: s.log, seen: map[string]time.Time{}}, "", 0),
 		TLSConfig: &tls.Config{
 			MinVersion:     tls.VersionTLS12,
+			CipherSuites:   tls12Suites, // TLS 1.3's are Go's own, all AEAD
 			GetCertificate: s.certs.get,
 			NextProtos:     []string{"http/1.1"},
 		},
@@ -506,6 +507,29 @@ func (s *Service) captureExchange(r *http.Request, a *account, body []byte, stat
 		"status", status, "response", redactBody(resp, captureMaxReply))
 }
 
+// tls12Suites are the TLS 1.2 cipher suites the calendar service accepts: forward-secret ECDHE
+// with an AEAD cipher only. CBC suites (Go offers ECDHE-CBC ones by default) are refused: they
+// are the ones with padding-oracle and Lucky13 history. research/poly.md names no Poly firmware
+// that needs them (the cipher set of old Group Series firmware is an open gap there, §5.3, to
+// close with a capture); a TLS 1.2 client from the last decade offers ECDHE with AES-GCM. A
+// device that offers none of these is told apart in the log (tooOldTLS), so an installer
+// sees the cause instead of a silent OFFLINE.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// tooOldTLS reports whether a handshake error means the client offered no TLS version or
+// cipher suite the service accepts.
+func tooOldTLS(msg string) bool {
+	return strings.Contains(msg, "no cipher suite supported") || strings.Contains(msg, "unsupported versions") ||
+		strings.Contains(msg, "protocol version not supported")
+}
+
 // serverErrorLog receives net/http's own error lines. A failed TLS handshake is what an endpoint
 // that does not trust the certificate produces, so it is logged as a warning with the likely
 // cause, once an hour per address (scanners make them too); other lines go to debug.
@@ -537,10 +561,14 @@ func (l *serverErrorLog) Write(p []byte) (int, error) {
 		l.seen[host] = now
 	}
 	l.mu.Unlock()
-	if warn {
+	switch {
+	case warn && tooOldTLS(msg):
+		l.log.Warn("ews: TLS handshake failed: the client offers only TLS versions or cipher suites the calendar service refuses (it needs TLS 1.3, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305); if this is a Poly endpoint, update its software",
+			"remote", host, "err", msg)
+	case warn:
 		l.log.Warn("ews: TLS handshake failed; if this is a Poly endpoint, it probably does not trust the calendar service's certificate",
 			"remote", host, "err", msg)
-	} else {
+	default:
 		l.log.Debug("ews: TLS handshake failed", "remote", host, "err", msg)
 	}
 	return len(p), nil
