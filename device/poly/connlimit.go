@@ -13,10 +13,10 @@ import (
 
 // Connection limits of the calendar service. A Poly endpoint holds one connection (two at
 // most, briefly); a whole site's endpoints need a few dozen. One client holding a thousand
-// idle connections must not leave none for them: each source address gets a share, a
-// connection has a short time to make its first request, a request that does not
-// authenticate ends its connection, and when the service is full it makes room by closing an
-// idle connection of whoever holds the most.
+// idle connections must not leave none for them: each source address gets a share (beyond
+// it, its own idle connections make room), a connection has a short time to make its first
+// request, a request that does not authenticate ends its connection, and when the service is
+// full it makes room by closing an idle connection of whoever holds the most.
 type connLimits struct {
 	perSource int // open connections per source address (IPv6: per /64)
 	total     int // open connections in all
@@ -39,8 +39,8 @@ type connLimiter struct {
 	bySrc   map[netip.Addr]map[*limitedConn]struct{}
 	open    int
 	seq     uint64
-	warned  map[netip.Addr]time.Time // last "too many connections" warning per source
-	refused map[netip.Addr]int       // refusals since that warning
+	warned  map[netip.Addr]time.Time // last "no room" warning per source
+	crowded map[netip.Addr]int       // connections that found no room since that warning
 }
 
 // limitedConn is one accepted connection. Its fields after Conn are guarded by l.mu.
@@ -57,11 +57,12 @@ type limitedConn struct {
 
 func newConnLimiter(ln net.Listener, limits connLimits, log *slog.Logger) *connLimiter {
 	return &connLimiter{Listener: ln, limits: limits, log: log, bySrc: map[netip.Addr]map[*limitedConn]struct{}{},
-		warned: map[netip.Addr]time.Time{}, refused: map[netip.Addr]int{}}
+		warned: map[netip.Addr]time.Time{}, crowded: map[netip.Addr]int{}}
 }
 
-// Accept returns the next connection within the limits; connections over a source's share
-// are closed at once (their client sees the connection reset or closed, and retries).
+// Accept returns the next connection within the limits. A connection is closed at once only
+// when there is no room for it: over its address's share with all of that address's
+// connections busy, or the service full with every connection busy.
 func (l *connLimiter) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -82,18 +83,26 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 }
 
 // admit registers a new connection, or refuses it (nil). victim is a connection to close to
-// make room.
+// make room: at its address's share, the address's own oldest connection that is not serving
+// a request (several endpoints behind one NAT address keep being served, each reconnecting as
+// after any idle close; a flood only displaces itself); with the service full, one of the
+// biggest holder's.
 func (l *connLimiter) admit(c net.Conn, src netip.Addr) (lc, victim *limitedConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.bySrc[src]) >= l.limits.perSource {
-		l.refusedLocked(src, "its share of connections")
-		return nil, nil
+	noRoom := true
+	switch {
+	case len(l.bySrc[src]) >= l.limits.perSource:
+		victim = l.victimLocked(src)
+		l.crowdedLocked(src, victim != nil, "its share of connections")
+	case l.open >= l.limits.total:
+		victim = l.victimLocked(netip.Addr{})
+		l.crowdedLocked(src, victim != nil, "a free connection")
+	default:
+		noRoom = false
 	}
-	if l.open >= l.limits.total {
-		victim = l.victimLocked()
+	if noRoom {
 		if victim == nil {
-			l.refusedLocked(src, "a free connection (all are busy)")
 			return nil, nil
 		}
 		l.removeLocked(victim)
@@ -110,10 +119,10 @@ func (l *connLimiter) admit(c net.Conn, src netip.Addr) (lc, victim *limitedConn
 	return lc, victim
 }
 
-// victimLocked picks the connection to close when the service is full: one that is not
-// serving a request, from the source holding the most connections (a flood, not an endpoint
-// with its one connection), preferring connections that never authenticated, then the oldest.
-func (l *connLimiter) victimLocked() *limitedConn {
+// victimLocked picks a connection to close that is not serving a request: of address only if
+// it is valid, else of the address holding the most connections (a flood, not an endpoint
+// with its one connection); among those, one that never authenticated first, then the oldest.
+func (l *connLimiter) victimLocked(only netip.Addr) *limitedConn {
 	var best *limitedConn
 	better := func(c *limitedConn) bool {
 		if best == nil {
@@ -127,12 +136,12 @@ func (l *connLimiter) victimLocked() *limitedConn {
 		}
 		return c.seq < best.seq
 	}
-	for _, conns := range l.bySrc {
+	for src, conns := range l.bySrc {
+		if only.IsValid() && src != only {
+			continue
+		}
 		for c := range conns {
-			if c.state == http.StateActive {
-				continue
-			}
-			if better(c) {
+			if c.state != http.StateActive && better(c) {
 				best = c
 			}
 		}
@@ -140,21 +149,26 @@ func (l *connLimiter) victimLocked() *limitedConn {
 	return best
 }
 
-// refusedLocked counts a refused connection and warns about the source at most once a minute.
-func (l *connLimiter) refusedLocked(src netip.Addr, lacking string) {
-	l.refused[src]++
+// crowdedLocked notes that a new connection from src found no room, and warns about the
+// address at most once a minute.
+func (l *connLimiter) crowdedLocked(src netip.Addr, madeRoom bool, lacking string) {
+	l.crowded[src]++
 	now := time.Now()
 	if now.Sub(l.warned[src]) < time.Minute {
 		return
 	}
 	if len(l.warned) > 10000 {
 		clear(l.warned)
-		clear(l.refused)
+		clear(l.crowded)
 	}
-	l.log.Warn("ews: refused connections from an address that holds too many; real Poly endpoints hold one or two",
-		"remote", src.String(), "lacking", lacking, "refused", l.refused[src], "open_from_address", len(l.bySrc[src]),
+	action := "closed an idle connection to make room"
+	if !madeRoom {
+		action = "refused the connection: every connection is busy"
+	}
+	l.log.Warn("ews: a new connection lacked "+lacking+"; "+action+" (a Poly endpoint holds one or two; many from one address is a flood or many endpoints behind one NAT address)",
+		"remote", src.String(), "times", l.crowded[src], "open_from_address", len(l.bySrc[src]),
 		"limit_per_address", l.limits.perSource, "open", l.open, "limit", l.limits.total)
-	l.warned[src], l.refused[src] = now, 0
+	l.warned[src], l.crowded[src] = now, 0
 }
 
 func (l *connLimiter) removeLocked(c *limitedConn) {

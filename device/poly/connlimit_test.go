@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/otj-edge/otj-edge/simulators/polysim"
 )
 
 // flood opens n idle TCP connections from ip to addr; nothing is sent on them, not even a TLS
@@ -140,6 +142,31 @@ func TestConnectionsPerAddressAreCapped(t *testing.T) {
 	waitClosed(t, closed, n-defaultConnLimits.perSource, 5*time.Second)
 	from, _ := svc.openConns("127.0.0.2")
 	assert.Equal(t, defaultConnLimits.perSource, from)
+}
+
+// TestEndpointsSharingAnAddressAreServed: more endpoints behind one address (a NAT, or
+// polysim's fleet on 127.0.0.1) than its share, each keeping its idle connection, are all
+// served, poll after poll: a newcomer's connection displaces an idle one of the same address.
+func TestEndpointsSharingAnAddressAreServed(t *testing.T) {
+	f := newFixture(t)
+	svc, _ := runService(t, f.opts, func(s *Service) { s.limits.perSource = 8 })
+	url := "https://" + svc.Addr() + "/EWS/Exchange.asmx"
+	var eps []polysim.EndpointOptions
+	for i := range 20 {
+		eps = append(eps, polysim.EndpointOptions{Name: fmt.Sprintf("poly-a%d", i), Room: roomA, EWSURL: url, Username: userA, Password: passA, RootCAs: f.ca.Pool()})
+	}
+	fl, err := polysim.Start(t.Context(), polysim.Options{Endpoints: eps, Now: f.clk.Now, Logger: testLogger(t)})
+	require.NoError(t, err)
+	defer fl.Close()
+	for round := range 2 {
+		for _, name := range fl.Names() {
+			ep := fl.Endpoint(name)
+			require.NoError(t, ep.PollNow(t.Context()), "round %d, %s", round, name)
+			assert.Len(t, ep.Meetings(), 4)
+		}
+	}
+	from, _ := svc.openConns("127.0.0.1")
+	assert.LessOrEqual(t, from, 8)
 }
 
 // TestFloodFromManyAddressesDoesNotStarveEndpoints: when addresses that each stay within
