@@ -25,6 +25,7 @@ const (
 	codeEndBeforeStart      = "ErrorCalendarEndDateIsEarlierThanStartDate"
 	codeInvalidOperation    = "ErrorInvalidOperation"
 	codeInternalServerError = "ErrorInternalServerError"
+	codeServerBusy          = "ErrorServerBusy"
 )
 
 // supportedOps are the operations served; anything else is a SOAP fault (and captured).
@@ -528,6 +529,11 @@ func faultBody(f *faultError) []byte {
 	w.raw(`<detail>`)
 	w.leaf("e:ResponseCode", f.code, "xmlns:e", nsErrors)
 	w.leaf("e:Message", f.msg, "xmlns:e", nsErrors)
+	if f.backOff > 0 {
+		w.raw(`<t:MessageXml xmlns:t="` + nsTypes + `">`)
+		w.leaf("t:Value", strconv.FormatInt(f.backOff.Milliseconds(), 10), "Name", "BackOffMilliseconds")
+		w.raw(`</t:MessageXml>`)
+	}
 	w.raw(`</detail></s:Fault></s:Body></s:Envelope>`)
 	return w.bytes()
 }

@@ -119,6 +119,10 @@ func newFixture(t testing.TB) *fixture {
 			if _, err := tx.ReplaceMeetings(room, ms); err != nil {
 				return err
 			}
+			// The rooms have synced (the service serves only rooms that have).
+			if err := tx.PutRoom(store.RoomState{Mailbox: room, Status: store.RoomOK, LastSuccess: t0.Add(-time.Minute)}); err != nil {
+				return err
+			}
 		}
 		return nil
 	}))

@@ -37,6 +37,7 @@ type pollState struct {
 	detail      string
 	lastFailure time.Time // last request with this endpoint's user name and a wrong password
 	neverWarned bool      // the never-polled warning is up
+	waiting     bool      // its room has not synced yet: the endpoint is told to retry
 }
 
 // interval is the interval the alarm works with.
@@ -78,9 +79,10 @@ func (s *Service) loadPollState(ctx context.Context) {
 	}
 }
 
-// polled records an authenticated request from an endpoint. The store row is written when a
-// new poll begins (not on every request of a burst) or when the state changes.
-func (s *Service) polled(ctx context.Context, a *account, now time.Time) {
+// polled records an authenticated request from an endpoint; waiting says its room has not
+// synced yet. The store row is written when a new poll begins (not on every request of a
+// burst) or when the state changes.
+func (s *Service) polled(ctx context.Context, a *account, now time.Time, waiting bool) {
 	s.pollMu.Lock()
 	p := s.polls[a.Name]
 	if p == nil {
@@ -101,10 +103,16 @@ func (s *Service) polled(ctx context.Context, a *account, now time.Time) {
 		p.burstStart = now
 	}
 	p.lastRequest = now
-	changed := p.state != store.EndpointUp
-	p.state, p.detail, p.neverWarned = store.EndpointUp, "", false
+	changed := p.state != store.EndpointUp || p.waiting != waiting
+	detail := ""
+	if waiting {
+		detail = waitingDetail
+	}
+	p.state, p.detail, p.neverWarned, p.waiting = store.EndpointUp, detail, false, waiting
 	every := p.every
-	if r := s.rest[a.Name]; r != nil && r.Calendar != "" && r.Calendar != "ONLINE" {
+	// While the room waits for its first sync the endpoint's calendar is OFFLINE by our own
+	// answer: an early REST check would only find that again.
+	if r := s.rest[a.Name]; r != nil && r.Calendar != "" && r.Calendar != "ONLINE" && !waiting {
 		select {
 		case s.restWake[a.Name] <- struct{}{}:
 		default:
@@ -121,7 +129,7 @@ func (s *Service) polled(ctx context.Context, a *account, now time.Time) {
 		if err != nil {
 			return err
 		}
-		e.State, e.Detail = store.EndpointUp, ""
+		e.State, e.Detail = store.EndpointUp, detail
 		e.LastPoll, e.LastContact, e.PollEvery = now, now, every
 		if err := tx.PutEndpoint(e); err != nil {
 			return err
@@ -282,9 +290,9 @@ func (s *Service) reportHealth(a *account) {
 	p := s.polls[a.Name]
 	var state, detail string
 	var every time.Duration
-	var neverWarned bool
+	var neverWarned, waiting bool
 	if p != nil {
-		state, detail, every, neverWarned = p.state, p.detail, p.every, p.neverWarned
+		state, detail, every, neverWarned, waiting = p.state, p.detail, p.every, p.neverWarned, p.waiting
 	}
 	rest := s.rest[a.Name]
 	s.pollMu.Unlock()
@@ -296,6 +304,9 @@ func (s *Service) reportHealth(a *account) {
 		msg = "polling the calendar service"
 		if every > 0 {
 			msg = fmt.Sprintf("polling the calendar service about every %s", every.Round(time.Second))
+		}
+		if waiting {
+			msg += "; " + detail
 		}
 	case store.EndpointNotPolling:
 		level, msg = "warn", detail+": check that the endpoint is on and its calendaring settings still point at this agent"
@@ -311,7 +322,7 @@ func (s *Service) reportHealth(a *account) {
 		if rest.Error != "" {
 			level = "warn"
 			msg += "; REST health: " + rest.Error
-		} else if rest.Calendar != "" && rest.Calendar != "ONLINE" {
+		} else if rest.Calendar != "" && rest.Calendar != "ONLINE" && !(waiting && rest.Calendar == "OFFLINE") {
 			level = "warn"
 			msg += fmt.Sprintf("; the endpoint reports its calendar as %s", rest.Calendar)
 		} else if rest.Software != "" {

@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/netutil"
-
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
@@ -53,10 +51,13 @@ type Options struct {
 	NotPollingFactor float64 // alarm after this many usual intervals of silence; default 3
 	Endpoints        []Account
 
-	Store  *store.Store
-	Logger *slog.Logger
-	Clock  clock.Clock
-	Health *health.Tracker // may be nil
+	Store *store.Store
+	// Resolver is the meeting processor: a room is resolved once right after its first sync
+	// is seen, before it is served (see syncGate). Nil in tools without a processor.
+	Resolver Resolver
+	Logger   *slog.Logger
+	Clock    clock.Clock
+	Health   *health.Tracker // may be nil
 }
 
 // ConfigOptions builds Options from the agent config (the caller adds Store, Logger, Clock and
@@ -98,6 +99,7 @@ type Service struct {
 	certs       *certSource
 	thr         *throttle
 	capture     *capturer
+	gate        *syncGate
 
 	pollMu sync.Mutex
 	polls  map[string]*pollState
@@ -107,8 +109,11 @@ type Service struct {
 	// agent served it, say), so the alarm clears at the next poll instead of minutes later.
 	restWake map[string]chan struct{}
 
+	limits connLimits // defaultConnLimits; tests shrink them
+
 	addrMu sync.Mutex
 	addr   string
+	conns  *connLimiter  // the running listener's
 	ready  chan struct{} // closed while a Run listens; replaced when it returns
 }
 
@@ -140,8 +145,9 @@ func NewService(opts Options) (*Service, error) {
 	s := &Service{
 		opts: opts, log: opts.Logger, clock: opts.Clock, health: opts.Health, st: opts.Store,
 		accts: newAccounts(opts.Endpoints), folderRooms: map[string]string{},
-		thr: newThrottle(), capture: newCapturer(),
+		thr: newThrottle(), capture: newCapturer(), gate: newSyncGate(opts.Store, opts.Resolver),
 		polls: map[string]*pollState{}, rest: map[string]*restStatus{}, ready: make(chan struct{}),
+		limits: defaultConnLimits,
 	}
 	seenUser := map[string]string{}
 	for i := range opts.Endpoints {
@@ -193,10 +199,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("ews: listen on %s: %w", s.opts.Listen, err)
 	}
-	// maxConns bounds open connections: a site's endpoints need a handful each; a flood of
-	// idle connections must not exhaust file descriptors.
-	const maxConns = 1024
-	ln = netutil.LimitListener(ln, maxConns)
+	// Bounded per source address and in all, so one client's flood of idle connections
+	// neither exhausts file descriptors nor leaves no connection for real endpoints.
+	lim := newConnLimiter(ln, s.limits, s.log)
 
 	s.loadPollState(ctx)
 	for _, a := range s.list {
@@ -204,6 +209,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	srv := &http.Server{
 		Handler:           s,
+		ConnState:         lim.connState,
+		ConnContext:       connContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -212,17 +219,18 @@ func (s *Service) Run(ctx context.Context) error {
 		ErrorLog:          log.New(&serverErrorLog{log: s.log, seen: map[string]time.Time{}}, "", 0),
 		TLSConfig: &tls.Config{
 			MinVersion:     tls.VersionTLS12,
+			CipherSuites:   tls12Suites, // TLS 1.3's are Go's own, all AEAD
 			GetCertificate: s.certs.get,
 			NextProtos:     []string{"http/1.1"},
 		},
 	}
 	s.addrMu.Lock()
-	s.addr = ln.Addr().String()
+	s.addr, s.conns = ln.Addr().String(), lim
 	ready := s.ready
 	s.addrMu.Unlock()
 	defer func() {
 		s.addrMu.Lock()
-		s.addr, s.ready = "", make(chan struct{})
+		s.addr, s.ready, s.conns = "", make(chan struct{}), nil
 		s.addrMu.Unlock()
 	}()
 
@@ -248,7 +256,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	go func() { errc <- srv.ServeTLS(lim, "", "") }()
 	if s.health != nil {
 		s.health.OK("ews", fmt.Sprintf("serving %d Poly endpoint(s) on %s; certificate SHA-256 %s", len(s.list), ln.Addr(), s.Fingerprint()))
 	}
@@ -279,6 +287,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path {
 	case "/ews/exchange.asmx", "/autodiscover/autodiscover.xml":
 	default:
+		w.Header().Set("Connection", "close") // nothing here for anyone: no keep-alive either
 		http.NotFound(w, r)
 		return
 	}
@@ -286,14 +295,22 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	markAuthenticated(r)
 	now := s.clock.Now()
+	synced, err := s.gate.ready(r.Context(), a.room)
+	if err != nil {
+		s.log.Warn("ews: cannot tell whether the room's calendar has synced; the endpoint is asked to retry", "endpoint", a.Name, "err", err)
+	}
 	// The poll is recorded even if the client hangs up meanwhile.
-	s.polled(context.WithoutCancel(r.Context()), a, now)
+	s.polled(context.WithoutCancel(r.Context()), a, now, !synced)
 	if r.Method != http.MethodPost {
 		if r.Method == http.MethodGet && path == "/ews/exchange.asmx" {
 			// Lets an installer check the address and credential with a browser.
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			fmt.Fprintf(w, "otj-edge calendar service: signed in as %s for %s. Poly endpoints POST SOAP requests here.\n", a.Name, a.room)
+			if !synced {
+				fmt.Fprintf(w, "The room's calendar has not synced yet: until it has, endpoints are told to keep what they show and retry.\n")
+			}
 			return
 		}
 		w.Header().Set("Allow", http.MethodPost)
@@ -312,6 +329,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeXML(w, http.StatusOK, resp)
 		return
 	}
+	if !synced {
+		s.answerNotSynced(w, r, a, body)
+		return
+	}
 	resp, fault := s.handleSOAP(r.Context(), a, body)
 	if fault != nil {
 		resp = faultBody(fault)
@@ -321,6 +342,17 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.captureExchange(r, a, body, http.StatusOK, resp, false)
 	writeXML(w, http.StatusOK, resp)
+}
+
+// answerNotSynced answers a calendar request for a room that has not synced yet: HTTP 503
+// with Retry-After and Exchange's ErrorServerBusy fault (see notSyncedFault for why), never
+// an empty calendar.
+func (s *Service) answerNotSynced(w http.ResponseWriter, r *http.Request, a *account, body []byte) {
+	f := notSyncedFault()
+	resp := faultBody(f)
+	s.captureExchange(r, a, body, http.StatusServiceUnavailable, resp, true)
+	w.Header().Set("Retry-After", retryAfterSeconds(f.backOff))
+	writeXML(w, http.StatusServiceUnavailable, resp)
 }
 
 // requestHost is the name the client reached the service by: the Host header, else the TLS
@@ -411,6 +443,7 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*account
 	now := s.clock.Now()
 	src := sourceKey(r.RemoteAddr)
 	if until, blocked := s.thr.blocked(src, now); blocked {
+		w.Header().Set("Connection", "close")
 		w.Header().Set("Retry-After", strconv.Itoa(int(until.Sub(now).Seconds())+1))
 		http.Error(w, "too many failed logins from this address; try again later", http.StatusTooManyRequests)
 		return nil, false
@@ -444,7 +477,11 @@ func (s *Service) authenticate(w http.ResponseWriter, r *http.Request) (*account
 	return nil, false
 }
 
+// challenge answers 401 and ends the connection: a client without the right credential gets
+// no idle connection to hold (an endpoint that sends its credential after the challenge
+// simply reconnects, as it does after any close).
 func challenge(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
 	w.Header().Set("WWW-Authenticate", `Basic realm="otj-edge"`)
 	http.Error(w, "authentication required", http.StatusUnauthorized)
 }
@@ -468,6 +505,29 @@ func (s *Service) captureExchange(r *http.Request, a *account, body []byte, stat
 	s.log.Info("ews capture", "endpoint", a.Name, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path,
 		"user_agent", r.UserAgent(), "headers", redactHeaders(r.Header), "request", redactBody(body, captureMaxBody),
 		"status", status, "response", redactBody(resp, captureMaxReply))
+}
+
+// tls12Suites are the TLS 1.2 cipher suites the calendar service accepts: forward-secret ECDHE
+// with an AEAD cipher only. CBC suites (Go offers ECDHE-CBC ones by default) are refused: they
+// are the ones with padding-oracle and Lucky13 history. research/poly.md names no Poly firmware
+// that needs them (the cipher set of old Group Series firmware is an open gap there, §5.3, to
+// close with a capture); a TLS 1.2 client from the last decade offers ECDHE with AES-GCM. A
+// device that offers none of these is told apart in the log (tooOldTLS), so an installer
+// sees the cause instead of a silent OFFLINE.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// tooOldTLS reports whether a handshake error means the client offered no TLS version or
+// cipher suite the service accepts.
+func tooOldTLS(msg string) bool {
+	return strings.Contains(msg, "no cipher suite supported") || strings.Contains(msg, "unsupported versions") ||
+		strings.Contains(msg, "protocol version not supported")
 }
 
 // serverErrorLog receives net/http's own error lines. A failed TLS handshake is what an endpoint
@@ -501,10 +561,14 @@ func (l *serverErrorLog) Write(p []byte) (int, error) {
 		l.seen[host] = now
 	}
 	l.mu.Unlock()
-	if warn {
+	switch {
+	case warn && tooOldTLS(msg):
+		l.log.Warn("ews: TLS handshake failed: the client offers only TLS versions or cipher suites the calendar service refuses (it needs TLS 1.3, or TLS 1.2 with ECDHE and AES-GCM or ChaCha20-Poly1305); if this is a Poly endpoint, update its software",
+			"remote", host, "err", msg)
+	case warn:
 		l.log.Warn("ews: TLS handshake failed; if this is a Poly endpoint, it probably does not trust the calendar service's certificate",
 			"remote", host, "err", msg)
-	} else {
+	default:
 		l.log.Debug("ews: TLS handshake failed", "remote", host, "err", msg)
 	}
 	return len(p), nil

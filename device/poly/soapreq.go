@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // XML namespaces, exactly as Exchange uses them. Some of Microsoft's own samples print
@@ -97,6 +98,7 @@ type faultError struct {
 	soapCode string // soap Client, Server or VersionMismatch
 	code     string
 	msg      string
+	backOff  time.Duration // sent as MessageXml BackOffMilliseconds, as Exchange does when busy
 }
 
 func (e *faultError) Error() string { return e.code + ": " + e.msg }

@@ -68,6 +68,11 @@ func TestPolyPart(t *testing.T) {
 		if err := tx.SyncRooms(rooms); err != nil {
 			return err
 		}
+		for _, r := range rooms { // synced once: the calendar service serves only such rooms
+			if err := tx.PutRoom(store.RoomState{Mailbox: r.Mailbox, Status: store.RoomOK, LastSuccess: time.Now()}); err != nil {
+				return err
+			}
+		}
 		return tx.SyncEndpoints(refs)
 	}))
 	svc, err := poly.NewService(opts)
