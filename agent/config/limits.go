@@ -14,9 +14,10 @@ import (
 // without aliases, however large, is never refused by this.
 const (
 	// minAliasNodes is what aliases may always add: far more than any real config's use of
-	// anchors (a 10,000-endpoint site merging an 8-key block into each adds 80,000).
+	// anchors (a shared user name or rule list named by each of 10,000 endpoints or a few
+	// profiles adds well under that).
 	minAliasNodes = 100_000
-	// aliasFactor lets a very large config still merge a shared block into every entry.
+	// aliasFactor lets a very large config still name a small shared value in every entry.
 	aliasFactor = 4
 	// maxProblems caps the errors (and, separately, the warnings) one load reports: a file
 	// that is wrong in thousands of places is fixed from the top, and the cap bounds the
@@ -71,7 +72,7 @@ func (l *loader) checkAliases(root *yaml.Node) bool {
 	total := c.size(root)
 	if extra := total - c.written; extra > aliasBudget(c.written) {
 		l.errorf(0, "YAML aliases (*name) expand this file of %d nodes by more than %d nodes; refusing to load it "+
-			"(a config needs no more than a few aliases: write the repeated parts out, or merge a small shared block with <<: *name)",
+			"(a config needs few aliases, if any: write the repeated parts out)",
 			c.written, aliasBudget(c.written))
 		return false
 	}
