@@ -36,6 +36,11 @@ func init() {
 Without --offline it then tests what the agent will talk to, one line per item (exit 1 when
 any check fails). Secrets are never printed.
 
+Warnings (printed, not failures; the agent logs them at start too) point at what weakens the
+site's security: a secret shorter than 8 characters, MQTT credentials sent to a broker on
+another machine over plain tcp:// or ws://, a secret file or the state_dir open to group or
+others.
+
 It also warns when the clock looks wrong (calendar windows, the Join button's timing and
 Microsoft 365 tokens depend on it): offline, when it reads earlier than this build or than the
 newest time the store recorded; online, when it is more than 2 minutes off the Date header of

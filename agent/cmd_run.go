@@ -39,6 +39,10 @@ Windows service manager, until the service is stopped. Logs go to stderr.`,
 	})
 }
 
+// runHook, when set (tests only), is handed the agent `run` built once it holds the state
+// directory, so a test can wait for it to be ready.
+var runHook func(*Agent)
+
 // stopTimeout bounds how long Stop waits for the agent to wind down; Windows kills services
 // that take much longer (research/architecture.md §4.1).
 const stopTimeout = 15 * time.Second
@@ -113,6 +117,24 @@ func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
 		return err
 	}
 	defer closeLog()
+	// One agent per state directory, decided before anything starts; read-only commands
+	// (rooms, doctor, check, rules test…) never take the lock and keep working beside it.
+	lock, err := lockStateDir(cfg.StateDir, time.Now())
+	if err != nil {
+		if mode.sysLog != nil { // stderr goes nowhere for a Windows service
+			_ = mode.sysLog.Error("otj-edge cannot start: " + err.Error())
+		}
+		var held *stateLockedError
+		if errors.As(err, &held) {
+			return exitError{code: ExitUsage, err: err}
+		}
+		return err
+	}
+	defer func() {
+		if err := lock.release(); err != nil {
+			log.Warn("state directory lock", "err", err)
+		}
+	}()
 	for _, w := range cfg.Warnings {
 		log.Warn("config: " + w.String())
 	}
@@ -127,6 +149,9 @@ func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
 		defer func() { stopPprof(); wait() }()
 	}
 	a := New(cfg, Options{Logger: log, ConfigPath: cfg.File, LookupEnv: stdio.Env})
+	if runHook != nil {
+		runHook(a)
+	}
 	p := &program{run: a.Run}
 
 	// SIGHUP reloads the config (systemctl reload otj-edge), as the API and MQTT can.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 )
 
@@ -37,7 +38,7 @@ func startPprof(ctx context.Context, addr string, log *slog.Logger) (func(), err
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: loopbackHostOnly(mux), ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -51,4 +52,34 @@ func startPprof(ctx context.Context, addr string, log *slog.Logger) (func(), err
 	}()
 	log.Warn("profiling endpoints on (debug setting "+pprofEnv+")", "listen", l.Addr().String())
 	return func() { <-done }, nil
+}
+
+// loopbackHostOnly refuses requests whose Host header is not a loopback name or address. A
+// loopback listener alone does not keep web pages out: a page from evil.example whose name
+// is made to resolve to 127.0.0.1 (DNS rebinding) reaches it from the operator's browser,
+// with its own name in Host. 421 Misdirected Request says this server does not answer for
+// that name.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !loopbackHost(r.Host) {
+			http.Error(w, "otj-edge profiling answers only to a loopback host name (127.0.0.1, [::1] or localhost)", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loopbackHost reports whether a Host header (host or host:port) names this machine's
+// loopback: localhost or a loopback IP address.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -59,6 +59,8 @@ func TestUnitHasTheHardeningAndRestartPolicy(t *testing.T) {
 		{"Service", "SystemCallFilter", "@system-service"},
 		{"Service", "SystemCallArchitectures", "native"},
 		{"Service", "UMask", "0077"},
+		{"Service", "MemoryMax", "512M"},
+		{"Service", "Environment", "GOMEMLIMIT=400MiB"},
 		{"Install", "WantedBy", "multi-user.target"},
 	} {
 		assert.Contains(t, u[tt.section][tt.key], tt.want, "[%s] %s=%s", tt.section, tt.key, tt.want)

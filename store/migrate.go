@@ -5,7 +5,6 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -116,7 +115,7 @@ func (s *Store) migrate(ctx context.Context, appVersion string) error {
 // backup writes a consistent copy of the database to dst (VACUUM INTO), replacing an older
 // backup of the same name.
 func (s *Store) backup(ctx context.Context, dst string) error {
-	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
+	if err := createPrivate(dst); err != nil {
 		return err
 	}
 	_, err := s.w.ExecContext(ctx, "VACUUM INTO ?", dst)

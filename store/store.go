@@ -92,6 +92,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store: create directory: %w", err)
 	}
+	if err := makePrivate(path); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	s.w, err = sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -116,6 +119,66 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// The store holds every room's meetings (subjects, organizers, join links) and the codecs'
+// pinned certificates, so its files are for the agent's user alone (0600) whatever the umask
+// (a hand run from a shell usually has 022). SQLite creates a new database with 0644 less the
+// umask, but gives the -wal and -shm files the database file's own mode, forcing it on
+// creation; so the database file is created here first, with 0600, and files an older
+// version left open to others are tightened. Windows protects them with ACLs instead.
+
+// makePrivate creates the database file (empty, 0600) if it does not exist and takes group
+// and other access away from it, its -wal and -shm files and its upgrade backups.
+func makePrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	files := []string{path, path + "-wal", path + "-shm"}
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), filepath.Base(path)+".bak-v") {
+			files = append(files, filepath.Join(filepath.Dir(path), e.Name()))
+		}
+	}
+	for _, p := range files {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("make %s private to the agent: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// createPrivate replaces dst with an empty file only the agent's user can read: VACUUM INTO
+// accepts an empty file and keeps its mode, where a file it creates gets 0644 less the umask.
+func createPrivate(dst string) error {
+	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // dsn builds the connection string. busy_timeout comes first so a connection racing another

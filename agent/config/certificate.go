@@ -21,6 +21,9 @@ func (l *loader) clientCertificate(owner string, in *Integration) {
 	line := in.Pos.Line("client_certificate_file")
 	path := l.abs(in.ClientCertificateFile)
 	in.ClientCertificateFile = path
+	if l.skipSecrets {
+		return // it holds the private key
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		l.errorf(line, "%sclient_certificate_file: cannot read %s: %s", owner, path, describeFileErr(err))

@@ -52,7 +52,7 @@ func TestGoodConfigDecodesWithDefaults(t *testing.T) {
 	require.NotNil(t, codec)
 	assert.Equal(t, "room-1@example.com", codec.Room, "mailboxes are lower-cased")
 	assert.Equal(t, "default", codec.Profile)
-	assert.Equal(t, "pa$word", codec.Password.Value(), "$$ is a literal $")
+	assert.Equal(t, "long-pa$word", codec.Password.Value(), "$$ is a literal $")
 
 	rooms := cfg.Rooms()
 	require.Len(t, rooms, 2)

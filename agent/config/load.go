@@ -77,6 +77,11 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	// Now is the time certificates' validity is checked against; default time.Now.
 	Now func() time.Time
+	// SkipSecrets is for commands that never use a secret (rules test): a ${ENV} that is not
+	// set, or a secret file that cannot be read, leaves the secret empty instead of being an
+	// error, and client certificate files are not read. A secret that is not given at all is
+	// still an error, as the config is still wrong.
+	SkipSecrets bool
 }
 
 // Load reads, decodes and validates the config at path. On failure the error is an *Error with
@@ -95,7 +100,7 @@ func LoadWith(path string, opts Options) (*Config, error) {
 // Parse decodes and validates a config held in memory; file names it in messages and anchors
 // relative paths.
 func Parse(file string, data []byte, opts Options) (*Config, error) {
-	l := &loader{file: file, env: opts.LookupEnv, now: opts.Now}
+	l := &loader{file: file, env: opts.LookupEnv, now: opts.Now, skipSecrets: opts.SkipSecrets}
 	if l.env == nil {
 		l.env = os.LookupEnv
 	}
@@ -114,6 +119,8 @@ func Parse(file string, data []byte, opts Options) (*Config, error) {
 	}
 	sortProblems(l.errs)
 	sortProblems(l.warns)
+	l.errs = capProblems(file, l.errs, l.droppedErrs, false)
+	l.warns = capProblems(file, l.warns, l.droppedWarns, true)
 	cfg.Warnings = l.warns
 	if len(l.errs) > 0 {
 		return nil, &Error{Problems: append(l.errs, l.warns...)}
@@ -126,18 +133,29 @@ type loader struct {
 	decodeLines map[int]bool // lines with decode errors, set once validation starts
 	env         func(string) (string, bool)
 	now         func() time.Time
+	skipSecrets bool
 	errs        []Problem
 	warns       []Problem
+	// droppedErrs and droppedWarns count problems found after maxKept (see capProblems).
+	droppedErrs, droppedWarns int
 }
 
 func (l *loader) errorf(line int, format string, args ...any) {
 	if l.decodeLines[line] {
 		return
 	}
+	if len(l.errs) >= maxKept {
+		l.droppedErrs++
+		return
+	}
 	l.errs = append(l.errs, Problem{File: l.file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (l *loader) warnf(line int, format string, args ...any) {
+	if len(l.warns) >= maxKept {
+		l.droppedWarns++
+		return
+	}
 	l.warns = append(l.warns, Problem{File: l.file, Line: line, Msg: fmt.Sprintf(format, args...), Warning: true})
 }
 
@@ -168,6 +186,9 @@ func (l *loader) decode(data []byte, cfg *Config) bool {
 			return false
 		}
 		l.yamlError(err)
+		return false
+	}
+	if !l.checkAliases(&root) {
 		return false
 	}
 	var extra yaml.Node

@@ -94,6 +94,12 @@ func (l *loader) resolveSecret(owner string, s *Secret, file string, pos Pos, ke
 		l.errorf(pos.Line(key+"_file"), "%sgive %s or %s_file, not both", owner, key, key)
 		return
 	}
+	if l.skipSecrets && (file != "" || s.value != "") {
+		// Use what resolves without complaint (a literal value, a set variable); leave the
+		// rest empty. Nothing is said about length or file modes: the caller never uses them.
+		s.value, _ = expandEnv(s.value, l.env)
+		return
+	}
 	if file != "" {
 		path := l.abs(file)
 		data, err := os.ReadFile(path)
@@ -110,6 +116,7 @@ func (l *loader) resolveSecret(owner string, s *Secret, file string, pos Pos, ke
 		if s.value == "" {
 			l.errorf(pos.Line(key+"_file"), "%s%s_file %s is empty", owner, key, path)
 		}
+		l.warnShortSecret(owner, *s, pos.Line(key+"_file"), key+"_file")
 		return
 	}
 	if s.value != "" {
@@ -122,6 +129,7 @@ func (l *loader) resolveSecret(owner string, s *Secret, file string, pos Pos, ke
 		if v == "" && required {
 			l.errorf(pos.Line(key), "%s%s is empty after expanding the environment", owner, key)
 		}
+		l.warnShortSecret(owner, *s, pos.Line(key), key)
 		return
 	}
 	if required {

@@ -48,6 +48,7 @@ func (l *loader) site(c *Config) {
 	} else {
 		c.StateDir = l.abs(c.StateDir)
 	}
+	l.warnStateDirMode(c)
 }
 
 func (l *loader) logSection(c *Config) {
@@ -82,7 +83,7 @@ func (l *loader) statusSection(c *Config) {
 		l.errorf(s.Pos.Line("listen"), "status.listen %q is not host:port", s.Listen)
 		return
 	}
-	if !isLoopback(host) && (s.Username == "" || !s.Password.IsSet()) {
+	if !isLoopback(host) && (s.Username == "" || !l.secretGiven(s.Password, s.Pos, "password")) {
 		l.errorf(s.Pos.Line("listen"), "status.listen %q is reachable from the network: set status.username and status.password, or listen on 127.0.0.1", s.Listen)
 	}
 }
@@ -174,17 +175,20 @@ func (l *loader) mqttSection(c *Config) {
 	if !m.Enabled() {
 		return
 	}
+	// The broker is printed through RedactURL only: a URL may carry user:password@, and one
+	// that does not parse is exactly the one an error message shows.
 	u, err := url.Parse(m.Broker)
 	if err != nil || u.Host == "" || !oneOf(u.Scheme, "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss") {
-		l.errorf(m.Pos.Line("broker"), "mqtt.broker %q must be a URL such as tcp://broker:1883 or ssl://broker:8883", m.Broker)
+		l.errorf(m.Pos.Line("broker"), "mqtt.broker %q must be a URL such as tcp://broker:1883 or ssl://broker:8883", RedactURL(m.Broker))
 		return
 	}
 	if u.Port() == "" {
-		l.errorf(m.Pos.Line("broker"), "mqtt.broker %q has no port (1883 for tcp://, 8883 for ssl://)", m.Broker)
+		l.errorf(m.Pos.Line("broker"), "mqtt.broker %q has no port (1883 for tcp://, 8883 for ssl://)", RedactURL(m.Broker))
 	}
-	if m.Password.IsSet() && m.Username == "" {
+	if l.secretGiven(m.Password, m.Pos, "password") && m.Username == "" {
 		l.errorf(m.Pos.Line("password"), "mqtt.password is set but mqtt.username is not")
 	}
+	l.warnPlainMQTT(m, u)
 }
 
 func (l *loader) integrations(c *Config) map[string]bool {
