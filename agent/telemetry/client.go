@@ -112,10 +112,14 @@ func ClientTLS(m config.MQTT) (*tls.Config, error) {
 	return tc, nil
 }
 
-// RedactBroker removes any user:password from a broker URL, for messages.
+// RedactBroker removes any user:password from a broker URL, for messages. Text that does not
+// parse (a mistyped --broker flag of otj-edge fleet) still loses its password (config.RedactURL).
 func RedactBroker(broker string) string {
 	u, err := url.Parse(broker)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return config.RedactURL(broker)
+	}
+	if u.User == nil {
 		return broker
 	}
 	u.User = nil
