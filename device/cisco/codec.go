@@ -16,7 +16,6 @@ import (
 
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/store"
-	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
 // Event kinds the driver emits (store.Event.Kind; they reach MQTT otj/v1/<site>/events).
@@ -68,6 +67,7 @@ type codec struct {
 	connected bool
 	pending   uint32 // events not handled yet (ev*)
 	handling  bool   // a handler goroutine runs
+	asked     asked  // callers waiting for the outcome of a push or retry (results.go)
 
 	// Owned by the handler (one runs at a time).
 	conn       *Conn     // the live connection; nil while disconnected
@@ -102,6 +102,9 @@ type codec struct {
 	triedPin     string // the stored pin the last attempt used (a change means an operator trusted a new one)
 	lastState    string
 	lastDetail   string
+	roomSynced   bool   // the room's meetings are resolved from a completed sync (gate.go)
+	waiting      bool   // connected, but nothing pushed: the room has not synced yet
+	outcome      Result // what this pass did, for the callers asking (results.go)
 }
 
 type liveBooking struct {
@@ -146,6 +149,7 @@ const (
 	evDirty                    // the room's meetings changed
 	evForce                    // PushNow
 	evConn                     // feedback arrived, or the connection ended
+	evRetry                    // Retry: one connection attempt now, even while waiting out a 403
 )
 
 // kick records events and makes sure a handler goroutine runs for them. A codec has no
@@ -181,14 +185,22 @@ func (c *codec) handle() {
 		if ev == 0 || ctx.Err() != nil {
 			c.handling = false
 			connected, pushes := c.connected, c.pushes
+			var stranded callers
+			if ctx.Err() != nil {
+				stranded = c.asked.take()
+			}
 			c.mu.Unlock()
+			stranded.answer(Result{Endpoint: c.ep.Name, Outcome: OutcomeFailed, Detail: "the agent is stopping"})
 			if ev == 0 && connected && c.m.opts.idle != nil {
 				c.m.opts.idle(c.ep.Name, pushes)
 			}
 			return
 		}
+		callers := c.asked.takeFor(ev)
 		c.mu.Unlock()
+		c.outcome = Result{}
 		c.process(ctx, ev)
+		c.answer(callers)
 	}
 }
 
@@ -199,13 +211,14 @@ func (c *codec) process(ctx context.Context, ev uint32) {
 	if ev&evTimer != 0 {
 		due = c.m.sched.take(c, c.clk().Now())
 	}
+	now := ev&evRetry != 0 // one attempt now, even while waiting out a 403; never a second in this pass
 	if ev&evStart != 0 {
 		c.load(ctx)
-		c.connect(ctx)
+		c.connect(ctx, now)
 		return
 	}
 	if c.conn == nil {
-		retry := due&timerReconnect.bit() != 0 || (ev&evForce != 0 && c.waitWake != wakeNever)
+		retry := now || due&timerReconnect.bit() != 0 || (ev&evForce != 0 && c.waitWake != wakeNever)
 		if !retry && due&timerPin.bit() != 0 {
 			// A refused certificate: the operator may have trusted the new one meanwhile.
 			if c.storedPin(ctx) != c.triedPin {
@@ -215,17 +228,21 @@ func (c *codec) process(ctx context.Context, ev uint32) {
 			}
 		}
 		if retry {
-			c.connect(ctx)
+			c.connect(ctx, now)
 		}
 		return
+	}
+	if now { // connected already: a retry is a push
+		ev |= evForce
 	}
 	c.whileUp(ctx, ev, due)
 }
 
-// connect makes one connection attempt; when it fails, it schedules the next.
-func (c *codec) connect(ctx context.Context) {
+// connect makes one connection attempt (now: even while waiting out a 403); when it fails,
+// it schedules the next.
+func (c *codec) connect(ctx context.Context, now bool) {
 	c.m.sched.clear(c, timerReconnect, timerPin)
-	wait, w := c.session(ctx)
+	wait, w := c.session(ctx, now)
 	if c.conn != nil || ctx.Err() != nil {
 		return
 	}
@@ -370,10 +387,11 @@ func (c *codec) storedPin(ctx context.Context) string {
 }
 
 // session makes one connection attempt and, when it succeeds, sets the connection up (serve).
-// When it fails, it returns how long to wait before the next attempt.
-func (c *codec) session(ctx context.Context) (time.Duration, wake) {
+// When it fails, it returns how long to wait before the next attempt. Within AuthRetry of a
+// 403 it makes none, unless an operator asked for one attempt now (Retry).
+func (c *codec) session(ctx context.Context, retryNow bool) (time.Duration, wake) {
 	now := c.clk().Now()
-	if !c.authFailedAt.IsZero() {
+	if !c.authFailedAt.IsZero() && !retryNow {
 		if left := c.m.opts.AuthRetry - now.Sub(c.authFailedAt); left > 0 {
 			return left, wakeNever
 		}
@@ -405,6 +423,7 @@ func (c *codec) session(ctx context.Context) (time.Duration, wake) {
 	release := func() { once.Do(func() { <-c.m.connecting }) }
 	defer release()
 	dctx, cancel := context.WithTimeout(ctx, c.m.opts.DialTimeout)
+	c.outcome.Attempts++
 	conn, err := Dial(dctx, DialOptions{
 		URL: c.url, Username: c.ep.Username, Password: c.ep.Password,
 		TLS:  TLSPolicy{Roots: c.roots, Pin: pin},
@@ -557,9 +576,8 @@ func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState, c
 	}, evs...)
 
 	// After every (re)connect: look for bookings someone else pushed, then push in full (a
-	// reboot may have emptied the list).
-	c.verify(ctx, conn, beforePush)
-	retryIn := c.push(ctx, conn, true)
+	// reboot may have emptied the list); before the room's first sync, neither (gate.go).
+	retryIn := c.firstPush(ctx, conn)
 	connected()
 
 	o, sch := c.m.opts, c.m.sched
@@ -642,23 +660,29 @@ func (c *codec) subscribe(ctx context.Context, conn *Conn) {
 // always when forced (reconnect, safety timer, midnight, PushNow). It returns when to try
 // again when the codec asked for patience (still booting), else 0.
 func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration {
+	if !c.hasSynced(ctx) {
+		c.waitForSync(ctx) // the store does not know the room yet: the codec keeps what it has
+		return 0
+	}
+	if c.waiting { // the first push once the room has synced: in full, whatever the hash says
+		c.waiting, force = false, true
+	}
 	now := c.clk().Now()
-	from, to := Window(now, c.m.opts.Location, c.m.opts.WindowPast, c.m.opts.WindowDays)
-	var meetings []calendar.Meeting
-	var err error
-	c.m.db(ctx, func() { meetings, err = c.m.opts.Store.Meetings(ctx, c.ep.Room, from, to) })
+	p, err := c.payload(ctx, now)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Error("cannot read meetings to push", "err", err)
 		}
+		c.failed("cannot read the room's meetings: " + err.Error())
 		return 0
 	}
-	p := BuildPayload(meetings, c.fw)
 	if !force && p.Hash == c.lastHash && c.refusal == "" {
 		c.m.stats.same()
+		c.done(OutcomeUnchanged, len(p.Bookings))
 		return 0
 	}
 	if c.refusal != "" && !force {
+		c.failed(c.refusal)
 		return 0 // a codec that refuses Put is asked again only on reconnect, safety timer or PushNow
 	}
 	// Ours from the moment they are sent: a Put the codec applied but whose answer was lost
@@ -692,6 +716,11 @@ func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration 
 	c.pushes++
 	c.m.stats.pushed(latency)
 	changed := p.Hash != c.lastHash
+	if changed {
+		c.done(OutcomePushed, len(p.Bookings))
+	} else {
+		c.done(OutcomeUnchanged, len(p.Bookings))
+	}
 	c.lastHash, c.lastPushAt = p.Hash, now
 	c.refusal, c.permission = "", false
 	c.skipped, c.pushedCount = p.Skipped, len(p.Bookings)
@@ -724,6 +753,7 @@ func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration 
 
 func (c *codec) pushFailed(ctx context.Context, conn *Conn, p Payload, err error) time.Duration {
 	if errors.Is(err, ErrClosed) || conn.Err() != nil || ctx.Err() != nil {
+		c.failed("the connection ended during the push; otj-edge reconnects and pushes again")
 		return 0 // the connection ended; the loop reconnects and pushes again
 	}
 	c.m.stats.failed()
@@ -732,6 +762,7 @@ func (c *codec) pushFailed(ctx context.Context, conn *Conn, p Payload, err error
 	switch {
 	case isRPC && re.Code == CodeNotReady:
 		c.log.Info("codec still starting; pushing again shortly")
+		c.failed("the codec is still starting up; otj-edge pushes again in 3 seconds")
 		return 3 * time.Second
 	case isRPC && re.Code == CodePermission:
 		c.permission = true
@@ -760,6 +791,7 @@ func (c *codec) pushFailed(ctx context.Context, conn *Conn, p Payload, err error
 		}
 		evs = append(evs, c.event(kind, "error", c.refusal, map[string]any{"bookings": len(p.Bookings)}))
 	}
+	c.failed(c.refusal)
 	c.updateSummary(ctx, func(e *store.EndpointState) { e.LastContact = c.clk().Now() }, evs...)
 	return 0
 }
@@ -845,6 +877,8 @@ func listSome(ids []string) string {
 // summary is the state and detail the codec's situation adds up to, and its health level.
 func (c *codec) summary() (state, detail, level string) {
 	switch {
+	case c.waiting:
+		return store.EndpointWaiting, waitingDetail, "warn"
 	case c.refusal != "":
 		level = "warn"
 		if c.permission {
