@@ -161,6 +161,12 @@ func markSynced(tx *store.Tx, room string) error {
 // start runs a manager for eps.
 func (h *harness) start(eps []Endpoint, tune func(*Options)) {
 	h.t.Helper()
+	h.run(h.build(eps, tune))
+}
+
+// build makes a manager for eps, tuned, without running it.
+func (h *harness) build(eps []Endpoint, tune func(*Options)) *Manager {
+	h.t.Helper()
 	h.idleAt = map[string]int{}
 	h.idleCond = sync.NewCond(&h.idleMu)
 	opts := Options{
@@ -181,7 +187,7 @@ func (h *harness) start(eps []Endpoint, tune func(*Options)) {
 	}
 	m, err := New(opts)
 	require.NoError(h.t, err)
-	h.run(m)
+	return m
 }
 
 func (h *harness) run(m *Manager) {
