@@ -138,7 +138,15 @@ func TestEndpointsListAndTrustWhileTheDriverRuns(t *testing.T) {
 		start := time.Now().UTC().Add(time.Hour)
 		_, err := tx.ReplaceMeetings(room, []calendar.Meeting{{ID: "m1", Start: start, End: start.Add(time.Hour), Subject: "Planning",
 			Organizer: "Ada", Join: true, Number: "m1@vc.example.com", Protocol: "SIP", Platform: "Other"}})
-		return err
+		if err != nil {
+			return err
+		}
+		// The room has synced and been resolved before (an existing store).
+		synced := time.Now()
+		if err := tx.PutRoom(store.RoomState{Mailbox: room, Integration: "m365", Status: store.RoomOK, LastSuccess: synced}); err != nil {
+			return err
+		}
+		return tx.MarkResolved(room, synced)
 	}))
 	var eps []cisco.Endpoint
 	for _, e := range cfg.Endpoints {

@@ -228,7 +228,7 @@ func TestActionsRunOnTheAgent(t *testing.T) {
 
 	code, res, _ = act("push", `{"endpoint": "codec-a"}`)
 	require.Equal(t, http.StatusOK, code)
-	assert.Equal(t, "bookings pushed to codec-a", res.Message)
+	assert.Equal(t, "push to codec-a: 2 bookings pushed", res.Message)
 	code, _, _ = act("push", `{}`)
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, []string{"codec-a", ""}, f.agent.pushes)

@@ -192,6 +192,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /rooms", s.page(s.roomsPage))
 	mux.HandleFunc("GET /rooms/{room}", s.page(s.roomPage))
 	mux.HandleFunc("GET /endpoints", s.page(s.endpointsPage))
+	mux.HandleFunc("POST /endpoints/{name}/retry", s.page(s.retryPage))
 	mux.HandleFunc("GET /events", s.page(s.eventsPage))
 	mux.HandleFunc("GET /rules", s.page(s.rulesPage))
 	mux.HandleFunc("POST /rules", s.page(s.rulesPage))
