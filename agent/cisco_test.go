@@ -3,7 +3,9 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/device/cisco"
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/store"
@@ -230,4 +233,49 @@ func TestEndpointsWithoutAStoreSaysSo(t *testing.T) {
 	code, _, stderr := runCLI(t, nil, "endpoints", "--config", path)
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "no database yet")
+}
+
+// TestEndpointsRetryMakesOneLoginNow: the codec refused the configured password; the agent
+// waits 5 minutes between attempts. `endpoints retry` makes one attempt at once: with the
+// password still wrong it says so, once fixed on the codec it connects and pushes.
+func TestEndpointsRetryMakesOneLoginNow(t *testing.T) {
+	f := simFleet(t)
+	room := "room-1@example.com"
+	codec := addSimCodec(t, f, "codec-1", ciscosim.CodecConfig{})
+	cfg := offlineCiscoSite(t, freePort(t), room, codec, "fixed-on-the-codec-later-789")
+	storeSyncedRoom(t, cfg, room)
+	logs := runTestAgent(t, cfg)
+	deadline := time.After(30 * time.Second)
+	for codec.Stats().Handshakes.ByStatus[http.StatusForbidden] == 0 {
+		select {
+		case <-codec.HandshakeSignal():
+		case <-deadline:
+			t.Fatalf("no login attempt\n%s", logs)
+		}
+	}
+	require.Equal(t, 1, codec.Stats().Handshakes.Attempts)
+
+	code, out, errOut := runCLI(t, nil, "endpoints", "retry", "codec-1", "--config", cfg.File)
+	assert.Equal(t, ExitFailure, code, out+errOut)
+	assert.Contains(t, out, "retry of codec-1: still not connected: wrong username or password (HTTP 403)")
+	assert.Contains(t, out, "the agent tries again by itself at ")
+	assert.Equal(t, 2, codec.Stats().Handshakes.Attempts, "one login")
+
+	codec.SetUser(ciscosim.User{Username: "otj", Password: "fixed-on-the-codec-later-789", Roles: []string{ciscosim.RoleAdmin}})
+	code, out, errOut = runCLI(t, nil, "endpoints", "retry", "codec-1", "--config", cfg.File, "--json")
+	require.Equal(t, ExitOK, code, out+errOut)
+	var res web.ActionResult
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	assert.True(t, res.OK)
+	require.Len(t, res.Endpoints, 1)
+	assert.Equal(t, web.EndpointResult{Endpoint: "codec-1", Outcome: web.PushPushed, Bookings: 1, State: store.EndpointUp,
+		Detail: "1 bookings pushed", Connected: true, Attempts: 1}, res.Endpoints[0])
+	assert.Equal(t, 3, codec.Stats().Handshakes.Attempts, "one more login")
+	require.Len(t, codec.Bookings(), 1)
+	assert.Equal(t, "Vendor VMR", codec.Bookings()[0].Title)
+	assert.NotContains(t, logs.String(), "fixed-on-the-codec-later-789")
+
+	code, _, errOut = runCLI(t, nil, "endpoints", "retry", "nope", "--config", cfg.File)
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, errOut, `no endpoint named "nope"`)
 }
