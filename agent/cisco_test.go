@@ -244,7 +244,7 @@ func TestEndpointsRetryMakesOneLoginNow(t *testing.T) {
 	codec := addSimCodec(t, f, "codec-1", ciscosim.CodecConfig{})
 	cfg := offlineCiscoSite(t, freePort(t), room, codec, "fixed-on-the-codec-later-789")
 	storeSyncedRoom(t, cfg, room)
-	logs := runTestAgent(t, cfg)
+	a, logs := runTestAgent(t, cfg)
 	deadline := time.After(30 * time.Second)
 	for codec.Stats().Handshakes.ByStatus[http.StatusForbidden] == 0 {
 		select {
@@ -255,7 +255,17 @@ func TestEndpointsRetryMakesOneLoginNow(t *testing.T) {
 	}
 	require.Equal(t, 1, codec.Stats().Handshakes.Attempts)
 
-	code, out, errOut := runCLI(t, nil, "endpoints", "retry", "codec-1", "--config", cfg.File)
+	// A push waits for its result and fails; it never logs in while the agent waits.
+	code, out, errOut := runCLI(t, nil, "push", "--config", cfg.File)
+	assert.Equal(t, ExitFailure, code, out+errOut)
+	assert.Contains(t, out, "push to every Cisco endpoint: 1 failed")
+	assert.Regexp(t, `codec-1\s+failed\s+failed: wrong username or password \(HTTP 403\).*\(no login attempted: `+"`otj-edge endpoints retry codec-1`"+` makes one now\)`, out)
+	assert.Contains(t, errOut, "push failed for 1 of 1 endpoints: codec-1")
+	_, err := mqttCommands{a}.Push(t.Context(), "")
+	assert.ErrorContains(t, err, "push failed for 1 of 1 Cisco endpoints: codec-1: failed: wrong username or password (HTTP 403)")
+	assert.Equal(t, 1, codec.Stats().Handshakes.Attempts, "no login")
+
+	code, out, errOut = runCLI(t, nil, "endpoints", "retry", "codec-1", "--config", cfg.File)
 	assert.Equal(t, ExitFailure, code, out+errOut)
 	assert.Contains(t, out, "retry of codec-1: still not connected: wrong username or password (HTTP 403)")
 	assert.Contains(t, out, "the agent tries again by itself at ")
@@ -274,6 +284,14 @@ func TestEndpointsRetryMakesOneLoginNow(t *testing.T) {
 	require.Len(t, codec.Bookings(), 1)
 	assert.Equal(t, "Vendor VMR", codec.Bookings()[0].Title)
 	assert.NotContains(t, logs.String(), "fixed-on-the-codec-later-789")
+
+	// Connected now: a push over MQTT answers with the result.
+	got, err := mqttCommands{a}.Push(t.Context(), "codec-1")
+	require.NoError(t, err)
+	b, err := json.Marshal(got)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"summary": "1 pushed unchanged", "endpoints": [{"endpoint": "codec-1", "outcome": "unchanged", "bookings": 1,
+		"state": "up", "detail": "1 bookings pushed", "connected": true, "attempts": 0}]}`, string(b))
 
 	code, _, errOut = runCLI(t, nil, "endpoints", "retry", "nope", "--config", cfg.File)
 	assert.Equal(t, ExitFailure, code)

@@ -93,7 +93,7 @@ func TestAStoreThatSyncedBeforePushesAtOnceWithoutNetwork(t *testing.T) {
 	codec := addSimCodec(t, f, "codec-1", ciscosim.CodecConfig{})
 	cfg := offlineCiscoSite(t, "off", room, codec, codecPassword)
 	storeSyncedRoom(t, cfg, room)
-	logs := runTestAgent(t, cfg)
+	_, logs := runTestAgent(t, cfg)
 	deadline := time.After(30 * time.Second)
 	for {
 		sig := codec.PutSignal()
@@ -147,8 +147,8 @@ func storeSyncedRoom(t *testing.T, cfg *config.Config, room string) {
 	require.NoError(t, st.Close())
 }
 
-// runTestAgent runs the agent on cfg until the test ends and returns its logs.
-func runTestAgent(t *testing.T, cfg *config.Config) *syncBuffer {
+// runTestAgent runs the agent on cfg until the test ends and returns it and its logs.
+func runTestAgent(t *testing.T, cfg *config.Config) (*Agent, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	a := New(cfg, Options{Logger: newLogger(logs, "text", "debug", secretsOf(cfg), nil)})
@@ -161,5 +161,5 @@ func runTestAgent(t *testing.T, cfg *config.Config) *syncBuffer {
 	case err := <-done:
 		t.Fatalf("agent stopped at start: %v\n%s", err, logs)
 	}
-	return logs
+	return a, logs
 }

@@ -121,7 +121,7 @@ func (s *Server) apiAction(r *http.Request) (any, error) {
 			res.OK = res.OK && r.OK()
 		}
 		res.Message = "push to " + cmp(req.Endpoint, "every Cisco endpoint") + ": " + Summary(results)
-		if len(results) == 1 {
+		if req.Endpoint != "" && len(results) == 1 {
 			res.Message = "push to " + req.Endpoint + ": " + results[0].Sentence()
 		}
 	case ActionRetry:
