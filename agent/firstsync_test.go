@@ -75,9 +75,19 @@ func TestAFreshStoreNeverClearsABookedCodec(t *testing.T) {
 	assert.Contains(t, out, "push to "+codec0+": nothing pushed, waiting for the room's first sync")
 	assert.Equal(t, before, e.bookings(codec0))
 
-	// Microsoft 365 is back: the room syncs (the Graph part is restarted after its failures
-	// and syncs every room as it starts) and its bookings replace the old ones.
+	// A restart while Microsoft 365 is still away changes nothing either. Then it is back:
+	// the room syncs as the agent starts (a fresh start has no token backoff to wait out) and
+	// its bookings replace the old ones.
+	e.stop()
+	e.start()
+	again := e.waitEndpoint(codec0, func(s store.EndpointState) bool {
+		return s.LastContact.After(st.LastContact) && (s.State == store.EndpointWaiting || !s.LastPush.IsZero())
+	})
+	assert.Equal(t, store.EndpointWaiting, again.State, again.Detail)
+	assert.Equal(t, before, e.bookings(codec0), "the codec keeps its bookings across the restart")
+	e.stop()
 	e.call(http.MethodDelete, e.f.Graph.Admin+"/faults", nil, nil)
+	e.start()
 	eventually(t, "codec 0 after the first sync", []string{
 		"Vendor VMR|4455@vmr.example.com|SIP|Other|" + base.Add(time.Hour).Format("2006-01-02T15:04:05Z") + "|60",
 	}, func() []string { return e.bookings(codec0) })
