@@ -3,7 +3,9 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/device/cisco"
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/store"
@@ -138,7 +141,15 @@ func TestEndpointsListAndTrustWhileTheDriverRuns(t *testing.T) {
 		start := time.Now().UTC().Add(time.Hour)
 		_, err := tx.ReplaceMeetings(room, []calendar.Meeting{{ID: "m1", Start: start, End: start.Add(time.Hour), Subject: "Planning",
 			Organizer: "Ada", Join: true, Number: "m1@vc.example.com", Protocol: "SIP", Platform: "Other"}})
-		return err
+		if err != nil {
+			return err
+		}
+		// The room has synced and been resolved before (an existing store).
+		synced := time.Now()
+		if err := tx.PutRoom(store.RoomState{Mailbox: room, Integration: "m365", Status: store.RoomOK, LastSuccess: synced}); err != nil {
+			return err
+		}
+		return tx.MarkResolved(room, synced)
 	}))
 	var eps []cisco.Endpoint
 	for _, e := range cfg.Endpoints {
@@ -222,4 +233,67 @@ func TestEndpointsWithoutAStoreSaysSo(t *testing.T) {
 	code, _, stderr := runCLI(t, nil, "endpoints", "--config", path)
 	assert.Equal(t, ExitFailure, code)
 	assert.Contains(t, stderr, "no database yet")
+}
+
+// TestEndpointsRetryMakesOneLoginNow: the codec refused the configured password; the agent
+// waits 5 minutes between attempts. `endpoints retry` makes one attempt at once: with the
+// password still wrong it says so, once fixed on the codec it connects and pushes.
+func TestEndpointsRetryMakesOneLoginNow(t *testing.T) {
+	f := simFleet(t)
+	room := "room-1@example.com"
+	codec := addSimCodec(t, f, "codec-1", ciscosim.CodecConfig{})
+	cfg := offlineCiscoSite(t, freePort(t), room, codec, "fixed-on-the-codec-later-789")
+	storeSyncedRoom(t, cfg, room)
+	a, logs := runTestAgent(t, cfg)
+	deadline := time.After(30 * time.Second)
+	for codec.Stats().Handshakes.ByStatus[http.StatusForbidden] == 0 {
+		select {
+		case <-codec.HandshakeSignal():
+		case <-deadline:
+			t.Fatalf("no login attempt\n%s", logs)
+		}
+	}
+	require.Equal(t, 1, codec.Stats().Handshakes.Attempts)
+
+	// A push waits for its result and fails; it never logs in while the agent waits.
+	code, out, errOut := runCLI(t, nil, "push", "--config", cfg.File)
+	assert.Equal(t, ExitFailure, code, out+errOut)
+	assert.Contains(t, out, "push to every Cisco endpoint: 1 failed")
+	assert.Regexp(t, `codec-1\s+failed\s+failed: wrong username or password \(HTTP 403\).*\(no login attempted: `+"`otj-edge endpoints retry codec-1`"+` makes one now\)`, out)
+	assert.Contains(t, errOut, "push failed for 1 of 1 endpoints: codec-1")
+	_, err := mqttCommands{a}.Push(t.Context(), "")
+	assert.ErrorContains(t, err, "push failed for 1 of 1 Cisco endpoints: codec-1: failed: wrong username or password (HTTP 403)")
+	assert.Equal(t, 1, codec.Stats().Handshakes.Attempts, "no login")
+
+	code, out, errOut = runCLI(t, nil, "endpoints", "retry", "codec-1", "--config", cfg.File)
+	assert.Equal(t, ExitFailure, code, out+errOut)
+	assert.Contains(t, out, "retry of codec-1: still not connected: wrong username or password (HTTP 403)")
+	assert.Contains(t, out, "the agent tries again by itself at ")
+	assert.Equal(t, 2, codec.Stats().Handshakes.Attempts, "one login")
+
+	codec.SetUser(ciscosim.User{Username: "otj", Password: "fixed-on-the-codec-later-789", Roles: []string{ciscosim.RoleAdmin}})
+	code, out, errOut = runCLI(t, nil, "endpoints", "retry", "codec-1", "--config", cfg.File, "--json")
+	require.Equal(t, ExitOK, code, out+errOut)
+	var res web.ActionResult
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	assert.True(t, res.OK)
+	require.Len(t, res.Endpoints, 1)
+	assert.Equal(t, web.EndpointResult{Endpoint: "codec-1", Outcome: web.PushPushed, Bookings: 1, State: store.EndpointUp,
+		Detail: "1 bookings pushed", Connected: true, Attempts: 1}, res.Endpoints[0])
+	assert.Equal(t, 3, codec.Stats().Handshakes.Attempts, "one more login")
+	require.Len(t, codec.Bookings(), 1)
+	assert.Equal(t, "Vendor VMR", codec.Bookings()[0].Title)
+	assert.NotContains(t, logs.String(), "fixed-on-the-codec-later-789")
+
+	// Connected now: a push over MQTT answers with the result.
+	got, err := mqttCommands{a}.Push(t.Context(), "codec-1")
+	require.NoError(t, err)
+	b, err := json.Marshal(got)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"summary": "1 pushed unchanged", "endpoints": [{"endpoint": "codec-1", "outcome": "unchanged", "bookings": 1,
+		"state": "up", "detail": "1 bookings pushed", "connected": true, "attempts": 0}]}`, string(b))
+
+	code, _, errOut = runCLI(t, nil, "endpoints", "retry", "nope", "--config", cfg.File)
+	assert.Equal(t, ExitFailure, code)
+	assert.Contains(t, errOut, `no endpoint named "nope"`)
 }

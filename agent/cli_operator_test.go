@@ -129,12 +129,23 @@ type siteAgent struct {
 	stall     bool              // the sync never completes
 }
 
-func (a *siteAgent) Config() *config.Config                  { return a.cfg }
-func (a *siteAgent) Started() time.Time                      { return time.Now().Add(-time.Hour) }
-func (a *siteAgent) Version() string                         { return "test" }
-func (a *siteAgent) GraphStats() []web.IntegrationStats      { return nil }
-func (a *siteAgent) MQTT() web.MQTTState                     { return web.MQTTState{} }
-func (a *siteAgent) Push(_ context.Context, ep string) error { a.record(&a.pushes, ep); return nil }
+func (a *siteAgent) Config() *config.Config             { return a.cfg }
+func (a *siteAgent) Started() time.Time                 { return time.Now().Add(-time.Hour) }
+func (a *siteAgent) Version() string                    { return "test" }
+func (a *siteAgent) GraphStats() []web.IntegrationStats { return nil }
+func (a *siteAgent) MQTT() web.MQTTState                { return web.MQTTState{} }
+func (a *siteAgent) Push(_ context.Context, ep string) ([]web.EndpointResult, error) {
+	a.record(&a.pushes, ep)
+	ok := web.EndpointResult{Endpoint: "codec-a", Outcome: web.PushPushed, Bookings: 2, State: store.EndpointUp, Connected: true}
+	if ep != "" {
+		return []web.EndpointResult{ok}, nil
+	}
+	return []web.EndpointResult{ok, {Endpoint: "codec-c", Outcome: web.PushFailed, State: store.EndpointCertChanged,
+		Detail: "certificate changed: presented certificate does not match the pin"}}, nil
+}
+func (a *siteAgent) Retry(context.Context, string) (web.EndpointResult, error) {
+	return web.EndpointResult{}, errors.New("not used")
+}
 func (a *siteAgent) RulesTest(context.Context, string, calendar.Event) (web.RulesResult, error) {
 	return web.RulesResult{}, errors.New("not used")
 }
@@ -436,15 +447,14 @@ func TestPush(t *testing.T) {
 	code, out, errOut := runCLI(t, nil, "push", "--config", s.cfgPath, "codec-a")
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Equal(t, []string{"codec-a"}, s.agent.pushes)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	require.Len(t, lines, 3)
-	assert.Equal(t, "bookings pushed to codec-a", lines[0])
-	assert.Regexp(t, `^codec-a\s+room-a@example.com\s+up\s+5 minutes ago\s+-$`, lines[2])
+	assert.Equal(t, "push to codec-a: 2 bookings pushed\n", out)
 
-	code, out, _ = runCLI(t, nil, "push", "--config", s.cfgPath)
-	require.Equal(t, ExitOK, code)
-	assert.Contains(t, out, "bookings pushed to every Cisco endpoint")
-	assert.Regexp(t, `codec-c\s+room-c@example.com\s+cert_changed\s+never\s+certificate changed: presented certificate does not match the pin`, out)
+	code, out, errOut = runCLI(t, nil, "push", "--config", s.cfgPath)
+	require.Equal(t, ExitFailure, code, "a push failed")
+	assert.Contains(t, out, "push to every Cisco endpoint: 1 pushed, 1 failed")
+	assert.Regexp(t, `codec-a\s+pushed\s+2 bookings pushed`, out)
+	assert.Regexp(t, `codec-c\s+failed\s+failed: certificate changed: presented certificate does not match the pin`, out)
+	assert.Contains(t, errOut, "push failed for 1 of 2 endpoints: codec-c")
 	assert.NotContains(t, out, "poly-b")
 
 	code, _, errOut = runCLI(t, nil, "push", "--config", s.cfgPath, "poly-b")

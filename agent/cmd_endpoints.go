@@ -5,23 +5,26 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/device/cisco"
 	"github.com/otj-edge/otj-edge/store"
 )
 
 type endpointsFlags struct {
 	config *string
+	json   *bool
 }
 
 func init() {
 	register(&command{
 		name:    "endpoints",
-		args:    "[--config FILE] | trust NAME [--config FILE]",
-		summary: "list endpoints and their state; accept a codec's changed certificate",
+		args:    "[--config FILE] | trust NAME [--config FILE] | retry NAME [--config FILE] [--json]",
+		summary: "list endpoints and their state; accept a codec's changed certificate; try a codec once now",
 		help: `Without arguments, lists every endpoint the agent knows, from its store (read-only, so it
 works while the agent runs): name, type, room, state, firmware, last push or poll, and the
 pinned certificate, followed by each endpoint's detail.
@@ -30,18 +33,30 @@ pinned certificate, followed by each endpoint's detail.
 matched the pin (state cert_changed): the presented certificate becomes the pin and the
 running agent connects with it within 30 seconds. Check the fingerprint first (the codec's web
 interface shows it under Security → Certificates). Codecs pinned with fingerprint or verified
-with ca_file in the config are changed there instead.`,
-		flags: func(fs *flag.FlagSet) any { return &endpointsFlags{config: configFlag(fs)} },
+with ca_file in the config are changed there instead.
+
+"endpoints retry NAME" asks the running agent to make one connection attempt to the Cisco
+codec NAME now and prints how it went: connected and pushed, or still refused and why. After a
+wrong password (HTTP 403) the agent tries only once every 5 minutes, because codecs lock the
+account after 5 failed logins; once the password is fixed on the codec (or in the config and
+reloaded), retry connects at once. Each retry is one login, so fix the password first. Exits
+1 when the codec is still not connected.`,
+		flags: func(fs *flag.FlagSet) any {
+			return &endpointsFlags{config: configFlag(fs), json: fs.Bool("json", false, "print the retry's result as JSON")}
+		},
 		run: func(ctx context.Context, stdio IO, opts any, args []string) error {
 			f := opts.(*endpointsFlags)
 			if len(args) == 0 {
 				return listEndpoints(ctx, stdio, *f.config)
 			}
-			if args[0] != "trust" {
-				return usagef("unknown action %q (want: trust NAME)", args[0])
+			if args[0] != "trust" && args[0] != "retry" {
+				return usagef("unknown action %q (want: trust NAME or retry NAME)", args[0])
 			}
 			if len(args) != 2 {
-				return usagef("endpoints trust takes one endpoint name")
+				return usagef("endpoints %s takes one endpoint name", args[0])
+			}
+			if args[0] == "retry" {
+				return retryEndpoint(ctx, stdio, *f.config, args[1], *f.json)
 			}
 			return trustEndpoint(ctx, stdio, *f.config, args[1])
 		},
@@ -146,5 +161,41 @@ func trustEndpoint(ctx context.Context, stdio IO, path, name string) error {
 	}
 	fmt.Fprintf(stdio.Stdout, "%s: now trusting certificate %s\n  (was %s)\nThe running agent connects with it within %s.\n",
 		name, cisco.ColonFingerprint(after.CertSHA256), cisco.ColonFingerprint(before.CertSHA256), 30*time.Second)
+	return nil
+}
+
+// retryEndpoint has the running agent make one connection attempt to a codec now.
+func retryEndpoint(ctx context.Context, stdio IO, path, name string, asJSON bool) error {
+	cfg, err := loadConfig(path, stdio)
+	if err != nil {
+		return err
+	}
+	e := cfg.Endpoint(name)
+	switch {
+	case e == nil:
+		return fmt.Errorf("no endpoint named %q in %s", name, cfg.File)
+	case e.Type != config.EndpointCisco:
+		return fmt.Errorf("endpoint %s is a %s endpoint: it connects to otj-edge itself, so there is nothing to retry", name, e.Type)
+	}
+	c, err := needAgent(ctx, cfg, "endpoints retry")
+	if err != nil {
+		return err
+	}
+	c.HTTP = &http.Client{Timeout: 2 * time.Minute} // the agent waits up to 45 s for the codec
+	res, err := c.Action(ctx, web.ActionRetry, web.ActionRequest{Endpoint: name})
+	if err != nil {
+		return actionFailed(err)
+	}
+	if asJSON {
+		err = writeJSON(stdio.Stdout, res)
+	} else {
+		_, err = fmt.Fprintln(stdio.Stdout, res.Message)
+	}
+	if err != nil {
+		return err
+	}
+	if !res.OK {
+		return exitError{code: ExitFailure}
+	}
 	return nil
 }

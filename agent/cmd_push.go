@@ -5,9 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/web"
 )
 
@@ -22,11 +22,15 @@ func init() {
 		args:    "[--config FILE] [--timeout D] [--json] [ENDPOINT]",
 		summary: "push bookings to one Cisco endpoint or every one now",
 		help: `Asks the running agent to push the current bookings to ENDPOINT now (every Cisco endpoint
-without ENDPOINT), waits for the push, then shows the endpoints' state and last push. Poly
-endpoints fetch their calendar themselves, so there is nothing to push to them. Needs the
-running agent.`,
+without ENDPOINT), waits until each push is done, and prints what happened to each endpoint:
+bookings pushed, pushed unchanged, waiting for the room's first sync (nothing is pushed to a
+codec before its room's calendar has synced once, so it keeps what it shows), or failed and
+why. Exits 1 when any push failed or did not finish in time. A codec waiting out the minutes
+after a wrong password is not logged in to: "otj-edge endpoints retry NAME" makes one attempt
+now. Poly endpoints fetch their calendar themselves, so there is nothing to push to them.
+Needs the running agent.`,
 		flags: func(fs *flag.FlagSet) any {
-			return &pushFlags{opFlags: addOpFlags(fs), timeout: fs.Duration("timeout", 2*time.Minute, "how long to wait for the push")}
+			return &pushFlags{opFlags: addOpFlags(fs), timeout: fs.Duration("timeout", 2*time.Minute, "how long to wait for the pushes")}
 		},
 		run: func(ctx context.Context, stdio IO, opts any, args []string) error {
 			f := opts.(*pushFlags)
@@ -50,34 +54,38 @@ running agent.`,
 			if err != nil {
 				return actionFailed(err)
 			}
-			eps, err := c.Endpoints(ctx)
-			if err != nil {
-				return err
-			}
-			var shown []web.Endpoint
-			for _, e := range eps {
-				if (endpoint == "" && e.Type == config.EndpointCisco) || e.Name == endpoint {
-					shown = append(shown, e)
-				}
-			}
 			if *f.json {
-				return writeJSON(stdio.Stdout, struct {
-					Action    web.ActionResult `json:"action"`
-					Endpoints []web.Endpoint   `json:"endpoints"`
-				}{res, shown})
-			}
-			fmt.Fprintln(stdio.Stdout, res.Message)
-			ct := newClockTimes()
-			tw := table(stdio.Stdout)
-			fmt.Fprintln(tw, "ENDPOINT\tROOM\tSTATE\tLAST PUSH\tALARM")
-			for _, e := range shown {
-				alarm := ""
-				if len(e.Alarms) > 0 {
-					alarm = e.Alarms[0].Message
+				if err := writeJSON(stdio.Stdout, res); err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Room, e.State, ct.ago(e.LastPush), dash(alarm))
+			} else {
+				fmt.Fprintln(stdio.Stdout, res.Message)
+				if len(res.Endpoints) > 1 || endpoint == "" {
+					tw := table(stdio.Stdout)
+					fmt.Fprintln(tw, "ENDPOINT\tOUTCOME\tRESULT")
+					for _, r := range res.Endpoints {
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Endpoint, r.Outcome, r.Sentence())
+					}
+					if err := tw.Flush(); err != nil {
+						return err
+					}
+				}
 			}
-			return tw.Flush()
+			return failedPushes(res.Endpoints)
 		},
 	})
+}
+
+// failedPushes is the command's error when a push failed or did not finish.
+func failedPushes(rs []web.EndpointResult) error {
+	var failed []string
+	for _, r := range rs {
+		if !r.OK() {
+			failed = append(failed, r.Endpoint)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return exitError{code: ExitFailure, err: fmt.Errorf("push failed for %d of %d endpoints: %s", len(failed), len(rs), strings.Join(failed, ", "))}
 }

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/agent/web"
-	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/device/cisco"
 	"github.com/otj-edge/otj-edge/sync/calendar"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
@@ -52,62 +53,83 @@ func (a *Agent) Sync(_ context.Context, room string, full bool) error {
 	return fmt.Errorf("sync: room %q is not configured: %w", room, web.ErrNotFound)
 }
 
-// pushWait bounds how long a push of one endpoint is awaited.
-const pushWait = 30 * time.Second
+// How long a push is awaited: one codec may need a connection (10 s) and a few requests; every
+// codec of a site connects 32 at a time. Pushes still going then are reported as not finished
+// (they go on).
+const (
+	pushWait    = 45 * time.Second
+	pushAllWait = 100 * time.Second
+)
 
-// Push pushes bookings now to one Cisco endpoint and waits for the codec's answer, or to every
-// Cisco endpoint ("", queued without waiting: some codecs may be away).
-func (a *Agent) Push(ctx context.Context, endpoint string) error {
+// Push pushes bookings now to one Cisco endpoint, or to every one (""), waits for the codecs'
+// answers and returns what happened to each.
+func (a *Agent) Push(ctx context.Context, endpoint string) ([]cisco.Result, error) {
+	mgr, err := a.ciscoFor("push", endpoint)
+	if err != nil {
+		return nil, err
+	}
+	wait := pushWait
+	if endpoint == "" {
+		wait = pushAllWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	rs, err := mgr.Push(ctx, endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("push: %w", err)
+	}
+	return rs, nil
+}
+
+// Retry makes one connection attempt to a Cisco endpoint now (after the operator fixed its
+// password, say), pushes when it connects, and returns how it went.
+func (a *Agent) Retry(ctx context.Context, endpoint string) (cisco.Result, error) {
+	if endpoint == "" {
+		return cisco.Result{}, errors.New("retry: name the Cisco endpoint to try")
+	}
+	mgr, err := a.ciscoFor("retry", endpoint)
+	if err != nil {
+		return cisco.Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, pushWait)
+	defer cancel()
+	r, err := mgr.Retry(ctx, endpoint)
+	if err != nil {
+		return cisco.Result{}, fmt.Errorf("retry: %w", err)
+	}
+	return r, nil
+}
+
+// ciscoFor returns the running Cisco driver when endpoint ("" = all) is one of its codecs.
+func (a *Agent) ciscoFor(what, endpoint string) (*cisco.Manager, error) {
 	a.mu.Lock()
 	mgr := a.cisco
 	a.mu.Unlock()
 	if endpoint == "" {
 		if mgr == nil {
-			return errors.New("push: no Cisco endpoints are configured (Poly endpoints pull their meetings)")
+			return nil, fmt.Errorf("%s: no Cisco endpoints are configured (Poly endpoints pull their meetings)", what)
 		}
-		return mgr.PushNow("")
+		return mgr, nil
 	}
 	e := a.cfg.Load().Endpoint(endpoint)
 	switch {
 	case e == nil:
-		return fmt.Errorf("push: endpoint %q is not configured: %w", endpoint, web.ErrNotFound)
+		return nil, fmt.Errorf("%s: endpoint %q is not configured: %w", what, endpoint, web.ErrNotFound)
 	case e.Type != config.EndpointCisco:
-		return fmt.Errorf("push: %s is a Poly endpoint: it pulls its meetings at its next poll", endpoint)
+		return nil, fmt.Errorf("%s: %s is a Poly endpoint: it pulls its meetings at its next poll", what, endpoint)
 	case mgr == nil:
-		return errors.New("push: the Cisco driver is not running")
+		return nil, fmt.Errorf("%s: the Cisco driver is not running", what)
 	}
-	before, _, err := a.store.Endpoint(ctx, endpoint)
-	if err != nil {
-		return err
+	return mgr, nil
+}
+
+// webResults are push results as the API shows them.
+func webResults(rs []cisco.Result) []web.EndpointResult {
+	out := make([]web.EndpointResult, len(rs))
+	for i, r := range rs {
+		out[i] = web.EndpointResult(r)
 	}
-	sub := a.store.Subscribe(store.TopicEndpoints)
-	defer sub.Close()
-	if err := mgr.PushNow(endpoint); err != nil {
-		return err
-	}
-	timeout := time.NewTimer(pushWait)
-	defer timeout.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timeout.C:
-			now, _, _ := a.store.Endpoint(ctx, endpoint)
-			return fmt.Errorf("push to %s: no answer from the codec within %s (state %s: %s)", endpoint, pushWait, now.State, now.Detail)
-		case <-sub.C:
-			sub.Take()
-			now, _, err := a.store.Endpoint(ctx, endpoint)
-			if err != nil {
-				return err
-			}
-			switch {
-			case now.LastPush.After(before.LastPush):
-				return nil
-			case now.State == store.EndpointAuthFailed || now.State == store.EndpointCertChanged || now.State == store.EndpointUnsupported:
-				return fmt.Errorf("push to %s: %s: %s", endpoint, now.State, now.Detail)
-			}
-		}
-	}
+	return out
 }
 
 // rulesTest resolves one event with a profile ("" = the only, or the first, profile).
@@ -207,8 +229,15 @@ func (w webAgent) MQTT() web.MQTTState                { return w.a.mqttState() }
 func (w webAgent) Sync(ctx context.Context, room string, full bool) error {
 	return w.a.Sync(ctx, room, full)
 }
-func (w webAgent) Push(ctx context.Context, endpoint string) error { return w.a.Push(ctx, endpoint) }
-func (w webAgent) Reload(ctx context.Context) error                { return w.a.Reload(ctx) }
+func (w webAgent) Push(ctx context.Context, endpoint string) ([]web.EndpointResult, error) {
+	rs, err := w.a.Push(ctx, endpoint)
+	return webResults(rs), err
+}
+func (w webAgent) Retry(ctx context.Context, endpoint string) (web.EndpointResult, error) {
+	r, err := w.a.Retry(ctx, endpoint)
+	return web.EndpointResult(r), err
+}
+func (w webAgent) Reload(ctx context.Context) error { return w.a.Reload(ctx) }
 func (w webAgent) RulesTest(_ context.Context, profile string, ev calendar.Event) (web.RulesResult, error) {
 	r, err := w.a.rulesTest(profile, ev)
 	if err != nil {
@@ -229,18 +258,24 @@ func (c mqttCommands) Sync(ctx context.Context, room string, full bool) (any, er
 	return map[string]any{"queued": true, "room": room, "full": full}, nil
 }
 
+// Push answers with every endpoint's result; when any failed, the command fails with each
+// failure named (the result of an MQTT command is either its data or its error).
 func (c mqttCommands) Push(ctx context.Context, endpoint string) (any, error) {
-	if err := c.a.Push(ctx, endpoint); err != nil {
-		return nil, err
-	}
-	if endpoint == "" {
-		return map[string]any{"queued": true}, nil
-	}
-	st, _, err := c.a.store.Endpoint(ctx, endpoint)
+	rs, err := c.a.Push(ctx, endpoint)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"endpoint": endpoint, "state": st.State, "last_push": st.LastPush}, nil
+	results := webResults(rs)
+	var failed []string
+	for _, r := range results {
+		if !r.OK() {
+			failed = append(failed, r.Endpoint+": "+r.Sentence())
+		}
+	}
+	if len(failed) > 0 {
+		return nil, fmt.Errorf("push failed for %d of %d Cisco endpoints: %s", len(failed), len(results), strings.Join(failed, "; "))
+	}
+	return map[string]any{"endpoints": results, "summary": web.Summary(results)}, nil
 }
 
 func (c mqttCommands) Reload(ctx context.Context) (any, error) {

@@ -17,6 +17,9 @@ const (
 	EndpointUnsupported = "unsupported"  // firmware or mode cannot take bookings
 	EndpointNotPolling  = "not_polling"  // a Poly endpoint stopped polling
 	EndpointDegraded    = "degraded"     // reachable, but something needs attention
+	// EndpointWaiting: reachable, but nothing is sent to it before its room's calendar has
+	// synced once from this store (an empty store would otherwise wipe its bookings).
+	EndpointWaiting = "waiting"
 )
 
 // EndpointState is what the store knows about one endpoint.

@@ -18,6 +18,7 @@ import (
 const (
 	ActionSync      = "sync"
 	ActionPush      = "push"
+	ActionRetry     = "retry"
 	ActionReload    = "reload"
 	ActionRulesTest = "rules-test"
 )
@@ -26,6 +27,7 @@ const (
 //
 //	sync        {"room": "room-01@example.com", "full": true}   room "" or absent: every room
 //	push        {"endpoint": "codec-1"}                          endpoint "" or absent: every Cisco endpoint
+//	retry       {"endpoint": "codec-1"}                          one connection attempt now (a Cisco endpoint)
 //	reload      {}
 //	rules-test  {"profile": "default", "event": {Graph event JSON}}
 //	            {"profile": "default", "invite": "text or HTML", "subject": "…", "location": "…"}
@@ -46,8 +48,8 @@ const maxActionBody = 4 << 20
 
 func (s *Server) apiAction(r *http.Request) (any, error) {
 	name := r.PathValue("name")
-	if !slices.Contains([]string{ActionSync, ActionPush, ActionReload, ActionRulesTest}, name) {
-		return nil, errNotFound(fmt.Sprintf("no action %q (there are sync, push, reload and rules-test)", name))
+	if !slices.Contains([]string{ActionSync, ActionPush, ActionRetry, ActionReload, ActionRulesTest}, name) {
+		return nil, errNotFound(fmt.Sprintf("no action %q (there are sync, push, retry, reload and rules-test)", name))
 	}
 	switch {
 	case s.opts.TokenFile == "":
@@ -110,10 +112,28 @@ func (s *Server) apiAction(r *http.Request) (any, error) {
 				return nil, errBadRequest("endpoint " + req.Endpoint + " is a Poly endpoint: it fetches its calendar from otj-edge itself, so there is nothing to push")
 			}
 		}
-		if err := s.opts.Agent.Push(ctx, req.Endpoint); err != nil {
+		results, err := s.opts.Agent.Push(ctx, req.Endpoint)
+		if err != nil {
 			return nil, actionError("push", err)
 		}
-		res.Message = "bookings pushed to " + cmp(req.Endpoint, "every Cisco endpoint")
+		res.Endpoints = results
+		for _, r := range results {
+			res.OK = res.OK && r.OK()
+		}
+		res.Message = "push to " + cmp(req.Endpoint, "every Cisco endpoint") + ": " + Summary(results)
+		if req.Endpoint != "" && len(results) == 1 {
+			res.Message = "push to " + req.Endpoint + ": " + results[0].Sentence()
+		}
+	case ActionRetry:
+		if err := s.ciscoEndpoint(r, cfg, req.Endpoint, "retry"); err != nil {
+			return nil, err
+		}
+		r, err := s.opts.Agent.Retry(ctx, req.Endpoint)
+		if err != nil {
+			return nil, actionError("retry", err)
+		}
+		res.Endpoints, res.OK = []EndpointResult{r}, r.OK() && r.Connected
+		res.Message = "retry of " + req.Endpoint + ": " + r.RetrySentence(s.opts.Location)
 	case ActionReload:
 		if err := s.opts.Agent.Reload(ctx); err != nil {
 			return nil, httpError{http.StatusUnprocessableEntity, "config not reloaded; the running config stays:\n" + err.Error()}
@@ -148,7 +168,7 @@ func (req ActionRequest) onlyKeysOf(name string) error {
 	}
 	check(req.Room != "", "room", ActionSync)
 	check(req.Full, "full", ActionSync)
-	check(req.Endpoint != "", "endpoint", ActionPush)
+	check(req.Endpoint != "", "endpoint", ActionPush, ActionRetry)
 	check(req.Profile != "", "profile", ActionRulesTest)
 	check(len(req.Event) > 0, "event", ActionRulesTest)
 	check(req.Invite != "", "invite", ActionRulesTest)
@@ -159,6 +179,49 @@ func (req ActionRequest) onlyKeysOf(name string) error {
 		return errBadRequest(fmt.Sprintf("%s does not take %s", name, strings.Join(stray, ", ")))
 	}
 	return nil
+}
+
+// ciscoEndpoint checks that name is a configured Cisco endpoint, for what.
+func (s *Server) ciscoEndpoint(r *http.Request, cfg *config.Config, name, what string) error {
+	if name == "" {
+		return errBadRequest(what + " needs the endpoint to try")
+	}
+	e := cfg.Endpoint(name)
+	switch {
+	case e == nil: // the name as the client sent it, unscrubbed (echo.go: no oracle)
+		return errNotFound("endpoint " + s.echo(r, name) + " is not configured")
+	case e.Type != config.EndpointCisco:
+		return errBadRequest("endpoint " + name + " is a Poly endpoint: it connects to otj-edge itself, so there is nothing to " + what)
+	}
+	return nil
+}
+
+// retryPage is the endpoints page's "Try again now" button: one connection attempt to a codec
+// now, and a page saying how it went. Only a form on this status page may press it: a login
+// attempt a foreign web page could trigger again and again would lock the codec's account.
+func (s *Server) retryPage(r *http.Request) (*page, error) {
+	if err := http.NewCrossOriginProtection().Check(r); err != nil {
+		return nil, httpError{http.StatusForbidden, "the retry button works only from this status page"}
+	}
+	name := r.PathValue("name")
+	cfg := s.opts.Agent.Config()
+	if cfg == nil {
+		return nil, httpError{http.StatusServiceUnavailable, "the agent has no configuration loaded yet; try again in a moment"}
+	}
+	if err := s.ciscoEndpoint(r, cfg, name, "retry"); err != nil {
+		return nil, err
+	}
+	res, err := s.opts.Agent.Retry(r.Context(), name)
+	if err != nil {
+		return nil, actionError("retry", err)
+	}
+	return &page{name: "retry", Title: "Retry " + name, Nav: "endpoints",
+		Body: retryBody{Result: res, Text: res.RetrySentence(s.opts.Location)}}, nil
+}
+
+type retryBody struct {
+	Result EndpointResult
+	Text   string
 }
 
 func actionError(what string, err error) error {

@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/config"
@@ -30,8 +32,12 @@ type Agent interface {
 	// CLI follows progress through each room's last_attempt.
 	Sync(ctx context.Context, room string, full bool) error
 	// Push pushes bookings now to one endpoint, or to every Cisco endpoint when endpoint is
-	// "", and returns when the push is done or has failed.
-	Push(ctx context.Context, endpoint string) error
+	// "", and returns when each push is done or has failed, with what happened to each.
+	Push(ctx context.Context, endpoint string) ([]EndpointResult, error)
+	// Retry makes one connection attempt to a Cisco endpoint now, even while it waits out the
+	// minutes after a refused password (codecs lock an account after 5 failed logins, so
+	// never more than one), pushes when it connects, and says how it went.
+	Retry(ctx context.Context, endpoint string) (EndpointResult, error)
 	// Reload re-reads the config file and swaps it in; on error the running config stays and
 	// the error says what is wrong (FILE:LINE: message lines).
 	Reload(ctx context.Context) error
@@ -78,4 +84,92 @@ type RulesResult struct {
 	// with private_meetings: ignore, a non-video one with non_video_meetings: hide, a
 	// cancelled one); Reason says which.
 	Hidden bool `json:"hidden,omitempty"`
+}
+
+// Push outcomes (EndpointResult.Outcome).
+const (
+	PushPushed    = "pushed"    // the codec took the room's bookings, a changed list
+	PushUnchanged = "unchanged" // the codec took them: the same list as last time
+	PushWaiting   = "waiting"   // nothing sent: the room has not synced yet, the codec keeps its bookings
+	PushFailed    = "failed"    // not pushed; Detail says why
+	PushPending   = "pending"   // not finished when the agent stopped waiting
+)
+
+// EndpointResult is what a push or a retry did to one Cisco endpoint.
+type EndpointResult struct {
+	Endpoint string `json:"endpoint"`
+	Outcome  string `json:"outcome"`
+	// Bookings is how many bookings the codec took (pushed, unchanged).
+	Bookings int `json:"bookings"`
+	// State and Detail are the endpoint's state afterwards; for a failure Detail says why.
+	State     string `json:"state"`
+	Detail    string `json:"detail"`
+	Connected bool   `json:"connected"`
+	// Attempts counts the connection attempts (logins) made for this request.
+	Attempts int `json:"attempts"`
+	// NextAttempt is, while the codec is not connected, when the agent tries by itself.
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+}
+
+// OK reports whether the push did what it should: pushed, or rightly held back.
+func (r EndpointResult) OK() bool {
+	return r.Outcome == PushPushed || r.Outcome == PushUnchanged || r.Outcome == PushWaiting
+}
+
+// Sentence says what a push did, e.g. "3 bookings pushed".
+func (r EndpointResult) Sentence() string {
+	switch r.Outcome {
+	case PushPushed:
+		return fmt.Sprintf("%d bookings pushed", r.Bookings)
+	case PushUnchanged:
+		return fmt.Sprintf("%d bookings pushed (no change since the last push)", r.Bookings)
+	case PushWaiting:
+		return "nothing pushed, " + r.Detail
+	case PushPending:
+		return "not finished: " + r.Detail
+	}
+	return "failed: " + r.Detail
+}
+
+// RetrySentence says what a retry did, at loc.
+func (r EndpointResult) RetrySentence(loc *time.Location) string {
+	switch {
+	case r.Connected && r.Attempts == 0:
+		return "already connected, no login needed; " + r.Sentence()
+	case r.Connected:
+		return "connected; " + r.Sentence()
+	case r.Outcome == PushPending:
+		return r.Sentence()
+	}
+	s := "still not connected: " + r.Detail
+	if r.Attempts == 0 {
+		s = "no attempt made: " + r.Detail
+	}
+	if !r.NextAttempt.IsZero() {
+		s += "; the agent tries again by itself at " + r.NextAttempt.In(loc).Format("15:04:05")
+	}
+	return s
+}
+
+// Summary counts push results in words: "3 pushed, 1 waiting for its room's first sync, 1 failed".
+func Summary(rs []EndpointResult) string {
+	n := map[string]int{}
+	for _, r := range rs {
+		n[r.Outcome]++
+	}
+	var parts []string
+	add := func(k, text string) {
+		if n[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[k], text))
+		}
+	}
+	add(PushPushed, "pushed")
+	add(PushUnchanged, "pushed unchanged")
+	add(PushWaiting, "waiting for their room's first sync")
+	add(PushFailed, "failed")
+	add(PushPending, "not finished")
+	if len(parts) == 0 {
+		return "no Cisco endpoints"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -177,6 +177,8 @@ type ActionResult struct {
 	Message     string    `json:"message,omitempty"`
 	// Rules is the rules-test result.
 	Rules *RulesResult `json:"rules,omitempty"`
+	// Endpoints are the push and retry results, one per endpoint.
+	Endpoints []EndpointResult `json:"endpoints,omitempty"`
 }
 
 // apiError is the body of every API error.

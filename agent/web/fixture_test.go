@@ -98,17 +98,20 @@ func at(h, m int) time.Time {
 // first sip: address in the event, so the tests check the bench's plumbing from the pasted
 // invite to the page.
 type fakeAgent struct {
-	mu        sync.Mutex
-	cfg       *config.Config
-	started   time.Time
-	graph     []IntegrationStats
-	mqtt      MQTTState
-	syncs     []string
-	pushes    []string
-	reloads   int
-	reloadErr error
-	onSync    func(room string, full bool)
-	rulesSeen []calendar.Event
+	mu      sync.Mutex
+	cfg     *config.Config
+	started time.Time
+	graph   []IntegrationStats
+	mqtt    MQTTState
+	syncs   []string
+	pushes  []string
+	retries []string
+	// retryResult is what Retry answers.
+	retryResult EndpointResult
+	reloads     int
+	reloadErr   error
+	onSync      func(room string, full bool)
+	rulesSeen   []calendar.Event
 }
 
 func (f *fakeAgent) Config() *config.Config {
@@ -145,11 +148,20 @@ func (f *fakeAgent) Sync(_ context.Context, room string, full bool) error {
 	return nil
 }
 
-func (f *fakeAgent) Push(_ context.Context, endpoint string) error {
+func (f *fakeAgent) Push(_ context.Context, endpoint string) ([]EndpointResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pushes = append(f.pushes, endpoint)
-	return nil
+	return []EndpointResult{{Endpoint: cmp(endpoint, "codec-a"), Outcome: PushPushed, Bookings: 2, State: "up", Connected: true}}, nil
+}
+
+func (f *fakeAgent) Retry(_ context.Context, endpoint string) (EndpointResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.retries = append(f.retries, endpoint)
+	r := f.retryResult
+	r.Endpoint = endpoint
+	return r, nil
 }
 
 func (f *fakeAgent) Reload(context.Context) error {

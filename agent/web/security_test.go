@@ -295,7 +295,7 @@ func TestActionsRunOnTheAgent(t *testing.T) {
 
 	code, res, _ = act("push", `{"endpoint": "codec-a"}`)
 	require.Equal(t, http.StatusOK, code)
-	assert.Equal(t, "bookings pushed to codec-a", res.Message)
+	assert.Equal(t, "push to codec-a: 2 bookings pushed", res.Message)
 	code, _, _ = act("push", `{}`)
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, []string{"codec-a", ""}, f.agent.pushes)
@@ -463,6 +463,9 @@ func TestScrubberIsNoOracle(t *testing.T) {
 		{"GET /events?endpoint=GUESS", func(g string) (int, string) { return f.get("/events?endpoint="+url.QueryEscape(g), auth...) }},
 		{"GET /api/events?room=GUESS", func(g string) (int, string) { return f.get("/api/events?room="+url.QueryEscape(g), auth...) }},
 		{"GET /api/GUESS", func(g string) (int, string) { return f.get("/api/"+url.PathEscape(g), auth...) }},
+		{"POST /endpoints/GUESS/retry", func(g string) (int, string) {
+			return f.post("/endpoints/"+url.PathEscape(g)+"/retry", "application/x-www-form-urlencoded", "", auth...)
+		}},
 		{"POST /rules, the guess in the invite", func(g string) (int, string) {
 			return f.post("/rules", "application/x-www-form-urlencoded",
 				form("profile", "default", "invite", "Join: sip:"+g+"@vmr.example.com", "subject", g, "location", g), auth...)

@@ -195,6 +195,7 @@ func (s *Server) routes() http.Handler {
 		return p, s.noSuchRoom(r, r.PathValue("room"), err)
 	}))
 	mux.HandleFunc("GET /endpoints", s.page(s.endpointsPage))
+	mux.HandleFunc("POST /endpoints/{name}/retry", s.page(s.retryPage))
 	mux.HandleFunc("GET /events", s.page(s.echoInput(s.eventsPage)))
 	mux.HandleFunc("GET /rules", s.page(s.echoInput(s.rulesPage)))
 	mux.HandleFunc("POST /rules", s.page(s.echoInput(s.rulesPage)))

@@ -10,14 +10,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/store"
-	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
 // Event kinds the driver emits (store.Event.Kind; they reach MQTT otj/v1/<site>/events).
@@ -69,6 +67,7 @@ type codec struct {
 	connected bool
 	pending   uint32 // events not handled yet (ev*)
 	handling  bool   // a handler goroutine runs
+	asked     asked  // callers waiting for the outcome of a push or retry (results.go)
 
 	// Owned by the handler (one runs at a time).
 	conn       *Conn     // the live connection; nil while disconnected
@@ -103,6 +102,9 @@ type codec struct {
 	triedPin     string // the stored pin the last attempt used (a change means an operator trusted a new one)
 	lastState    string
 	lastDetail   string
+	roomSynced   bool   // the room's meetings are resolved from a completed sync (gate.go)
+	waiting      bool   // connected, but nothing pushed: the room has not synced yet
+	outcome      Result // what this pass did, for the callers asking (results.go)
 }
 
 type liveBooking struct {
@@ -147,6 +149,7 @@ const (
 	evDirty                    // the room's meetings changed
 	evForce                    // PushNow
 	evConn                     // feedback arrived, or the connection ended
+	evRetry                    // Retry: one connection attempt now, even while waiting out a 403
 )
 
 // kick records events and makes sure a handler goroutine runs for them. A codec has no
@@ -182,14 +185,22 @@ func (c *codec) handle() {
 		if ev == 0 || ctx.Err() != nil {
 			c.handling = false
 			connected, pushes := c.connected, c.pushes
+			var stranded callers
+			if ctx.Err() != nil {
+				stranded = c.asked.take()
+			}
 			c.mu.Unlock()
+			stranded.answer(Result{Endpoint: c.ep.Name, Outcome: OutcomeFailed, Detail: "the agent is stopping"})
 			if ev == 0 && connected && c.m.opts.idle != nil {
 				c.m.opts.idle(c.ep.Name, pushes)
 			}
 			return
 		}
+		callers := c.asked.takeFor(ev)
 		c.mu.Unlock()
+		c.outcome = Result{}
 		c.process(ctx, ev)
+		c.answer(callers)
 	}
 }
 
@@ -200,13 +211,14 @@ func (c *codec) process(ctx context.Context, ev uint32) {
 	if ev&evTimer != 0 {
 		due = c.m.sched.take(c, c.clk().Now())
 	}
+	now := ev&evRetry != 0 // one attempt now, even while waiting out a 403; never a second in this pass
 	if ev&evStart != 0 {
 		c.load(ctx)
-		c.connect(ctx)
+		c.connect(ctx, now)
 		return
 	}
 	if c.conn == nil {
-		retry := due&timerReconnect.bit() != 0 || (ev&evForce != 0 && c.waitWake != wakeNever)
+		retry := now || due&timerReconnect.bit() != 0 || (ev&evForce != 0 && c.waitWake != wakeNever)
 		if !retry && due&timerPin.bit() != 0 {
 			// A refused certificate: the operator may have trusted the new one meanwhile.
 			if c.storedPin(ctx) != c.triedPin {
@@ -216,17 +228,21 @@ func (c *codec) process(ctx context.Context, ev uint32) {
 			}
 		}
 		if retry {
-			c.connect(ctx)
+			c.connect(ctx, now)
 		}
 		return
+	}
+	if now { // connected already: a retry is a push
+		ev |= evForce
 	}
 	c.whileUp(ctx, ev, due)
 }
 
-// connect makes one connection attempt; when it fails, it schedules the next.
-func (c *codec) connect(ctx context.Context) {
+// connect makes one connection attempt (now: even while waiting out a 403); when it fails,
+// it schedules the next.
+func (c *codec) connect(ctx context.Context, now bool) {
 	c.m.sched.clear(c, timerReconnect, timerPin)
-	wait, w := c.session(ctx)
+	wait, w := c.session(ctx, now)
 	if c.conn != nil || ctx.Err() != nil {
 		return
 	}
@@ -371,10 +387,11 @@ func (c *codec) storedPin(ctx context.Context) string {
 }
 
 // session makes one connection attempt and, when it succeeds, sets the connection up (serve).
-// When it fails, it returns how long to wait before the next attempt.
-func (c *codec) session(ctx context.Context) (time.Duration, wake) {
+// When it fails, it returns how long to wait before the next attempt. Within AuthRetry of a
+// 403 it makes none, unless an operator asked for one attempt now (Retry).
+func (c *codec) session(ctx context.Context, retryNow bool) (time.Duration, wake) {
 	now := c.clk().Now()
-	if !c.authFailedAt.IsZero() {
+	if !c.authFailedAt.IsZero() && !retryNow {
 		if left := c.m.opts.AuthRetry - now.Sub(c.authFailedAt); left > 0 {
 			return left, wakeNever
 		}
@@ -406,6 +423,7 @@ func (c *codec) session(ctx context.Context) (time.Duration, wake) {
 	release := func() { once.Do(func() { <-c.m.connecting }) }
 	defer release()
 	dctx, cancel := context.WithTimeout(ctx, c.m.opts.DialTimeout)
+	c.outcome.Attempts++
 	conn, err := Dial(dctx, DialOptions{
 		URL: c.url, Username: c.ep.Username, Password: c.ep.Password,
 		TLS:  TLSPolicy{Roots: c.roots, Pin: pin},
@@ -558,9 +576,8 @@ func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState, c
 	}, evs...)
 
 	// After every (re)connect: look for bookings someone else pushed, then push in full (a
-	// reboot may have emptied the list).
-	c.verify(ctx, conn, beforePush)
-	retryIn := c.push(ctx, conn, true)
+	// reboot may have emptied the list); before the room's first sync, neither (gate.go).
+	retryIn := c.firstPush(ctx, conn)
 	connected()
 
 	o, sch := c.m.opts, c.m.sched
@@ -643,23 +660,29 @@ func (c *codec) subscribe(ctx context.Context, conn *Conn) {
 // always when forced (reconnect, safety timer, midnight, PushNow). It returns when to try
 // again when the codec asked for patience (still booting), else 0.
 func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration {
+	if !c.hasSynced(ctx) {
+		c.waitForSync(ctx) // the store does not know the room yet: the codec keeps what it has
+		return 0
+	}
+	if c.waiting { // the first push once the room has synced: in full, whatever the hash says
+		c.waiting, force = false, true
+	}
 	now := c.clk().Now()
-	from, to := Window(now, c.m.opts.Location, c.m.opts.WindowPast, c.m.opts.WindowDays)
-	var meetings []calendar.Meeting
-	var err error
-	c.m.db(ctx, func() { meetings, err = c.m.opts.Store.Meetings(ctx, c.ep.Room, from, to) })
+	p, err := c.payload(ctx, now)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.log.Error("cannot read meetings to push", "err", err)
 		}
+		c.failed("cannot read the room's meetings: " + err.Error())
 		return 0
 	}
-	p := BuildPayload(meetings, c.fw)
 	if !force && p.Hash == c.lastHash && c.refusal == "" {
 		c.m.stats.same()
+		c.done(OutcomeUnchanged, len(p.Bookings))
 		return 0
 	}
 	if c.refusal != "" && !force {
+		c.failed(c.refusal)
 		return 0 // a codec that refuses Put is asked again only on reconnect, safety timer or PushNow
 	}
 	// Ours from the moment they are sent: a Put the codec applied but whose answer was lost
@@ -693,6 +716,11 @@ func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration 
 	c.pushes++
 	c.m.stats.pushed(latency)
 	changed := p.Hash != c.lastHash
+	if changed {
+		c.done(OutcomePushed, len(p.Bookings))
+	} else {
+		c.done(OutcomeUnchanged, len(p.Bookings))
+	}
 	c.lastHash, c.lastPushAt = p.Hash, now
 	c.refusal, c.permission = "", false
 	c.skipped, c.pushedCount = p.Skipped, len(p.Bookings)
@@ -725,6 +753,7 @@ func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration 
 
 func (c *codec) pushFailed(ctx context.Context, conn *Conn, p Payload, err error) time.Duration {
 	if errors.Is(err, ErrClosed) || conn.Err() != nil || ctx.Err() != nil {
+		c.failed("the connection ended during the push; otj-edge reconnects and pushes again")
 		return 0 // the connection ended; the loop reconnects and pushes again
 	}
 	c.m.stats.failed()
@@ -733,6 +762,7 @@ func (c *codec) pushFailed(ctx context.Context, conn *Conn, p Payload, err error
 	switch {
 	case isRPC && re.Code == CodeNotReady:
 		c.log.Info("codec still starting; pushing again shortly")
+		c.failed("the codec is still starting up; otj-edge pushes again in 3 seconds")
 		return 3 * time.Second
 	case isRPC && re.Code == CodePermission:
 		c.permission = true
@@ -761,6 +791,7 @@ func (c *codec) pushFailed(ctx context.Context, conn *Conn, p Payload, err error
 		}
 		evs = append(evs, c.event(kind, "error", c.refusal, map[string]any{"bookings": len(p.Bookings)}))
 	}
+	c.failed(c.refusal)
 	c.updateSummary(ctx, func(e *store.EndpointState) { e.LastContact = c.clk().Now() }, evs...)
 	return 0
 }
@@ -768,68 +799,6 @@ func (c *codec) pushFailed(ctx context.Context, conn *Conn, p Payload, err error
 func mentionsTeams(s string) bool {
 	s = strings.ToLower(s)
 	return strings.Contains(s, "teams") || strings.Contains(s, "microsoft")
-}
-
-// bookingList is the tolerant reading of a Bookings List answer. Items carry both "id" (the
-// list index) and "Id" (the booking id); encoding/json matches keys case-insensitively, so the
-// items are read as maps and "Id" picked exactly.
-type bookingList struct {
-	ResultInfo *struct {
-		TotalRows json.RawMessage `json:"TotalRows"`
-	} `json:"ResultInfo"`
-	Booking json.RawMessage `json:"Booking"`
-}
-
-// listPage is how many bookings one List answer carries: small pages keep every answer a
-// few kilobytes, and so the TLS read buffer each connection keeps for good.
-const listPage = 8
-
-// listIDs runs Bookings List, page by page, and returns the booking Ids on the codec.
-func listIDs(ctx context.Context, conn *Conn) ([]string, error) {
-	var ids []string
-	for offset := 0; ; offset += listPage {
-		page, total, err := listPageIDs(ctx, conn, offset)
-		if err != nil {
-			return nil, err
-		}
-		ids = append(ids, page...)
-		if len(page) < listPage || (total >= 0 && offset+len(page) >= total) || offset > 65534-listPage {
-			return ids, nil
-		}
-	}
-}
-
-// listPageIDs reads one page; total is ResultInfo.TotalRows, -1 when absent.
-func listPageIDs(ctx context.Context, conn *Conn, offset int) ([]string, int, error) {
-	var res bookingList
-	if err := conn.Call(ctx, "xCommand/Bookings/List", map[string]any{"Offset": offset, "Limit": listPage}, &res); err != nil {
-		return nil, 0, err
-	}
-	total := -1
-	if res.ResultInfo != nil {
-		if n, err := strconv.Atoi(strings.Trim(string(res.ResultInfo.TotalRows), `"`)); err == nil {
-			total = n
-		}
-	}
-	var items []map[string]json.RawMessage
-	if len(res.Booking) > 0 && res.Booking[0] == '{' {
-		var one map[string]json.RawMessage
-		if err := json.Unmarshal(res.Booking, &one); err != nil {
-			return nil, 0, fmt.Errorf("bookings list: %w", err)
-		}
-		items = append(items, one)
-	} else if len(res.Booking) > 0 {
-		if err := json.Unmarshal(res.Booking, &items); err != nil {
-			return nil, 0, fmt.Errorf("bookings list: %w", err)
-		}
-	}
-	ids := make([]string, 0, len(items))
-	for _, it := range items {
-		if raw, ok := it["Id"]; ok {
-			ids = append(ids, idKey(raw))
-		}
-	}
-	return ids, total, nil
 }
 
 // When verify runs.
@@ -908,6 +877,8 @@ func listSome(ids []string) string {
 // summary is the state and detail the codec's situation adds up to, and its health level.
 func (c *codec) summary() (state, detail, level string) {
 	switch {
+	case c.waiting:
+		return store.EndpointWaiting, waitingDetail, "warn"
 	case c.refusal != "":
 		level = "warn"
 		if c.permission {
@@ -1018,173 +989,6 @@ func (c *codec) patchData(e *store.EndpointState, fn func(*endpointData)) {
 
 func (c *codec) event(kind, level, msg string, data map[string]any) store.Event {
 	return store.Event{Kind: kind, Level: level, Room: c.ep.Room, Endpoint: c.ep.Name, Message: msg, Data: data}
-}
-
-// onFeedback turns notifications into telemetry. It reports whether the booking list changed
-// by someone else's hand (so it should be checked).
-func (c *codec) onFeedback(ctx context.Context, fb Feedback) bool {
-	switch fb.Root {
-	case "Status":
-		if b, ok := fb.Body["Bookings"].(map[string]any); ok {
-			if cur, ok := b["Current"].(map[string]any); ok {
-				c.current = str(cur["Id"])
-			}
-		}
-		return false
-	case "Event":
-	default:
-		return false
-	}
-	if b, ok := fb.Body["Bookings"].(map[string]any); ok {
-		for name, v := range b {
-			body, _ := v.(map[string]any)
-			id := str(body["Id"])
-			switch name {
-			case "Updated":
-				if c.ownUpdates > 0 {
-					c.ownUpdates--
-					return false
-				}
-				return true
-			case "Start":
-				c.bookingStarted(ctx, id)
-			case "End":
-				c.bookingEnded(ctx, id)
-			}
-		}
-	}
-	if ev, ok := fb.Body["CallSuccessful"].(map[string]any); ok {
-		c.callConnected(ctx, ev)
-	}
-	return false
-}
-
-func str(v any) string {
-	if v == nil {
-		return ""
-	}
-	return fmt.Sprint(v)
-}
-
-// pushedBooking is what the driver remembers of a pushed booking, for telemetry.
-type pushedBooking struct {
-	ID, Title, Number, Protocol, Platform string
-	Start                                 time.Time
-	Minutes, StartBuffer, EndBuffer       int32 // minutes; seconds; seconds
-}
-
-func compact(b Booking) pushedBooking {
-	start, _ := time.Parse(time.RFC3339, b.Time.StartTime) // written by BuildPayload: always valid
-	return pushedBooking{ID: b.ID, Title: b.Title, Number: b.Number, Protocol: b.Protocol, Platform: b.MeetingPlatform,
-		Start: start, Minutes: int32(b.Time.Duration), StartBuffer: int32(b.Time.StartTimeBuffer), EndBuffer: int32(b.Time.EndTimeBuffer)}
-}
-
-func (b pushedBooking) end() time.Time { return b.Start.Add(time.Duration(b.Minutes) * time.Minute) }
-
-// bookingByID finds a pushed booking.
-func (c *codec) bookingByID(id string) (pushedBooking, bool) {
-	for _, b := range c.booked {
-		if b.ID == id {
-			return b, true
-		}
-	}
-	return pushedBooking{}, false
-}
-
-func (c *codec) bookingStarted(ctx context.Context, id string) {
-	b, ours := c.bookingByID(id)
-	if !ours {
-		return
-	}
-	lb := c.liveFor(id)
-	if lb.started {
-		return
-	}
-	lb.started = true
-	c.current = id
-	c.emit(ctx, c.event(KindMeetingStarted, "info", fmt.Sprintf("meeting started: %q", b.Title), bookingData(b)))
-}
-
-func (c *codec) bookingEnded(ctx context.Context, id string) {
-	b, ours := c.bookingByID(id)
-	lb := c.live[id]
-	delete(c.live, id)
-	if c.current == id {
-		c.current = ""
-	}
-	if !ours || b.Protocol == "None" || (lb != nil && lb.joined) {
-		return
-	}
-	c.emit(ctx, c.event(KindNotJoined, "info", fmt.Sprintf("booked but not joined: %q", b.Title), bookingData(b)))
-}
-
-// callConnected ties a successful call to a pushed booking: by BookingId when the codec says
-// (Dial BookingId), else by the number dialled, else the booking running now.
-func (c *codec) callConnected(ctx context.Context, ev map[string]any) {
-	now := c.clk().Now()
-	id := str(ev["BookingId"])
-	if _, ok := c.bookingByID(id); !ok {
-		id = ""
-		remote := normalizeNumber(str(ev["RemoteURI"]))
-		for _, b := range c.booked {
-			if remote != "" && normalizeNumber(b.Number) == remote && joinable(b, now) {
-				id = b.ID
-				break
-			}
-		}
-	}
-	if id == "" {
-		if b, ok := c.bookingByID(c.current); ok && joinable(b, now) {
-			id = c.current
-		}
-	}
-	if id == "" {
-		return // an ad-hoc call, not a booked meeting
-	}
-	lb := c.liveFor(id)
-	if lb.joined {
-		return
-	}
-	lb.joined = true
-	b, _ := c.bookingByID(id)
-	data := bookingData(b)
-	data["remote"] = str(ev["RemoteURI"])
-	c.emit(ctx, c.event(KindMeetingJoined, "info", fmt.Sprintf("meeting joined from the room: %q", b.Title), data))
-}
-
-func (c *codec) liveFor(id string) *liveBooking {
-	lb := c.live[id]
-	if lb == nil {
-		lb = &liveBooking{}
-		c.live[id] = lb
-	}
-	return lb
-}
-
-func joinable(b pushedBooking, now time.Time) bool {
-	from := b.Start.Add(-time.Duration(b.StartBuffer) * time.Second)
-	until := b.end().Add(time.Duration(b.EndBuffer) * time.Second)
-	return !now.Before(from) && now.Before(until)
-}
-
-func normalizeNumber(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	for _, p := range []string{"sip:", "sips:", "h323:", "spark:"} {
-		s = strings.TrimPrefix(s, p)
-	}
-	return s
-}
-
-func bookingData(b pushedBooking) map[string]any {
-	return map[string]any{"booking_id": b.ID, "start": b.Start.UTC().Format(time.RFC3339), "protocol": b.Protocol, "platform": b.Platform}
-}
-
-func (c *codec) emit(ctx context.Context, ev store.Event) {
-	var err error
-	c.m.db(ctx, func() { err = c.m.opts.Store.Write(ctx, func(tx *store.Tx) error { return tx.Emit(ev) }) })
-	if err != nil && ctx.Err() == nil {
-		c.log.Error("cannot record event", "kind", ev.Kind, "err", err)
-	}
 }
 
 var _ slog.LogValuer = Endpoint{} // the password never reaches a log

@@ -39,6 +39,9 @@ type harness struct {
 	loc    *time.Location
 
 	eps []Endpoint // every endpoint made so far, synced into the store
+	// unsynced rooms have not synced yet (a fresh store); every other room has, and its
+	// meetings count (the first-sync gate).
+	unsynced map[string]bool
 
 	idleMu   sync.Mutex
 	idleCond *sync.Cond
@@ -128,12 +131,41 @@ func (h *harness) sync() {
 		if err := tx.SyncRooms(rooms); err != nil {
 			return err
 		}
+		for _, r := range rooms {
+			if !h.unsynced[r.Mailbox] {
+				if err := markSynced(tx, r.Mailbox); err != nil {
+					return err
+				}
+			}
+		}
 		return tx.SyncEndpoints(refs)
 	}))
 }
 
+// markSynced records what a completed calendar sync and the processor's pass over it leave in
+// the store: the room's last success and the resolved mark.
+func markSynced(tx *store.Tx, room string) error {
+	rs, ok, err := tx.Room(room)
+	if err != nil || !ok {
+		return err
+	}
+	if rs.LastSuccess.IsZero() {
+		rs.Status, rs.LastSuccess = store.RoomOK, tx.Now()
+		if err := tx.PutRoom(rs); err != nil {
+			return err
+		}
+	}
+	return tx.MarkResolved(room, rs.LastSuccess)
+}
+
 // start runs a manager for eps.
 func (h *harness) start(eps []Endpoint, tune func(*Options)) {
+	h.t.Helper()
+	h.run(h.build(eps, tune))
+}
+
+// build makes a manager for eps, tuned, without running it.
+func (h *harness) build(eps []Endpoint, tune func(*Options)) *Manager {
 	h.t.Helper()
 	h.idleAt = map[string]int{}
 	h.idleCond = sync.NewCond(&h.idleMu)
@@ -155,7 +187,7 @@ func (h *harness) start(eps []Endpoint, tune func(*Options)) {
 	}
 	m, err := New(opts)
 	require.NoError(h.t, err)
-	h.run(m)
+	return m
 }
 
 func (h *harness) run(m *Manager) {

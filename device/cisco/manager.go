@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -265,25 +264,16 @@ func (m *Manager) db(ctx context.Context, fn func()) {
 	}
 }
 
-// PushNow asks for an immediate full push to the named codec ("" for all), e.g. for the
-// `push` command. A codec that answered 403 still waits out its 5 minutes.
+// PushNow asks for an immediate full push to the named codec ("" for all) without waiting
+// for it (Push waits). A codec that answered 403 still waits out its 5 minutes.
 func (m *Manager) PushNow(name string) error {
-	if name == "" {
-		for _, c := range m.codecs {
-			c.kick(evForce)
-		}
-		return nil
+	cs, err := m.pick(name)
+	if err != nil {
+		return err
 	}
-	c, ok := m.byName[name]
-	if !ok {
-		names := make([]string, 0, len(m.byName))
-		for n := range m.byName {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return fmt.Errorf("no Cisco endpoint named %q (configured: %v)", name, names)
+	for _, c := range cs {
+		c.kick(evForce)
 	}
-	c.kick(evForce)
 	return nil
 }
 

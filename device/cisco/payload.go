@@ -127,9 +127,9 @@ func BuildPayload(meetings []calendar.Meeting, fw Firmware) Payload {
 func toBooking(m *calendar.Meeting, fw Firmware, caps Caps) (Booking, string) {
 	b := Booking{
 		ID:        BookingID(m.ID),
-		Title:     title(m),
+		Title:     capText(title(m), MaxTitle),
 		Privacy:   "Public",
-		Organizer: Organizer{Name: organizer(m), Email: m.OrganizerEmail},
+		Organizer: Organizer{Name: capText(organizer(m), MaxName), Email: capEmail(m.OrganizerEmail)},
 		Time: BookingTime{
 			StartTime:       m.Start.UTC().Format("2006-01-02T15:04:05Z"),
 			Duration:        durationMinutes(m.Start, m.End),

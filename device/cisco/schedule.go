@@ -88,6 +88,13 @@ func (s *scheduler) clear(c *codec, kinds ...timerKind) {
 	s.mu.Unlock()
 }
 
+// dueAt is when timer k of c fires; zero when it is not armed.
+func (s *scheduler) dueAt(c *codec, k timerKind) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return c.sched.due[k]
+}
+
 // take disarms and returns the timers of c that are due at now.
 func (s *scheduler) take(c *codec, now time.Time) uint32 {
 	s.mu.Lock()

@@ -85,6 +85,13 @@ func benchCiscoPush(ctx context.Context, rep *Report) error {
 			if _, err := tx.ReplaceMeetings(r.Mailbox, meetings(r.Mailbox, "")); err != nil {
 				return err
 			}
+			// As a completed sync and the processor leave it: codecs are pushed only then.
+			if err := tx.PutRoom(store.RoomState{Mailbox: r.Mailbox, Integration: r.Integration, Status: store.RoomOK, LastSuccess: now}); err != nil {
+				return err
+			}
+			if err := tx.MarkResolved(r.Mailbox, now); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -249,14 +249,15 @@ func once(ctx context.Context, o options, bins harness.Bins, n int) (Result, err
 	return r, nil
 }
 
-// settled: every room synced once and every endpoint past unknown/down.
+// settled: every room synced once and every endpoint past unknown/down/waiting (a codec waits
+// for its room's first sync before its first push).
 func settled(st harness.Status, o options) bool {
 	if st.Calendar.Rooms != o.rooms || st.Calendar.Synced != o.rooms {
 		return false
 	}
 	total := 0
 	for state, k := range st.Endpoints {
-		if state == "unknown" || state == "down" {
+		if state == "unknown" || state == "down" || state == "waiting" {
 			return false
 		}
 		total += k

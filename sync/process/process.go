@@ -48,6 +48,9 @@ type Processor struct {
 	reapply chan struct{}
 	// resolved counts resolve passes, for tests and metrics.
 	resolved int64
+	// synced holds the rooms whose meetings were resolved from a completed sync (the store's
+	// room_resolved mark), so a room's later sync-state changes do not resolve it again.
+	synced map[string]bool
 }
 
 // New makes a processor; Run starts it.
@@ -65,13 +68,18 @@ func New(o Options) *Processor {
 		o.Every = time.Hour
 	}
 	return &Processor{st: o.Store, log: o.Logger, clock: o.Clock, health: o.Health, every: o.Every,
-		rooms: maps.Clone(o.Rooms), reapply: make(chan struct{}, 1)}
+		rooms: maps.Clone(o.Rooms), reapply: make(chan struct{}, 1), synced: map[string]bool{}}
 }
 
 // SetRooms swaps the room → profile map (config reload) and re-resolves every room.
 func (p *Processor) SetRooms(rooms map[string]*rules.Profile) {
 	p.mu.Lock()
 	p.rooms = maps.Clone(rooms)
+	for r := range p.synced { // a room removed from the config loses its data and its mark
+		if rooms[r] == nil {
+			delete(p.synced, r)
+		}
+	}
 	p.mu.Unlock()
 	select {
 	case p.reapply <- struct{}{}:
@@ -83,6 +91,11 @@ func (p *Processor) SetRooms(rooms map[string]*rules.Profile) {
 func (p *Processor) Run(ctx context.Context) error {
 	sub := p.st.Subscribe(store.TopicEvents)
 	defer sub.Close()
+	// A room's first completed sync may change no event (an empty calendar, or a last page
+	// with only the deltaLink): its sync state is what tells the processor to resolve it, so
+	// that its endpoints learn the room is known now (store.MarkResolved).
+	roomsSub := p.st.Subscribe(store.TopicRooms)
+	defer roomsSub.Close()
 	tick := p.clock.NewTimer(p.every)
 	defer func() { tick.Stop() }()
 	p.resolveAll(ctx)
@@ -92,6 +105,8 @@ func (p *Processor) Run(ctx context.Context) error {
 			return nil
 		case <-sub.C:
 			p.resolve(ctx, sub.Take())
+		case <-roomsSub.C:
+			p.resolve(ctx, p.notSynced(roomsSub.Take()))
 		case <-p.reapply:
 			p.resolveAll(ctx)
 		case <-tick.C():
@@ -130,6 +145,13 @@ func (p *Processor) resolve(ctx context.Context, rooms []string) {
 	}
 }
 
+// notSynced keeps the rooms not yet resolved from a completed sync.
+func (p *Processor) notSynced(rooms []string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.DeleteFunc(rooms, func(r string) bool { return p.synced[r] })
+}
+
 // ResolveRoom resolves one room now. A room that is not configured has no profile: its
 // meetings are left as they are (the store removes unconfigured rooms' data).
 func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
@@ -140,15 +162,29 @@ func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
 	if prof == nil {
 		return nil
 	}
+	// The sync state is read before the events: the events read next hold at least that
+	// sync's, so the mark written with the meetings never claims more than they show.
+	rs, _, err := p.st.Room(ctx, room)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", room, err)
+	}
 	events, err := p.st.Events(ctx, room)
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", room, err)
 	}
 	meetings := prof.ResolveRoom(room, events, p.clock.Now())
-	return p.st.Write(ctx, func(tx *store.Tx) error {
-		_, err := tx.ReplaceMeetings(room, meetings)
-		return err
+	err = p.st.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.ReplaceMeetings(room, meetings); err != nil {
+			return err
+		}
+		return tx.MarkResolved(room, rs.LastSuccess)
 	})
+	if err == nil && !rs.LastSuccess.IsZero() {
+		p.mu.Lock()
+		p.synced[room] = true
+		p.mu.Unlock()
+	}
+	return err
 }
 
 // Passes is how many room resolutions have run (metrics).
