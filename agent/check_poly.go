@@ -39,8 +39,8 @@ func checkPoly(ctx context.Context, cfg *config.Config, w io.Writer) (failed int
 			}
 		}
 		if rooms, err := st.Rooms(ctx); err == nil {
-			for _, r := range rooms {
-				synced[r.Mailbox] = !r.LastSuccess.IsZero()
+			for _, r := range rooms { // the calendar service's own test (store.RoomResolved)
+				synced[r.Mailbox], _, _ = st.RoomResolved(ctx, r.Mailbox)
 			}
 		}
 		st.Close()

@@ -98,7 +98,6 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 		specs = append(specs, partSpec{name: "ews", key: keyOf(cfg.EWS, cfg.StateDir, polys, secretsOf(cfg)), build: func() (func(context.Context) error, error) {
 			opts := poly.ConfigOptions(cfg)
 			opts.Store, opts.Logger, opts.Clock, opts.Health = a.store, a.log.With("part", "ews"), a.clock, a.health
-			opts.Resolver = a.proc // a room is resolved once after its first sync, before it is served
 			svc, err := poly.NewService(opts)
 			if err != nil {
 				a.health.Fail("ews", err.Error())

@@ -666,6 +666,7 @@ func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration 
 	}
 	if c.waiting { // the first push once the room has synced: in full, whatever the hash says
 		c.waiting, force = false, true
+		c.lookForForeign(ctx, conn)
 	}
 	now := c.clk().Now()
 	p, err := c.payload(ctx, now)

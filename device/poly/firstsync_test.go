@@ -61,8 +61,8 @@ func shows(ep *polysim.Endpoint) []string {
 // agent restarts on a fresh store (moved aside) whose room has not synced yet. Until the
 // room's first sync the endpoint is told "busy, retry" (HTTP 503, Retry-After, ErrorServerBusy),
 // never an empty calendar, so it keeps showing its meetings; the endpoint's state says why.
-// Once the first sync commits, the next poll shows the room's meetings as that sync resolves
-// them, even though the processor has not run yet (it never runs here: the worst lag).
+// Once the first sync commits and the processor has resolved it (store.RoomResolved), the
+// next poll shows the room's meetings.
 func TestUnsyncedRoomKeepsWhatTheEndpointShows(t *testing.T) {
 	f := newFixture(t)
 	svc1, stop1 := runService(t, f.opts)
@@ -88,7 +88,7 @@ func TestUnsyncedRoomKeepsWhatTheEndpointShows(t *testing.T) {
 	require.NoError(t, err)
 	proc := process.New(process.Options{Store: st, Clock: f.clk, Rooms: map[string]*rules.Profile{roomA: profile, roomB: profile}})
 	opts := f.opts
-	opts.Listen, opts.Store, opts.Resolver = addr, st, proc
+	opts.Listen, opts.Store = addr, st
 	opts.Health = health.New(f.clk.Now)
 	svc2, _ := runService(t, opts)
 
@@ -134,6 +134,12 @@ func TestUnsyncedRoomKeepsWhatTheEndpointShows(t *testing.T) {
 		}
 		return tx.PutRoom(store.RoomState{Mailbox: roomA, Integration: "m365", Status: store.RoomOK, DeltaLink: "d", LastSuccess: now})
 	}))
+	// Between the sync's commit and the processor's pass the meetings table still says
+	// nothing about the room: it is not served yet.
+	f.clk.Advance(time.Minute)
+	require.Error(t, ep.PollNow(t.Context()))
+	assert.Equal(t, before, shows(ep), "the endpoint keeps what it showed until the sync is resolved")
+	require.NoError(t, proc.ResolveRoom(t.Context(), roomA))
 	f.clk.Advance(time.Minute)
 	require.NoError(t, ep.PollNow(t.Context()))
 	assert.Equal(t, polysim.StateOnline, ep.Status().State)

@@ -123,6 +123,9 @@ func newFixture(t testing.TB) *fixture {
 			if err := tx.PutRoom(store.RoomState{Mailbox: room, Status: store.RoomOK, LastSuccess: t0.Add(-time.Minute)}); err != nil {
 				return err
 			}
+			if err := tx.MarkResolved(room, t0.Add(-time.Minute)); err != nil {
+				return err
+			}
 		}
 		return nil
 	}))

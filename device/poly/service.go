@@ -51,13 +51,10 @@ type Options struct {
 	NotPollingFactor float64 // alarm after this many usual intervals of silence; default 3
 	Endpoints        []Account
 
-	Store *store.Store
-	// Resolver is the meeting processor: a room is resolved once right after its first sync
-	// is seen, before it is served (see syncGate). Nil in tools without a processor.
-	Resolver Resolver
-	Logger   *slog.Logger
-	Clock    clock.Clock
-	Health   *health.Tracker // may be nil
+	Store  *store.Store
+	Logger *slog.Logger
+	Clock  clock.Clock
+	Health *health.Tracker // may be nil
 }
 
 // ConfigOptions builds Options from the agent config (the caller adds Store, Logger, Clock and
@@ -145,7 +142,7 @@ func NewService(opts Options) (*Service, error) {
 	s := &Service{
 		opts: opts, log: opts.Logger, clock: opts.Clock, health: opts.Health, st: opts.Store,
 		accts: newAccounts(opts.Endpoints), folderRooms: map[string]string{},
-		thr: newThrottle(), capture: newCapturer(), gate: newSyncGate(opts.Store, opts.Resolver),
+		thr: newThrottle(), capture: newCapturer(), gate: newSyncGate(opts.Store),
 		polls: map[string]*pollState{}, rest: map[string]*restStatus{}, ready: make(chan struct{}),
 		limits: defaultConnLimits,
 	}
@@ -297,7 +294,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	markAuthenticated(r)
 	now := s.clock.Now()
-	synced, err := s.gate.ready(r.Context(), a.room)
+	synced, err := s.gate.known(r.Context(), a.room)
 	if err != nil {
 		s.log.Warn("ews: cannot tell whether the room's calendar has synced; the endpoint is asked to retry", "endpoint", a.Name, "err", err)
 	}

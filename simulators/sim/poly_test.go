@@ -72,6 +72,9 @@ func TestPolyPart(t *testing.T) {
 			if err := tx.PutRoom(store.RoomState{Mailbox: r.Mailbox, Status: store.RoomOK, LastSuccess: time.Now()}); err != nil {
 				return err
 			}
+			if err := tx.MarkResolved(r.Mailbox, time.Now()); err != nil {
+				return err
+			}
 		}
 		return tx.SyncEndpoints(refs)
 	}))
