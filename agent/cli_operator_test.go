@@ -200,7 +200,8 @@ func startSite(t *testing.T) *liveSite {
 	tracker := health.New(nil)
 	tracker.OK("store", "")
 	tracker.Fail("cisco/codec-c", "certificate changed")
-	tracker.Warn("graph/m365", "1 room denied by the access policy")
+	// As sync/graph words it: the rooms' own problems say the same, room by room.
+	tracker.Warn("graph/m365", "1 of 3 rooms not syncing (1 policy_denied): room-c@example.com policy_denied")
 	srv, err := web.New(web.Options{Listen: s.cfg.Status.Listen, Store: s.store, Health: tracker, Agent: s.agent,
 		TokenFile: web.TokenPath(s.cfg.StateDir)})
 	require.NoError(t, err)
@@ -231,11 +232,13 @@ func TestRoomsFromTheRunningAgent(t *testing.T) {
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Equal(t, "otj-edge rooms: from the running agent at "+s.url+"\n", errOut)
 	lines := strings.Split(out, "\n")
-	assert.Regexp(t, `^ROOM\s+SYNC\s+DATA\s+TODAY\s+NOW / NEXT\s+FLAGS$`, lines[0])
-	assert.Regexp(t, `^room-a@example.com\s+ok\s+2 minutes ago\s+\d+\s+now .+ Project Falcon \(MicrosoftTeams\); next .+ Customer call \(Zoom\)\s+-$`, lines[1])
-	assert.Regexp(t, `^room-b@example.com\s+ok\s+3 minutes ago\s+\d+\s+next .+ Kari Nordmann \(no Join\)\s+add_organizer_to_subject$`, lines[2])
-	assert.Regexp(t, `^room-c@example.com\s+policy_denied\s+never synced\s+0\s+-\s+-$`, lines[3])
-	assert.Contains(t, out, "\nCalendar data 2 minutes old · 3 rooms (2 ok, 1 policy_denied)\n")
+	assert.Regexp(t, `^ROOM\s+STATE\s+SYNC\s+ENDPOINTS\s+DATA\s+TODAY\s+NOW / NEXT\s+FLAGS$`, lines[0])
+	assert.Regexp(t, `^room-a@example.com\s+ok\s+ok\s+codec-a up\s+2 minutes ago\s+\d+\s+now .+ Project Falcon \(MicrosoftTeams\); next .+ Customer call \(Zoom\)\s+-$`, lines[1])
+	// Why a meeting gets no Join button; a room whose mailbox settings break invites is not ok.
+	assert.Regexp(t, `^room-b@example.com\s+warning\s+ok\s+poly-b up\s+3 minutes ago\s+\d+\s+next .+ Kari Nordmann \(no Join: no rule matched and no sip:/h323: address\)\s+add_organizer_to_subject$`, lines[2])
+	// The codec's state beside the calendar's.
+	assert.Regexp(t, `^room-c@example.com\s+error\s+policy_denied\s+codec-c cert_changed\s+never synced\s+0\s+-\s+-$`, lines[3])
+	assert.Contains(t, out, "\nCalendar data 2 minutes old · 3 rooms: 1 ok, 1 warning, 1 error (calendar sync: 2 ok, 1 policy_denied)\n")
 
 	code, out, _ = runCLI(t, nil, "rooms", "--json", "--config", s.cfgPath)
 	require.Equal(t, ExitOK, code)
@@ -482,34 +485,54 @@ func TestDoctor(t *testing.T) {
 	code, out, errOut := runCLI(t, nil, "doctor", "--config", s.cfgPath)
 	assert.Equal(t, ExitFailure, code, "problems need attention")
 	assert.Equal(t, "otj-edge doctor: from the running agent at "+s.url+"\n", errOut)
-	assert.Equal(t, `Rooms
-  room-b@example.com: add_organizer_to_subject: 9 of 10 meetings have the organizer as subject
-      `+roomBFix+`
-  room-c@example.com: policy_denied: Access to OData is disabled.
-    The app registration may not read this mailbox: the application access policy does not include it. Add the room to the mail-enabled security group the policy names (changes can take over an hour), then check:
-      Test-ApplicationAccessPolicy -Identity room-c@example.com -AppId 11111111-2222-3333-4444-555555555555
+	// Each problem once (codec-c's health item and the Graph integration's summary of room-c are
+	// not listed again), worst first, and the counts are the list's.
+	assert.Equal(t, `Needs attention (3), the most rooms affected first
 
-Endpoints
-  codec-c (cisco, room-c@example.com): cert_changed: certificate changed: presented certificate does not match the pin
-    The device presented a certificate that differs from the pinned one, so otj-edge does not talk to it. If the device was replaced or its certificate renewed, accept the new one:
-      otj-edge endpoints trust codec-c
+1. room-c@example.com: outside the app's access scope [error]
+   policy_denied: Access to OData is disabled.
+   Exchange Online does not let the app registration read this mailbox: it is outside the app's RBAC
+   for Applications scope, or outside an older application access policy. Microsoft says not to
+   create new application access policies: grant the app the "Application Calendars.Read" role on a
+   scope that includes the rooms (Exchange Online PowerShell, after Connect-ExchangeOnline;
+   -ObjectId is the Object ID of the Enterprise application, not of the app registration). If the
+   app already has a scope, make the room match its filter instead (Get-ManagementScope shows it).
+   Changes can take an hour or more to apply. The last lines check the result; the access-policy
+   check applies only if the tenant still has one for this app.
+     New-ServicePrincipal -AppId 11111111-2222-3333-4444-555555555555 -ObjectId <enterprise-app-object-id> -DisplayName otj-edge
+     New-ManagementScope -Name "otj-edge rooms" -RecipientRestrictionFilter "RecipientTypeDetails -eq 'RoomMailbox'"
+     New-ManagementRoleAssignment -App 11111111-2222-3333-4444-555555555555 -Role "Application Calendars.Read" -CustomResourceScope "otj-edge rooms"
+     Test-ServicePrincipalAuthorization -Identity 11111111-2222-3333-4444-555555555555 -Resource room-c@example.com
+     Test-ApplicationAccessPolicy -Identity room-c@example.com -AppId 11111111-2222-3333-4444-555555555555
 
-Health (running agent)
-  error   cisco/codec-c: certificate changed
-  warning graph/m365: 1 room denied by the access policy
+2. codec-c (room-c@example.com): certificate changed [error]
+   cert_changed: presented certificate does not match the pin
+   The device presented a certificate that differs from the pinned one, so otj-edge does not talk to
+   it. If the device was replaced or its certificate renewed, accept the new one:
+     otj-edge endpoints trust codec-c
 
-Calendar-processing fixes, to paste into Exchange Online PowerShell (after Connect-ExchangeOnline):
+3. room-b@example.com: calendar processing: add_organizer_to_subject [warning]
+   9 of 10 meetings have the organizer as subject
+   The room mailbox's calendar processing settings change invites in ways that break One-Touch Join.
+   Run in Exchange Online PowerShell (after Connect-ExchangeOnline); it applies to invites received
+   afterwards:
+     `+roomBFix+`
+
+Calendar-processing fixes (1 room), to paste into Exchange Online PowerShell (after Connect-ExchangeOnline):
 
 `+roomBFix+`
 
-4 problems need attention (3 rooms and 3 endpoints checked).
+3 problems need attention, affecting 2 of 3 rooms (3 endpoints checked).
 `, out)
 
 	code, out, _ = runCLI(t, nil, "doctor", "--json", "--config", s.cfgPath)
 	assert.Equal(t, ExitFailure, code)
 	var rep doctorReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
-	assert.Equal(t, 4, rep.Problems)
+	assert.Equal(t, 3, rep.Problems)
+	require.Len(t, rep.Groups, 3)
+	assert.Equal(t, []string{roomBFix}, rep.Fixes)
+	assert.Empty(t, rep.Health, "both unhealthy components are already shown by a room or an endpoint")
 	require.Len(t, rep.Rooms, 2)
 	assert.Equal(t, roomBFix, rep.Rooms[0].Diagnosis[0].Fix)
 	require.Len(t, rep.Endpoints, 1)
