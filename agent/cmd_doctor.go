@@ -213,6 +213,8 @@ func printProblem(w io.Writer, bullet string, p web.Problem, ct clockTimes) {
 	}
 	if len(p.Members) > 1 {
 		fmt.Fprintf(w, "%sAffected (%d):\n", indent, len(p.Members))
+		var names []string
+		own := false // a member with its own detail gets its own line
 		for _, m := range p.Members {
 			name := m.Name
 			if m.Room != "" && m.Room != m.Name {
@@ -220,8 +222,16 @@ func printProblem(w io.Writer, bullet string, p web.Problem, ct clockTimes) {
 			}
 			if m.Detail != "" && m.Detail != p.Detail {
 				name += ": " + m.Detail
+				own = true
 			}
-			fmt.Fprintln(w, indent+"  "+name)
+			names = append(names, name)
+		}
+		if own {
+			for _, n := range names {
+				fmt.Fprintln(w, indent+"  "+n)
+			}
+		} else {
+			fmt.Fprint(w, wrap(strings.Join(names, ", "), indent+"  ", 100))
 		}
 	}
 	fmt.Fprintln(w)

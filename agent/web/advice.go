@@ -205,8 +205,8 @@ func endpointAdvice(typ, cause string, names []string) (level, advice, command s
 	case causeCalendarPass:
 		return health.Error, "The Poly endpoint signs in to otj-edge's calendar service with a password that differs from " +
 			"calendar_password for its calendar_username. Set the same password in the endpoint's calendaring (Exchange) " +
-			"settings, or change the config and apply it with otj-edge reload. Until then the endpoint shows no meetings; it " +
-			"keeps polling by itself, so nothing needs a retry.", ""
+			"settings, or change the config and apply it with otj-edge reload. Until then the endpoint gets no calendar " +
+			"updates; it keeps polling by itself, so nothing needs a retry.", ""
 	case causeCertChanged:
 		return health.Error, "The device presented a certificate that differs from the pinned one, so otj-edge does not " +
 			"talk to it. If the device was replaced or its certificate renewed, accept the new one:", each("otj-edge endpoints trust ")
