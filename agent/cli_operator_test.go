@@ -380,7 +380,11 @@ sync: 2/3 rooms done (2 ok, 0 not ok)
 sync: 3/3 rooms done (2 ok, 1 not ok)
 
 room-c@example.com: policy_denied: Access to OData is disabled.
-  The app registration may not read this mailbox: the application access policy does not include it. Add the room to the mail-enabled security group the policy names (changes can take over an hour), then check:
+  Exchange Online does not let the app registration read this mailbox: it is outside the app's RBAC for Applications scope, or outside an older application access policy. Microsoft says not to create new application access policies: grant the app the "Application Calendars.Read" role on a scope that includes the rooms (Exchange Online PowerShell, after Connect-ExchangeOnline; -ObjectId is the Object ID of the Enterprise application, not of the app registration). If the app already has a scope, make the room match its filter instead (Get-ManagementScope shows it). Changes can take an hour or more to apply. The last lines check the result; the access-policy check applies only if the tenant still has one for this app.
+    New-ServicePrincipal -AppId 11111111-2222-3333-4444-555555555555 -ObjectId <enterprise-app-object-id> -DisplayName otj-edge
+    New-ManagementScope -Name "otj-edge rooms" -RecipientRestrictionFilter "RecipientTypeDetails -eq 'RoomMailbox'"
+    New-ManagementRoleAssignment -App 11111111-2222-3333-4444-555555555555 -Role "Application Calendars.Read" -CustomResourceScope "otj-edge rooms"
+    Test-ServicePrincipalAuthorization -Identity 11111111-2222-3333-4444-555555555555 -Resource room-c@example.com
     Test-ApplicationAccessPolicy -Identity room-c@example.com -AppId 11111111-2222-3333-4444-555555555555
 `, out)
 	assert.Equal(t, []string{" full=false"}, s.agent.syncs)
