@@ -21,6 +21,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/graph"
 )
 
 // The operator commands are tested against the status API served in-process on a real
@@ -520,7 +521,7 @@ func TestDoctor(t *testing.T) {
    The room mailbox's calendar processing settings change invites in ways that break One-Touch Join.
    Run in Exchange Online PowerShell (after Connect-ExchangeOnline); it applies to invites received
    afterwards:
-     `+roomBFix+`
+     (the Set-CalendarProcessing commands are in the paste block at the end)
 
 Calendar-processing fixes (1 room), to paste into Exchange Online PowerShell (after Connect-ExchangeOnline):
 
@@ -599,4 +600,51 @@ func TestOperatorCommandsNeverPrintSecrets(t *testing.T) {
 		assert.NotContains(t, all.String(), secret)
 	}
 	assert.NotEmpty(t, all.String())
+}
+
+// TestDoctorPastesOneFixPerRoom: the calendar-processing paste block has one
+// Set-CalendarProcessing per room with every setting that room has wrong, as sync/graph's
+// diagnosis finds them; the informational ProcessExternalMeetingMessages finding is a note,
+// not counted as a problem and never in the block.
+func TestDoctorPastesOneFixPerRoom(t *testing.T) {
+	path, cfg := stoppedSite(t, "off")
+	// room-b's mailbox replaces subjects with the organizer's name, deletes bodies, clears the
+	// private flag and (probably) declines external invites: 20 meetings show all of it.
+	var events []calendar.Event
+	for i := range 20 {
+		events = append(events, calendar.Event{ID: fmt.Sprintf("ev%d", i), Type: calendar.TypeSingleInstance, Subject: "Kari Nordmann",
+			Body:           &calendar.ItemBody{ContentType: "html", Content: ""},
+			Organizer:      &calendar.Recipient{EmailAddress: calendar.EmailAddress{Name: "Kari Nordmann", Address: "kari@example.com"}},
+			ResponseStatus: &calendar.ResponseStatus{Response: "accepted"}, ShowAs: "busy", Sensitivity: "normal"})
+	}
+	findings := graph.Diagnose("room-b@example.com", events)
+	var flags []string
+	for _, f := range findings {
+		flags = append(flags, f.Flag)
+	}
+	require.Equal(t, []string{graph.FlagAddOrganizerToSubject, graph.FlagDeleteComments, graph.FlagRemovePrivateProperty, graph.FlagProcessExternal}, flags)
+	require.True(t, web.InformationalFlag(graph.FlagProcessExternal), "the page and doctor know which finding is a note")
+	st, err := store.Open(t.Context(), cfg.DBPath(), store.Options{})
+	require.NoError(t, err)
+	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
+		r, _, err := tx.Room("room-b@example.com")
+		if err != nil {
+			return err
+		}
+		r.Diagnosis = findings
+		return tx.PutRoom(r)
+	}))
+	require.NoError(t, st.Close())
+
+	code, out, _ := runCLI(t, nil, "doctor", "--config", path)
+	assert.Equal(t, ExitFailure, code)
+	const fix = "Set-CalendarProcessing -Identity room-b@example.com -AddOrganizerToSubject $false -DeleteSubject $false -DeleteComments $false -RemovePrivateProperty $false"
+	block := out[strings.Index(out, "Calendar-processing fixes (1 room), to paste"):]
+	block = block[:strings.Index(block, "\n\n3 problems need attention")]
+	assert.Equal(t, "Calendar-processing fixes (1 room), to paste into Exchange Online PowerShell (after Connect-ExchangeOnline):\n\n"+fix, block)
+	assert.Equal(t, 1, strings.Count(out, "Set-CalendarProcessing -Identity room-b@example.com"), "one command for the room, in the paste block")
+	assert.NotContains(t, out, "-ProcessExternalMeetingMessages $true\n", "never a line to paste")
+	assert.Contains(t, out, "Notes (1), to judge rather than fix")
+	assert.Contains(t, out, "Needs attention (3)")
+	assert.Contains(t, out, "\n3 problems need attention", "the note is not a problem")
 }

@@ -206,9 +206,14 @@ func printProblem(w io.Writer, bullet string, p web.Problem, ct clockTimes) {
 	if p.Advice != "" {
 		fmt.Fprint(w, wrap(p.Advice, indent, 100))
 	}
-	for _, c := range strings.Split(p.Command, "\n") {
-		if c != "" {
-			fmt.Fprintln(w, indent+"  "+c)
+	if p.Kind == "mailbox" && p.Command != "" {
+		// Listed once, in the paste block at the end.
+		fmt.Fprintln(w, indent+"  (the Set-CalendarProcessing commands are in the paste block at the end)")
+	} else {
+		for _, c := range strings.Split(p.Command, "\n") {
+			if c != "" {
+				fmt.Fprintln(w, indent+"  "+c)
+			}
 		}
 	}
 	if len(p.Members) > 1 {

@@ -346,15 +346,16 @@ func Problems(cfg *config.Config, rooms []Room, eps []Endpoint, items []health.I
 		out = append(out, p)
 	}
 
-	// Notes: findings that need the operator's judgement, not a fix.
+	// Notes: findings that need the operator's judgement, not a fix. The command that would
+	// change the setting is named in the advice, never given as a line to paste.
 	var noted []ProblemMember
-	var noteDetail, noteCommand string
+	var noteDetail string
 	for _, r := range rooms {
 		for _, f := range r.Diagnosis {
 			if InformationalFlag(f.Flag) {
 				noted = append(noted, ProblemMember{Name: r.Mailbox, Room: r.Mailbox, Detail: f.Detail, Link: roomURL(r.Mailbox)})
 				if noteDetail == "" {
-					noteDetail, noteCommand = f.Detail, f.Fix
+					noteDetail = f.Detail
 				}
 			}
 		}
@@ -362,9 +363,9 @@ func Problems(cfg *config.Config, rooms []Room, eps []Endpoint, items []health.I
 	if len(noted) > 0 {
 		out = append(out, Problem{Level: "info", Kind: "mailbox", Cause: "no external organizers seen",
 			Summary: countOrName(noted, "room", "rooms", "") + ": no external organizers seen", Detail: noteDetail, Members: noted,
-			Advice: "The room may decline external and forwarded invites (ProcessExternalMeetingMessages $false), a security " +
-				"setting. Change it only if meetings organised outside the organisation should reach the room; for one room:",
-			Command: noteCommand})
+			Advice: "The room may decline external and forwarded invites (ProcessExternalMeetingMessages $false). That is a " +
+				"security setting, so otj-edge does not suggest changing it: do so only if meetings organised outside the " +
+				"organisation should reach the room (Set-CalendarProcessing -ProcessExternalMeetingMessages $true)."})
 	}
 
 	sort.SliceStable(out, func(i, j int) bool {

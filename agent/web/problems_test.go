@@ -191,6 +191,7 @@ func TestOneCalendarProcessingFixPerRoom(t *testing.T) {
 			notes++
 			assert.True(t, strings.HasPrefix(s, "info "), s)
 			assert.Contains(t, bodies[i], "a security setting")
+			assert.NotContains(t, bodies[i], "<pre", "a note has nothing to paste")
 		} else {
 			assert.NotContains(t, bodies[i], "ProcessExternalMeetingMessages", "never in a fix block")
 		}
