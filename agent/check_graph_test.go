@@ -74,7 +74,11 @@ func TestCheckGraphReportsEachRoom(t *testing.T) {
 	assert.Equal(t, 1, failed)
 	assert.True(t, strings.HasPrefix(lines[0], "graph/m365: token ok (tenant "+sim.Tenant()), lines[0])
 	assert.Equal(t, "graph/m365: room-01@contoso.example: ok, readable (0 meetings in the next 24 h)", lines[1])
-	assert.Contains(t, lines[2], "graph/m365: room-02@contoso.example: policy_denied: the application access policy does not include room-02@contoso.example")
+	assert.Contains(t, lines[2], "graph/m365: room-02@contoso.example: policy_denied: Exchange Online does not let the app read room-02@contoso.example")
+	// RBAC for Applications first, the older access policy's check second.
+	rbac := strings.Index(lines[2], "Test-ServicePrincipalAuthorization -Identity "+sim.ClientID()+" -Resource room-02@contoso.example")
+	aap := strings.Index(lines[2], "Test-ApplicationAccessPolicy -Identity room-02@contoso.example -AppId "+sim.ClientID())
+	assert.True(t, rbac >= 0 && aap > rbac, lines[2])
 }
 
 // TestCheckGraphWrongSecret: the Secret ID entered instead of the secret's value gives one
@@ -89,8 +93,9 @@ func TestCheckGraphWrongSecret(t *testing.T) {
 	var out bytes.Buffer
 	failed := checkGraph(t.Context(), graphConfig(t, sim, graphsim.DefaultSecretID, "room-01@contoso.example"), &out)
 	assert.Equal(t, 1, failed)
-	assert.Equal(t, "graph/m365: token FAILED: token request failed (AADSTS7000215): the client secret value is wrong. "+
-		"Enter the secret's Value from the app registration's Certificates & secrets page, not its Secret ID (a GUID); "+
+	assert.Equal(t, "graph/m365: token FAILED: token endpoint: HTTP 401: AADSTS7000215: Invalid client secret provided. "+
+		"Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+sim.ClientID()+"'. — "+
+		"the client secret value is wrong. Enter the secret's Value from the app registration's Certificates & secrets page, not its Secret ID (a GUID); "+
 		"a lost value cannot be shown again, so create a new secret\n", out.String())
 	assert.NotContains(t, out.String(), graphsim.DefaultSecretID)
 }
@@ -131,7 +136,8 @@ func TestCheckGraphWithACertificate(t *testing.T) {
 	out.Reset()
 	failed = checkGraph(t.Context(), cfg, &out)
 	assert.Equal(t, 1, failed)
-	assert.Contains(t, out.String(), "graph/m365: token FAILED: token request failed (AADSTS700027): Entra does not accept the certificate")
+	assert.Contains(t, out.String(), "graph/m365: token FAILED: token endpoint: HTTP 401: AADSTS700027: ")
+	assert.Contains(t, out.String(), " — Entra does not accept the certificate")
 	assert.Contains(t, out.String(), "[certificate "+cfg.Integrations[0].CertificateThumbprint()+" (CN=otj-edge test site")
 	assert.NotContains(t, out.String(), "PRIVATE KEY")
 }

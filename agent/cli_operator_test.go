@@ -21,6 +21,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/graph"
 )
 
 // The operator commands are tested against the status API served in-process on a real
@@ -211,7 +212,8 @@ func startSite(t *testing.T) *liveSite {
 	tracker := health.New(nil)
 	tracker.OK("store", "")
 	tracker.Fail("cisco/codec-c", "certificate changed")
-	tracker.Warn("graph/m365", "1 room denied by the access policy")
+	// As sync/graph words it: the rooms' own problems say the same, room by room.
+	tracker.Warn("graph/m365", "1 of 3 rooms not syncing (1 policy_denied): room-c@example.com policy_denied")
 	srv, err := web.New(web.Options{Listen: s.cfg.Status.Listen, Store: s.store, Health: tracker, Agent: s.agent,
 		TokenFile: web.TokenPath(s.cfg.StateDir)})
 	require.NoError(t, err)
@@ -242,11 +244,13 @@ func TestRoomsFromTheRunningAgent(t *testing.T) {
 	require.Equal(t, ExitOK, code, errOut)
 	assert.Equal(t, "otj-edge rooms: from the running agent at "+s.url+"\n", errOut)
 	lines := strings.Split(out, "\n")
-	assert.Regexp(t, `^ROOM\s+SYNC\s+DATA\s+TODAY\s+NOW / NEXT\s+FLAGS$`, lines[0])
-	assert.Regexp(t, `^room-a@example.com\s+ok\s+2 minutes ago\s+\d+\s+now .+ Project Falcon \(MicrosoftTeams\); next .+ Customer call \(Zoom\)\s+-$`, lines[1])
-	assert.Regexp(t, `^room-b@example.com\s+ok\s+3 minutes ago\s+\d+\s+next .+ Kari Nordmann \(no Join\)\s+add_organizer_to_subject$`, lines[2])
-	assert.Regexp(t, `^room-c@example.com\s+policy_denied\s+never synced\s+0\s+-\s+-$`, lines[3])
-	assert.Contains(t, out, "\nCalendar data 2 minutes old · 3 rooms (2 ok, 1 policy_denied)\n")
+	assert.Regexp(t, `^ROOM\s+STATE\s+SYNC\s+ENDPOINTS\s+DATA\s+TODAY\s+NOW / NEXT\s+FLAGS$`, lines[0])
+	assert.Regexp(t, `^room-a@example.com\s+ok\s+ok\s+codec-a up\s+2 minutes ago\s+\d+\s+now .+ Project Falcon \(MicrosoftTeams\); next .+ Customer call \(Zoom\)\s+-$`, lines[1])
+	// Why a meeting gets no Join button; a room whose mailbox settings break invites is not ok.
+	assert.Regexp(t, `^room-b@example.com\s+warning\s+ok\s+poly-b up\s+3 minutes ago\s+\d+\s+next .+ Kari Nordmann \(no Join: no rule matched and no sip:/h323: address\)\s+add_organizer_to_subject$`, lines[2])
+	// The codec's state beside the calendar's.
+	assert.Regexp(t, `^room-c@example.com\s+error\s+policy_denied\s+codec-c cert_changed\s+never synced\s+0\s+-\s+-$`, lines[3])
+	assert.Contains(t, out, "\nCalendar data 2 minutes old · 3 rooms: 1 ok, 1 warning, 1 error (calendar sync: 2 ok, 1 policy_denied)\n")
 
 	code, out, _ = runCLI(t, nil, "rooms", "--json", "--config", s.cfgPath)
 	require.Equal(t, ExitOK, code)
@@ -388,7 +392,11 @@ sync: 2/3 rooms done (2 ok, 0 not ok)
 sync: 3/3 rooms done (2 ok, 1 not ok)
 
 room-c@example.com: policy_denied: Access to OData is disabled.
-  The app registration may not read this mailbox: the application access policy does not include it. Add the room to the mail-enabled security group the policy names (changes can take over an hour), then check:
+  Exchange Online does not let the app registration read this mailbox: it is outside the app's RBAC for Applications scope, or outside an older application access policy. Microsoft says not to create new application access policies: grant the app the "Application Calendars.Read" role on a scope that includes the rooms (Exchange Online PowerShell, after Connect-ExchangeOnline; -ObjectId is the Object ID of the Enterprise application, not of the app registration). If the app already has a scope, make the room match its filter instead (Get-ManagementScope shows it). Changes can take an hour or more to apply. The last lines check the result; the access-policy check applies only if the tenant still has one for this app.
+    New-ServicePrincipal -AppId 11111111-2222-3333-4444-555555555555 -ObjectId <enterprise-app-object-id> -DisplayName otj-edge
+    New-ManagementScope -Name "otj-edge rooms" -RecipientRestrictionFilter "RecipientTypeDetails -eq 'RoomMailbox'"
+    New-ManagementRoleAssignment -App 11111111-2222-3333-4444-555555555555 -Role "Application Calendars.Read" -CustomResourceScope "otj-edge rooms"
+    Test-ServicePrincipalAuthorization -Identity 11111111-2222-3333-4444-555555555555 -Resource room-c@example.com
     Test-ApplicationAccessPolicy -Identity room-c@example.com -AppId 11111111-2222-3333-4444-555555555555
 `, out)
 	assert.Equal(t, []string{" full=false"}, s.agent.syncs)
@@ -492,34 +500,54 @@ func TestDoctor(t *testing.T) {
 	code, out, errOut := runCLI(t, nil, "doctor", "--config", s.cfgPath)
 	assert.Equal(t, ExitFailure, code, "problems need attention")
 	assert.Equal(t, "otj-edge doctor: from the running agent at "+s.url+"\n", errOut)
-	assert.Equal(t, `Rooms
-  room-b@example.com: add_organizer_to_subject: 9 of 10 meetings have the organizer as subject
-      `+roomBFix+`
-  room-c@example.com: policy_denied: Access to OData is disabled.
-    The app registration may not read this mailbox: the application access policy does not include it. Add the room to the mail-enabled security group the policy names (changes can take over an hour), then check:
-      Test-ApplicationAccessPolicy -Identity room-c@example.com -AppId 11111111-2222-3333-4444-555555555555
+	// Each problem once (codec-c's health item and the Graph integration's summary of room-c are
+	// not listed again), worst first, and the counts are the list's.
+	assert.Equal(t, `Needs attention (3), the most rooms affected first
 
-Endpoints
-  codec-c (cisco, room-c@example.com): cert_changed: certificate changed: presented certificate does not match the pin
-    The device presented a certificate that differs from the pinned one, so otj-edge does not talk to it. If the device was replaced or its certificate renewed, accept the new one:
-      otj-edge endpoints trust codec-c
+1. room-c@example.com: outside the app's access scope [error]
+   policy_denied: Access to OData is disabled.
+   Exchange Online does not let the app registration read this mailbox: it is outside the app's RBAC
+   for Applications scope, or outside an older application access policy. Microsoft says not to
+   create new application access policies: grant the app the "Application Calendars.Read" role on a
+   scope that includes the rooms (Exchange Online PowerShell, after Connect-ExchangeOnline;
+   -ObjectId is the Object ID of the Enterprise application, not of the app registration). If the
+   app already has a scope, make the room match its filter instead (Get-ManagementScope shows it).
+   Changes can take an hour or more to apply. The last lines check the result; the access-policy
+   check applies only if the tenant still has one for this app.
+     New-ServicePrincipal -AppId 11111111-2222-3333-4444-555555555555 -ObjectId <enterprise-app-object-id> -DisplayName otj-edge
+     New-ManagementScope -Name "otj-edge rooms" -RecipientRestrictionFilter "RecipientTypeDetails -eq 'RoomMailbox'"
+     New-ManagementRoleAssignment -App 11111111-2222-3333-4444-555555555555 -Role "Application Calendars.Read" -CustomResourceScope "otj-edge rooms"
+     Test-ServicePrincipalAuthorization -Identity 11111111-2222-3333-4444-555555555555 -Resource room-c@example.com
+     Test-ApplicationAccessPolicy -Identity room-c@example.com -AppId 11111111-2222-3333-4444-555555555555
 
-Health (running agent)
-  error   cisco/codec-c: certificate changed
-  warning graph/m365: 1 room denied by the access policy
+2. codec-c (room-c@example.com): certificate changed [error]
+   cert_changed: presented certificate does not match the pin
+   The device presented a certificate that differs from the pinned one, so otj-edge does not talk to
+   it. If the device was replaced or its certificate renewed, accept the new one:
+     otj-edge endpoints trust codec-c
 
-Calendar-processing fixes, to paste into Exchange Online PowerShell (after Connect-ExchangeOnline):
+3. room-b@example.com: calendar processing: add_organizer_to_subject [warning]
+   9 of 10 meetings have the organizer as subject
+   The room mailbox's calendar processing settings change invites in ways that break One-Touch Join.
+   Run in Exchange Online PowerShell (after Connect-ExchangeOnline); it applies to invites received
+   afterwards:
+     (the Set-CalendarProcessing commands are in the paste block at the end)
+
+Calendar-processing fixes (1 room), to paste into Exchange Online PowerShell (after Connect-ExchangeOnline):
 
 `+roomBFix+`
 
-4 problems need attention (3 rooms and 3 endpoints checked).
+3 problems need attention, affecting 2 of 3 rooms (3 endpoints checked).
 `, out)
 
 	code, out, _ = runCLI(t, nil, "doctor", "--json", "--config", s.cfgPath)
 	assert.Equal(t, ExitFailure, code)
 	var rep doctorReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
-	assert.Equal(t, 4, rep.Problems)
+	assert.Equal(t, 3, rep.Problems)
+	require.Len(t, rep.Groups, 3)
+	assert.Equal(t, []string{roomBFix}, rep.Fixes)
+	assert.Empty(t, rep.Health, "both unhealthy components are already shown by a room or an endpoint")
 	require.Len(t, rep.Rooms, 2)
 	assert.Equal(t, roomBFix, rep.Rooms[0].Diagnosis[0].Fix)
 	require.Len(t, rep.Endpoints, 1)
@@ -582,4 +610,51 @@ func TestOperatorCommandsNeverPrintSecrets(t *testing.T) {
 		assert.NotContains(t, all.String(), secret)
 	}
 	assert.NotEmpty(t, all.String())
+}
+
+// TestDoctorPastesOneFixPerRoom: the calendar-processing paste block has one
+// Set-CalendarProcessing per room with every setting that room has wrong, as sync/graph's
+// diagnosis finds them; the informational ProcessExternalMeetingMessages finding is a note,
+// not counted as a problem and never in the block.
+func TestDoctorPastesOneFixPerRoom(t *testing.T) {
+	path, cfg := stoppedSite(t, "off")
+	// room-b's mailbox replaces subjects with the organizer's name, deletes bodies, clears the
+	// private flag and (probably) declines external invites: 20 meetings show all of it.
+	var events []calendar.Event
+	for i := range 20 {
+		events = append(events, calendar.Event{ID: fmt.Sprintf("ev%d", i), Type: calendar.TypeSingleInstance, Subject: "Kari Nordmann",
+			Body:           &calendar.ItemBody{ContentType: "html", Content: ""},
+			Organizer:      &calendar.Recipient{EmailAddress: calendar.EmailAddress{Name: "Kari Nordmann", Address: "kari@example.com"}},
+			ResponseStatus: &calendar.ResponseStatus{Response: "accepted"}, ShowAs: "busy", Sensitivity: "normal"})
+	}
+	findings := graph.Diagnose("room-b@example.com", events)
+	var flags []string
+	for _, f := range findings {
+		flags = append(flags, f.Flag)
+	}
+	require.Equal(t, []string{graph.FlagAddOrganizerToSubject, graph.FlagDeleteComments, graph.FlagRemovePrivateProperty, graph.FlagProcessExternal}, flags)
+	require.True(t, web.InformationalFlag(graph.FlagProcessExternal), "the page and doctor know which finding is a note")
+	st, err := store.Open(t.Context(), cfg.DBPath(), store.Options{})
+	require.NoError(t, err)
+	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
+		r, _, err := tx.Room("room-b@example.com")
+		if err != nil {
+			return err
+		}
+		r.Diagnosis = findings
+		return tx.PutRoom(r)
+	}))
+	require.NoError(t, st.Close())
+
+	code, out, _ := runCLI(t, nil, "doctor", "--config", path)
+	assert.Equal(t, ExitFailure, code)
+	const fix = "Set-CalendarProcessing -Identity room-b@example.com -AddOrganizerToSubject $false -DeleteSubject $false -DeleteComments $false -RemovePrivateProperty $false"
+	block := out[strings.Index(out, "Calendar-processing fixes (1 room), to paste"):]
+	block = block[:strings.Index(block, "\n\n3 problems need attention")]
+	assert.Equal(t, "Calendar-processing fixes (1 room), to paste into Exchange Online PowerShell (after Connect-ExchangeOnline):\n\n"+fix, block)
+	assert.Equal(t, 1, strings.Count(out, "Set-CalendarProcessing -Identity room-b@example.com"), "one command for the room, in the paste block")
+	assert.NotContains(t, out, "-ProcessExternalMeetingMessages $true\n", "never a line to paste")
+	assert.Contains(t, out, "Notes (1), to judge rather than fix")
+	assert.Contains(t, out, "Needs attention (3)")
+	assert.Contains(t, out, "\n3 problems need attention", "the note is not a problem")
 }

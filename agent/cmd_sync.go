@@ -182,8 +182,8 @@ func printSyncOutcome(w io.Writer, out syncOutcome) {
 		if r.Advice != "" {
 			fmt.Fprintln(w, "  "+r.Advice)
 		}
-		if r.AdviceCommand != "" {
-			fmt.Fprintln(w, "    "+r.AdviceCommand)
+		if r.AdviceCommand != "" { // one command per line (policy_denied gives several)
+			fmt.Fprintln(w, "    "+strings.ReplaceAll(r.AdviceCommand, "\n", "\n    "))
 		}
 	}
 }

@@ -40,7 +40,8 @@ type DataAge struct {
 	Newest time.Time `json:"newest_success,omitzero"`
 	// AgeSeconds is now - Newest (absent before any room synced).
 	AgeSeconds *int64 `json:"age_seconds,omitempty"`
-	// StaleRooms have data older than the stale limit, or none at all.
+	// StaleRooms synced once, but not within the stale limit (rooms still waiting for their
+	// first sync are not counted: they have no data to be stale).
 	StaleRooms  int   `json:"stale_rooms"`
 	Stale       bool  `json:"stale"` // the newest data is older than the stale limit
 	StaleAfterS int64 `json:"stale_after_seconds"`
@@ -82,6 +83,11 @@ type Room struct {
 	// Diagnosis lists the room mailbox's calendar-processing problems, each with the
 	// PowerShell command that fixes it.
 	Diagnosis []store.Finding `json:"diagnosis"`
+	// Devices is the state of each of the room's endpoints, shown beside the calendar's.
+	Devices []DeviceState `json:"devices"`
+	// Overall is the room at a glance, the worse of its calendar sync, its mailbox settings
+	// and its endpoints: ok, pending, warning or error.
+	Overall string `json:"overall"`
 }
 
 // RoomDetail is GET /api/rooms/{room}: the room with its meetings, endpoints and events.

@@ -186,12 +186,16 @@ type fixture struct {
 type fixtureOpts struct {
 	credentials bool // status page username and password
 	empty       bool // no store data beyond the configured rooms and endpoints
+	outage      bool // the outage site (outageConfig, seedOutage) instead of the three rooms
 }
 
 func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	yaml := fixtureConfig
+	if o.outage {
+		yaml = outageConfig()
+	}
 	if o.credentials {
 		yaml = strings.Replace(yaml, "  listen: 127.0.0.1:8787\n", "  listen: 127.0.0.1:8787\n  username: tech\n  password: status-page-password-999\n", 1)
 	}
@@ -209,7 +213,11 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		mqtt:    MQTTState{Enabled: true, Connected: true, Broker: "tcp://127.0.0.1:1883", Since: fixtureNow.Add(-3 * time.Hour)},
 	}
 	f.applyConfig()
-	if !o.empty {
+	switch {
+	case o.empty:
+	case o.outage:
+		f.seedOutage()
+	default:
 		f.seed()
 	}
 	opts := Options{

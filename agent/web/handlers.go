@@ -16,15 +16,18 @@ const (
 )
 
 type overviewBody struct {
-	Status     Status
-	Problems   []health.Item
-	HealthOK   int
-	Graph      []graphRow
-	RoomStates []countRow
-	EPStates   []countRow
-	Attention  []Room     // rooms whose sync is not ok or that have diagnosis findings
-	Alarms     []Endpoint // endpoints with alarms
-	Events     []Event
+	Status Status
+	// Problems is what needs attention, grouped by cause, worst first; Notes need the
+	// operator's judgement, not a fix. Each problem shows once, whether a room, an endpoint
+	// or a component reports it.
+	Problems []Problem
+	Notes    []Problem
+	Affected int // rooms affected by the problems (each counted once)
+	HealthOK int
+	Graph    []graphRow
+	Rooms    []countRow // rooms by overall state
+	EPStates []countRow
+	Events   []Event
 }
 
 type graphRow struct {
@@ -35,6 +38,17 @@ type graphRow struct {
 type countRow struct {
 	Key   string
 	Count int
+}
+
+// levelCounts lists counts of levels best first: ok, pending, warning, error.
+func levelCounts(m map[string]int) []countRow {
+	var out []countRow
+	for _, k := range []string{health.OK, "pending", health.Warning, health.Error} {
+		if m[k] > 0 {
+			out = append(out, countRow{k, m[k]})
+		}
+	}
+	return out
 }
 
 func counts(m map[string]int) []countRow {
@@ -60,33 +74,42 @@ func (s *Server) overviewPage(r *http.Request) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := overviewBody{Status: st, RoomStates: counts(st.Rooms), EPStates: counts(st.Endpoints), Events: events}
+	b := overviewBody{Status: st, Rooms: levelCounts(countBy(rooms, func(r Room) string { return r.Overall })), EPStates: counts(st.Endpoints), Events: events}
 	for _, it := range st.Health.Items {
 		if it.Level == health.OK {
 			b.HealthOK++
-		} else {
-			b.Problems = append(b.Problems, it)
 		}
 	}
 	for _, g := range st.Graph {
 		b.Graph = append(b.Graph, graphRow{g, g.Budget > 0 && g.Projected24h > g.Budget})
 	}
-	for _, rm := range rooms {
-		if rm.Status != store.RoomOK || len(rm.Diagnosis) > 0 {
-			b.Attention = append(b.Attention, rm)
+	affected := map[string]bool{}
+	for _, p := range Problems(rd.Config, rooms, eps, st.Health.Items) {
+		if p.Level == "info" {
+			b.Notes = append(b.Notes, p)
+			continue
+		}
+		b.Problems = append(b.Problems, p)
+		for _, m := range p.Members {
+			if m.Room != "" {
+				affected[m.Room] = true
+			}
+		}
+		if p.Kind == "component" && p.Rooms > 0 {
+			for _, rm := range rooms { // a component problem that stops rooms: all of its rooms
+				if p.Rooms == len(rooms) || "graph/"+rm.Integration == p.Members[0].Name {
+					affected[rm.Mailbox] = true
+				}
+			}
 		}
 	}
-	for _, e := range eps {
-		if len(e.Alarms) > 0 {
-			b.Alarms = append(b.Alarms, e)
-		}
-	}
+	b.Affected = len(affected)
 	return &page{name: "overview", Title: "Overview", Nav: "overview", Refresh: refreshOverview, Age: st.Calendar, Body: b}, nil
 }
 
 type roomsBody struct {
 	Rooms  []Room
-	States []countRow
+	States []countRow // rooms by overall state
 }
 
 func (s *Server) roomsPage(r *http.Request) (*page, error) {
@@ -96,7 +119,7 @@ func (s *Server) roomsPage(r *http.Request) (*page, error) {
 		return nil, err
 	}
 	return &page{name: "rooms", Title: "Rooms", Nav: "rooms", Refresh: refreshLists, Age: rd.DataAge(rooms),
-		Body: roomsBody{Rooms: rooms, States: counts(countBy(rooms, func(r Room) string { return r.Status }))}}, nil
+		Body: roomsBody{Rooms: rooms, States: levelCounts(countBy(rooms, func(r Room) string { return r.Overall }))}}, nil
 }
 
 func (s *Server) roomPage(r *http.Request) (*page, error) {

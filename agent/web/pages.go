@@ -35,6 +35,8 @@ func parsePages() map[string]*template.Template {
 		"plural":     plural,
 		"human":      func(secs int64) string { return HumanDuration(time.Duration(secs) * time.Second) },
 		"dict":       dict,
+		"cpFix":      CalendarProcessingFix,
+		"infoFlag":   InformationalFlag,
 		"sentence":   Sentence,
 		"int":        func(v int64) int { return int(v) },
 		"int64":      func(f float64) int64 { return int64(f) },

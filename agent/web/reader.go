@@ -63,10 +63,27 @@ func (r *Reader) Rooms(ctx context.Context) ([]Room, error) {
 	if err != nil {
 		return nil, err
 	}
+	devices, err := r.devices(ctx)
+	if err != nil {
+		return nil, err
+	}
 	configured := r.configuredRooms()
 	out := make([]Room, 0, len(states))
 	for _, st := range states {
-		out = append(out, r.room(st, configured[st.Mailbox], agendas[st.Mailbox]))
+		out = append(out, r.room(st, configured[st.Mailbox], agendas[st.Mailbox], devices[st.Mailbox]))
+	}
+	return out, nil
+}
+
+// devices is every room's endpoints, keyed by room, in config order when there is a config.
+func (r *Reader) devices(ctx context.Context) (map[string][]DeviceState, error) {
+	eps, err := r.Store.Endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]DeviceState{}
+	for _, e := range eps {
+		out[e.Room] = append(out[e.Room], DeviceState{Name: e.Name, Type: e.Type, State: e.State, Detail: e.Detail, Level: endpointLevel(e.State)})
 	}
 	return out, nil
 }
@@ -82,7 +99,7 @@ func (r *Reader) configuredRooms() map[string]config.Room {
 	return out
 }
 
-func (r *Reader) room(st store.RoomState, cr config.Room, ag store.RoomAgenda) Room {
+func (r *Reader) room(st store.RoomState, cr config.Room, ag store.RoomAgenda, devices []DeviceState) Room {
 	rm := Room{
 		Mailbox:       st.Mailbox,
 		Integration:   st.Integration,
@@ -96,6 +113,10 @@ func (r *Reader) room(st store.RoomState, cr config.Room, ag store.RoomAgenda) R
 		RetryAfter:    st.RetryAfter,
 		MeetingsToday: ag.Today,
 		Diagnosis:     st.Diagnosis,
+		Devices:       devices,
+	}
+	if rm.Devices == nil {
+		rm.Devices = []DeviceState{}
 	}
 	if rm.Endpoints == nil {
 		rm.Endpoints = []string{}
@@ -109,7 +130,8 @@ func (r *Reader) room(st store.RoomState, cr config.Room, ag store.RoomAgenda) R
 			clientID = in.ClientID
 		}
 	}
-	rm.Advice, rm.AdviceCommand = roomAdvice(st.Status, st.Mailbox, st.Integration, clientID)
+	rm.Advice, rm.AdviceCommand = roomAdvice(st.Status, st.StatusDetail, []string{st.Mailbox}, st.Integration, clientID)
+	rm.Overall = roomOverall(st.Status, rm.Diagnosis, rm.Devices)
 	if !st.LastSuccess.IsZero() {
 		age := int64(r.Now.Sub(st.LastSuccess) / time.Second)
 		rm.DataAgeSeconds = &age
@@ -142,7 +164,11 @@ func (r *Reader) Room(ctx context.Context, mailbox string) (RoomDetail, error) {
 	if err != nil {
 		return RoomDetail{}, err
 	}
-	d := RoomDetail{Room: r.room(st, r.configuredRooms()[mailbox], agendas[mailbox])}
+	devices, err := r.devices(ctx)
+	if err != nil {
+		return RoomDetail{}, err
+	}
+	d := RoomDetail{Room: r.room(st, r.configuredRooms()[mailbox], agendas[mailbox], devices[mailbox])}
 	meetings, err := r.Store.Meetings(ctx, mailbox, dayStart, time.Time{})
 	if err != nil {
 		return RoomDetail{}, err
@@ -283,11 +309,11 @@ func (r *Reader) Events(ctx context.Context, f store.EventFilter) ([]Event, erro
 func (r *Reader) DataAge(rooms []Room) DataAge {
 	d := DataAge{Rooms: len(rooms), StaleAfterS: int64(r.staleAfter() / time.Second)}
 	for _, rm := range rooms {
-		if rm.Stale {
-			d.StaleRooms++
-		}
 		if rm.LastSuccess.IsZero() {
-			continue
+			continue // waiting for its first sync: no data to be stale
+		}
+		if r.Now.Sub(rm.LastSuccess) > r.staleAfter() {
+			d.StaleRooms++
 		}
 		d.Synced++
 		if rm.LastSuccess.After(d.Newest) {

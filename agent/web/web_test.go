@@ -57,8 +57,8 @@ func TestOverviewShowsTheSite(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	for _, want := range []string{
 		"calendar data 2 minutes old",
-		// health: the failing codec first, the ok ones folded away
-		"cisco/codec-c", "certificate changed", "4 components ok",
+		// what needs attention, grouped: the failing codec once, the ok components folded away
+		"Needs attention (4)", "codec-c (room-c@example.com): certificate changed", "otj-edge endpoints trust codec-c", "4 components ok",
 		// Graph quota used and projected
 		"41250", "1000000", "4.1%", "99000", "9.9%",
 		// MQTT and the outbox
@@ -69,7 +69,9 @@ func TestOverviewShowsTheSite(t *testing.T) {
 	} {
 		assert.Contains(t, body, htmlText(want))
 	}
-	assert.Less(t, strings.Index(body, "cisco/codec-c"), strings.Index(body, "graph/m365-room-c"), "worst health first")
+	assert.Less(t, strings.Index(body, "codec-c (room-c@example.com): certificate changed"), strings.Index(body, "graph/m365-room-c"), "worst first")
+	assert.Equal(t, 1, strings.Count(body, "codec-c (room-c@example.com)"), "the codec's state and its health item are one problem, listed once")
+	assert.NotContains(t, body, "cisco/codec-c", "not again as a component")
 }
 
 // htmlText is s as html/template writes it in text.
@@ -93,7 +95,7 @@ func TestCalendarDataAgeWhenMicrosoft365IsUnreachable(t *testing.T) {
 	require.NotNil(t, st.Calendar.AgeSeconds)
 	assert.Equal(t, int64(47*60), *st.Calendar.AgeSeconds)
 	assert.Equal(t, "calendar data 47 minutes old", st.Calendar.Text)
-	assert.Equal(t, 3, st.Calendar.StaleRooms)
+	assert.Equal(t, 2, st.Calendar.StaleRooms, "the two rooms that once synced; room-c never did")
 }
 
 func TestCalendarDataAgeBeforeTheFirstSync(t *testing.T) {
@@ -129,7 +131,7 @@ func TestAPIStatus(t *testing.T) {
 	assert.Equal(t, "calendar data 2 minutes old", st.Calendar.Text)
 	assert.False(t, st.Calendar.Stale)
 	assert.Equal(t, 2, st.Calendar.Synced)
-	assert.Equal(t, 1, st.Calendar.StaleRooms)
+	assert.Equal(t, 0, st.Calendar.StaleRooms, "room-c never synced: it has no data to be stale")
 }
 
 func TestAPIRoomsAndMeetings(t *testing.T) {
@@ -154,8 +156,13 @@ func TestAPIRoomsAndMeetings(t *testing.T) {
 
 	c := rooms[2]
 	assert.Equal(t, store.RoomPolicyDenied, c.Status)
-	assert.Contains(t, c.Advice, "application access policy")
-	assert.Equal(t, "Test-ApplicationAccessPolicy -Identity room-c@example.com -AppId 11111111-2222-3333-4444-555555555555", c.AdviceCommand)
+	assert.Contains(t, c.Advice, "RBAC for Applications")
+	assert.Equal(t, `New-ServicePrincipal -AppId 11111111-2222-3333-4444-555555555555 -ObjectId <enterprise-app-object-id> -DisplayName otj-edge
+New-ManagementScope -Name "otj-edge rooms" -RecipientRestrictionFilter "RecipientTypeDetails -eq 'RoomMailbox'"
+New-ManagementRoleAssignment -App 11111111-2222-3333-4444-555555555555 -Role "Application Calendars.Read" -CustomResourceScope "otj-edge rooms"
+Test-ServicePrincipalAuthorization -Identity 11111111-2222-3333-4444-555555555555 -Resource room-c@example.com
+Test-ApplicationAccessPolicy -Identity room-c@example.com -AppId 11111111-2222-3333-4444-555555555555`, c.AdviceCommand,
+		"RBAC for Applications first, the access-policy check last")
 	assert.True(t, c.Stale)
 	assert.Nil(t, c.DataAgeSeconds)
 
@@ -264,7 +271,7 @@ func TestRoomPageShowsMeetingsAndFixes(t *testing.T) {
 	}
 	code, body = f.get("/rooms/room-b@example.com")
 	require.Equal(t, http.StatusOK, code)
-	assert.Contains(t, body, "<pre><code>"+htmlText(fixtureFix)+"</code></pre>", "the exact PowerShell fix, ready to copy")
+	assert.Contains(t, body, `<pre id="cp-fix"><code>`+htmlText(fixtureFix)+"</code></pre>", "the exact PowerShell fix, ready to copy")
 	assert.Contains(t, body, "no rule matched and no sip:/h323: address")
 
 	code, body = f.get("/rooms/nobody@example.com")

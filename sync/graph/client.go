@@ -279,7 +279,19 @@ func (a *api) token(ctx context.Context) error {
 	cred := a.cred
 	a.mu.Unlock()
 	_, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.scope}})
+	var authErr *azidentity.AuthenticationFailedError
+	if errors.As(err, &authErr) {
+		return &tokenError{cause: err, f: tokenFailure(authErr, a.secrets()...)}
+	}
 	return err
+}
+
+// secrets are the credential values that nothing read from the token endpoint may repeat.
+func (a *api) secrets() []string {
+	if v := a.in.ClientSecret.Value(); v != "" {
+		return []string{v}
+	}
+	return nil
 }
 
 // checkLink makes sure a link from Graph points at graph_url, so the token goes with it.
@@ -385,7 +397,7 @@ func (a *api) send(ctx context.Context, spec reqSpec) result {
 	defer cancel()
 	v, err := adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
 	if err != nil {
-		r := errorResult(err)
+		r := a.errorResult(err)
 		r.gen = gen
 		return r
 	}
@@ -395,7 +407,7 @@ func (a *api) send(ctx context.Context, spec reqSpec) result {
 
 // errorResult turns an SDK error into a result: Graph's status and error code when Graph
 // answered, the error itself when it did not.
-func errorResult(err error) result {
+func (a *api) errorResult(err error) result {
 	var odata *odataerrors.ODataError
 	if errors.As(err, &odata) {
 		r := result{status: odata.ResponseStatusCode, retryAfter: -1, sent: true}
@@ -418,7 +430,7 @@ func errorResult(err error) result {
 	var authErr *azidentity.AuthenticationFailedError
 	if errors.As(err, &authErr) {
 		// Read Entra's answer once, here: a batch hands the same error to every part.
-		return result{err: &tokenError{cause: err, f: tokenFailure(authErr)}, retryAfter: -1}
+		return result{err: &tokenError{cause: err, f: tokenFailure(authErr, a.secrets()...)}, retryAfter: -1}
 	}
 	// A transport error, a body that is not JSON, a cancelled context: the request may or may
 	// not have reached Graph; count it as sent (the budget errs on the safe side).
@@ -506,7 +518,7 @@ func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
 		}
 	}
 	if err != nil {
-		r := errorResult(err)
+		r := a.errorResult(err)
 		r.gen = gen
 		for i := range out {
 			if ids[i] != "" {

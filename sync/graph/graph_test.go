@@ -400,7 +400,7 @@ func TestWrongSecret(t *testing.T) {
 		return true
 	})
 	detail := h.room(rooms[0]).StatusDetail
-	assert.Contains(t, detail, "AADSTS7000215")
+	assert.Contains(t, detail, "token endpoint: HTTP 401: AADSTS7000215: Invalid client secret provided.", "the cause as Entra gave it")
 	assert.Contains(t, detail, "client secret value is wrong")
 	assert.Contains(t, detail, "not its Secret ID")
 	assert.NotContains(t, detail, "\n")

@@ -53,17 +53,21 @@ func classify(r result, mailbox, clientID string) failure {
 		f.status, f.detail = store.RoomOK, "delta state expired (410 SyncStateNotFound): resyncing the room in full"
 	case r.status == http.StatusTooManyRequests:
 		f.status = store.RoomThrottled
-		f.detail = "Graph is throttling requests for this mailbox (429 " + r.code + ")"
+		f.detail = "Graph is throttling requests for this mailbox (" + strings.TrimSpace("429 "+r.code) + ")"
 		if r.retryAfter >= 0 {
 			f.detail += fmt.Sprintf("; next try in %s as Retry-After asks", r.retryAfter.Round(time.Second))
 		}
 	case r.status == http.StatusForbidden && strings.Contains(msg, "Access to OData is disabled"):
 		f.status, f.retryIn = store.RoomPolicyDenied, retryPolicy
-		f.detail = fmt.Sprintf("the application access policy does not include %s: add the room to the mail-enabled security group the policy names "+
-			"(check with Test-ApplicationAccessPolicy -Identity %s -AppId %s); policy changes can take an hour or more to apply", mailbox, mailbox, clientID)
+		app := firstNonEmpty(clientID, "<client_id>")
+		f.detail = fmt.Sprintf("Exchange Online does not let the app read %s (403 %s): the mailbox is outside the app's RBAC for Applications "+
+			"scope or its application access policy; check with Test-ServicePrincipalAuthorization -Identity %s -Resource %s "+
+			"(RBAC for Applications), or Test-ApplicationAccessPolicy -Identity %s -AppId %s (an older access policy)",
+			mailbox, codeText(r.code, msg), app, mailbox, mailbox, app)
 	case r.status == http.StatusForbidden:
 		f.status, f.retryIn = store.RoomAuthFailed, retryAuth
-		f.detail = "Graph denied access (" + r.code + ": " + oneLine(msg) + "): give the app registration the Calendars.Read application permission and grant admin consent"
+		f.detail = "Graph denied access (403 " + codeText(r.code, msg) + "): give the app the Calendars.Read application permission " +
+			"(admin consent in Entra, or the Exchange role \"Application Calendars.Read\" with RBAC for Applications)"
 	case r.status == http.StatusNotFound && r.code == "MailboxNotEnabledForRESTAPI":
 		f.status, f.retryIn = store.RoomNotRESTEnabled, retryNotFound
 		f.detail = "the mailbox is not in Exchange Online (on-premises, inactive, soft-deleted or unlicensed), so Graph cannot read it (MailboxNotEnabledForRESTAPI)"
@@ -75,16 +79,16 @@ func classify(r result, mailbox, clientID string) failure {
 		f.status, f.detail = store.RoomOK, "Graph no longer knows an item of this round (ErrorItemNotFound): resyncing the room in full"
 	case r.status == http.StatusUnauthorized:
 		f.status, f.retryIn, f.badToken = store.RoomAuthFailed, retryAuth, true
-		f.detail = "Graph rejected the access token (" + r.code + ": " + oneLine(msg) + "): token_url and graph_url must be in the same cloud, and the app needs admin consent"
+		f.detail = "Graph rejected the access token (401 " + codeText(r.code, msg) + "): token_url and graph_url must be in the same cloud, and the app needs admin consent"
 	case r.status >= 500:
 		f.status = store.RoomTransient
-		f.detail = fmt.Sprintf("Graph is unavailable (%d %s); retrying", r.status, r.code)
+		f.detail = strings.TrimSpace(fmt.Sprintf("Graph is unavailable (%d %s", r.status, r.code)) + "); retrying"
 	case r.status == http.StatusBadRequest:
 		f.status, f.retryIn = store.RoomTransient, 5*time.Minute
-		f.detail = "Graph refused the request (400 " + r.code + ": " + oneLine(msg) + ")"
+		f.detail = "Graph refused the request (400 " + codeText(r.code, msg) + ")"
 	default:
 		f.status = store.RoomTransient
-		f.detail = fmt.Sprintf("Graph answered %d %s: %s", r.status, r.code, oneLine(msg))
+		f.detail = strings.TrimSpace(fmt.Sprintf("Graph answered %d %s", r.status, codeText(r.code, msg)))
 	}
 	return f
 }
@@ -121,8 +125,12 @@ func classifyError(err error) failure {
 
 var aadstsRE = regexp.MustCompile(`AADSTS(\d+)`)
 
-// tokenFailure reads Entra's answer (error, error_codes) and says what to fix.
-func tokenFailure(e *azidentity.AuthenticationFailedError) failure {
+// tokenFailure reads Entra's answer (error, error_codes) and says what went wrong and what to
+// fix. The detail always carries the cause as the token endpoint gave it: "token endpoint: HTTP
+// 401: AADSTS7000215: Invalid client secret provided… — <what to do>", or, without an answer,
+// the network error. secrets are values that must never show (the client secret): they are
+// cut out of whatever the endpoint sent back.
+func tokenFailure(e *azidentity.AuthenticationFailedError, secrets ...string) failure {
 	f := failure{status: store.RoomAuthFailed, token: true, retryAfter: -1}
 	var body struct {
 		Error       string `json:"error"`
@@ -130,15 +138,21 @@ func tokenFailure(e *azidentity.AuthenticationFailedError) failure {
 		Codes       []int  `json:"error_codes"`
 	}
 	status := 0
+	var raw []byte
+	contentType := ""
 	if e.RawResponse != nil {
 		status = e.RawResponse.StatusCode
+		contentType = e.RawResponse.Header.Get("Content-Type")
 		if b, err := runtime.Payload(e.RawResponse); err == nil { // cached: readable again
+			raw = b
 			_ = json.Unmarshal(b, &body)
 		}
 	}
 	code := 0
 	if len(body.Codes) > 0 {
 		code = body.Codes[0]
+	} else if m := aadstsRE.FindStringSubmatch(body.Description); m != nil {
+		code, _ = strconv.Atoi(m[1])
 	} else if m := aadstsRE.FindStringSubmatch(e.Error()); m != nil {
 		code, _ = strconv.Atoi(m[1])
 	}
@@ -149,15 +163,85 @@ func tokenFailure(e *azidentity.AuthenticationFailedError) failure {
 	} else {
 		f.code = "token_endpoint"
 	}
-	f.detail = "token request failed (" + f.code + "): " + aadstsAdvice(code, status, body.Error, e)
+	var cause string
+	if status == 0 {
+		cause = "no answer: " + noAnswerCause(e)
+	} else {
+		cause = fmt.Sprintf("HTTP %d: %s", status, bodySummary(body.Error, body.Description, raw, contentType))
+	}
+	f.detail = scrub("token endpoint: "+cause+" — "+aadstsAdvice(code, status, body.Error), secrets)
 	if code == 90024 || code == 90006 || status >= 500 || status == 0 {
 		f.status, f.retryIn = store.RoomTransient, 0
 	}
 	return f
 }
 
+// bodySummary is one short line of what the token endpoint answered: Entra's description
+// (its first line, without the trace and correlation ids), else its error name, else the
+// body's text (HTML tags dropped), else "empty body".
+func bodySummary(errName, description string, raw []byte, contentType string) string {
+	if d := firstLine(strings.ReplaceAll(description, "\r\n", "\n")); strings.TrimSpace(d) != "" {
+		return clipLine(d, 240)
+	}
+	if errName != "" {
+		return errName
+	}
+	text := string(raw)
+	if strings.Contains(contentType, "html") || strings.HasPrefix(strings.TrimSpace(text), "<") {
+		text = htmlTagRE.ReplaceAllString(text, " ")
+	}
+	if text = strings.TrimSpace(text); text == "" {
+		return "empty body"
+	}
+	if ct, _, _ := strings.Cut(contentType, ";"); ct != "" {
+		return clipLine(text, 120) + " (" + strings.TrimSpace(ct) + ")"
+	}
+	return clipLine(text, 120)
+}
+
+var htmlTagRE = regexp.MustCompile(`(?s)<(style|head|script)[^>]*>.*?</(style|head|script)>|<[^>]+>`)
+
+// noAnswerCause is why the token endpoint gave no answer, from azidentity's message without
+// its credential-type prefix and troubleshooting link, on one line: the wrapped network error
+// is on the message's second line, so the first alone ends in a bare colon.
+func noAnswerCause(e error) string {
+	msg := e.Error()
+	if i := strings.Index(msg, "To troubleshoot, visit"); i >= 0 {
+		msg = msg[:i]
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	for _, p := range []string{"ClientSecretCredential: ", "ClientCertificateCredential: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	msg = strings.TrimSuffix(strings.TrimSpace(msg), ".")
+	msg = strings.TrimSpace(strings.TrimSuffix(msg, ":"))
+	if msg == "" {
+		return "the request failed without a reason"
+	}
+	return clipLine(msg, 300)
+}
+
+// scrub cuts secret values out of s.
+func scrub(s string, secrets []string) string {
+	for _, v := range secrets {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
+}
+
+// clipLine squeezes s onto one line of at most n runes.
+func clipLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
 // aadstsAdvice is the plain advice for an Entra error code.
-func aadstsAdvice(code, status int, errName string, e error) string {
+func aadstsAdvice(code, status int, errName string) string {
 	switch code {
 	case 7000215:
 		return "the client secret value is wrong. Enter the secret's Value from the app registration's Certificates & secrets page, " +
@@ -190,13 +274,13 @@ func aadstsAdvice(code, status int, errName string, e error) string {
 	}
 	switch {
 	case status == 0:
-		return "cannot reach the token endpoint: " + oneLine(firstLine(e.Error()))
+		return "this box cannot reach the token endpoint: check DNS, the proxy (HTTPS_PROXY) and the firewall for token_url's host; retrying"
 	case status >= 500:
-		return fmt.Sprintf("the token endpoint answered %d; retrying", status)
+		return "the token endpoint is failing; retrying"
 	case errName == "invalid_client":
 		return "Entra rejected the client credentials: check client_id and the client secret value or certificate"
 	}
-	return "Entra refused the request (" + firstNonEmpty(errName, strconv.Itoa(status)) + "): check client_id, the client secret or certificate, and token_url"
+	return "check client_id, the client secret or certificate, and token_url"
 }
 
 func firstNonEmpty(v ...string) string {
@@ -211,6 +295,19 @@ func firstNonEmpty(v ...string) string {
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
+}
+
+// codeText is Graph's error code and message as "code: message", either alone when the other
+// is missing (never a dangling colon).
+func codeText(code, msg string) string {
+	msg = oneLine(msg)
+	switch {
+	case code == "":
+		return msg
+	case msg == "":
+		return code
+	}
+	return code + ": " + msg
 }
 
 // oneLine squeezes a message onto one short line.
