@@ -129,6 +129,7 @@ const (
 	causeMissing      = "bookings missing on the codec"
 	causeLostJoin     = "some meetings get no Join button"
 	causeDegraded     = "degraded"
+	causeWaiting      = "waiting for the room's first sync"
 )
 
 // endpointCause names what is wrong with an endpoint in a few words, from its type, state
@@ -156,6 +157,8 @@ func endpointCause(typ, state, detail string) string {
 		return causeUnsupported
 	case store.EndpointNotPolling:
 		return causeNotPolling
+	case store.EndpointWaiting:
+		return causeWaiting
 	case store.EndpointDegraded:
 		switch {
 		case strings.Contains(detail, "another system pushes"):
@@ -201,7 +204,11 @@ func endpointAdvice(typ, cause string, names []string) (level, advice, command s
 			"the certificate installed on the codec.", ""
 	case causeLogin:
 		return health.Error, "The codec refused the username or password in the config. Codecs lock an account after " +
-			"repeated failures, so otj-edge tries at most once every 5 minutes. Correct the credentials, then:", "otj-edge reload"
+			"repeated failures, so otj-edge tries at most once every 5 minutes. If the config is wrong, correct it and apply " +
+			"it with otj-edge reload; if you fixed the account on the codec, make one attempt now:", each("otj-edge endpoints retry ")
+	case causeWaiting:
+		return health.Warning, "otj-edge pushes nothing to this codec until its room's calendar has synced from this " +
+			"store, so the codec keeps the bookings it has. See the room's sync status for why it has not synced yet.", ""
 	case causeCalendarPass:
 		return health.Error, "The Poly endpoint signs in to otj-edge's calendar service with a password that differs from " +
 			"calendar_password for its calendar_username. Set the same password in the endpoint's calendaring (Exchange) " +

@@ -69,7 +69,7 @@ func levelClass(s string) string {
 	case health.OK, store.EndpointUp, MeetingJoinable, MeetingRunning: // store.RoomOK is "ok" too
 		return "ok"
 	case health.Warning, "warn", store.RoomPending, store.RoomThrottled, store.RoomTransient,
-		store.EndpointNotPolling, store.EndpointDegraded, store.EndpointUnknown:
+		store.EndpointNotPolling, store.EndpointDegraded, store.EndpointUnknown, store.EndpointWaiting:
 		return "warn"
 	case health.Error, store.RoomPolicyDenied, store.RoomNotFound, store.RoomNotRESTEnabled, store.RoomAuthFailed,
 		store.EndpointDown, store.EndpointCertChanged, store.EndpointUnsupported: // EndpointAuthFailed = RoomAuthFailed

@@ -114,7 +114,12 @@ func TestAdviceMatchesTheDeviceAndTheError(t *testing.T) {
 	cisco := alarm(store.EndpointState{Name: "codec-a", Type: "cisco", State: store.EndpointAuthFailed,
 		Detail: `wrong username or password (HTTP 403) for user "admin"`})
 	assert.Contains(t, cisco.Advice, "lock an account after repeated failures")
-	assert.Equal(t, "otj-edge reload", cisco.Command)
+	assert.Contains(t, cisco.Advice, "otj-edge reload")
+	assert.Equal(t, "otj-edge endpoints retry codec-a", cisco.Command, "one attempt now, not a loop of logins")
+
+	waiting := alarm(store.EndpointState{Name: "codec-w", Type: "cisco", State: store.EndpointWaiting, Detail: "waiting for the room's first sync: …"})
+	assert.Contains(t, waiting.Advice, "keeps the bookings it has")
+	assert.Equal(t, "warn", levelClass(store.EndpointWaiting), "a waiting codec is not grey")
 
 	busy := alarm(store.EndpointState{Name: "codec-b", Type: "cisco", State: store.EndpointDown, Detail: codec503})
 	assert.Contains(t, busy.Advice, "RoomOS allows a limited number of sessions")
