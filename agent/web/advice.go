@@ -59,9 +59,11 @@ func roomAdvice(status, detail string, mailboxes []string, integration, clientID
 		}
 		switch {
 		case strings.HasPrefix(detail, "Graph denied access"):
-			return "otj-edge signs in, but Graph refuses to read calendars: the app registration of " + in + " lacks the " +
-				"Calendars.Read application permission (grant admin consent in Entra), or, with RBAC for Applications, " +
-				"the \"Application Calendars.Read\" role (see the policy_denied advice for the commands).", ""
+			return "otj-edge signs in, but Graph refuses to read calendars: the app registration of " + in + " has no " +
+				"right to read them. Assign it the Exchange role \"Application Calendars.Read\" on a scope of the rooms " +
+				"(RBAC for Applications; see the policy_denied advice for the commands). The tenant-wide Calendars.Read " +
+				"application permission with admin consent also works, but then the app may read every mailbox of the tenant, " +
+				"whatever the scope says.", ""
 		case strings.HasPrefix(detail, "Graph rejected the access token"):
 			return "Graph does not accept the tokens of " + in + ": token_url and graph_url must be in the same cloud " +
 				"(Global, GCC High, DoD or China), and the app needs admin consent. Correct the config, then apply it with:", "otj-edge reload"

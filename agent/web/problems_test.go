@@ -138,7 +138,8 @@ func TestAdviceMatchesTheDeviceAndTheError(t *testing.T) {
 		[]string{"room-a@example.com"}, "m365", "app")
 	assert.Contains(t, signIn, "could not sign in")
 	perm, _ := roomAdvice(store.RoomAuthFailed, "Graph denied access (403 ErrorAccessDenied: Access is denied.): …", []string{"room-a@example.com"}, "m365", "app")
-	assert.Contains(t, perm, "Calendars.Read application permission")
+	assert.Contains(t, perm, `"Application Calendars.Read" on a scope of the rooms`)
+	assert.Less(t, strings.Index(perm, "RBAC for Applications"), strings.Index(perm, "tenant-wide"), "RBAC first")
 	assert.NotContains(t, perm, "could not sign in")
 }
 

@@ -66,8 +66,9 @@ func classify(r result, mailbox, clientID string) failure {
 			mailbox, codeText(r.code, msg), app, mailbox, mailbox, app)
 	case r.status == http.StatusForbidden:
 		f.status, f.retryIn = store.RoomAuthFailed, retryAuth
-		f.detail = "Graph denied access (403 " + codeText(r.code, msg) + "): give the app the Calendars.Read application permission " +
-			"(admin consent in Entra, or the Exchange role \"Application Calendars.Read\" with RBAC for Applications)"
+		f.detail = "Graph denied access (403 " + codeText(r.code, msg) + "): the app may not read calendars: assign it the Exchange " +
+			"role \"Application Calendars.Read\" on a scope of the rooms (RBAC for Applications); the tenant-wide Calendars.Read " +
+			"application permission with admin consent works too, but lets the app read every mailbox"
 	case r.status == http.StatusNotFound && r.code == "MailboxNotEnabledForRESTAPI":
 		f.status, f.retryIn = store.RoomNotRESTEnabled, retryNotFound
 		f.detail = "the mailbox is not in Exchange Online (on-premises, inactive, soft-deleted or unlicensed), so Graph cannot read it (MailboxNotEnabledForRESTAPI)"

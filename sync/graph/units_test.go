@@ -116,7 +116,7 @@ func TestClassify(t *testing.T) {
 		resync        bool
 	}{
 		{403, "ErrorAccessDenied", "Access to OData is disabled.", -1, store.RoomPolicyDenied, "Test-ServicePrincipalAuthorization -Identity " + app + " -Resource " + room, retryPolicy, false},
-		{403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", -1, store.RoomAuthFailed, "Calendars.Read application permission", retryAuth, false},
+		{403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", -1, store.RoomAuthFailed, `role "Application Calendars.Read" on a scope of the rooms (RBAC for Applications)`, retryAuth, false},
 		{404, "ErrorInvalidUser", "The requested user is invalid.", -1, store.RoomNotFound, "no mailbox " + room, retryNotFound, false},
 		{404, "MailboxNotEnabledForRESTAPI", "REST API is not yet supported for this mailbox.", -1, store.RoomNotRESTEnabled, "not in Exchange Online", retryNotFound, false},
 		{410, "SyncStateNotFound", "The sync state generation is not found", -1, store.RoomOK, "resyncing", 0, true},
