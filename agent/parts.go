@@ -38,12 +38,15 @@ func compileProfiles(cfg *config.Config) (map[string]*rules.Profile, error) {
 }
 
 // partSpec describes one long-running part: its name, a key that changes exactly when the
-// settings it was built from change (a reload restarts it then, and only then), and how to
-// build it. Specs are listed in start order: consumers before producers (Telegraf), so
-// nothing produced at start-up has nowhere to go; they stop in reverse.
+// settings it was built from change (a reload restarts it then, and only then, unless it
+// failed on its config: see Permanent), and how to build it. Specs are listed in start order:
+// consumers before producers (Telegraf), so nothing produced at start-up has nowhere to go;
+// they stop in reverse.
 type partSpec struct {
-	name  string
-	key   string
+	name string
+	key  string
+	// build translates the config and reads the files it names, and nothing more (no
+	// network): its error is a config problem, not retried until a reload (Permanent).
 	build func() (run func(ctx context.Context) error, err error)
 }
 
