@@ -1,0 +1,96 @@
+package graph
+
+import (
+	"context"
+	"time"
+
+	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar"
+)
+
+// After a round that changed something: the room's meeting times for the scheduler and its
+// calendar processing diagnosis, with an event for each new finding.
+
+// refresh rereads a room's meeting times (for the scheduler) and its diagnosis after a round
+// that changed something.
+func (s *Syncer) refresh(ctx context.Context, r *room) {
+	mailbox := r.spec.Mailbox
+	now := s.clk.Now()
+	var spans []store.Span
+	var err error
+	s.db(ctx, func() { spans, err = s.st.EventSpans(ctx, mailbox, now.Add(-time.Hour), now.Add(48*time.Hour)) })
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("cannot read meeting times", "room", mailbox, "err", err)
+		}
+		return
+	}
+	s.mu.Lock()
+	r.spans = spans
+	// The day's plan depends on the meeting times: redo it soon.
+	s.budget.nextPlan = minTime(s.budget.nextPlan, now.Add(5*time.Second))
+	s.mu.Unlock()
+	var events []calendar.Event
+	s.db(ctx, func() { events, err = s.st.Events(ctx, mailbox) })
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("cannot read events for the diagnosis", "room", mailbox, "err", err)
+		}
+		return
+	}
+	findings := Diagnose(mailbox, events)
+	s.mu.Lock()
+	old := r.state.Diagnosis
+	s.mu.Unlock()
+	if sameFindings(findings, old) {
+		return
+	}
+	oldFlags := map[string]bool{}
+	for _, f := range old {
+		oldFlags[f.Flag] = true
+	}
+	var fresh []store.Finding
+	for _, f := range findings {
+		if !oldFlags[f.Flag] {
+			fresh = append(fresh, f)
+		}
+	}
+	var saved store.RoomState
+	err = s.write(ctx, func(tx *store.Tx) error {
+		st, ok, err := tx.Room(mailbox)
+		if err != nil || !ok {
+			return err
+		}
+		st.Diagnosis = findings
+		if err := tx.PutRoom(st); err != nil {
+			return err
+		}
+		saved = st
+		for _, f := range fresh {
+			if err := tx.Emit(store.Event{Kind: EventDiagnosis, Level: "warn", Room: mailbox,
+				Message: mailbox + ": " + f.Detail, Data: map[string]any{"flag": f.Flag, "fix": f.Fix, "integration": s.name}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("cannot save the diagnosis", "room", mailbox, "err", err)
+		}
+		return
+	}
+	s.mu.Lock()
+	r.state.Diagnosis = saved.Diagnosis
+	s.mu.Unlock()
+	for _, f := range fresh {
+		s.log.Warn("room calendar processing needs attention", "room", mailbox, "flag", f.Flag, "fix", f.Fix)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

@@ -1,0 +1,168 @@
+package graph
+
+import (
+	"container/heap"
+	"hash/fnv"
+	"sort"
+	"time"
+
+	"github.com/otj-edge/otj-edge/agent/clock"
+)
+
+// When each room steps next: the scheduler loop's timer and wake-up, which due rooms step now
+// (pickDue), hot and cold poll intervals with jitter, the round's window and the daily full
+// round after midnight (needsFull), and the backoff after failures. The daily budget that
+// stretches the intervals is in schedule.go.
+
+// arm sets the timer to fire at the given time. If the clock jumped while the timer was being
+// set (a fake clock advanced by a test or a tool), the deadline would come out late: set it
+// again.
+func (s *Syncer) arm(t clock.Timer, at time.Time) {
+	for {
+		before := s.clk.Now()
+		t.Stop()
+		t.Reset(max(0, at.Sub(before)))
+		if s.clk.Now().Sub(before) < time.Millisecond {
+			return
+		}
+	}
+}
+
+// signal wakes the scheduler loop.
+func (s *Syncer) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// maxActive is how many rooms may be mid-step at once: enough to fill every in-flight slot
+// with a full batch.
+func (s *Syncer) maxActive() int { return s.in.MaxInFlight * maxBatch }
+
+// pickDue marks the rooms to step now (hot rooms first, then by due time) and returns when to
+// look again (under s.mu).
+func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
+	var due []*room
+	for len(s.due) > 0 && !s.due[0].due.After(now) {
+		due = append(due, heap.Pop(&s.due).(*room))
+	}
+	free := s.maxActive() - s.steps
+	if len(due) > free {
+		sort.SliceStable(due, func(i, j int) bool {
+			hi, hj := s.hot(due[i], now), s.hot(due[j], now)
+			if hi != hj {
+				return hi
+			}
+			return due[i].due.Before(due[j].due)
+		})
+		for _, r := range due[max(0, free):] {
+			heap.Push(&s.due, r) // still due: picked when a step ends
+		}
+		due = due[:max(0, free)]
+	}
+	for _, r := range due {
+		r.running = true
+		s.steps++
+	}
+	next := s.budget.nextPlan
+	if len(s.due) > 0 && s.due[0].due.Before(next) {
+		next = s.due[0].due
+	}
+	return due, next
+}
+
+// rollOffset is when after midnight a room's daily full round starts (spread by mailbox).
+func (s *Syncer) rollOffset(r *room) time.Duration {
+	spread := uint32(s.tune.RollSpread / time.Second)
+	if spread == 0 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(r.spec.Mailbox))
+	return time.Duration(h.Sum32()%spread) * time.Second
+}
+
+func dayStart(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, t.Location())
+}
+
+// window is the calendarView window of a round starting now: the start of yesterday to the
+// end of today + upcoming_days.
+func window(r *room, now time.Time) (time.Time, time.Time) {
+	day := dayStart(now)
+	return day.AddDate(0, 0, -1), day.AddDate(0, 0, r.spec.UpcomingDays+1)
+}
+
+// needsFull reports whether the room's next round must start over (under s.mu).
+func (s *Syncer) needsFull(r *room, now time.Time) bool {
+	if r.forceFull || r.state.DeltaLink == "" {
+		return true
+	}
+	// Links stored under another graph_url lead nowhere (or to the wrong tenant's cloud).
+	if !s.api.fromGraphURL(r.state.DeltaLink) || (r.state.NextLink != "" && !s.api.fromGraphURL(r.state.NextLink)) {
+		return true
+	}
+	ws, we := window(r, now)
+	if r.state.WindowStart.Equal(ws) && r.state.WindowEnd.Equal(we) {
+		return false
+	}
+	// Yesterday's window still covers what matters until this room's turn after midnight.
+	yesterday := r.state.WindowStart.Equal(ws.AddDate(0, 0, -1)) && r.state.WindowEnd.Equal(we.AddDate(0, 0, -1))
+	return !yesterday || !now.Before(dayStart(now).Add(s.rollOffset(r)))
+}
+
+// hot reports whether a room is hot now: a meeting starts within HotLead, has just started,
+// or runs while the budget allows running meetings to count (under s.mu).
+func (s *Syncer) hot(r *room, now time.Time) bool {
+	for _, sp := range r.spans {
+		st, en := hotPeriod(sp, s.tune.HotLead, s.budget.runningHot)
+		if !now.Before(st) && now.Before(en) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextHot is when the room next becomes hot (zero: not within its known meetings).
+func (s *Syncer) nextHot(r *room, now time.Time) time.Time {
+	var at time.Time
+	for _, sp := range r.spans {
+		t, _ := hotPeriod(sp, s.tune.HotLead, s.budget.runningHot)
+		if t.After(now) && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	return at
+}
+
+// jitter spreads d by ± the tuning's fraction (under s.mu).
+func (s *Syncer) jitter(d time.Duration) time.Duration {
+	f := 1 + s.tune.Jitter*(2*s.rng.Float64()-1)
+	return time.Duration(float64(d) * f)
+}
+
+// nextPoll is when a room that just finished a round polls again (under s.mu).
+func (s *Syncer) nextPoll(r *room, now time.Time) time.Time {
+	if s.budget.exhausted {
+		return dayStart(now).AddDate(0, 0, 1)
+	}
+	if s.hot(r, now) {
+		return now.Add(s.jitter(s.hotInterval()))
+	}
+	due := now.Add(s.jitter(s.coldInterval()))
+	if h := s.nextHot(r, now); !h.IsZero() && h.Before(due) {
+		due = h
+	}
+	if roll := dayStart(now).AddDate(0, 0, 1).Add(s.rollOffset(r)); roll.Before(due) {
+		due = roll
+	}
+	return due
+}
+
+// backoff is the wait after n consecutive transient failures: 5 s doubling to 5 min, jittered.
+func (s *Syncer) backoff(n int) time.Duration {
+	d := 5 * time.Second << min(n-1, 6)
+	return s.jitter(min(d, 5*time.Minute))
+}
