@@ -83,9 +83,7 @@ func storedPins(ctx context.Context, cfg *config.Config) map[string]string {
 
 func checkOneCodec(ctx context.Context, e config.Endpoint, pin string) (string, bool) {
 	name := "cisco/" + e.Name
-	ep := cisco.Endpoint{Name: e.Name, Room: e.Room, Address: e.Address, Username: e.Username,
-		Password: e.Password.Value(), Fingerprint: e.Fingerprint, CAFile: e.CAFile}
-	res, err := cisco.Probe(ctx, ep, pin)
+	res, err := cisco.Probe(ctx, ciscoEndpoint(e), pin)
 	if err != nil {
 		msg := strings.ReplaceAll(probeError(e, err), e.Password.Value(), config.Redacted)
 		return fmt.Sprintf("FAIL  %s: %s", name, msg), true

@@ -23,10 +23,10 @@ func checkGraph(ctx context.Context, cfg *config.Config, w io.Writer) int {
 			continue
 		}
 		var mailboxes []string
-		for _, r := range graph.RoomsFor(cfg, in.Name) {
+		for _, r := range graphRooms(cfg, in.Name) {
 			mailboxes = append(mailboxes, r.Mailbox)
 		}
-		lines, n := graph.Check(ctx, in, mailboxes, nil).Lines()
+		lines, n := graph.Check(ctx, graphIntegration(in), mailboxes, nil).Lines()
 		for _, l := range lines {
 			fmt.Fprintln(w, l)
 		}

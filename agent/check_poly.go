@@ -45,7 +45,7 @@ func checkPoly(ctx context.Context, cfg *config.Config, w io.Writer) (failed int
 		}
 		st.Close()
 	}
-	for _, a := range poly.ConfigOptions(cfg).Endpoints {
+	for _, a := range polyOptions(cfg).Endpoints {
 		if a.Address == "" {
 			continue
 		}

@@ -28,26 +28,16 @@ func newLogger(w io.Writer, format, level string, secrets []string, mirror func(
 	return slog.New(&scrubHandler{next: h, secrets: usable(secrets), mirror: mirror})
 }
 
-// secretsOf lists every secret value in the config (for scrubbing).
+// secretsOf lists every secret value in the config (for scrubbing): config.Secrets walks the
+// config by reflection, so a secret added to any section is scrubbed without a change here.
 func secretsOf(c *config.Config) []string {
-	if c == nil {
-		return nil
-	}
 	var out []string
-	add := func(s config.Secret) {
-		if s.IsSet() {
-			out = append(out, s.Value())
+	seen := map[string]bool{}
+	for _, f := range c.Secrets() {
+		if v := f.Secret.Value(); !seen[v] {
+			seen[v] = true
+			out = append(out, v)
 		}
-	}
-	add(c.Status.Password)
-	add(c.MQTT.Password)
-	for _, in := range c.Integrations {
-		add(in.ClientSecret)
-		add(in.ClientCertificatePassword)
-	}
-	for _, e := range c.Endpoints {
-		add(e.Password)
-		add(e.CalendarPassword)
 	}
 	return out
 }

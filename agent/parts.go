@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/agent/telemetry"
 	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/device/cisco"
@@ -55,7 +56,7 @@ type partSpec struct {
 func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 	var specs []partSpec
 	if cfg.MQTT.Enabled() {
-		specs = append(specs, partSpec{name: "mqtt", key: keyOf(cfg.Site, cfg.MQTT, cfg.MQTT.Password.Value()), build: func() (func(context.Context) error, error) {
+		specs = append(specs, partSpec{name: "mqtt", key: keyOf(cfg.Site, cfg.MQTT), build: func() (func(context.Context) error, error) {
 			tel, err := telemetry.New(telemetry.Options{
 				Site: cfg.Site, Version: Version, StartedAt: a.started, MQTT: cfg.MQTT,
 				Store: a.store, Logger: a.log.With("part", "mqtt"), Clock: a.clock, Health: a.health,
@@ -74,7 +75,7 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 		a.tel = nil
 		a.mu.Unlock()
 	}
-	specs = append(specs, partSpec{name: "status page", key: keyOf(cfg.Status, cfg.Status.Password.Value()), build: func() (func(context.Context) error, error) {
+	specs = append(specs, partSpec{name: "status page", key: keyOf(cfg.Status), build: func() (func(context.Context) error, error) {
 		srv, err := web.New(web.Options{
 			Listen: cfg.Status.Listen, Username: cfg.Status.Username, Password: cfg.Status.Password,
 			Store: a.store, Health: a.health, Agent: webAgent{a}, Logger: a.log.With("part", "status page"),
@@ -95,8 +96,8 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 				polys = append(polys, e)
 			}
 		}
-		specs = append(specs, partSpec{name: "ews", key: keyOf(cfg.EWS, cfg.StateDir, polys, secretsOf(cfg)), build: func() (func(context.Context) error, error) {
-			opts := poly.ConfigOptions(cfg)
+		specs = append(specs, partSpec{name: "ews", key: keyOf(cfg.EWS, cfg.StateDir, polys), build: func() (func(context.Context) error, error) {
+			opts := polyOptions(cfg)
 			opts.Store, opts.Logger, opts.Clock, opts.Health = a.store, a.log.With("part", "ews"), a.clock, a.health
 			svc, err := poly.NewService(opts)
 			if err != nil {
@@ -112,8 +113,7 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 	var codecs []cisco.Endpoint
 	for _, e := range cfg.Endpoints {
 		if e.Type == config.EndpointCisco {
-			codecs = append(codecs, cisco.Endpoint{Name: e.Name, Room: e.Room, Address: e.Address, Username: e.Username,
-				Password: e.Password.Value(), Fingerprint: e.Fingerprint, CAFile: e.CAFile})
+			codecs = append(codecs, ciscoEndpoint(e))
 		}
 	}
 	if len(codecs) > 0 {
@@ -143,9 +143,9 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 		if in.Type != config.IntegrationGraph {
 			continue
 		}
-		rooms := graph.RoomsFor(cfg, in.Name)
-		specs = append(specs, partSpec{name: "graph/" + in.Name, key: keyOf(in, in.ClientSecret.Value(), in.ClientCertificatePassword.Value(), in.CertificateThumbprint(), rooms), build: func() (func(context.Context) error, error) {
-			s, err := graph.New(graph.Options{Integration: in, Rooms: rooms, Store: a.store,
+		rooms := graphRooms(cfg, in.Name)
+		specs = append(specs, partSpec{name: "graph/" + in.Name, key: keyOf(in, in.CertificateThumbprint(), rooms), build: func() (func(context.Context) error, error) {
+			s, err := graph.New(graph.Options{Integration: graphIntegration(in), Rooms: rooms, Store: a.store,
 				Logger: a.log.With("part", "graph/"+in.Name), Clock: a.clock, Health: a.health})
 			if err != nil {
 				a.health.Fail("graph/"+in.Name, err.Error())
@@ -160,13 +160,26 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 	return specs
 }
 
-// keyOf fingerprints the settings a part is built from. Secrets are passed as plain strings
-// because config.Secret marshals as "[redacted]": a changed password must restart the part.
+// keyOf fingerprints the settings a part is built from, their secrets included: a Secret
+// marshals as "[redacted]", so keyOf adds the secrets secret.Find finds inside v (with their
+// paths). A part's key thus covers exactly the secrets of the sections it is given (an MQTT
+// password change restarts mqtt, not the Poly service), and a secret added to a section later
+// is covered without a change here.
 func keyOf(v ...any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(fmt.Sprintf("agent: part key: %v", err)) // plain config data always marshals
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	var secrets [][2]string
+	for _, f := range secret.Find(v) {
+		secrets = append(secrets, [2]string{f.Path, f.Secret.Value()})
+	}
+	s, err := json.Marshal(secrets)
+	if err != nil {
+		panic(fmt.Sprintf("agent: part key: %v", err)) // strings always marshal
+	}
+	h := sha256.New()
+	h.Write(b)
+	h.Write(s)
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -7,15 +7,14 @@ package config
 
 import (
 	"crypto"
-	"crypto/sha1"
 	"crypto/x509"
-	"encoding/hex"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
@@ -166,15 +165,14 @@ func (in Integration) CertificateThumbprint() string {
 	if len(in.ClientCertificates) == 0 {
 		return ""
 	}
-	sum := sha1.Sum(in.ClientCertificates[0].Raw) // #nosec G401: an identifier, as Entra shows it
-	return strings.ToUpper(hex.EncodeToString(sum[:]))
+	return graphconf.Thumbprint(in.ClientCertificates[0])
 }
 
-// Integration defaults.
+// Integration defaults (package graphconf's, where the Graph source reads them too).
 const (
-	DefaultGraphURL          = "https://graph.microsoft.com/v1.0"
-	DefaultMaxRequestsPerDay = 1_000_000
-	DefaultMaxInFlight       = 8
+	DefaultGraphURL          = graphconf.DefaultGraphURL
+	DefaultMaxRequestsPerDay = graphconf.DefaultMaxRequestsPerDay
+	DefaultMaxInFlight       = graphconf.DefaultMaxInFlight
 )
 
 // Profile is an integration plus meeting processing settings and rules.

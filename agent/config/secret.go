@@ -1,66 +1,36 @@
 package config
 
 import (
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"regexp"
 	"runtime"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/otj-edge/otj-edge/agent/secret"
 )
 
 // Redacted is what a Secret prints as everywhere: logs, JSON, YAML, fmt.
-const Redacted = "[redacted]"
+const Redacted = secret.Redacted
 
-// Secret is a credential. It never prints its value: String, fmt verbs, slog, JSON and YAML all
-// show "[redacted]"; only Value returns it. A secret may be given inline, as ${ENV} (expanded at
+// Secret is a credential (package agent/secret, so the leaves that use one need not import the
+// config). It never prints its value: String, fmt verbs, slog, JSON and YAML all show
+// "[redacted]"; only Value returns it. A secret may be given inline, as ${ENV} (expanded at
 // load time), or through the sibling *_file key.
-type Secret struct {
-	value string
-}
+type Secret = secret.Secret
 
 // NewSecret wraps a value (tests and generated configs).
-func NewSecret(v string) Secret { return Secret{value: v} }
+func NewSecret(v string) Secret { return secret.New(v) }
 
-// Value is the secret itself. Call it only where the secret is used.
-func (s Secret) Value() string { return s.value }
-
-// IsSet reports whether a value was given.
-func (s Secret) IsSet() bool { return s.value != "" }
-
-// String hides the value.
-func (s Secret) String() string {
-	if s.value == "" {
-		return ""
+// Secrets lists every secret set anywhere in the config with its path (e.g.
+// "endpoints[2].calendar_password"), found by reflection: a secret added to any section later
+// is covered without a change here. The log scrubber, the status page's scrubber and the
+// parts' restart keys all use this one list.
+func (c *Config) Secrets() []secret.Field {
+	if c == nil {
+		return nil
 	}
-	return Redacted
-}
-
-// GoString hides the value from %#v.
-func (s Secret) GoString() string { return s.String() }
-
-// Format hides the value from every fmt verb.
-func (s Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(s.String())) }
-
-// LogValue hides the value from slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalJSON hides the value.
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
-
-// MarshalYAML hides the value.
-func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
-
-// UnmarshalYAML reads a scalar string.
-func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a secret must be a string", n.Line)}}
-	}
-	s.value = n.Value
-	return nil
+	return secret.Find(c)
 }
 
 var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -90,14 +60,15 @@ func expandEnv(v string, lookup func(string) (string, bool)) (string, error) {
 // name the section and YAML key for messages; required says whether a value must come from
 // somewhere.
 func (l *loader) resolveSecret(owner string, s *Secret, file string, pos Pos, key string, required bool) {
-	if s.value != "" && file != "" {
+	if s.Value() != "" && file != "" {
 		l.errorf(pos.Line(key+"_file"), "%sgive %s or %s_file, not both", owner, key, key)
 		return
 	}
-	if l.skipSecrets && (file != "" || s.value != "") {
+	if l.skipSecrets && (file != "" || s.Value() != "") {
 		// Use what resolves without complaint (a literal value, a set variable); leave the
 		// rest empty. Nothing is said about length or file modes: the caller never uses them.
-		s.value, _ = expandEnv(s.value, l.env)
+		v, _ := expandEnv(s.Value(), l.env)
+		*s = secret.New(v)
 		return
 	}
 	if file != "" {
@@ -112,20 +83,20 @@ func (l *loader) resolveSecret(owner string, s *Secret, file string, pos Pos, ke
 				l.warnf(pos.Line(key+"_file"), "%s%s_file %s is readable by group or others (mode %04o); run: chmod 600 %s", owner, key, path, fi.Mode().Perm(), path)
 			}
 		}
-		s.value = strings.TrimRight(string(data), "\r\n")
-		if s.value == "" {
+		*s = secret.New(strings.TrimRight(string(data), "\r\n"))
+		if !s.IsSet() {
 			l.errorf(pos.Line(key+"_file"), "%s%s_file %s is empty", owner, key, path)
 		}
 		l.warnShortSecret(owner, *s, pos.Line(key+"_file"), key+"_file")
 		return
 	}
-	if s.value != "" {
-		v, err := expandEnv(s.value, l.env)
+	if s.IsSet() {
+		v, err := expandEnv(s.Value(), l.env)
 		if err != nil {
 			l.errorf(pos.Line(key), "%s%s: %s", owner, key, err)
 			return
 		}
-		s.value = v
+		*s = secret.New(v)
 		if v == "" && required {
 			l.errorf(pos.Line(key), "%s%s is empty after expanding the environment", owner, key)
 		}

@@ -12,14 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
 var (
 	siteRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-	// tokenPathRE is the Entra v2 token endpoint's path: /{tenant}/oauth2/v2.0/token.
-	tokenPathRE = regexp.MustCompile(`^/([^/]+)/oauth2/v2\.0/token/?$`)
 )
 
 // validate applies defaults and checks everything decode could not: required fields, ranges,
@@ -237,25 +236,14 @@ func (l *loader) graph(in *Integration) {
 	}
 	if in.TokenURL == "" {
 		l.errorf(in.Pos.Line("token_url"), "integration %q: token_url is required (the OAuth 2.0 token endpoint (v2) on the app registration's Endpoints page)", in.Name)
+	} else if tenant, host, err := graphconf.ParseTokenURL(in.TokenURL); err != nil {
+		l.errorf(in.Pos.Line("token_url"), "integration %q: %s", in.Name, err)
 	} else {
-		u, err := url.Parse(in.TokenURL)
-		var m []string
-		if err == nil {
-			m = tokenPathRE.FindStringSubmatch(u.Path)
-		}
-		switch {
-		case err != nil || u.Scheme != "https" || u.Host == "":
-			l.errorf(in.Pos.Line("token_url"), "integration %q: token_url %q must be an https URL like https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token", in.Name, in.TokenURL)
-		case m == nil:
-			l.errorf(in.Pos.Line("token_url"), "integration %q: token_url %q is not a v2 token endpoint (…/<tenant>/oauth2/v2.0/token)", in.Name, in.TokenURL)
-		default:
-			in.Tenant = m[1]
-			in.AuthorityHost = u.Scheme + "://" + u.Host + "/"
-		}
+		in.Tenant, in.AuthorityHost = tenant, host
 	}
 	if in.GraphURL == "" {
 		in.GraphURL = DefaultGraphURL
-	} else if g, err := normalizeGraphURL(in.GraphURL); err != nil {
+	} else if g, err := graphconf.NormalizeGraphURL(in.GraphURL); err != nil {
 		l.errorf(in.Pos.Line("graph_url"), "integration %q: graph_url: %s", in.Name, err)
 	} else {
 		in.GraphURL = g
@@ -272,28 +260,6 @@ func (l *loader) graph(in *Integration) {
 	}
 	in.CAFile = l.abs(in.CAFile)
 	l.fileExists(in.CAFile, in.Pos, "ca_file")
-}
-
-// normalizeGraphURL accepts a Graph FQDN (Pexip's "Graph API FQDN"), a root URL, or a root with
-// the version, and returns https://host[:port]/v1.0.
-func normalizeGraphURL(s string) (string, error) {
-	if !strings.Contains(s, "://") {
-		s = "https://" + s
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("%q is not a URL or host name", s)
-	}
-	if u.Scheme != "https" {
-		return "", fmt.Errorf("%q must use https", s)
-	}
-	p := strings.TrimSuffix(u.Path, "/")
-	switch p {
-	case "", "/v1.0":
-	default:
-		return "", fmt.Errorf("%q: expected the Graph root with /v1.0 (e.g. https://graph.microsoft.com/v1.0)", s)
-	}
-	return "https://" + u.Host + "/v1.0", nil
 }
 
 func (l *loader) profiles(c *Config, integrations map[string]bool) map[string]bool {

@@ -5,56 +5,25 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/url"
-	"reflect"
 	"strings"
 
 	"github.com/otj-edge/otj-edge/agent/config"
 )
 
-// secretValues lists every config.Secret value set anywhere in cfg. It walks the whole struct,
-// so secrets added to the config later are covered without a change here.
+// secretValues lists every secret value set anywhere in cfg: config.Secrets, the one
+// reflective list the logger and the parts' restart keys use too, so secrets added to the
+// config later are covered without a change here.
 func secretValues(cfg *config.Config) []string {
-	if cfg == nil {
-		return nil
-	}
 	var out []string
 	seen := map[string]bool{}
-	secretType := reflect.TypeFor[config.Secret]()
-	var walk func(v reflect.Value)
-	walk = func(v reflect.Value) {
-		switch v.Kind() {
-		case reflect.Pointer, reflect.Interface:
-			if !v.IsNil() {
-				walk(v.Elem())
-			}
-		case reflect.Struct:
-			if v.Type() == secretType {
-				s := v.Interface().(config.Secret)
-				// Values shorter than 4 bytes cannot be scrubbed without mangling ordinary
-				// text (the logger draws the same line).
-				if len(s.Value()) >= 4 && !seen[s.Value()] {
-					seen[s.Value()] = true
-					out = append(out, s.Value())
-				}
-				return
-			}
-			for i := range v.NumField() {
-				if v.Type().Field(i).IsExported() {
-					walk(v.Field(i))
-				}
-			}
-		case reflect.Slice, reflect.Array:
-			for i := range v.Len() {
-				walk(v.Index(i))
-			}
-		case reflect.Map:
-			it := v.MapRange()
-			for it.Next() {
-				walk(it.Value())
-			}
+	for _, f := range cfg.Secrets() {
+		// Values shorter than 4 bytes cannot be scrubbed without mangling ordinary text (the
+		// logger draws the same line).
+		if v := f.Secret.Value(); len(v) >= 4 && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
 		}
 	}
-	walk(reflect.ValueOf(cfg))
 	return out
 }
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
 )
@@ -33,7 +33,7 @@ func BenchmarkServePoll(b *testing.B) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	f.opts.Endpoints = append(f.opts.Endpoints, Account{Name: "bench", Room: room, Username: "bench", Password: config.NewSecret("x")})
+	f.opts.Endpoints = append(f.opts.Endpoints, Account{Name: "bench", Room: room, Username: "bench", Password: secret.New("x")})
 	svc, err := NewService(f.opts)
 	if err != nil {
 		b.Fatal(err)

@@ -21,8 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/simulators/polysim"
 	"github.com/otj-edge/otj-edge/simulators/simtls"
 	"github.com/otj-edge/otj-edge/store"
@@ -139,8 +139,8 @@ func newFixture(t testing.TB) *fixture {
 	return &fixture{t: t, st: st, clk: clk, health: h, ca: ca, dir: dir, opts: Options{
 		Listen: "127.0.0.1:0", CertFile: certFile, KeyFile: keyFile, StateDir: filepath.Join(dir, "state"),
 		Endpoints: []Account{
-			{Name: "poly-a", Room: roomA, Username: userA, Password: config.NewSecret(passA)},
-			{Name: "poly-b", Room: roomB, Username: userB, Password: config.NewSecret(passB)},
+			{Name: "poly-a", Room: roomA, Username: userA, Password: secret.New(passA)},
+			{Name: "poly-b", Room: roomB, Username: userB, Password: secret.New(passB)},
 		},
 		Store: st, Clock: clk, Health: h, Logger: testLogger(t),
 	}}

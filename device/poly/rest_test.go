@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/simulators/polysim"
 	"github.com/otj-edge/otj-edge/store"
 )
@@ -72,9 +72,9 @@ func TestRESTHealth(t *testing.T) {
 
 	f.opts.Listen = addr
 	f.opts.Endpoints[0].Address = a.RESTURL()
-	f.opts.Endpoints[0].AdminUsername, f.opts.Endpoints[0].AdminPassword = "admin", config.NewSecret("rest-pass-a")
+	f.opts.Endpoints[0].AdminUsername, f.opts.Endpoints[0].AdminPassword = "admin", secret.New("rest-pass-a")
 	f.opts.Endpoints[1].Address = b.RESTURL()
-	f.opts.Endpoints[1].AdminUsername, f.opts.Endpoints[1].AdminPassword = "admin", config.NewSecret("not-the-password")
+	f.opts.Endpoints[1].AdminUsername, f.opts.Endpoints[1].AdminPassword = "admin", secret.New("not-the-password")
 	sub := f.st.Subscribe(store.TopicEndpoints)
 	defer sub.Close()
 	f.start()

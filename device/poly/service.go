@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -29,18 +29,18 @@ type Account struct {
 	// Username and Password are what the endpoint logs in to the calendar service with
 	// (calendar_username / calendar_password).
 	Username string
-	Password config.Secret
+	Password secret.Secret
 	// Address, AdminUsername and AdminPassword enable REST health checks (address, username,
 	// password); CAFile or Fingerprint verify the endpoint's certificate, which is otherwise
 	// pinned on first use.
 	Address       string
 	AdminUsername string
-	AdminPassword config.Secret
+	AdminPassword secret.Secret
 	CAFile        string
 	Fingerprint   string
 }
 
-// Options configure the service; ConfigOptions fills them from the agent config.
+// Options configure the service; the agent fills them from its config.
 type Options struct {
 	Listen           string // HTTPS address; default :8443
 	CertFile         string // PEM certificate and key; empty: self-signed, kept in StateDir
@@ -55,31 +55,6 @@ type Options struct {
 	Logger *slog.Logger
 	Clock  clock.Clock
 	Health *health.Tracker // may be nil
-}
-
-// ConfigOptions builds Options from the agent config (the caller adds Store, Logger, Clock and
-// Health).
-func ConfigOptions(cfg *config.Config) Options {
-	o := Options{
-		Listen:           cfg.EWS.Listen,
-		CertFile:         cfg.EWS.CertFile,
-		KeyFile:          cfg.EWS.KeyFile,
-		StateDir:         cfg.StateDir,
-		BodyTemplate:     cfg.EWS.BodyTemplate,
-		Capture:          cfg.EWS.Capture,
-		NotPollingFactor: cfg.EWS.NotPollingFactor,
-	}
-	for _, e := range cfg.Endpoints {
-		if e.Type != config.EndpointPoly {
-			continue
-		}
-		o.Endpoints = append(o.Endpoints, Account{
-			Name: e.Name, Room: e.Room, Username: e.CalendarUsername, Password: e.CalendarPassword,
-			Address: e.Address, AdminUsername: e.Username, AdminPassword: e.Password,
-			CAFile: e.CAFile, Fingerprint: e.Fingerprint,
-		})
-	}
-	return o
 }
 
 // Service is the calendar service.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
-	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/graph"
@@ -87,7 +87,7 @@ func roomList(n int) []string {
 type benchEnv struct {
 	sim *graphsim.Server
 	st  *store.Store
-	in  config.Integration
+	in  graph.Integration
 	dir string
 }
 
@@ -114,9 +114,9 @@ func newBenchEnv(ctx context.Context, opts graphsim.Options, now func() time.Tim
 		sim.Close()
 		return nil, err
 	}
-	in := config.Integration{Name: "m365", Type: config.IntegrationGraph, ClientID: sim.ClientID(),
-		ClientSecret: config.NewSecret(sim.ClientSecret()), TokenURL: sim.TokenURL(), GraphURL: sim.GraphURL(),
-		MaxRequestsPerDay: config.DefaultMaxRequestsPerDay, MaxInFlight: config.DefaultMaxInFlight, CAFile: ca}
+	in := graph.Integration{Name: "m365", ClientID: sim.ClientID(),
+		ClientSecret: secret.New(sim.ClientSecret()), TokenURL: sim.TokenURL(), GraphURL: sim.GraphURL(),
+		MaxRequestsPerDay: graph.DefaultMaxRequestsPerDay, MaxInFlight: graph.DefaultMaxInFlight, CAFile: ca}
 	return &benchEnv{sim: sim, st: st, in: in, dir: dir}, nil
 }
 

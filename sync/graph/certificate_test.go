@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/simulators/simtls"
 	"github.com/otj-edge/otj-edge/store"
@@ -17,7 +17,7 @@ import (
 
 // useCertificate makes the harness's integration authenticate with c instead of the secret.
 func (h *harness) useCertificate(c simtls.AppCertificate) {
-	h.in.ClientSecret = config.Secret{}
+	h.in.ClientSecret = secret.Secret{}
 	h.in.ClientCertificateFile = "/etc/otj-edge/graph.pem"
 	h.in.ClientCertificates, h.in.ClientKey = []*x509.Certificate{c.Cert}, c.Key
 }

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -37,7 +36,7 @@ type CheckReport struct {
 
 // Check fetches a token and reads each room's next 24 hours (one request per room, at most
 // max_in_flight at a time). httpClient may be nil (the system roots plus ca_file).
-func Check(ctx context.Context, in config.Integration, mailboxes []string, httpClient *http.Client) CheckReport {
+func Check(ctx context.Context, in Integration, mailboxes []string, httpClient *http.Client) CheckReport {
 	rep := CheckReport{Integration: in.Name}
 	if in.UsesCertificate() && len(in.ClientCertificates) > 0 {
 		c := in.ClientCertificates[0]
@@ -64,7 +63,7 @@ func Check(ctx context.Context, in config.Integration, mailboxes []string, httpC
 	rep.Rooms = make([]RoomCheck, len(mailboxes))
 	limit := in.MaxInFlight
 	if limit <= 0 {
-		limit = config.DefaultMaxInFlight
+		limit = DefaultMaxInFlight
 	}
 	slots := make(chan struct{}, limit)
 	var wg sync.WaitGroup

@@ -33,7 +33,7 @@ import (
 	graphauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
-	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 )
 
 // requestTimeout bounds one Graph request (or batch).
@@ -83,7 +83,7 @@ func (r result) ok() bool { return r.err == nil && r.status >= 200 && r.status <
 // reschedules rooms itself), the allowed-hosts list set to graph_url's host, and a middleware
 // that refuses to send a request without a token instead of letting the SDK drop it silently.
 type api struct {
-	in        config.Integration
+	in        Integration
 	base      *http.Client
 	graphURL  string // https://host[:port]/v1.0
 	graphHost string // host without port
@@ -125,24 +125,16 @@ func baseClient(caFile string) (*http.Client, error) {
 }
 
 // authority derives the tenant and Entra host from token_url when the config loader has not.
-func authority(in config.Integration) (tenant, host string, err error) {
+func authority(in Integration) (tenant, host string, err error) {
 	if in.Tenant != "" && in.AuthorityHost != "" {
 		return in.Tenant, in.AuthorityHost, nil
 	}
-	u, err := url.Parse(in.TokenURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return "", "", fmt.Errorf("token_url %q is not an https URL", in.TokenURL)
-	}
-	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
-	if len(parts) < 4 || parts[1] != "oauth2" || parts[2] != "v2.0" || parts[3] != "token" {
-		return "", "", fmt.Errorf("token_url %q is not a v2 token endpoint (…/<tenant>/oauth2/v2.0/token)", in.TokenURL)
-	}
-	return parts[0], u.Scheme + "://" + u.Host + "/", nil
+	return graphconf.ParseTokenURL(in.TokenURL)
 }
 
-func newAPI(in config.Integration, base *http.Client) (*api, error) {
+func newAPI(in Integration, base *http.Client) (*api, error) {
 	if in.GraphURL == "" {
-		in.GraphURL = config.DefaultGraphURL
+		in.GraphURL = graphconf.DefaultGraphURL
 	}
 	u, err := url.Parse(in.GraphURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -163,7 +155,7 @@ func newAPI(in config.Integration, base *http.Client) (*api, error) {
 
 // newCredential is the integration's client credential: its certificate when it has one
 // (client_certificate_file, read and checked by the config loader), else its secret.
-func newCredential(in config.Integration, opts azcore.ClientOptions) (azcore.TokenCredential, error) {
+func newCredential(in Integration, opts azcore.ClientOptions) (azcore.TokenCredential, error) {
 	if in.UsesCertificate() {
 		if len(in.ClientCertificates) == 0 || in.ClientKey == nil {
 			return nil, fmt.Errorf("client_certificate_file %s was not read", in.ClientCertificateFile)

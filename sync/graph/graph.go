@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/rules"
@@ -42,22 +41,6 @@ import (
 type RoomSpec struct {
 	Mailbox      string
 	UpcomingDays int
-}
-
-// RoomsFor lists the rooms of cfg that integration syncs, with their profiles' upcoming_days.
-func RoomsFor(cfg *config.Config, integration string) []RoomSpec {
-	var out []RoomSpec
-	for _, r := range cfg.Rooms() {
-		if r.Integration != integration {
-			continue
-		}
-		days := rules.DefaultUpcomingDays
-		if p := cfg.Profile(r.Profile); p != nil {
-			days = *p.Settings.WithDefaults().UpcomingDays
-		}
-		out = append(out, RoomSpec{Mailbox: r.Mailbox, UpcomingDays: days})
-	}
-	return out
 }
 
 // Tuning adjusts the scheduler; zero values take the defaults. Tests and benchmarks use it;
@@ -101,10 +84,9 @@ func (t *Tuning) defaults() {
 
 // Options are a Syncer's dependencies and configuration.
 type Options struct {
-	// Integration is the graph integration (config.Integration after validation: client_id,
-	// client_secret, token_url, graph_url, max_requests_per_day, max_in_flight, ca_file).
-	Integration config.Integration
-	// Rooms are the mailboxes this integration syncs (see RoomsFor).
+	// Integration is the Graph integration's settings (the agent translates its config).
+	Integration Integration
+	// Rooms are the mailboxes this integration syncs.
 	Rooms  []RoomSpec
 	Store  *store.Store
 	Logger *slog.Logger
@@ -119,7 +101,7 @@ type Options struct {
 type Syncer struct {
 	name      string
 	component string
-	in        config.Integration
+	in        Integration
 	st        *store.Store
 	log       *slog.Logger
 	clk       clock.Clock
@@ -200,10 +182,10 @@ func New(opts Options) (*Syncer, error) {
 		return nil, errors.New("graph syncer: the integration has no name")
 	}
 	if in.MaxRequestsPerDay <= 0 {
-		in.MaxRequestsPerDay = config.DefaultMaxRequestsPerDay
+		in.MaxRequestsPerDay = DefaultMaxRequestsPerDay
 	}
 	if in.MaxInFlight <= 0 {
-		in.MaxInFlight = config.DefaultMaxInFlight
+		in.MaxInFlight = DefaultMaxInFlight
 	}
 	base := opts.HTTPClient
 	if base == nil {

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
@@ -32,7 +32,7 @@ type harness struct {
 	st     *store.Store
 	dbPath string
 	health *health.Tracker
-	in     config.Integration
+	in     Integration
 	rooms  []RoomSpec
 }
 
@@ -56,9 +56,9 @@ func newHarnessAt(t *testing.T, start time.Time, opts graphsim.Options, mailboxe
 	require.NoError(t, sim.CA().WriteFile(caFile))
 	h := &harness{t: t, clk: clk, sim: sim, dbPath: filepath.Join(dir, "otj-edge.db"), health: health.New(clk.Now)}
 	h.openStore()
-	h.in = config.Integration{Name: "m365", Type: config.IntegrationGraph, ClientID: sim.ClientID(),
-		ClientSecret: config.NewSecret(sim.ClientSecret()), TokenURL: sim.TokenURL(), GraphURL: sim.GraphURL(),
-		MaxRequestsPerDay: config.DefaultMaxRequestsPerDay, MaxInFlight: config.DefaultMaxInFlight, CAFile: caFile}
+	h.in = Integration{Name: "m365", ClientID: sim.ClientID(),
+		ClientSecret: secret.New(sim.ClientSecret()), TokenURL: sim.TokenURL(), GraphURL: sim.GraphURL(),
+		MaxRequestsPerDay: DefaultMaxRequestsPerDay, MaxInFlight: DefaultMaxInFlight, CAFile: caFile}
 	for _, m := range mailboxes {
 		h.rooms = append(h.rooms, RoomSpec{Mailbox: m, UpcomingDays: 7})
 	}
@@ -234,4 +234,4 @@ func (h *harness) recentEvents(kind string) []store.LoggedEvent {
 
 func roomName(i int) string { return fmt.Sprintf("room-%02d@contoso.example", i) }
 
-func configSecret(v string) config.Secret { return config.NewSecret(v) }
+func configSecret(v string) secret.Secret { return secret.New(v) }

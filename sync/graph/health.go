@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -73,7 +72,7 @@ func (s *Syncer) certificateExpiring() string {
 		return ""
 	}
 	end := certs[0].NotAfter
-	if left := end.Sub(s.clk.Now()); left > config.CertificateWarnAhead {
+	if left := end.Sub(s.clk.Now()); left > CertificateWarnAhead {
 		return ""
 	}
 	return fmt.Sprintf("the client certificate (thumbprint %s) expires on %s: upload its successor to the app registration, "+

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/agent/secret"
 )
 
 // TestRequestsMatchTheGeneratedSDK builds every request kind the syncer sends both with
@@ -20,7 +20,7 @@ import (
 // longer links, for its size; this test does): URL, method and headers must be the same.
 func TestRequestsMatchTheGeneratedSDK(t *testing.T) {
 	ctx := context.Background()
-	in := config.Integration{Name: "m365", ClientID: "app", ClientSecret: config.NewSecret("s3cret"),
+	in := Integration{Name: "m365", ClientID: "app", ClientSecret: secret.New("s3cret"),
 		TokenURL: "https://login.example/contoso.example/oauth2/v2.0/token", GraphURL: "https://graph.example/v1.0"}
 	a, err := newAPI(in, http.DefaultClient)
 	require.NoError(t, err)

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 )
 
@@ -21,7 +20,7 @@ import (
 // it said nothing), then what to do; never a line ending in a bare colon, never the secret.
 func TestTokenEndpointFailuresKeepTheirCause(t *testing.T) {
 	const room = "room-01@contoso.example"
-	check := func(t *testing.T, in config.Integration, client *http.Client) string {
+	check := func(t *testing.T, in Integration, client *http.Client) string {
 		t.Helper()
 		rep := Check(t.Context(), in, []string{room}, client)
 		require.False(t, rep.TokenOK)

@@ -1,0 +1,71 @@
+package agent
+
+import (
+	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/device/cisco"
+	"github.com/otj-edge/otj-edge/device/poly"
+	"github.com/otj-edge/otj-edge/sync/graph"
+	"github.com/otj-edge/otj-edge/sync/rules"
+)
+
+// The agent is the only layer that reads the config: each source and driver owns plain
+// Options, and these functions translate the config into them (layering_test.go keeps sync/*
+// and device/* from importing agent/config).
+
+// graphIntegration is a Graph integration's settings as package graph takes them (the loader
+// has parsed token_url and read client_certificate_file with graphconf).
+func graphIntegration(in config.Integration) graph.Integration {
+	return graph.Integration{
+		Name: in.Name, ClientID: in.ClientID, ClientSecret: in.ClientSecret,
+		ClientCertificateFile: in.ClientCertificateFile, ClientCertificates: in.ClientCertificates, ClientKey: in.ClientKey,
+		TokenURL: in.TokenURL, Tenant: in.Tenant, AuthorityHost: in.AuthorityHost, GraphURL: in.GraphURL,
+		MaxRequestsPerDay: in.MaxRequestsPerDay, MaxInFlight: in.MaxInFlight, CAFile: in.CAFile,
+	}
+}
+
+// graphRooms lists the rooms of cfg that integration syncs, with their profiles' upcoming_days.
+func graphRooms(cfg *config.Config, integration string) []graph.RoomSpec {
+	var out []graph.RoomSpec
+	for _, r := range cfg.Rooms() {
+		if r.Integration != integration {
+			continue
+		}
+		days := rules.DefaultUpcomingDays
+		if p := cfg.Profile(r.Profile); p != nil {
+			days = *p.Settings.WithDefaults().UpcomingDays
+		}
+		out = append(out, graph.RoomSpec{Mailbox: r.Mailbox, UpcomingDays: days})
+	}
+	return out
+}
+
+// polyOptions builds the calendar service's Options from cfg (the caller adds Store, Logger,
+// Clock and Health).
+func polyOptions(cfg *config.Config) poly.Options {
+	o := poly.Options{
+		Listen:           cfg.EWS.Listen,
+		CertFile:         cfg.EWS.CertFile,
+		KeyFile:          cfg.EWS.KeyFile,
+		StateDir:         cfg.StateDir,
+		BodyTemplate:     cfg.EWS.BodyTemplate,
+		Capture:          cfg.EWS.Capture,
+		NotPollingFactor: cfg.EWS.NotPollingFactor,
+	}
+	for _, e := range cfg.Endpoints {
+		if e.Type != config.EndpointPoly {
+			continue
+		}
+		o.Endpoints = append(o.Endpoints, poly.Account{
+			Name: e.Name, Room: e.Room, Username: e.CalendarUsername, Password: e.CalendarPassword,
+			Address: e.Address, AdminUsername: e.Username, AdminPassword: e.Password,
+			CAFile: e.CAFile, Fingerprint: e.Fingerprint,
+		})
+	}
+	return o
+}
+
+// ciscoEndpoint is a Cisco endpoint as package cisco takes it.
+func ciscoEndpoint(e config.Endpoint) cisco.Endpoint {
+	return cisco.Endpoint{Name: e.Name, Room: e.Room, Address: e.Address, Username: e.Username,
+		Password: e.Password.Value(), Fingerprint: e.Fingerprint, CAFile: e.CAFile}
+}

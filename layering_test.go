@@ -1,0 +1,292 @@
+// Package layering_test keeps the module's layers apart (Tailscale's tstest/deptest is the
+// model): it lists every package with `go list -json` and fails when an import crosses a seam
+// the design draws. ARCHITECTURE.md says what each layer owns; this test is what holds it.
+package layering_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/otj-edge/otj-edge"
+
+// kit is the leaf kit every layer may use: each imports no project package but the others.
+var kit = []string{"agent/clock", "agent/health", "agent/secret"}
+
+// pkg is what the rules read of `go list -json`: paths are relative to the module ("sync/graph").
+type pkg struct {
+	Path    string
+	Imports []string // direct, production code
+	Deps    []string // transitive, production code
+	Tests   []string // direct imports of the package's tests
+}
+
+// rule is one seam: applies picks the packages it binds, and forbidden says why an import of
+// theirs (a project path) is not allowed, or "" when it is.
+type rule struct {
+	name      string
+	applies   func(p string) bool
+	forbidden func(dep string) string
+	tests     bool // the package's tests are bound too, not only its production code
+}
+
+func under(p string, dirs ...string) bool {
+	for _, d := range dirs {
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+var rules = []rule{
+	{
+		// Sources and drivers own plain Options; the agent translates the config into them
+		// (agent/translate.go). They may use the kit, nothing else of agent/.
+		name:    "sources and drivers stay below the agent",
+		applies: func(p string) bool { return under(p, "sync", "device") },
+		forbidden: func(dep string) string {
+			if under(dep, "agent") && !slices.Contains(kit, dep) {
+				return "sync/* and device/* take plain Options and may use only the kit (" + strings.Join(kit, ", ") +
+					") of agent/; translate the config in the agent (agent/translate.go)"
+			}
+			return ""
+		},
+		tests: true,
+	},
+	{
+		// The store is the bottom layer: sources write it and drivers read it, so it can know
+		// neither. sync/calendar, the neutral event model, is the one exception: the design
+		// wants the store free of sync/ (issue 16), and moving the model out of sync/ is left
+		// for after the seams land; until then it stays a leaf (next rule).
+		name:    "the store imports no layer above it",
+		applies: func(p string) bool { return under(p, "store") },
+		forbidden: func(dep string) string {
+			if slices.Contains(kit, dep) || dep == "sync/calendar" {
+				return ""
+			}
+			return "store may import only the kit and sync/calendar (the neutral model)"
+		},
+	},
+	{
+		name: "leaves import no project package but the kit",
+		applies: func(p string) bool {
+			// sync/graph/graphconf is the Graph settings parser the config loader calls: a
+			// leaf, so agent/config does not pull in the Graph source.
+			return slices.Contains(kit, p) || p == "sync/calendar" || p == "sync/graph/graphconf"
+		},
+		forbidden: func(dep string) string {
+			if slices.Contains(kit, dep) {
+				return ""
+			}
+			return "a leaf imports no project package except the kit (" + strings.Join(kit, ", ") + ")"
+		},
+	},
+	{
+		// otj-sim (cmd/otj-sim) is the simulators' own binary.
+		name:    "production code never imports the simulators",
+		applies: func(p string) bool { return !under(p, "simulators", "cmd/otj-sim") && p != "" },
+		forbidden: func(dep string) string {
+			if under(dep, "simulators") {
+				return "production code never imports simulators/* (tests may)"
+			}
+			return ""
+		},
+	},
+}
+
+// violations checks every rule against pkgs, naming the import chain of each violation.
+func violations(pkgs map[string]*pkg) []string {
+	var out []string
+	paths := make([]string, 0, len(pkgs))
+	for p := range pkgs {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, r := range rules {
+		for _, p := range paths {
+			if !r.applies(p) {
+				continue
+			}
+			for _, dep := range pkgs[p].Deps {
+				if why := r.forbidden(dep); why != "" {
+					out = append(out, fmt.Sprintf("%s: %s imports %s (%s): %s", r.name, p, dep, strings.Join(chain(pkgs, p, dep), " → "), why))
+				}
+			}
+			if !r.tests {
+				continue
+			}
+			for _, dep := range pkgs[p].Tests {
+				if why := r.forbidden(dep); why != "" && !slices.Contains(pkgs[p].Deps, dep) {
+					out = append(out, fmt.Sprintf("%s: the tests of %s import %s: %s", r.name, p, dep, why))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// chain is the shortest production import path from p to dep, through project packages.
+func chain(pkgs map[string]*pkg, from, to string) []string {
+	prev := map[string]string{from: ""}
+	queue := []string{from}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if p == to {
+			var c []string
+			for ; p != ""; p = prev[p] {
+				c = append([]string{p}, c...)
+			}
+			return c
+		}
+		if pkgs[p] == nil {
+			continue
+		}
+		for _, q := range pkgs[p].Imports {
+			if _, seen := prev[q]; !seen {
+				prev[q] = p
+				queue = append(queue, q)
+			}
+		}
+	}
+	return []string{from, "…", to}
+}
+
+// listPackages runs `go list -json ./...` in the module and keeps the project's own imports.
+func listPackages(t *testing.T) map[string]*pkg {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	cmd := exec.Command(gobin, "list", "-e", "-json=ImportPath,Imports,Deps,TestImports,XTestImports,Error", "./...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, stderr.String())
+	}
+	own := func(paths []string) []string {
+		var o []string
+		for _, p := range paths {
+			if p == module {
+				o = append(o, "")
+			} else if rest, ok := strings.CutPrefix(p, module+"/"); ok {
+				o = append(o, rest)
+			}
+		}
+		return o
+	}
+	pkgs := map[string]*pkg{}
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var raw struct {
+			ImportPath                               string
+			Imports, Deps, TestImports, XTestImports []string
+			Error                                    *struct{ Err string }
+		}
+		if err := dec.Decode(&raw); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("go list output: %v", err)
+		}
+		if raw.Error != nil {
+			t.Fatalf("go list %s: %s", raw.ImportPath, raw.Error.Err)
+		}
+		path := own([]string{raw.ImportPath})
+		if len(path) == 0 {
+			continue
+		}
+		pkgs[path[0]] = &pkg{Path: path[0], Imports: own(raw.Imports), Deps: own(raw.Deps),
+			Tests: own(append(raw.TestImports, raw.XTestImports...))}
+	}
+	return pkgs
+}
+
+// TestLayering fails when a forbidden import appears anywhere in the module.
+func TestLayering(t *testing.T) {
+	pkgs := listPackages(t)
+	for _, want := range []string{"store", "sync/graph", "device/cisco", "device/poly", "agent/config", "agent/clock"} {
+		if pkgs[want] == nil {
+			t.Fatalf("go list did not list %s: the rules would check nothing", want)
+		}
+	}
+	for _, v := range violations(pkgs) {
+		t.Error(v)
+	}
+}
+
+// TestLayeringRulesCatchForbiddenImports runs the rules on a module with one forbidden import
+// per seam, some of them indirect, and checks that each is named with its chain.
+func TestLayeringRulesCatchForbiddenImports(t *testing.T) {
+	graph := map[string][]string{
+		"agent":                {"agent/config", "sync/graph", "device/cisco", "store"},
+		"agent/config":         {"sync/graph/graphconf", "agent/secret"},
+		"agent/secret":         nil,
+		"agent/clock":          {"store"}, // a kit leaf that is no leaf
+		"sync/calendar":        nil,
+		"sync/graph/graphconf": nil,
+		"sync/graph":           {"sync/graph/helper", "agent/clock", "store"},
+		"sync/graph/helper":    {"agent/config"}, // indirect: sync/graph → helper → agent/config
+		"device/cisco":         {"agent/web"},
+		"agent/web":            nil,
+		"store":                {"sync/calendar", "sync/rules"},
+		"sync/rules":           {"sync/calendar"},
+		"cmd/otj-edge":         {"agent", "simulators/graphsim"},
+		"simulators/graphsim":  nil,
+	}
+	deps := func(p string) []string {
+		seen := map[string]bool{}
+		var walk func(string)
+		walk = func(p string) {
+			for _, q := range graph[p] {
+				if !seen[q] {
+					seen[q] = true
+					walk(q)
+				}
+			}
+		}
+		walk(p)
+		var out []string
+		for q := range seen {
+			out = append(out, q)
+		}
+		slices.Sort(out)
+		return out
+	}
+	pkgs := map[string]*pkg{}
+	for p, imps := range graph {
+		pkgs[p] = &pkg{Path: p, Imports: imps, Deps: deps(p)}
+	}
+	pkgs["device/poly"] = &pkg{Path: "device/poly", Tests: []string{"agent/config", "simulators/polysim"}}
+	got := strings.Join(violations(pkgs), "\n")
+	for _, want := range []string{
+		"sync/graph imports agent/config (sync/graph → sync/graph/helper → agent/config)",
+		"sync/graph/helper imports agent/config (sync/graph/helper → agent/config)",
+		"device/cisco imports agent/web (device/cisco → agent/web)",
+		"the tests of device/poly import agent/config",
+		"store imports sync/rules (store → sync/rules)",
+		"agent/clock imports store (agent/clock → store)",
+		"cmd/otj-edge imports simulators/graphsim (cmd/otj-edge → simulators/graphsim)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the rules miss %q; they said:\n%s", want, got)
+		}
+	}
+	for _, allowed := range []string{"store imports sync/calendar", "sync/graph imports agent/clock", "agent/config imports",
+		"device/poly imports simulators", "tests of device/poly import simulators"} {
+		if strings.Contains(got, allowed) {
+			t.Errorf("the rules refuse an allowed import (%s):\n%s", allowed, got)
+		}
+	}
+}
