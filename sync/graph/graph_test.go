@@ -405,9 +405,11 @@ func TestWrongSecret(t *testing.T) {
 	assert.Contains(t, detail, "not its Secret ID")
 	assert.NotContains(t, detail, "\n")
 	assert.NotContains(t, detail, graphsim.DefaultSecretID, "the secret never shows")
-	item := findHealth(h.health, "graph/m365")
-	assert.Equal(t, health.Error, item.Level)
-	assert.Contains(t, item.Message, "AADSTS7000215")
+	// Health is updated just after the rooms' statuses are written: wait for it too.
+	h.waitFor("health names the cause", func() bool {
+		item := findHealth(h.health, "graph/m365")
+		return item.Level == health.Error && strings.Contains(item.Message, "AADSTS7000215")
+	})
 
 	h.advance(s, 30*time.Minute, 10*time.Second)
 	assert.LessOrEqual(t, h.sim.Stats().TokenRequests, 12, "the token endpoint is not hammered")
