@@ -130,11 +130,11 @@ type siteAgent struct {
 	stall     bool              // the sync never completes
 }
 
-func (a *siteAgent) Config() *config.Config             { return a.cfg }
-func (a *siteAgent) Started() time.Time                 { return time.Now().Add(-time.Hour) }
-func (a *siteAgent) Version() string                    { return "test" }
-func (a *siteAgent) GraphStats() []web.IntegrationStats { return nil }
-func (a *siteAgent) MQTT() web.MQTTState                { return web.MQTTState{} }
+func (a *siteAgent) Config() *config.Config         { return a.cfg }
+func (a *siteAgent) Started() time.Time             { return time.Now().Add(-time.Hour) }
+func (a *siteAgent) Version() string                { return "test" }
+func (a *siteAgent) SourceStats() []web.SourceStats { return nil }
+func (a *siteAgent) MQTT() web.MQTTState            { return web.MQTTState{} }
 func (a *siteAgent) Push(_ context.Context, ep string) ([]web.EndpointResult, error) {
 	a.record(&a.pushes, ep)
 	ok := web.EndpointResult{Endpoint: "codec-a", Outcome: web.PushPushed, Bookings: 2, State: store.EndpointUp, Connected: true}

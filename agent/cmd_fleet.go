@@ -35,7 +35,8 @@ func init() {
 		summary: "show every site's status from the central MQTT broker",
 		help: `The central team's view: connects to the broker every site reports to and prints a table of
 every site from its retained status (otj/v1/<site>/status): online or offline, version, rooms,
-endpoints, since when, and the components that are not healthy. --watch keeps the table current
+endpoints, calendar sources (type/name), since when, and the components that are not healthy.
+A site still on a version from before calendar sources were listed shows "-" for them. --watch keeps the table current
 until interrupted. The password may also come from the OTJ_MQTT_PASSWORD environment variable;
 prefer --password-file to --password, which other users can see in the process list.`,
 		flags: func(fs *flag.FlagSet) any {
@@ -257,12 +258,12 @@ func (v *fleetView) printTable(w io.Writer, now time.Time) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SITE\tSTATE\tVERSION\tROOMS\tENDPOINTS\tSINCE\tPROBLEMS")
+	fmt.Fprintln(tw, "SITE\tSTATE\tVERSION\tROOMS\tENDPOINTS\tSOURCES\tSINCE\tPROBLEMS")
 	online, withProblems := 0, 0
 	for _, name := range names {
 		s := sites[name]
 		if s.Invalid != "" {
-			fmt.Fprintf(tw, "%s\tinvalid\t-\t-\t-\t-\t%s\n", name, s.Invalid)
+			fmt.Fprintf(tw, "%s\tinvalid\t-\t-\t-\t-\t-\t%s\n", name, s.Invalid)
 			withProblems++
 			continue
 		}
@@ -286,7 +287,8 @@ func (v *fleetView) printTable(w io.Writer, now time.Time) error {
 				since = ago(now, *st.StoppedAt)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, state, orDash(st.Version), count(st.Rooms), count(st.Endpoints), since, problems)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, state, orDash(st.Version), count(st.Rooms), count(st.Endpoints),
+			describeSources(st.Sources), since, problems)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -314,6 +316,29 @@ func (v *fleetView) printJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// describeSources names a site's calendar sources as type/name, the way their health
+// components are named (graph/m365). A status without the list is an offline one, or one from
+// an agent before sources were listed (its sources were Graph integrations, but which ones it
+// did not say): "-", as for its rooms. "none" is a site that reads no calendar.
+func describeSources(sources []telemetry.StatusSource) string {
+	const show = 3
+	if sources == nil {
+		return "-"
+	}
+	if len(sources) == 0 {
+		return "none"
+	}
+	var parts []string
+	for i, s := range sources {
+		if i == show {
+			parts[show-1] += fmt.Sprintf(" (and %d more)", len(sources)-show)
+			break
+		}
+		parts = append(parts, s.Type+"/"+s.Name)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // describeProblems lists the first unhealthy components.

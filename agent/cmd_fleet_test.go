@@ -38,6 +38,9 @@ func runSite(t *testing.T, site, version string, m config.MQTT, counts [2]int) f
 	tr := health.New(nil)
 	tel, err := telemetry.New(telemetry.Options{Site: site, Version: version, MQTT: m, Store: s, Health: tr,
 		Counts: func() (int, int) { return counts[0], counts[1] },
+		Sources: func() []telemetry.StatusSource {
+			return []telemetry.StatusSource{{Type: "graph", Name: "m365", Rooms: counts[0]}}
+		},
 		Timing: telemetry.Timing{ReconnectMin: 20 * time.Millisecond, ReconnectMax: 100 * time.Millisecond, StatusMinInterval: 10 * time.Millisecond}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,9 +111,9 @@ func TestFleetShowsEverySiteFromTheRetainedStatus(t *testing.T) {
 	require.Equal(t, ExitOK, code, stderr)
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	require.Len(t, lines, 5, stdout)
-	assert.Regexp(t, `^SITE\s+STATE\s+VERSION\s+ROOMS\s+ENDPOINTS\s+SINCE\s+PROBLEMS$`, lines[0])
-	assert.Regexp(t, `^bergen\s+offline \(shutdown\)\s+1\.9\.0\s+-\s+-\s+\d+s ago\s+-$`, lines[1])
-	assert.Regexp(t, `^oslo-hq\s+online\s+2\.0\.0\s+12\s+14\s+\d+s ago\s+cisco/codec-7: wrong username or password; graph/m365: throttled$`, lines[2])
+	assert.Regexp(t, `^SITE\s+STATE\s+VERSION\s+ROOMS\s+ENDPOINTS\s+SOURCES\s+SINCE\s+PROBLEMS$`, lines[0])
+	assert.Regexp(t, `^bergen\s+offline \(shutdown\)\s+1\.9\.0\s+-\s+-\s+-\s+\d+s ago\s+-$`, lines[1])
+	assert.Regexp(t, `^oslo-hq\s+online\s+2\.0\.0\s+12\s+14\s+graph/m365\s+\d+s ago\s+cisco/codec-7: wrong username or password; graph/m365: throttled$`, lines[2])
 	assert.Regexp(t, `^trondheim\s+invalid\s+.*not an otj-edge status`, lines[3])
 	assert.Equal(t, "3 sites: 1 online, 2 offline, 2 with problems", lines[4])
 
@@ -124,6 +127,45 @@ func TestFleetShowsEverySiteFromTheRetainedStatus(t *testing.T) {
 	require.Len(t, sites, 3)
 	assert.Equal(t, "oslo-hq", sites[1].Site)
 	assert.Equal(t, 14, *sites[1].Status.Endpoints)
+	assert.Equal(t, []telemetry.StatusSource{{Type: "graph", Name: "m365", Rooms: 12}}, sites[1].Status.Sources)
+}
+
+// TestFleetReadsSitesNotYetUpgraded: during an upgrade some sites still publish the status of
+// an agent from before calendar sources were listed (no "sources"). They show as they did, with
+// "-" for their sources, beside upgraded sites.
+func TestFleetReadsSitesNotYetUpgraded(t *testing.T) {
+	b := mosquitto.ForTest(t, mosquitto.Options{})
+	runSite(t, "oslo-hq", "2.0.0", config.MQTT{Broker: b.URL()}, [2]int{12, 14})
+	awaitStatus(t, b.URL(), "oslo-hq", func(st telemetry.Status) bool { return st.State == telemetry.StateOnline })
+	// The retained status an agent at b129881 publishes (README, "Fleet telemetry").
+	publishRetained(t, b.URL(), "otj/v1/stavanger/status", `{"state": "online", "site": "stavanger", "version": "1.3.2",
+		"host": "otj-stavanger-01", "client_id": "otj-edge-stavanger-3f9a1c2b7d4e", "started_at": "2026-11-23T06:00:02Z",
+		"connected_at": "2026-11-23T06:00:03Z", "rooms": 42, "endpoints": 47,
+		"health": {"overall": "warning", "ok": 51, "problems_total": 1,
+		           "problems": [{"component": "graph/m365", "level": "warning", "message": "throttled", "since": "2026-11-23T07:12:40Z"}]},
+		"updated_at": "2026-11-23T07:12:41Z"}`)
+
+	code, stdout, stderr := runCLI(t, nil, "fleet", "--broker", b.URL())
+	require.Equal(t, ExitOK, code, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	require.Len(t, lines, 4, stdout)
+	assert.Regexp(t, `^oslo-hq\s+online\s+2\.0\.0\s+12\s+14\s+graph/m365\s+\d+s ago\s+-$`, lines[1])
+	assert.Regexp(t, `^stavanger\s+online\s+1\.3\.2\s+42\s+47\s+-\s+\S+.*\s+graph/m365: throttled$`, lines[2])
+	assert.Equal(t, "2 sites: 2 online, 0 offline, 1 with problems", lines[3])
+}
+
+func TestDescribeSources(t *testing.T) {
+	src := func(names ...string) []telemetry.StatusSource {
+		out := []telemetry.StatusSource{}
+		for _, n := range names {
+			out = append(out, telemetry.StatusSource{Type: "graph", Name: n})
+		}
+		return out
+	}
+	assert.Equal(t, "-", describeSources(nil), "an offline status, or an agent from before sources")
+	assert.Equal(t, "none", describeSources(src()))
+	assert.Equal(t, "graph/m365, graph/annex", describeSources(src("m365", "annex")))
+	assert.Equal(t, "graph/a, graph/b, graph/c (and 2 more)", describeSources(src("a", "b", "c", "d", "e")))
 }
 
 func TestFleetOverTLSAndAWrongCA(t *testing.T) {
@@ -171,7 +213,7 @@ func TestFleetWatchFollowsChanges(t *testing.T) {
 		require.Eventually(t, func() bool { return rx.MatchString(out.String()) }, fleetWait, 10*time.Millisecond,
 			"output never matched %s:\n%s%s", re, out.String(), errb.String())
 	}
-	waitOutput(`(?m)^oslo-hq\s+online\s+2\.0\.0\s+2\s+2\s+\S+ ago\s+-$`)
+	waitOutput(`(?m)^oslo-hq\s+online\s+2\.0\.0\s+2\s+2\s+graph/m365\s+\S+ ago\s+-$`)
 
 	oslo.health.Fail("poly/lobby", "not polling for 15m")
 	waitOutput(`(?s)-- \d{4}-\d\d-\d\d \d\d:\d\d:\d\d --\n.*oslo-hq\s+online.*poly/lobby: not polling for 15m`)

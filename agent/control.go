@@ -12,6 +12,7 @@ import (
 
 	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/agent/telemetry"
 	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/device/cisco"
 	"github.com/otj-edge/otj-edge/sync/calendar"
@@ -150,14 +151,14 @@ func (a *Agent) rulesTest(profile string, ev calendar.Event) (rules.Report, erro
 	return rules.NewReport(m, d), nil
 }
 
-// graphStats lists each integration's request budget use.
-func (a *Agent) graphStats() []web.IntegrationStats {
+// graphStats lists each calendar source's request budget use.
+func (a *Agent) graphStats() []web.SourceStats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []web.IntegrationStats
+	var out []web.SourceStats
 	for name, s := range a.syncers {
 		st := s.Stats()
-		out = append(out, web.IntegrationStats{Name: name, RequestsToday: st.UsedToday, Budget: st.Budget, Projected24h: st.Projected24h})
+		out = append(out, web.SourceStats{Type: config.IntegrationGraph, Name: name, RequestsToday: st.UsedToday, Budget: st.Budget, Projected24h: st.Projected24h})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -196,12 +197,13 @@ func (a *Agent) metrics() map[string]any {
 	a.mu.Lock()
 	syncers, mgr := a.syncers, a.cisco
 	out := map[string]any{}
-	graphs := map[string]any{}
+	sources := []telemetry.SourceMetrics{}
 	for name, s := range syncers {
-		graphs[name] = s.Stats()
+		sources = append(sources, telemetry.SourceMetrics{Type: config.IntegrationGraph, Name: name, Stats: s.Stats()})
 	}
 	a.mu.Unlock()
-	out["graph"] = graphs
+	sort.Slice(sources, func(i, j int) bool { return sources[i].Name < sources[j].Name })
+	out["sources"] = sources
 	if mgr != nil {
 		out["cisco"] = mgr.Stats()
 	}
@@ -216,16 +218,30 @@ func (a *Agent) counts() (int, int) {
 	return len(cfg.Rooms()), len(cfg.Endpoints)
 }
 
+// statusSources lists the configured calendar sources and their rooms for the MQTT status.
+func (a *Agent) statusSources() []telemetry.StatusSource {
+	cfg := a.cfg.Load()
+	rooms := map[string]int{}
+	for _, r := range cfg.Rooms() {
+		rooms[r.Integration]++
+	}
+	out := make([]telemetry.StatusSource, 0, len(cfg.Integrations))
+	for _, in := range cfg.Integrations {
+		out = append(out, telemetry.StatusSource{Type: in.Type, Name: in.Name, Rooms: rooms[in.Name]})
+	}
+	return out
+}
+
 // webAgent is what the status page needs from the agent.
 type webAgent struct{ a *Agent }
 
 var _ web.Agent = webAgent{}
 
-func (w webAgent) Config() *config.Config             { return w.a.cfg.Load() }
-func (w webAgent) Started() time.Time                 { return w.a.started }
-func (w webAgent) Version() string                    { return Version }
-func (w webAgent) GraphStats() []web.IntegrationStats { return w.a.graphStats() }
-func (w webAgent) MQTT() web.MQTTState                { return w.a.mqttState() }
+func (w webAgent) Config() *config.Config         { return w.a.cfg.Load() }
+func (w webAgent) Started() time.Time             { return w.a.started }
+func (w webAgent) Version() string                { return Version }
+func (w webAgent) SourceStats() []web.SourceStats { return w.a.graphStats() }
+func (w webAgent) MQTT() web.MQTTState            { return w.a.mqttState() }
 func (w webAgent) Sync(ctx context.Context, room string, full bool) error {
 	return w.a.Sync(ctx, room, full)
 }

@@ -60,7 +60,7 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 			tel, err := telemetry.New(telemetry.Options{
 				Site: cfg.Site, Version: Version, StartedAt: a.started, MQTT: cfg.MQTT,
 				Store: a.store, Logger: a.log.With("part", "mqtt"), Clock: a.clock, Health: a.health,
-				Metrics: a.metrics, Commands: mqttCommands{a}, Counts: a.counts,
+				Metrics: a.metrics, Commands: mqttCommands{a}, Counts: a.counts, Sources: a.statusSources,
 			})
 			if err != nil {
 				return nil, err

@@ -1,7 +1,9 @@
 package telemetry
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -40,19 +42,31 @@ const (
 // form as the last will when the connection drops without a clean disconnect; the agent
 // publishes it itself before a clean shutdown.
 type Status struct {
-	State       string         `json:"state"` // online or offline
-	Site        string         `json:"site"`
-	Version     string         `json:"version"`
-	Host        string         `json:"host,omitempty"`
-	ClientID    string         `json:"client_id"`
-	StartedAt   time.Time      `json:"started_at"`
-	ConnectedAt *time.Time     `json:"connected_at,omitempty"` // online: this connection's start
-	StoppedAt   *time.Time     `json:"stopped_at,omitempty"`   // offline after a clean shutdown
-	Reason      string         `json:"reason,omitempty"`       // offline: "shutdown" or "connection lost" (the will)
-	Rooms       *int           `json:"rooms,omitempty"`
-	Endpoints   *int           `json:"endpoints,omitempty"`
-	Health      *HealthSummary `json:"health,omitempty"`
-	UpdatedAt   time.Time      `json:"updated_at"`
+	State       string     `json:"state"` // online or offline
+	Site        string     `json:"site"`
+	Version     string     `json:"version"`
+	Host        string     `json:"host,omitempty"`
+	ClientID    string     `json:"client_id"`
+	StartedAt   time.Time  `json:"started_at"`
+	ConnectedAt *time.Time `json:"connected_at,omitempty"` // online: this connection's start
+	StoppedAt   *time.Time `json:"stopped_at,omitempty"`   // offline after a clean shutdown
+	Reason      string     `json:"reason,omitempty"`       // offline: "shutdown" or "connection lost" (the will)
+	Rooms       *int       `json:"rooms,omitempty"`
+	Endpoints   *int       `json:"endpoints,omitempty"`
+	// Sources are the calendar sources the site reads. An online status always has the list;
+	// an offline one, and the status of an agent from before sources, have none (nil).
+	Sources   []StatusSource `json:"sources,omitzero"`
+	Health    *HealthSummary `json:"health,omitempty"`
+	UpdatedAt time.Time      `json:"updated_at"`
+}
+
+// StatusSource is one calendar source in the status: what it is and how many rooms it serves.
+// It holds nothing that changes by the minute (the request counts are in the metrics), so the
+// retained status is republished only when the configuration changes.
+type StatusSource struct {
+	Type  string `json:"type"` // integrations[].type: graph
+	Name  string `json:"name"` // integrations[].name
+	Rooms int    `json:"rooms"`
 }
 
 // HealthSummary is the agent's health in the status: the worst level, how many components are
@@ -133,9 +147,10 @@ type Finding struct {
 	Fix    string `json:"fix"`
 }
 
-// Metrics is a message on otj/v1/<site>/metrics. The figures the rest of the agent owns (Graph
-// requests and quota, pushes and their latency, endpoints up and down) come from
-// Options.Metrics and sit beside these keys at the top level.
+// Metrics is a message on otj/v1/<site>/metrics. The figures the rest of the agent owns (the
+// calendar sources' requests and budget under "sources", a list of SourceMetrics; pushes and
+// their latency, endpoints up and down) come from Options.Metrics and sit beside these keys at
+// the top level.
 type Metrics struct {
 	ID            string         `json:"id"`
 	Time          time.Time      `json:"time"`
@@ -194,6 +209,58 @@ func (m Metrics) MarshalJSON() ([]byte, error) {
 		merged[k] = v
 	}
 	return json.Marshal(merged)
+}
+
+// SourceMetrics is one calendar source in the "sources" list of a metrics message: its type and
+// name, with the figures the source reports about itself beside them (for Graph: requests
+// today, the budget and the projections, the poll intervals, rooms by status). A consumer finds
+// every source's figures in one place whatever its type, and tells the types apart by "type".
+type SourceMetrics struct {
+	Type string `json:"type"` // integrations[].type: graph
+	Name string `json:"name"` // integrations[].name
+	// Stats is what the source reports: a struct or map that encodes as a JSON object. Its
+	// keys follow type and name (a "type" or "name" of its own is left out).
+	Stats any `json:"-"`
+}
+
+// MarshalJSON writes type and name first, then the source's figures in their own order.
+func (s SourceMetrics) MarshalJSON() ([]byte, error) {
+	type plain SourceMetrics
+	own, err := json.Marshal(plain(s))
+	if err != nil || s.Stats == nil {
+		return own, err
+	}
+	stats, err := json.Marshal(s.Stats)
+	if err != nil {
+		return nil, fmt.Errorf("%s source %q: %w", s.Type, s.Name, err)
+	}
+	if string(stats) == "null" { // a nil pointer or map
+		return own, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(stats))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("%s source %q: its figures are not a JSON object: %.40s", s.Type, s.Name, stats)
+	}
+	out := bytes.NewBuffer(own[:len(own)-1]) // without the closing brace
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if k := tok.(string); k != "type" && k != "name" {
+			key, _ := json.Marshal(k)
+			out.WriteByte(',')
+			out.Write(key)
+			out.WriteByte(':')
+			out.Write(v)
+		}
+	}
+	out.WriteByte('}')
+	return out.Bytes(), nil
 }
 
 // Request is a command on otj/v1/<site>/cmd/<name>: a JSON object with the request's id and

@@ -207,6 +207,11 @@ func (t *Telemetry) onlineStatus(ctx context.Context) Status {
 		State: StateOnline, Site: t.opts.Site, Version: t.opts.Version, Host: hostname(), ClientID: t.ClientID(),
 		StartedAt: t.opts.StartedAt.UTC(), Rooms: &rooms, Endpoints: &endpoints, Health: summarize(t.health.Snapshot()),
 	}
+	if t.opts.Sources != nil {
+		// Never nil here: an online status says "no sources" as [], which tells it apart from
+		// a status without the key (offline, or an agent from before sources).
+		st.Sources = append([]StatusSource{}, t.opts.Sources()...)
+	}
 	if l := t.link.Load(); l != nil {
 		c := l.since.UTC()
 		st.ConnectedAt = &c

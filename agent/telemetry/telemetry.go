@@ -56,9 +56,10 @@ type Options struct {
 	Logger    *slog.Logger
 	Clock     clock.Clock
 	Health    *health.Tracker
-	// Metrics returns the figures other parts own (Graph requests and quota, pushes, push
-	// latency, endpoints up/down…); they are published at the top level of each metrics
-	// message. It must be quick and safe to call from another goroutine. May be nil.
+	// Metrics returns the figures other parts own (the calendar sources' requests and budget
+	// under "sources" as []SourceMetrics, pushes, push latency, endpoints up/down…); they are
+	// published at the top level of each metrics message. It must be quick and safe to call
+	// from another goroutine. May be nil.
 	Metrics func() map[string]any
 	// Commands carries out commands from the broker; nil answers every command but status
 	// with an error.
@@ -66,6 +67,9 @@ type Options struct {
 	// Counts returns the configured rooms and endpoints for the status; default: counted in
 	// the store.
 	Counts func() (rooms, endpoints int)
+	// Sources returns the configured calendar sources for the status, like Counts: quick,
+	// safe from another goroutine. nil leaves them out of the status.
+	Sources func() []StatusSource
 	// Location is the time zone "today" means for rooms' meeting counts; default time.Local.
 	Location *time.Location
 	// Timing tunes intervals; zero values take the defaults (tests shorten them).

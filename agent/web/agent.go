@@ -20,8 +20,8 @@ type Agent interface {
 	Started() time.Time
 	// Version is the agent's version string.
 	Version() string
-	// GraphStats reports each calendar integration's request budget use.
-	GraphStats() []IntegrationStats
+	// SourceStats reports each calendar source's request budget use, sorted by name.
+	SourceStats() []SourceStats
 	// MQTT reports the telemetry link.
 	MQTT() MQTTState
 	// RulesTest runs a profile's meeting processing rules over one event and says what the
@@ -47,8 +47,12 @@ type Agent interface {
 // exist; the API answers 404.
 var ErrNotFound = errors.New("not found")
 
-// IntegrationStats is one calendar integration's use of its daily Graph request budget.
-type IntegrationStats struct {
+// SourceStats is one calendar source's use of its daily request budget. Type says which kind
+// of source it is, so a site with sources of several types shows each under its own.
+type SourceStats struct {
+	// Type is the source's type, integrations[].type: "graph".
+	Type string `json:"type"`
+	// Name is the integration's name, integrations[].name.
 	Name string `json:"name"`
 	// RequestsToday is how many requests the current budget day has used.
 	RequestsToday int64 `json:"requests_today"`

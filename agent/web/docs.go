@@ -19,10 +19,12 @@ type Status struct {
 	Health    Health    `json:"health"`
 	Calendar  DataAge   `json:"calendar"`
 	// Rooms and Endpoints count rooms by sync status and endpoints by state.
-	Rooms     map[string]int     `json:"rooms"`
-	Endpoints map[string]int     `json:"endpoints"`
-	Graph     []IntegrationStats `json:"graph"`
-	MQTT      MQTTStatus         `json:"mqtt"`
+	Rooms     map[string]int `json:"rooms"`
+	Endpoints map[string]int `json:"endpoints"`
+	// Sources are the calendar sources with their request budget use (older agents had
+	// "graph" instead: the same figures without type, for the Graph integrations).
+	Sources []SourceStats `json:"sources"`
+	MQTT    MQTTStatus    `json:"mqtt"`
 }
 
 // Health is GET /api/health: every component, worst first.

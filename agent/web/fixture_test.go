@@ -101,7 +101,7 @@ type fakeAgent struct {
 	mu      sync.Mutex
 	cfg     *config.Config
 	started time.Time
-	graph   []IntegrationStats
+	sources []SourceStats
 	mqtt    MQTTState
 	syncs   []string
 	pushes  []string
@@ -119,10 +119,10 @@ func (f *fakeAgent) Config() *config.Config {
 	defer f.mu.Unlock()
 	return f.cfg
 }
-func (f *fakeAgent) Started() time.Time             { return f.started }
-func (f *fakeAgent) Version() string                { return "1.2.3-test" }
-func (f *fakeAgent) GraphStats() []IntegrationStats { return f.graph }
-func (f *fakeAgent) MQTT() MQTTState                { return f.mqtt }
+func (f *fakeAgent) Started() time.Time         { return f.started }
+func (f *fakeAgent) Version() string            { return "1.2.3-test" }
+func (f *fakeAgent) SourceStats() []SourceStats { return f.sources }
+func (f *fakeAgent) MQTT() MQTTState            { return f.mqtt }
 
 var sipRE = regexp.MustCompile(`sip:([^\s"<>]+)`)
 
@@ -209,7 +209,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	f.agent = &fakeAgent{
 		cfg:     cfg,
 		started: fixtureNow.Add(-26 * time.Hour),
-		graph:   []IntegrationStats{{Name: "m365", RequestsToday: 41250, Budget: 1000000, Projected24h: 99000}},
+		sources: []SourceStats{{Type: "graph", Name: "m365", RequestsToday: 41250, Budget: 1000000, Projected24h: 99000}},
 		mqtt:    MQTTState{Enabled: true, Connected: true, Broker: "tcp://127.0.0.1:1883", Since: fixtureNow.Add(-3 * time.Hour)},
 	}
 	f.applyConfig()

@@ -24,14 +24,14 @@ type overviewBody struct {
 	Notes    []Problem
 	Affected int // rooms affected by the problems (each counted once)
 	HealthOK int
-	Graph    []graphRow
+	Sources  []sourceRow
 	Rooms    []countRow // rooms by overall state
 	EPStates []countRow
 	Events   []Event
 }
 
-type graphRow struct {
-	IntegrationStats
+type sourceRow struct {
+	SourceStats
 	Over bool // the projection exceeds the budget
 }
 
@@ -80,8 +80,8 @@ func (s *Server) overviewPage(r *http.Request) (*page, error) {
 			b.HealthOK++
 		}
 	}
-	for _, g := range st.Graph {
-		b.Graph = append(b.Graph, graphRow{g, g.Budget > 0 && g.Projected24h > g.Budget})
+	for _, g := range st.Sources {
+		b.Sources = append(b.Sources, sourceRow{g, g.Budget > 0 && g.Projected24h > g.Budget})
 	}
 	affected := map[string]bool{}
 	for _, p := range Problems(rd.Config, rooms, eps, st.Health.Items) {

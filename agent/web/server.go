@@ -439,11 +439,11 @@ func (s *Server) status(ctx context.Context, rd *Reader) (Status, []Room, error)
 		Calendar:  rd.DataAge(rooms),
 		Rooms:     countBy(rooms, func(r Room) string { return r.Status }),
 		Endpoints: countBy(eps, func(e Endpoint) string { return e.State }),
-		Graph:     a.GraphStats(),
+		Sources:   a.SourceStats(),
 		MQTT:      MQTTStatus{MQTTState: a.MQTT(), OutboxDepth: ob.Depth, OutboxBytes: ob.Bytes, OutboxDropped: ob.Dropped},
 	}
-	if st.Graph == nil {
-		st.Graph = []IntegrationStats{}
+	if st.Sources == nil {
+		st.Sources = []SourceStats{}
 	}
 	st.MQTT.Broker = stripUserinfo(st.MQTT.Broker)
 	if cfg := rd.Config; cfg != nil {

@@ -31,7 +31,7 @@ func golden(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(path)
 	require.NoError(t, err, "run go test ./agent/web -run %s -update to create it", t.Name())
-	assert.Equal(t, string(want), got, "page differs from %s (go test ./agent/web -update rewrites it)", path)
+	assert.Equal(t, string(want), got, "differs from %s (go test ./agent/web -update rewrites it)", path)
 }
 
 func TestPagesMatchGolden(t *testing.T) {
@@ -49,6 +49,19 @@ func TestPagesMatchGolden(t *testing.T) {
 			golden(t, tc.file, body)
 		})
 	}
+}
+
+// TestAPIStatusMatchesGolden pins GET /api/status, the document scripts and the MQTT status
+// command read: a change to it is a contract change (README, "JSON API").
+func TestAPIStatusMatchesGolden(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	code, body := f.get("/api/status")
+	require.Equal(t, http.StatusOK, code, body)
+	golden(t, "api-status.json", body)
+	var doc map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal([]byte(body), &doc))
+	assert.NotContains(t, doc, "graph", "the calendar sources are under sources, each with its type")
+	assert.JSONEq(t, `[{"type": "graph", "name": "m365", "requests_today": 41250, "budget": 1000000, "projected_24h": 99000}]`, string(doc["sources"]))
 }
 
 func TestOverviewShowsTheSite(t *testing.T) {
@@ -72,6 +85,8 @@ func TestOverviewShowsTheSite(t *testing.T) {
 	assert.Less(t, strings.Index(body, "codec-c (room-c@example.com): certificate changed"), strings.Index(body, "graph/m365-room-c"), "worst first")
 	assert.Equal(t, 1, strings.Count(body, "codec-c (room-c@example.com)"), "the codec's state and its health item are one problem, listed once")
 	assert.NotContains(t, body, "cisco/codec-c", "not again as a component")
+	assert.Contains(t, body, "<th>Calendar source</th><th>Type</th>", "the budget table lists calendar sources, not Graph alone")
+	assert.Contains(t, body, "<tr><td>m365</td><td>graph</td>", "each source with its type")
 }
 
 // htmlText is s as html/template writes it in text.
@@ -125,7 +140,7 @@ func TestAPIStatus(t *testing.T) {
 	assert.Equal(t, "cisco/codec-c", st.Health.Items[0].Component)
 	assert.Equal(t, map[string]int{"ok": 2, "policy_denied": 1}, st.Rooms)
 	assert.Equal(t, map[string]int{"up": 2, "cert_changed": 1}, st.Endpoints)
-	assert.Equal(t, []IntegrationStats{{Name: "m365", RequestsToday: 41250, Budget: 1000000, Projected24h: 99000}}, st.Graph)
+	assert.Equal(t, []SourceStats{{Type: "graph", Name: "m365", RequestsToday: 41250, Budget: 1000000, Projected24h: 99000}}, st.Sources)
 	assert.True(t, st.MQTT.Connected)
 	assert.Equal(t, int64(4), st.MQTT.OutboxDepth, "the four seeded events wait in the outbox")
 	assert.Equal(t, "calendar data 2 minutes old", st.Calendar.Text)

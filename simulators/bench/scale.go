@@ -311,8 +311,10 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 	if p.agent != nil {
 		if as, err := p.agent.Status(ctx); err == nil {
-			for _, g := range as.Graph {
-				r.AgentProjectedPerDay += g.Projected24h
+			for _, src := range as.Sources {
+				if src.Type == "graph" { // the figure compares with graphsim's count
+					r.AgentProjectedPerDay += src.Projected24h
+				}
 			}
 		}
 	}

@@ -63,6 +63,7 @@ func TestScaleSmoke(t *testing.T) {
 		})
 	}
 	assert.Equal(t, rooms, edge.RoomsSynced, "the agent reports every room synced")
+	assert.Positive(t, edge.AgentProjectedPerDay, "the agent's own plan, read from the sources of its /api/status")
 	// The naive strategy polls every room every 4 s here: every edit reaches its codec.
 	assert.Equal(t, 2, naive.HotChanges.Seen)
 	assert.Equal(t, 2, naive.ColdChanges.Seen)

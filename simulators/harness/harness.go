@@ -233,12 +233,14 @@ type Status struct {
 		Rooms  int `json:"rooms"`
 		Synced int `json:"synced"`
 	} `json:"calendar"`
-	Graph []struct {
+	// Sources are the calendar sources with their request budget use.
+	Sources []struct {
+		Type          string `json:"type"` // graph
 		Name          string `json:"name"`
 		RequestsToday int64  `json:"requests_today"`
 		Budget        int64  `json:"budget"`
 		Projected24h  int64  `json:"projected_24h"`
-	} `json:"graph"`
+	} `json:"sources"`
 	Health struct {
 		Overall string `json:"overall"`
 	} `json:"health"`

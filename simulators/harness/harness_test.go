@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,4 +42,21 @@ func TestRunsTheRealBinaries(t *testing.T) {
 	log, err := os.ReadFile(a.Log)
 	require.NoError(t, err)
 	assert.Contains(t, string(log), "otj-edge stopping")
+}
+
+// TestStatusReadsTheAgentsDocument decodes the /api/status the agent's own golden file pins:
+// the measurements read the keys the agent writes (a renamed key would read as zero).
+func TestStatusReadsTheAgentsDocument(t *testing.T) {
+	root, err := Root()
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(root, "agent", "web", "testdata", "api-status.json"))
+	require.NoError(t, err)
+	var st Status
+	require.NoError(t, json.Unmarshal(b, &st))
+	assert.Equal(t, 3, st.Calendar.Rooms)
+	require.Len(t, st.Sources, 1)
+	assert.Equal(t, "graph", st.Sources[0].Type)
+	assert.Equal(t, "m365", st.Sources[0].Name)
+	assert.Equal(t, int64(41250), st.Sources[0].RequestsToday)
+	assert.Equal(t, int64(99000), st.Sources[0].Projected24h)
 }
