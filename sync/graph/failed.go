@@ -97,21 +97,23 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure, sent int) {
 	}
 }
 
-// writeState saves a room's state, its cursor when cur is not nil, events and the request
-// count; it reports success.
+// writeState saves a room's state and cursor (cur, or the one it has when nil), events and
+// the request count; it reports success.
 func (s *Syncer) writeState(ctx context.Context, r *room, st store.RoomState, cur *cursor, events []*store.Event, emitted bool, sent int) bool {
 	now := s.clk.Now()
 	s.mu.Lock()
-	delete(s.polls, r.spec.Mailbox) // st is the room's whole state, newer than a pending poll
+	delete(s.polls, r.spec.Mailbox) // st and the cursor are the room's whole state, newer than a pending poll
+	if cur == nil {
+		c := r.cur
+		cur = &c
+	}
 	s.mu.Unlock()
 	err := s.write(ctx, func(tx *store.Tx) error {
 		if err := tx.PutRoom(st); err != nil {
 			return err
 		}
-		if cur != nil {
-			if err := tx.PutCursor(r.spec.Mailbox, s.name, cur.encode()); err != nil {
-				return err
-			}
+		if err := tx.PutCursor(r.spec.Mailbox, s.name, cur.encode()); err != nil {
+			return err
 		}
 		if sent > 0 {
 			if _, err := tx.Add(counterKey(s.name, now), int64(sent)); err != nil {
@@ -134,10 +136,7 @@ func (s *Syncer) writeState(ctx context.Context, r *room, st store.RoomState, cu
 		return false
 	}
 	s.mu.Lock()
-	r.state, r.emitted = st, emitted
-	if cur != nil {
-		r.cur = *cur
-	}
+	r.state, r.cur, r.emitted = st, *cur, emitted
 	s.mu.Unlock()
 	return true
 }
