@@ -150,7 +150,7 @@ func storeSyncedRoom(t *testing.T, cfg *config.Config, room string) {
 			return err
 		}
 		if err := tx.PutRoom(store.RoomState{Mailbox: room, Integration: "m365", Status: store.RoomOK,
-			LastSuccess: time.Now().Add(-time.Hour), DeltaLink: "https://graph.example/delta"}); err != nil {
+			LastSuccess: time.Now().Add(-time.Hour)}); err != nil {
 			return err
 		}
 		return tx.PutEvent(room, calendar.Event{ID: "e1", ICalUID: "uid-e1", Type: calendar.TypeSingleInstance, Subject: "Vendor VMR",

@@ -11,7 +11,9 @@ import (
 )
 
 // PutEvent stores one event of a room as the source gave it. data is the event's JSON (with
-// partial updates already merged); when nil, ev is marshalled.
+// partial updates already merged); when nil, ev is marshalled. With data, ev need only carry
+// what the store indexes: id, type, series master, changeKey, times and whether it is
+// cancelled.
 func (t *Tx) PutEvent(room string, ev calendar.Event, data []byte) error {
 	start, err := ev.StartTime()
 	if err != nil {
@@ -26,12 +28,12 @@ func (t *Tx) PutEvent(room string, ev calendar.Event, data []byte) error {
 			return fmt.Errorf("store event %s: %w", ev.ID, err)
 		}
 	}
-	_, err = t.exec(`INSERT INTO raw_events(room, id, type, series_master_id, change_key, start_ms, end_ms, data, updated)
-		VALUES (?,?,?,?,?,?,?,?,?)
+	_, err = t.exec(`INSERT INTO raw_events(room, id, type, series_master_id, change_key, start_ms, end_ms, cancelled, data, updated)
+		VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(room, id) DO UPDATE SET type=excluded.type, series_master_id=excluded.series_master_id,
-		change_key=excluded.change_key, start_ms=excluded.start_ms, end_ms=excluded.end_ms, data=excluded.data,
-		updated=excluded.updated`,
-		room, ev.ID, ev.Type, ev.SeriesMasterID, ev.ChangeKey, ms(start), ms(end), string(data), ms(t.now))
+		change_key=excluded.change_key, start_ms=excluded.start_ms, end_ms=excluded.end_ms, cancelled=excluded.cancelled,
+		data=excluded.data, updated=excluded.updated`,
+		room, ev.ID, ev.Type, ev.SeriesMasterID, ev.ChangeKey, ms(start), ms(end), ev.IsCancelled, string(data), ms(t.now))
 	if err != nil {
 		return fmt.Errorf("store event %s: %w", ev.ID, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Room sync statuses (research/graph.md §5 maps Graph's errors onto them).
+// Room sync statuses: every calendar source maps its errors onto these words.
 const (
 	RoomPending        = "pending"
 	RoomOK             = "ok"
@@ -26,16 +26,13 @@ type Finding struct {
 	Fix    string `json:"fix"`    // the exact Set-CalendarProcessing command
 }
 
-// RoomState is a room and its calendar sync state.
+// RoomState is a room and its calendar sync state as pages and telemetry show it. Where the
+// source is in its sync of the room is the source's cursor (Cursor), not part of this.
 type RoomState struct {
 	Mailbox      string
 	Integration  string
 	Status       string
 	StatusDetail string
-	DeltaLink    string
-	NextLink     string
-	WindowStart  time.Time
-	WindowEnd    time.Time
 	LastAttempt  time.Time
 	LastSuccess  time.Time
 	LastFullSync time.Time
@@ -43,18 +40,15 @@ type RoomState struct {
 	Diagnosis    []Finding
 }
 
-const roomCols = `mailbox, integration, status, status_detail, delta_link, next_link, window_start, window_end,
-	last_attempt, last_success, last_full_sync, retry_after, diagnosis`
+const roomCols = `mailbox, integration, status, status_detail, last_attempt, last_success, last_full_sync, retry_after, diagnosis`
 
 func scanRoom(sc rowScanner) (RoomState, error) {
 	var r RoomState
-	var ws, we, la, ls, lf, ra int64
+	var la, ls, lf, ra int64
 	var diag string
-	if err := sc.Scan(&r.Mailbox, &r.Integration, &r.Status, &r.StatusDetail, &r.DeltaLink, &r.NextLink,
-		&ws, &we, &la, &ls, &lf, &ra, &diag); err != nil {
+	if err := sc.Scan(&r.Mailbox, &r.Integration, &r.Status, &r.StatusDetail, &la, &ls, &lf, &ra, &diag); err != nil {
 		return r, err
 	}
-	r.WindowStart, r.WindowEnd = fromMS(ws), fromMS(we)
 	r.LastAttempt, r.LastSuccess, r.LastFullSync, r.RetryAfter = fromMS(la), fromMS(ls), fromMS(lf), fromMS(ra)
 	if err := json.Unmarshal([]byte(diag), &r.Diagnosis); err != nil {
 		return r, fmt.Errorf("room %s: diagnosis: %w", r.Mailbox, err)
@@ -70,7 +64,7 @@ type RoomRef struct {
 
 // SyncRooms makes the rooms table match the configuration: new rooms are added (pending),
 // rooms no longer configured are removed with all their data, and a room whose integration
-// changed starts its sync over.
+// changed starts its sync over (the cursors of its old and new integration go).
 func (t *Tx) SyncRooms(rooms []RoomRef) error {
 	want := map[string]string{}
 	for _, r := range rooms {
@@ -112,9 +106,13 @@ func (t *Tx) SyncRooms(rooms []RoomRef) error {
 			}
 			t.Changed(TopicRooms, m)
 		case old != in:
-			// Another tenant or app: the old delta state means nothing there.
-			if _, err := t.exec(`UPDATE rooms SET integration = ?, status = 'pending', status_detail = '',
-				delta_link = '', next_link = '', window_start = 0, window_end = 0 WHERE mailbox = ?`, in, m); err != nil {
+			// Another source, tenant or app: the old cursor means nothing there, and a cursor the
+			// new integration may hold (kept while it shadowed the room) does not describe the
+			// events stored now: the new one starts with a full sync.
+			if _, err := t.exec(`UPDATE rooms SET integration = ?, status = 'pending', status_detail = '' WHERE mailbox = ?`, in, m); err != nil {
+				return fmt.Errorf("move room %s: %w", m, err)
+			}
+			if _, err := t.exec("DELETE FROM sync_cursors WHERE room = ? AND integration IN (?, ?)", m, old, in); err != nil {
 				return fmt.Errorf("move room %s: %w", m, err)
 			}
 			t.Changed(TopicRooms, m)
@@ -132,13 +130,12 @@ func (t *Tx) PutRoom(r RoomState) error {
 	if r.Status == "" {
 		r.Status = RoomPending
 	}
-	_, err = t.exec(`INSERT INTO rooms(`+roomCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+	_, err = t.exec(`INSERT INTO rooms(`+roomCols+`) VALUES (?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(mailbox) DO UPDATE SET integration=excluded.integration, status=excluded.status,
-		status_detail=excluded.status_detail, delta_link=excluded.delta_link, next_link=excluded.next_link,
-		window_start=excluded.window_start, window_end=excluded.window_end, last_attempt=excluded.last_attempt,
+		status_detail=excluded.status_detail, last_attempt=excluded.last_attempt,
 		last_success=excluded.last_success, last_full_sync=excluded.last_full_sync, retry_after=excluded.retry_after,
 		diagnosis=excluded.diagnosis`,
-		r.Mailbox, r.Integration, r.Status, r.StatusDetail, r.DeltaLink, r.NextLink, ms(r.WindowStart), ms(r.WindowEnd),
+		r.Mailbox, r.Integration, r.Status, r.StatusDetail,
 		ms(r.LastAttempt), ms(r.LastSuccess), ms(r.LastFullSync), ms(r.RetryAfter), string(diag))
 	if err != nil {
 		return fmt.Errorf("write room %s: %w", r.Mailbox, err)

@@ -7,7 +7,7 @@ import (
 )
 
 // Prepared statements are kept and reused. At steady state the agent runs the same few dozen
-// statements thousands of times a minute (every Graph poll writes its room's sync state, every
+// statements thousands of times a minute (every calendar poll writes its room's sync state, every
 // Cisco push and Poly poll reads meetings, telemetry reads every room), and parsing the SQL
 // again each time was the largest single item of the agent's steady CPU profile (about 12 %,
 // in sqlite3_prepare). database/sql prepares a cached statement once per connection and

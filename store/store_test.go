@@ -127,7 +127,10 @@ func TestMigrateFromV1Fixture(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, rooms, 1)
 	assert.Equal(t, "room-1@example.com", rooms[0].Mailbox)
-	assert.Equal(t, "https://graph.example/delta?$deltatoken=abc", rooms[0].DeltaLink)
+	cur, err := s.Cursor(t.Context(), "room-1@example.com", "m365")
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"delta_link":"https://graph.example/delta?$deltatoken=abc","next_link":"","window_start":0,"window_end":0}`, cur,
+		"the room's sync position survives as its integration's cursor")
 	evs, err := s.Events(t.Context(), "room-1@example.com")
 	require.NoError(t, err)
 	require.Len(t, evs, 1)

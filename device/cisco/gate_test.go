@@ -45,7 +45,7 @@ func TestAFreshStoreLeavesTheCodecAloneUntilTheRoomSyncs(t *testing.T) {
 	// The sync commits (events and last success) but the processor has not run yet: the
 	// meetings table is still empty, and pushing it would clear the codec.
 	require.NoError(t, h.st.Write(t.Context(), func(tx *store.Tx) error {
-		return tx.PutRoom(store.RoomState{Mailbox: room, Integration: "m365", Status: store.RoomOK, LastSuccess: time.Now(), DeltaLink: "d1"})
+		return tx.PutRoom(store.RoomState{Mailbox: room, Integration: "m365", Status: store.RoomOK, LastSuccess: time.Now()})
 	}))
 	rs, err = h.mgr.Push(t.Context(), "codec-1")
 	require.NoError(t, err)

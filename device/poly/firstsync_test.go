@@ -132,7 +132,7 @@ func TestUnsyncedRoomKeepsWhatTheEndpointShows(t *testing.T) {
 		if err := tx.PutEvent(roomA, ev, nil); err != nil {
 			return err
 		}
-		return tx.PutRoom(store.RoomState{Mailbox: roomA, Integration: "m365", Status: store.RoomOK, DeltaLink: "d", LastSuccess: now})
+		return tx.PutRoom(store.RoomState{Mailbox: roomA, Integration: "m365", Status: store.RoomOK, LastSuccess: now})
 	}))
 	// Between the sync's commit and the processor's pass the meetings table still says
 	// nothing about the room: it is not served yet.

@@ -134,7 +134,7 @@ func specs(rooms []string) []graph.RoomSpec {
 	return out
 }
 
-// waitSynced waits until every room has a deltaLink: woken by the store's change notices, it
+// waitSynced waits until every room has completed a round: woken by the store's change notices, it
 // looks at most every 50 ms so that watching a thousand rooms costs little.
 func waitSynced(ctx context.Context, st *store.Store, n int, limit time.Duration) error {
 	sub := st.Subscribe(store.TopicRooms)
@@ -150,7 +150,7 @@ func waitSynced(ctx context.Context, st *store.Store, n int, limit time.Duration
 		}
 		done := 0
 		for _, r := range rs {
-			if r.DeltaLink != "" {
+			if !r.LastSuccess.IsZero() {
 				done++
 			}
 		}

@@ -24,10 +24,10 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure, sent int) {
 	case f.resync:
 		r.round, r.forceFull, r.due = nil, true, now
 		st, emitted := r.state, r.emitted
-		st.DeltaLink, st.NextLink, st.LastAttempt = "", "", now
+		st.LastAttempt = now
 		s.mu.Unlock()
 		s.log.Info("delta state expired; resyncing the room in full", "room", mailbox, "code", f.code)
-		s.writeState(ctx, r, st, nil, emitted, sent)
+		s.writeState(ctx, r, st, &cursor{}, nil, emitted, sent)
 		return
 	case f.badToken && (f.gen < s.api.generation() || f.gen <= s.refreshedFrom || now.Sub(s.lastRefresh) > 5*time.Minute):
 		// Graph rejected the token: get a new one once (or use the one another room already
@@ -46,7 +46,7 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure, sent int) {
 			}
 		}
 		if sent > 0 {
-			s.writeState(ctx, r, st, nil, emitted, sent)
+			s.writeState(ctx, r, st, nil, nil, emitted, sent)
 		}
 		return
 	}
@@ -90,21 +90,29 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure, sent int) {
 	if !changed && sent == 0 && ev == nil && len(extra) == 0 {
 		return
 	}
-	if !s.writeState(ctx, r, st, append(extra, ev), emitted, sent) && len(extra) > 0 {
+	if !s.writeState(ctx, r, st, nil, append(extra, ev), emitted, sent) && len(extra) > 0 {
 		s.mu.Lock()
 		s.returnGateEvents(extra)
 		s.mu.Unlock()
 	}
 }
 
-// writeState saves a room's state with events and the request count; it reports success.
-func (s *Syncer) writeState(ctx context.Context, r *room, st store.RoomState, events []*store.Event, emitted bool, sent int) bool {
+// writeState saves a room's state and cursor (cur, or the one it has when nil), events and
+// the request count; it reports success.
+func (s *Syncer) writeState(ctx context.Context, r *room, st store.RoomState, cur *cursor, events []*store.Event, emitted bool, sent int) bool {
 	now := s.clk.Now()
 	s.mu.Lock()
-	delete(s.polls, r.spec.Mailbox) // st is the room's whole state, newer than a pending poll
+	delete(s.polls, r.spec.Mailbox) // st and the cursor are the room's whole state, newer than a pending poll
+	if cur == nil {
+		c := r.cur
+		cur = &c
+	}
 	s.mu.Unlock()
 	err := s.write(ctx, func(tx *store.Tx) error {
 		if err := tx.PutRoom(st); err != nil {
+			return err
+		}
+		if err := tx.PutCursor(r.spec.Mailbox, s.name, cur.encode()); err != nil {
 			return err
 		}
 		if sent > 0 {
@@ -128,7 +136,7 @@ func (s *Syncer) writeState(ctx context.Context, r *room, st store.RoomState, ev
 		return false
 	}
 	s.mu.Lock()
-	r.state, r.emitted = st, emitted
+	r.state, r.cur, r.emitted = st, *cur, emitted
 	s.mu.Unlock()
 	return true
 }

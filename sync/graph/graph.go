@@ -141,6 +141,7 @@ type Syncer struct {
 type room struct {
 	spec      RoomSpec
 	state     store.RoomState // what the store holds
+	cur       cursor          // where its sync is, as the store holds it (cursor.go)
 	due       time.Time
 	running   bool
 	forceFull bool
@@ -337,8 +338,8 @@ func (s *Syncer) SyncNow(mailbox string, full bool) error {
 	return nil
 }
 
-// load reads the rooms' state from the store (adding rooms it does not know yet), the budget
-// used today and each room's meeting times.
+// load reads the rooms' state and this integration's cursors from the store (adding rooms it
+// does not know yet), the budget used today and each room's meeting times.
 func (s *Syncer) load(ctx context.Context) error {
 	now := s.clk.Now()
 	stored, err := s.st.Rooms(ctx)
@@ -348,6 +349,10 @@ func (s *Syncer) load(ctx context.Context) error {
 	have := map[string]store.RoomState{}
 	for _, r := range stored {
 		have[r.Mailbox] = r
+	}
+	cursors, err := s.st.Cursors(ctx, s.name)
+	if err != nil {
+		return fmt.Errorf("graph syncer: %w", err)
 	}
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		for _, name := range s.order {
@@ -374,6 +379,9 @@ func (s *Syncer) load(ctx context.Context) error {
 	for _, name := range s.order {
 		r := s.rooms[name]
 		r.state = have[name]
+		if r.cur, err = decodeCursor(cursors[name]); err != nil {
+			s.log.Warn("the room's sync position is unreadable; syncing it in full", "room", name, "err", err)
+		}
 		// Every room is due at once (the dispatcher batches the backlog); a stored
 		// Retry-After is honoured across restarts.
 		r.due = now

@@ -195,8 +195,8 @@ func TestDailyWindowRoll(t *testing.T) {
 	got = h.events(r)
 	assert.NotContains(t, got, yesterday, "Sunday fell out of the window")
 	room := h.room(r)
-	assert.Equal(t, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), room.WindowStart)
-	assert.Equal(t, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), room.WindowEnd)
+	assert.Equal(t, time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), h.cursor(r).ws)
+	assert.Equal(t, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC), h.cursor(r).we)
 	assert.Equal(t, 2, h.stats(r).FullSyncs, "one full round a day")
 	assert.Equal(t, store.RoomOK, room.Status)
 	assert.Greater(t, h.sim.Stats().TokenRequests, 1, "the access token expired on the way and was replaced")
@@ -249,7 +249,7 @@ func TestRestartResumesFromDeltaLink(t *testing.T) {
 	_, stop := h.start(Tuning{})
 	h.waitFor("the first sync", h.synced(r))
 	stop()
-	link := h.room(r).DeltaLink
+	link := h.cursor(r).deltaLink
 	require.NotEmpty(t, link)
 
 	added := h.post(r, invite("While stopped", t0.Add(3*time.Hour), time.Hour))

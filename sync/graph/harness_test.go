@@ -127,7 +127,10 @@ func (h *harness) synced(mailboxes ...string) func() bool {
 	return func() bool {
 		for _, m := range mailboxes {
 			r, ok, err := h.st.Room(context.Background(), m)
-			if err != nil || !ok || r.DeltaLink == "" || r.Status != store.RoomOK {
+			if err != nil || !ok || r.Status != store.RoomOK {
+				return false
+			}
+			if c, err := h.st.Cursor(context.Background(), m, h.in.Name); err != nil || c == "" {
 				return false
 			}
 		}
@@ -140,6 +143,22 @@ func (h *harness) room(m string) store.RoomState {
 	require.NoError(h.t, err)
 	require.True(h.t, ok, "room %s in the store", m)
 	return r
+}
+
+// cursor is where the room's sync is, as the store holds it.
+func (h *harness) cursor(m string) cursor {
+	h.t.Helper()
+	c, err := h.st.Cursor(context.Background(), m, h.in.Name)
+	require.NoError(h.t, err)
+	cur, err := decodeCursor(c)
+	require.NoError(h.t, err)
+	return cur
+}
+
+// putCursor stores where the room's sync is (what an earlier run left).
+func (h *harness) putCursor(m string, c cursor) {
+	h.t.Helper()
+	require.NoError(h.t, h.st.Write(context.Background(), func(tx *store.Tx) error { return tx.PutCursor(m, h.in.Name, c.encode()) }))
 }
 
 func (h *harness) status(m string) func() string {

@@ -58,6 +58,16 @@ func parsePage(body []byte) (page, error) {
 	return p, nil
 }
 
+// etagOf reads the "@odata.etag" of a stored event's JSON ("" when it has none or is not
+// readable: then it counts as changed).
+func etagOf(data []byte) string {
+	var v struct {
+		ETag string `json:"@odata.etag"`
+	}
+	_ = json.Unmarshal(data, &v)
+	return v.ETag
+}
+
 func (d doc) str(k string) string {
 	var s string
 	if v, ok := d[k]; ok {
@@ -166,9 +176,12 @@ func stubOf(stored doc) doc {
 	return out
 }
 
-// event decodes what the store indexes (id, type, series, changeKey, times).
+// event decodes what the store indexes (id, type, series, changeKey, times, cancelled).
 func (d doc) event() (calendar.Event, error) {
 	ev := calendar.Event{ID: d.str("id"), Type: d.str("type"), SeriesMasterID: d.str("seriesMasterId"), ChangeKey: d.str("changeKey")}
+	if v, ok := d["isCancelled"]; ok {
+		_ = json.Unmarshal(v, &ev.IsCancelled) // anything but true is not cancelled
+	}
 	for k, dst := range map[string]**calendar.DateTimeTimeZone{"start": &ev.Start, "end": &ev.End} {
 		if v, ok := d[k]; ok {
 			if err := json.Unmarshal(v, dst); err != nil {

@@ -13,7 +13,7 @@ import (
 
 // pollFlush is how often the progress of unchanged polls is written. A kill -9 loses at most
 // this much of it: the rooms' last_success and last_attempt times go back by up to this
-// much, each room then polls from the deltaLink it had up to this long before (the newer
+// much, each room then polls from the cursor (deltaLink) it had up to this long before (the newer
 // polls found nothing, so polling again from there finds the same: nothing, or changes
 // that came since, applied the same way), and up to this long of those polls' requests is
 // missing from the day's count in the store (the budget can be overspent by that much).
@@ -46,7 +46,7 @@ func (s *Syncer) flushLoop(ctx context.Context) {
 	}
 }
 
-// flushPolls writes the unchanged polls' deltaLinks and times and the pending request counts
+// flushPolls writes the unchanged polls' cursors and times and the pending request counts
 // in one transaction. It runs on the store worker, so what it takes is never older than a
 // room's full write queued after it; on failure everything is kept for the next flush.
 func (s *Syncer) flushPolls(ctx context.Context) {

@@ -23,7 +23,7 @@ func TestUnchangedPollsAreSavedTogether(t *testing.T) {
 	s, stop := h.start(Tuning{ColdInterval: time.Minute})
 	h.waitFor("the room synced", h.synced(r))
 	h.settle(s)
-	before := h.room(r)
+	before, beforeCur := h.room(r), h.cursor(r)
 	polls := h.stats(r).DeltaPolls
 
 	notices := h.st.Subscribe(store.TopicRooms)
@@ -35,17 +35,16 @@ func TestUnchangedPollsAreSavedTogether(t *testing.T) {
 	// The next flush, at most pollFlush of fake time later, writes what the polls so far found
 	// (a poll made meanwhile may be saved with them: the store is then newer still).
 	s.mu.Lock()
-	last := s.rooms[r].state // what the last poll found
+	last, lastCur := s.rooms[r].state, s.rooms[r].cur // what the last poll found
 	s.mu.Unlock()
 	require.True(t, last.LastSuccess.After(before.LastSuccess.Add(3*time.Minute)))
-	assert.NotEqual(t, before.DeltaLink, last.DeltaLink)
+	assert.NotEqual(t, beforeCur.deltaLink, lastCur.deltaLink)
 	h.clk.Advance(pollFlush)
 	require.Eventually(t, func() bool {
-		now := h.room(r)
-		return !now.LastSuccess.Before(last.LastSuccess) && now.DeltaLink != before.DeltaLink
+		return !h.room(r).LastSuccess.Before(last.LastSuccess) && h.cursor(r).deltaLink != beforeCur.deltaLink
 	}, 10*time.Second, 5*time.Millisecond, "the store follows the polls within pollFlush")
 	if saved := h.room(r); saved.LastSuccess.Equal(last.LastSuccess) {
-		assert.Equal(t, last.DeltaLink, saved.DeltaLink, "a poll's time and deltaLink are saved together")
+		assert.Equal(t, lastCur.deltaLink, h.cursor(r).deltaLink, "a poll's time and deltaLink are saved together")
 	}
 	assert.Equal(t, store.RoomOK, h.room(r).Status)
 
@@ -68,17 +67,13 @@ func TestRestartFromAnOlderDeltaLinkLosesNothing(t *testing.T) {
 	s, stop := h.start(Tuning{ColdInterval: time.Minute})
 	h.waitFor("the room synced", h.synced(r))
 	h.settle(s)
-	older := h.room(r)
+	older := h.cursor(r)
 	h.advance(s, 2*time.Minute, 5*time.Second) // polls that find nothing
 	stop()
-	require.NotEqual(t, older.DeltaLink, h.room(r).DeltaLink, "the stop saved the newer deltaLink")
+	require.NotEqual(t, older.deltaLink, h.cursor(r).deltaLink, "the stop saved the newer deltaLink")
 
 	// The crash: the newer deltaLink never reached the store.
-	require.NoError(t, h.st.Write(context.Background(), func(tx *store.Tx) error {
-		st := h.room(r)
-		st.DeltaLink = older.DeltaLink
-		return tx.PutRoom(st)
-	}))
+	h.putCursor(r, older)
 	added := h.post(r, invite("Added while down", t0.Add(28*time.Hour), time.Hour))
 
 	h.start(Tuning{ColdInterval: time.Minute})

@@ -107,11 +107,11 @@ func (s *Syncer) newRound(r *room, now time.Time) *round {
 		r.forceFull = false
 		return &round{full: true, ws: ws, we: we, seen: map[string]bool{}, refetched: map[string]bool{}}
 	}
-	link := r.state.DeltaLink
-	if r.state.NextLink != "" { // a round interrupted by a restart goes on where it was
-		link = r.state.NextLink
+	link := r.cur.deltaLink
+	if r.cur.nextLink != "" { // a round interrupted by a restart goes on where it was
+		link = r.cur.nextLink
 	}
-	return &round{next: link, ws: r.state.WindowStart, we: r.state.WindowEnd, refetched: map[string]bool{}}
+	return &round{next: link, ws: r.cur.ws, we: r.cur.we, refetched: map[string]bool{}}
 }
 
 // fetchMasters gets the series masters a page's occurrence stubs need: those not stored yet,
@@ -133,9 +133,13 @@ func (s *Syncer) fetchMasters(ctx context.Context, r *room, rd *round, pg page) 
 	storeFailure := func(err error) *failure {
 		return &failure{status: store.RoomTransient, code: "store", retryAfter: -1, detail: "cannot read the store: " + oneLine(err.Error())}
 	}
-	etags, err := s.st.EventETags(ctx, mailbox, ids)
+	stored, err := s.st.EventData(ctx, mailbox, ids)
 	if err != nil {
 		return nil, 0, storeFailure(err)
+	}
+	etags := make(map[string]string, len(stored))
+	for id, data := range stored {
+		etags[id] = etagOf(data)
 	}
 	var need []string
 	for mid, its := range stubs {
@@ -217,16 +221,17 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 	mailbox := r.spec.Mailbox
 	now := s.clk.Now()
 	s.mu.Lock()
-	st := r.state
+	st, cur := r.state, r.cur
 	ev, emitted := s.transition(r, store.RoomOK, nil)
-	if ev == nil && len(s.gateEvents) == 0 && unchangedPoll(st, rd, pg, fetched, s.name) {
+	if ev == nil && len(s.gateEvents) == 0 && unchangedPoll(st, cur, rd, pg, fetched, s.name) {
 		// Nothing to write now: the deltaLink, times and count go with the next flushPolls.
-		st.DeltaLink, st.LastAttempt, st.LastSuccess = pg.deltaLink, now, now
-		s.polls[mailbox] = store.RoomPoll{Integration: s.name, DeltaLink: pg.deltaLink, At: now}
+		st.LastAttempt, st.LastSuccess = now, now
+		cur.deltaLink = pg.deltaLink
+		s.polls[mailbox] = store.RoomPoll{Integration: s.name, Cursor: cur.encode(), At: now}
 		if sent > 0 {
 			s.unsaved[counterKey(s.name, now)] += int64(sent)
 		}
-		r.state, r.emitted, r.failures, r.lastCode, r.round = st, emitted, 0, "", nil
+		r.state, r.cur, r.emitted, r.failures, r.lastCode, r.round = st, cur, emitted, 0, "", nil
 		r.due = s.nextPoll(r, now)
 		s.mu.Unlock()
 		return nil
@@ -235,6 +240,14 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 	delete(s.polls, mailbox)
 	extra := s.takeGateEvents()
 	s.mu.Unlock()
+	// Where the room's sync is after this page: a complete round leaves its deltaLink and
+	// window; an incremental round in progress its nextLink (a full one is started over).
+	switch {
+	case pg.deltaLink != "":
+		cur = cursor{deltaLink: pg.deltaLink, ws: rd.ws, we: rd.we}
+	case !rd.full:
+		cur.nextLink = pg.nextLink
+	}
 	changed := 0
 	err := s.write(ctx, func(tx *store.Tx) error {
 		changed = 0
@@ -340,15 +353,14 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				changed += n
 				st.LastFullSync = now
 			}
-			st.DeltaLink, st.NextLink = pg.deltaLink, ""
-			st.WindowStart, st.WindowEnd = rd.ws, rd.we
 			st.LastSuccess = now
-		} else if !rd.full {
-			st.NextLink = pg.nextLink
 		}
 		st.Integration, st.LastAttempt, st.RetryAfter = s.name, now, time.Time{}
 		st.Status, st.StatusDetail = store.RoomOK, ""
 		if err := tx.PutRoom(st); err != nil {
+			return err
+		}
+		if err := tx.PutCursor(mailbox, s.name, cur.encode()); err != nil {
 			return err
 		}
 		if sent > 0 {
@@ -373,7 +385,7 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 	}
 	done := pg.deltaLink != ""
 	s.mu.Lock()
-	r.state, r.emitted, r.failures, r.lastCode = st, emitted, 0, ""
+	r.state, r.cur, r.emitted, r.failures, r.lastCode = st, cur, emitted, 0, ""
 	rd.changed += changed
 	if done {
 		r.round = nil
@@ -396,11 +408,11 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 // unchangedPoll reports whether a page is the whole answer to a poll of the stored deltaLink
 // that changed nothing the store holds but the deltaLink and the times: no items, no series
 // master, the room already ok with no next page, detail or Retry-After to clear.
-func unchangedPoll(st store.RoomState, rd *round, pg page, fetched map[string]doc, integration string) bool {
+func unchangedPoll(st store.RoomState, cur cursor, rd *round, pg page, fetched map[string]doc, integration string) bool {
 	return !rd.full && rd.changed == 0 && pg.deltaLink != "" && len(pg.items) == 0 && len(fetched) == 0 &&
-		st.DeltaLink != "" && st.NextLink == "" && st.Status == store.RoomOK && st.StatusDetail == "" &&
+		cur.deltaLink != "" && cur.nextLink == "" && st.Status == store.RoomOK && st.StatusDetail == "" &&
 		st.RetryAfter.IsZero() && st.Integration == integration &&
-		st.WindowStart.Equal(rd.ws) && st.WindowEnd.Equal(rd.we)
+		cur.ws.Equal(rd.ws) && cur.we.Equal(rd.we)
 }
 
 // putEvent stores an event unless the store already holds exactly it (so a daily full round

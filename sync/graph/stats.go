@@ -48,7 +48,7 @@ func (s *Syncer) Stats() Stats {
 		if s.hot(r, now) {
 			st.HotRooms++
 		}
-		if r.state.DeltaLink != "" {
+		if r.cur.deltaLink != "" {
 			st.Synced++
 		}
 	}

@@ -63,14 +63,14 @@ func TestLinksFromAnotherGraphURLResyncInFull(t *testing.T) {
 	stop()
 	require.Equal(t, 1, h.stats(room).FullSyncs)
 
-	st := h.room(room)
-	require.Contains(t, st.DeltaLink, h.sim.GraphURL())
-	st.DeltaLink = strings.Replace(st.DeltaLink, h.sim.GraphURL(), "https://graph.microsoft.us/v1.0", 1)
-	require.NoError(t, h.st.Write(t.Context(), func(tx *store.Tx) error { return tx.PutRoom(st) }))
+	cur := h.cursor(room)
+	require.Contains(t, cur.deltaLink, h.sim.GraphURL())
+	cur.deltaLink = strings.Replace(cur.deltaLink, h.sim.GraphURL(), "https://graph.microsoft.us/v1.0", 1)
+	h.putCursor(room, cur)
 
 	s, _ = h.start(Tuning{})
 	h.waitFor("a full sync from graph_url", func() bool { return h.stats(room).FullSyncs == 2 && h.status(room)() == store.RoomOK })
 	h.settle(s)
-	assert.Contains(t, h.room(room).DeltaLink, h.sim.GraphURL(), "the new delta link comes from graph_url")
+	assert.Contains(t, h.cursor(room).deltaLink, h.sim.GraphURL(), "the new delta link comes from graph_url")
 	assert.Equal(t, store.RoomOK, h.status(room)())
 }

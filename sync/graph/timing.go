@@ -97,19 +97,20 @@ func window(r *room, now time.Time) (time.Time, time.Time) {
 
 // needsFull reports whether the room's next round must start over (under s.mu).
 func (s *Syncer) needsFull(r *room, now time.Time) bool {
-	if r.forceFull || r.state.DeltaLink == "" {
+	c := r.cur
+	if r.forceFull || c.deltaLink == "" {
 		return true
 	}
 	// Links stored under another graph_url lead nowhere (or to the wrong tenant's cloud).
-	if !s.api.fromGraphURL(r.state.DeltaLink) || (r.state.NextLink != "" && !s.api.fromGraphURL(r.state.NextLink)) {
+	if !s.api.fromGraphURL(c.deltaLink) || (c.nextLink != "" && !s.api.fromGraphURL(c.nextLink)) {
 		return true
 	}
 	ws, we := window(r, now)
-	if r.state.WindowStart.Equal(ws) && r.state.WindowEnd.Equal(we) {
+	if c.ws.Equal(ws) && c.we.Equal(we) {
 		return false
 	}
 	// Yesterday's window still covers what matters until this room's turn after midnight.
-	yesterday := r.state.WindowStart.Equal(ws.AddDate(0, 0, -1)) && r.state.WindowEnd.Equal(we.AddDate(0, 0, -1))
+	yesterday := c.ws.Equal(ws.AddDate(0, 0, -1)) && c.we.Equal(we.AddDate(0, 0, -1))
 	return !yesterday || !now.Before(dayStart(now).Add(s.rollOffset(r)))
 }
 

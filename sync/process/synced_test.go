@@ -40,7 +40,7 @@ func TestARoomIsKnownOnceResolvedFromACompletedSync(t *testing.T) {
 	defer func() { cancel(); require.NoError(t, <-done) }()
 	// The first round completes with no event at all: only the room's state changes.
 	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
-		return tx.PutRoom(store.RoomState{Mailbox: room, Integration: "m365", Status: store.RoomOK, LastSuccess: now, DeltaLink: "d1"})
+		return tx.PutRoom(store.RoomState{Mailbox: room, Integration: "m365", Status: store.RoomOK, LastSuccess: now})
 	}))
 	select {
 	case <-meetings.C:

@@ -7,9 +7,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
-// Methods the calendar sync (sync/graph) needs beyond the generic event API.
+// Methods a calendar source needs beyond the generic event API. They speak of the neutral
+// event (sync/calendar) and the columns the store indexes, never of a source's JSON: what a
+// source needs from its own JSON it reads from the data these return.
 
 // Span is the scheduled time of one stored event.
 type Span struct {
@@ -20,7 +24,7 @@ type Span struct {
 // left out, by start. The sync scheduler reads them to know when a room has a meeting soon.
 func (s *Store) EventSpans(ctx context.Context, room string, from, to time.Time) ([]Span, error) {
 	rows, err := s.query(ctx, `SELECT start_ms, end_ms FROM raw_events
-		WHERE room = ? AND end_ms > ? AND start_ms < ? AND COALESCE(json_extract(data, '$.isCancelled'), 0) = 0
+		WHERE room = ? AND end_ms > ? AND start_ms < ? AND cancelled = 0
 		ORDER BY start_ms`, room, ms(from), ms(to))
 	if err != nil {
 		return nil, fmt.Errorf("event times of %s: %w", room, err)
@@ -37,32 +41,32 @@ func (s *Store) EventSpans(ctx context.Context, room string, from, to time.Time)
 	return out, rows.Err()
 }
 
-// EventETags returns the "@odata.etag" stored with each of ids that is stored ("" when the
-// event has none).
-func (s *Store) EventETags(ctx context.Context, room string, ids []string) (map[string]string, error) {
-	out := map[string]string{}
+// EventData returns the stored data (as PutEvent was given it) of each of ids that is stored,
+// for the source to compare with what it fetches now.
+func (s *Store) EventData(ctx context.Context, room string, ids []string) (map[string][]byte, error) {
+	out := map[string][]byte{}
 	for len(ids) > 0 {
 		n := min(len(ids), 200)
 		args := []any{room}
 		for _, id := range ids[:n] {
 			args = append(args, id)
 		}
-		rows, err := s.r.QueryContext(ctx, `SELECT id, COALESCE(json_extract(data, '$."@odata.etag"'), '') FROM raw_events
+		rows, err := s.r.QueryContext(ctx, `SELECT id, data FROM raw_events
 			WHERE room = ? AND id IN (?`+strings.Repeat(",?", n-1)+`)`, args...) // one text per count: not cached
 		if err != nil {
-			return nil, fmt.Errorf("etags of %s: %w", room, err)
+			return nil, fmt.Errorf("stored events of %s: %w", room, err)
 		}
 		for rows.Next() {
-			var id, tag string
-			if err := rows.Scan(&id, &tag); err != nil {
+			var id, data string
+			if err := rows.Scan(&id, &data); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("etags of %s: %w", room, err)
+				return nil, fmt.Errorf("stored events of %s: %w", room, err)
 			}
-			out[id] = tag
+			out[id] = []byte(data)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("etags of %s: %w", room, err)
+			return nil, fmt.Errorf("stored events of %s: %w", room, err)
 		}
 		ids = ids[n:]
 	}
@@ -85,7 +89,7 @@ func (t *Tx) MasterJSON(room, id string) (data []byte, changeKey string, ok bool
 // SeriesEvents returns the stored occurrences of a series (id → JSON), to refill them when the
 // series master changed.
 func (t *Tx) SeriesEvents(room, masterID string) (map[string][]byte, error) {
-	rows, err := t.query("SELECT id, data FROM raw_events WHERE room = ? AND series_master_id = ? AND type = 'occurrence'", room, masterID)
+	rows, err := t.query("SELECT id, data FROM raw_events WHERE room = ? AND series_master_id = ? AND type = ?", room, masterID, calendar.TypeOccurrence)
 	if err != nil {
 		return nil, fmt.Errorf("occurrences of %s: %w", masterID, err)
 	}
@@ -138,28 +142,4 @@ func (t *Tx) SweepEvents(room string, keep map[string]bool) (int, error) {
 		t.Changed(TopicEvents, room)
 	}
 	return len(drop), nil
-}
-
-// RoomPoll is the progress of a poll that found nothing new: the deltaLink to poll next and
-// when it succeeded.
-type RoomPoll struct {
-	Integration string // a room since moved to another integration is left alone
-	DeltaLink   string
-	At          time.Time
-}
-
-// TouchRooms records polls that changed nothing but the rooms' deltaLinks and times, many
-// rooms in one transaction (the Graph syncer batches them; see sync/graph). The times only
-// move forward, so a batch written after a newer full write of a room does not take it back.
-// It announces no change: nothing a reader acts on changed (telemetry republishes times on
-// its periodic refresh; pages read times when asked).
-func (t *Tx) TouchRooms(polls map[string]RoomPoll) error {
-	for mailbox, p := range polls {
-		at := ms(p.At)
-		if _, err := t.exec(`UPDATE rooms SET delta_link = ?, last_success = max(last_success, ?),
-			last_attempt = max(last_attempt, ?) WHERE mailbox = ? AND integration = ?`, p.DeltaLink, at, at, mailbox, p.Integration); err != nil {
-			return fmt.Errorf("record the poll of %s: %w", mailbox, err)
-		}
-	}
-	return nil
 }
