@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -28,12 +27,7 @@ func (a *Agent) Config() *config.Config { return a.cfg.Load() }
 // set. It returns once the sync is queued.
 func (a *Agent) Sync(_ context.Context, room string, full bool) error {
 	cfg := a.cfg.Load()
-	a.mu.Lock()
-	syncers := make(map[string]interface{ SyncNow(string, bool) error }, len(a.syncers))
-	for name, s := range a.syncers {
-		syncers[name] = s
-	}
-	a.mu.Unlock()
+	syncers := a.runningSources()
 	if room == "" {
 		var errs []error
 		for _, s := range syncers {
@@ -150,16 +144,12 @@ func (a *Agent) rulesTest(profile string, ev calendar.Event) (rules.Report, erro
 	return rules.NewReport(m, d), nil
 }
 
-// graphStats lists each integration's request budget use.
+// graphStats lists each integration's request budget use, whatever its source type.
 func (a *Agent) graphStats() []web.IntegrationStats {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	var out []web.IntegrationStats
-	for name, s := range a.syncers {
-		st := s.Stats()
-		out = append(out, web.IntegrationStats{Name: name, RequestsToday: st.UsedToday, Budget: st.Budget, Projected24h: st.Projected24h})
+	for _, st := range a.sourceStats() {
+		out = append(out, web.IntegrationStats{Name: st.Integration, RequestsToday: st.UsedToday, Budget: st.Budget, Projected24h: st.Projected24h})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
@@ -194,13 +184,13 @@ func (a *Agent) mqttState() web.MQTTState {
 // metrics are the figures telemetry publishes besides its own.
 func (a *Agent) metrics() map[string]any {
 	a.mu.Lock()
-	syncers, mgr := a.syncers, a.cisco
+	mgr := a.cisco
+	a.mu.Unlock()
 	out := map[string]any{}
 	graphs := map[string]any{}
-	for name, s := range syncers {
-		graphs[name] = s.Stats()
+	for _, st := range a.sourceStats() {
+		graphs[st.Integration] = st
 	}
-	a.mu.Unlock()
 	out["graph"] = graphs
 	if mgr != nil {
 		out["cisco"] = mgr.Stats()
