@@ -78,6 +78,15 @@ func IntegrationTypes() []string {
 	return out
 }
 
+// NewIntegrationSettings makes empty settings of type name (tests that walk every type's
+// keys); nil for a type not registered.
+func NewIntegrationSettings(name string) IntegrationSettings {
+	if newSettings := integrationTypes[name]; newSettings != nil {
+		return newSettings()
+	}
+	return nil
+}
+
 // Graph is the integration's Graph settings; nil unless it is of type graph.
 func (in Integration) Graph() *Graph {
 	g, _ := in.Settings.(*Graph)
