@@ -22,6 +22,10 @@ const module = "github.com/otj-edge/otj-edge"
 // kit is the leaf kit every layer may use: each imports no project package but the others.
 var kit = []string{"agent/clock", "agent/health", "agent/secret"}
 
+// sources are the calendar source packages (add sync/ews, sync/google as they land); their
+// leaves for the config loader (sync/graph/graphconf) are not sources.
+var sources = []string{"sync/graph"}
+
 // pkg is what the rules read of `go list -json`: paths are relative to the module ("sync/graph").
 type pkg struct {
 	Path    string
@@ -89,6 +93,36 @@ var rules = []rule{
 				return ""
 			}
 			return "a leaf imports no project package except the kit (" + strings.Join(kit, ", ") + ")"
+		},
+	},
+	{
+		// The source seam (sync/source) and what every Exchange source shares (sync/exchange)
+		// sit below the sources: a source depends on them, never the other way round, so EWS
+		// can use them without Graph.
+		name:    "the source seam imports no source",
+		applies: func(p string) bool { return p == "sync/source" || p == "sync/exchange" },
+		forbidden: func(dep string) string {
+			if slices.Contains(kit, dep) || dep == "store" || dep == "sync/calendar" || dep == "sync/source" {
+				return ""
+			}
+			return "the source seam may import only the kit, store, sync/calendar and sync/source"
+		},
+		tests: true,
+	},
+	{
+		// Only the composition root knows which sources exist (its table, agent/sources*.go):
+		// the rest of the agent, the drivers, the processor and other sources see the store
+		// and the seam.
+		name: "only the agent's source table names a source",
+		applies: func(p string) bool {
+			// The layers below the composition root (cmd/otj-edge is above it).
+			return under(p, "agent", "device", "store", "sync") && p != "agent" && !slices.Contains(sources, p)
+		},
+		forbidden: func(dep string) string {
+			if slices.Contains(sources, dep) {
+				return "a calendar source is built and reached through the agent's source table (agent/sources.go) and sync/source; import those, not " + dep
+			}
+			return ""
 		},
 	},
 	{
@@ -244,6 +278,10 @@ func TestLayeringRulesCatchForbiddenImports(t *testing.T) {
 		"sync/rules":           {"sync/calendar"},
 		"cmd/otj-edge":         {"agent", "simulators/graphsim"},
 		"simulators/graphsim":  nil,
+		"sync/source":          {"store", "sync/graph"},
+		"sync/exchange":        {"sync/calendar", "agent/secret"},
+		"agent/telemetry":      {"sync/ews"},
+		"sync/ews":             {"sync/exchange", "sync/source", "sync/graph"},
 	}
 	deps := func(p string) []string {
 		seen := map[string]bool{}
@@ -278,13 +316,17 @@ func TestLayeringRulesCatchForbiddenImports(t *testing.T) {
 		"store imports sync/rules (store → sync/rules)",
 		"agent/clock imports store (agent/clock → store)",
 		"cmd/otj-edge imports simulators/graphsim (cmd/otj-edge → simulators/graphsim)",
+		"the source seam imports no source: sync/source imports sync/graph (sync/source → sync/graph)",
+		"only the agent's source table names a source: sync/ews imports sync/graph (sync/ews → sync/graph)",
+		"only the agent's source table names a source: agent/telemetry imports sync/graph (agent/telemetry → sync/ews → sync/graph)",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the rules miss %q; they said:\n%s", want, got)
 		}
 	}
 	for _, allowed := range []string{"store imports sync/calendar", "sync/graph imports agent/clock", "agent/config imports",
-		"device/poly imports simulators", "tests of device/poly import simulators"} {
+		"device/poly imports simulators", "tests of device/poly import simulators", "sync/exchange imports",
+		"agent imports sync/graph"} {
 		if strings.Contains(got, allowed) {
 			t.Errorf("the rules refuse an allowed import (%s):\n%s", allowed, got)
 		}

@@ -24,8 +24,8 @@ import (
 	"github.com/otj-edge/otj-edge/device/cisco"
 	"github.com/otj-edge/otj-edge/device/poly"
 	"github.com/otj-edge/otj-edge/store"
-	"github.com/otj-edge/otj-edge/sync/graph"
 	"github.com/otj-edge/otj-edge/sync/process"
+	"github.com/otj-edge/otj-edge/sync/source"
 )
 
 // Agent runs one site.
@@ -48,7 +48,7 @@ type Agent struct {
 	// The running parts' objects, for commands, the status page and metrics. They change
 	// when a reload rebuilds a part, so they are read under mu.
 	mu      sync.Mutex
-	syncers map[string]*graph.Syncer // by integration name
+	sources map[string]source.Source // by integration name
 	cisco   *cisco.Manager
 	poly    *poly.Service
 	tel     *telemetry.Telemetry
@@ -82,7 +82,7 @@ func New(cfg *config.Config, opts Options) *Agent {
 		opts.StopTimeout = 12 * time.Second
 	}
 	a := &Agent{log: opts.Logger, clock: opts.Clock, health: health.New(opts.Clock.Now), opts: opts,
-		ready: make(chan struct{}), syncers: map[string]*graph.Syncer{}}
+		ready: make(chan struct{}), sources: map[string]source.Source{}}
 	a.cfg.Store(cfg)
 	return a
 }
@@ -208,10 +208,14 @@ func (a *Agent) forgetRemoved(cfg *config.Config) {
 		keep[e.Type+"/"+e.Name] = true
 	}
 	for _, in := range cfg.Integrations {
-		keep["graph/"+in.Name] = true
+		keep[source.Component(in.Type, in.Name)] = true
+	}
+	prefixes := []string{"cisco/", "poly/"}
+	for typ := range sourceTypes {
+		prefixes = append(prefixes, source.Component(typ, ""))
 	}
 	for _, it := range a.health.Snapshot() {
-		for _, prefix := range []string{"cisco/", "poly/", "graph/"} {
+		for _, prefix := range prefixes {
 			if len(it.Component) > len(prefix) && it.Component[:len(prefix)] == prefix && !keep[it.Component] {
 				a.health.Remove(it.Component)
 			}

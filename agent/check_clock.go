@@ -107,25 +107,31 @@ func offlineClockFindings(now, built, lastWrite time.Time) []string {
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
-// checkClockOnline compares the clock with the HTTP Date header of each Graph integration's
-// token endpoint (Microsoft's servers keep good time). It sends no credentials.
+// checkClockOnline compares the clock with the HTTP Date header of each integration's service
+// (its source type's clockURL: a Graph integration's token endpoint, whose servers keep good
+// time). It sends no credentials.
 func checkClockOnline(ctx context.Context, w io.Writer, cfg *config.Config, c clock.Clock) {
 	seen := map[string]bool{}
-	for _, in := range cfg.Integrations {
-		if in.TokenURL == "" || seen[in.TokenURL] {
+	for i := range cfg.Integrations {
+		t, ok := sourceTypeOf(&cfg.Integrations[i])
+		if !ok || t.clockURL == nil {
 			continue
 		}
-		seen[in.TokenURL] = true
-		host := in.TokenURL
-		if u, err := url.Parse(in.TokenURL); err == nil {
+		rawURL, caFile := t.clockURL(&cfg.Integrations[i])
+		if rawURL == "" || seen[rawURL] {
+			continue
+		}
+		seen[rawURL] = true
+		host := rawURL
+		if u, err := url.Parse(rawURL); err == nil {
 			host = u.Host
 		}
-		client, err := tokenEndpointClient(in.CAFile)
+		client, err := tokenEndpointClient(caFile)
 		if err != nil {
 			fmt.Fprintf(w, "warning: clock: not compared with %s: %v\n", host, err)
 			continue
 		}
-		skew, err := dateSkew(ctx, c, client, in.TokenURL)
+		skew, err := dateSkew(ctx, c, client, rawURL)
 		if err != nil {
 			fmt.Fprintf(w, "warning: clock: not compared with %s: %v\n", host, err)
 			continue

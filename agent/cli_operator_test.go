@@ -21,7 +21,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
-	"github.com/otj-edge/otj-edge/sync/graph"
+	"github.com/otj-edge/otj-edge/sync/exchange"
 )
 
 // The operator commands are tested against the status API served in-process on a real
@@ -627,13 +627,13 @@ func TestDoctorPastesOneFixPerRoom(t *testing.T) {
 			Organizer:      &calendar.Recipient{EmailAddress: calendar.EmailAddress{Name: "Kari Nordmann", Address: "kari@example.com"}},
 			ResponseStatus: &calendar.ResponseStatus{Response: "accepted"}, ShowAs: "busy", Sensitivity: "normal"})
 	}
-	findings := graph.Diagnose("room-b@example.com", events)
+	findings := exchange.Diagnose("room-b@example.com", events)
 	var flags []string
 	for _, f := range findings {
 		flags = append(flags, f.Flag)
 	}
-	require.Equal(t, []string{graph.FlagAddOrganizerToSubject, graph.FlagDeleteComments, graph.FlagRemovePrivateProperty, graph.FlagProcessExternal}, flags)
-	require.True(t, web.InformationalFlag(graph.FlagProcessExternal), "the page and doctor know which finding is a note")
+	require.Equal(t, []string{exchange.FlagAddOrganizerToSubject, exchange.FlagDeleteComments, exchange.FlagRemovePrivateProperty, exchange.FlagProcessExternal}, flags)
+	require.True(t, web.InformationalFlag(exchange.FlagProcessExternal), "the page and doctor know which finding is a note")
 	st, err := store.Open(t.Context(), cfg.DBPath(), store.Options{})
 	require.NoError(t, err)
 	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {

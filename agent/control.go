@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -29,12 +28,7 @@ func (a *Agent) Config() *config.Config { return a.cfg.Load() }
 // set. It returns once the sync is queued.
 func (a *Agent) Sync(_ context.Context, room string, full bool) error {
 	cfg := a.cfg.Load()
-	a.mu.Lock()
-	syncers := make(map[string]interface{ SyncNow(string, bool) error }, len(a.syncers))
-	for name, s := range a.syncers {
-		syncers[name] = s
-	}
-	a.mu.Unlock()
+	syncers := a.runningSources()
 	if room == "" {
 		var errs []error
 		for _, s := range syncers {
@@ -151,16 +145,12 @@ func (a *Agent) rulesTest(profile string, ev calendar.Event) (rules.Report, erro
 	return rules.NewReport(m, d), nil
 }
 
-// graphStats lists each calendar source's request budget use.
-func (a *Agent) graphStats() []web.SourceStats {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+// webSourceStats lists each calendar source's request budget use, whatever its type.
+func (a *Agent) webSourceStats() []web.SourceStats {
 	var out []web.SourceStats
-	for name, s := range a.syncers {
-		st := s.Stats()
-		out = append(out, web.SourceStats{Type: config.IntegrationGraph, Name: name, RequestsToday: st.UsedToday, Budget: st.Budget, Projected24h: st.Projected24h})
+	for _, st := range a.sourceStats() {
+		out = append(out, web.SourceStats{Type: st.Type, Name: st.Integration, RequestsToday: st.UsedToday, Budget: st.Budget, Projected24h: st.Projected24h})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
@@ -195,14 +185,13 @@ func (a *Agent) mqttState() web.MQTTState {
 // metrics are the figures telemetry publishes besides its own.
 func (a *Agent) metrics() map[string]any {
 	a.mu.Lock()
-	syncers, mgr := a.syncers, a.cisco
+	mgr := a.cisco
+	a.mu.Unlock()
 	out := map[string]any{}
 	sources := []telemetry.SourceMetrics{}
-	for name, s := range syncers {
-		sources = append(sources, telemetry.SourceMetrics{Type: config.IntegrationGraph, Name: name, Stats: s.Stats()})
+	for _, st := range a.sourceStats() { // sorted by name
+		sources = append(sources, telemetry.SourceMetrics{Type: st.Type, Name: st.Integration, Stats: st})
 	}
-	a.mu.Unlock()
-	sort.Slice(sources, func(i, j int) bool { return sources[i].Name < sources[j].Name })
 	out["sources"] = sources
 	if mgr != nil {
 		out["cisco"] = mgr.Stats()
@@ -240,7 +229,7 @@ var _ web.Agent = webAgent{}
 func (w webAgent) Config() *config.Config         { return w.a.cfg.Load() }
 func (w webAgent) Started() time.Time             { return w.a.started }
 func (w webAgent) Version() string                { return Version }
-func (w webAgent) SourceStats() []web.SourceStats { return w.a.graphStats() }
+func (w webAgent) SourceStats() []web.SourceStats { return w.a.webSourceStats() }
 func (w webAgent) MQTT() web.MQTTState            { return w.a.mqttState() }
 func (w webAgent) Sync(ctx context.Context, room string, full bool) error {
 	return w.a.Sync(ctx, room, full)

@@ -440,7 +440,7 @@ func TestReloadMovesGraphToACertificate(t *testing.T) {
 	require.True(t, secretLine.Match(raw))
 	require.NoError(t, os.WriteFile(e.f.Agent.Config, secretLine.ReplaceAll(raw, []byte("${1}client_certificate_file: graph.pem")), 0o600))
 	require.NoError(t, e.agent.Reload(t.Context()))
-	assert.True(t, e.agent.Config().Integrations[0].UsesCertificate())
+	assert.True(t, e.agent.Config().Integrations[0].Graph().UsesCertificate())
 
 	// The secret is deleted in Entra and every token issued so far revoked: only the
 	// certificate gets the agent into Graph now.

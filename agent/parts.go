@@ -13,7 +13,6 @@ import (
 	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/device/cisco"
 	"github.com/otj-edge/otj-edge/device/poly"
-	"github.com/otj-edge/otj-edge/sync/graph"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
@@ -139,24 +138,23 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 	specs = append(specs, partSpec{name: "processor", key: "", build: func() (func(context.Context) error, error) {
 		return a.proc.Run, nil
 	}})
-	for _, in := range cfg.Integrations {
-		if in.Type != config.IntegrationGraph {
-			continue
+	// Calendar sync: one part per integration, built by its type's row of the source table
+	// (agent/sources.go). A source whose integration is gone stops counting at once.
+	configured := map[string]bool{}
+	for i := range cfg.Integrations {
+		in := &cfg.Integrations[i]
+		configured[in.Name] = true
+		if spec, ok := a.sourceSpec(cfg, in); ok {
+			specs = append(specs, spec)
 		}
-		rooms := graphRooms(cfg, in.Name)
-		specs = append(specs, partSpec{name: "graph/" + in.Name, key: keyOf(in, in.CertificateThumbprint(), rooms), build: func() (func(context.Context) error, error) {
-			s, err := graph.New(graph.Options{Integration: graphIntegration(in), Rooms: rooms, Store: a.store,
-				Logger: a.log.With("part", "graph/"+in.Name), Clock: a.clock, Health: a.health})
-			if err != nil {
-				a.health.Fail("graph/"+in.Name, err.Error())
-				return nil, err
-			}
-			a.mu.Lock()
-			a.syncers[in.Name] = s
-			a.mu.Unlock()
-			return s.Run, nil
-		}})
 	}
+	a.mu.Lock()
+	for name := range a.sources {
+		if !configured[name] {
+			delete(a.sources, name)
+		}
+	}
+	a.mu.Unlock()
 	return specs
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,8 +121,11 @@ func TestEverySecretFieldOfTheConfigIsScrubbed(t *testing.T) {
 	var cfg config.Config
 	want := map[string]string{} // path → value
 	fillSecrets(reflect.ValueOf(&cfg).Elem(), "", want, map[reflect.Type]bool{})
-	for _, p := range []string{"status.password", "mqtt.password", "integrations[0].client_secret",
-		"integrations[0].client_certificate_password", "endpoints[0].password", "endpoints[0].calendar_password"} {
+	graphAt := slices.Index(config.IntegrationTypes(), config.IntegrationGraph)
+	require.GreaterOrEqual(t, graphAt, 0)
+	graphKeys := fmt.Sprintf("integrations[%d].", graphAt)
+	for _, p := range []string{"status.password", "mqtt.password", graphKeys + "client_secret",
+		graphKeys + "client_certificate_password", "endpoints[0].password", "endpoints[0].calendar_password"} {
 		assert.Contains(t, want, p, "the type walk reaches every section")
 	}
 
@@ -173,8 +177,24 @@ func fillSecrets(v reflect.Value, path string, want map[string]string, visiting 
 		v.Set(reflect.New(t.Elem()))
 		fillSecrets(v.Elem(), path, want, visiting)
 	case reflect.Slice:
+		if t == reflect.TypeFor[[]config.Integration]() {
+			// One integration of each registered type, its settings made by the type: the
+			// keys of every source, registered anywhere, are walked.
+			types := config.IntegrationTypes()
+			v.Set(reflect.MakeSlice(t, len(types), len(types)))
+			for i, typ := range types {
+				in := v.Index(i).Addr().Interface().(*config.Integration)
+				in.Type, in.Settings = typ, config.NewIntegrationSettings(typ)
+				fillSecrets(v.Index(i), fmt.Sprintf("%s[%d]", path, i), want, visiting)
+			}
+			return
+		}
 		v.Set(reflect.MakeSlice(t, 1, 1))
 		fillSecrets(v.Index(0), path+"[0]", want, visiting)
+	case reflect.Interface: // an integration's settings, set above to its type's struct
+		if !v.IsNil() && v.Elem().Kind() == reflect.Pointer {
+			fillSecrets(v.Elem().Elem(), path, want, visiting)
+		}
 	case reflect.Map:
 		if t.Key().Kind() != reflect.String {
 			return

@@ -4,40 +4,12 @@ import (
 	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/device/cisco"
 	"github.com/otj-edge/otj-edge/device/poly"
-	"github.com/otj-edge/otj-edge/sync/graph"
-	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
 // The agent is the only layer that reads the config: each source and driver owns plain
 // Options, and these functions translate the config into them (layering_test.go keeps sync/*
-// and device/* from importing agent/config).
-
-// graphIntegration is a Graph integration's settings as package graph takes them (the loader
-// has parsed token_url and read client_certificate_file with graphconf).
-func graphIntegration(in config.Integration) graph.Integration {
-	return graph.Integration{
-		Name: in.Name, ClientID: in.ClientID, ClientSecret: in.ClientSecret,
-		ClientCertificateFile: in.ClientCertificateFile, ClientCertificates: in.ClientCertificates, ClientKey: in.ClientKey,
-		TokenURL: in.TokenURL, Tenant: in.Tenant, AuthorityHost: in.AuthorityHost, GraphURL: in.GraphURL,
-		MaxRequestsPerDay: in.MaxRequestsPerDay, MaxInFlight: in.MaxInFlight, CAFile: in.CAFile,
-	}
-}
-
-// graphRooms lists the rooms of cfg that integration syncs, with their profiles' upcoming_days.
-func graphRooms(cfg *config.Config, integration string) []graph.RoomSpec {
-	var out []graph.RoomSpec
-	for _, r := range cfg.Rooms() {
-		if r.Integration != integration {
-			continue
-		}
-		days := rules.DefaultUpcomingDays
-		if p := cfg.Profile(r.Profile); p != nil {
-			days = *p.Settings.WithDefaults().UpcomingDays
-		}
-		out = append(out, graph.RoomSpec{Mailbox: r.Mailbox, UpcomingDays: days})
-	}
-	return out
-}
+// and device/* from importing agent/config). A calendar source's translation sits in its row of
+// the source table (agent/sources_*.go).
 
 // polyOptions builds the calendar service's Options from cfg (the caller adds Store, Logger,
 // Clock and Health).

@@ -45,7 +45,7 @@ func TestClientCertificateFile(t *testing.T) {
 	t.Run("a PEM with the certificate and its key", func(t *testing.T) {
 		cfg, err := LoadWith(certConfig(t, dir, "client_certificate_file: "+write("graph.pem", good.PEM())), at)
 		require.NoError(t, err)
-		in := cfg.Integrations[0]
+		in := cfg.Integrations[0].Graph()
 		assert.True(t, in.UsesCertificate())
 		assert.Equal(t, filepath.Join(dir, "graph.pem"), in.ClientCertificateFile, "relative to the config")
 		require.Len(t, in.ClientCertificates, 1)
@@ -153,7 +153,7 @@ func TestClientCertificateFile(t *testing.T) {
 
 		cfg, err := LoadWith(certConfig(t, dir, "client_certificate_file: legacy.pfx", "client_certificate_password: pfx-pw-42"), at)
 		require.NoError(t, err)
-		assert.Equal(t, good.Cert.Raw, cfg.Integrations[0].ClientCertificates[0].Raw)
+		assert.Equal(t, good.Cert.Raw, cfg.Integrations[0].Graph().ClientCertificates[0].Raw)
 
 		_, err = LoadWith(certConfig(t, dir, "client_certificate_file: legacy.pfx", "client_certificate_password: wrong-pw-17"), at)
 		require.ErrorContains(t, err, "cannot read the certificate and its private key")

@@ -6,15 +6,12 @@
 package config
 
 import (
-	"crypto"
-	"crypto/x509"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
@@ -113,67 +110,6 @@ type MQTT struct {
 
 // Enabled reports whether a broker is configured.
 func (m MQTT) Enabled() bool { return strings.TrimSpace(m.Broker) != "" }
-
-// Integration types.
-const (
-	IntegrationGraph = "graph"
-)
-
-// Integration is a calendar source (Pexip's "Graph integration").
-type Integration struct {
-	Name string `yaml:"name"`
-	Type string `yaml:"type"` // graph
-	// ClientID is the app registration's Application (client) ID.
-	ClientID string `yaml:"client_id"`
-	// ClientSecret is the client secret *value* (not its ID).
-	ClientSecret     Secret `yaml:"client_secret"`
-	ClientSecretFile string `yaml:"client_secret_file"`
-	// ClientCertificateFile authenticates with a certificate instead of a secret: a PEM file
-	// holding the certificate and its RSA private key, or a PKCS#12 (.pfx) file, whose
-	// certificate is uploaded to the app registration.
-	ClientCertificateFile string `yaml:"client_certificate_file"`
-	// ClientCertificatePassword decrypts a password-protected .pfx.
-	ClientCertificatePassword     Secret `yaml:"client_certificate_password"`
-	ClientCertificatePasswordFile string `yaml:"client_certificate_password_file"`
-	// TokenURL is the OAuth 2.0 token endpoint (v2); tenant and authority are derived from it.
-	TokenURL string `yaml:"token_url"`
-	// GraphURL is the Graph root (national clouds); default https://graph.microsoft.com/v1.0.
-	GraphURL string `yaml:"graph_url"`
-	// MaxRequestsPerDay is the Graph request budget per 24 h; default 1,000,000.
-	MaxRequestsPerDay int `yaml:"max_requests_per_day"`
-	// MaxInFlight caps concurrent Graph requests across all rooms (never more than 4 per
-	// mailbox); default 8.
-	MaxInFlight int `yaml:"max_in_flight"`
-	// CAFile adds trusted CAs (tests and simulators; never needed for Microsoft 365).
-	CAFile string `yaml:"ca_file"`
-	Pos    Pos    `yaml:"-"`
-
-	// Derived by validation from TokenURL and GraphURL.
-	Tenant        string `yaml:"-"`
-	AuthorityHost string `yaml:"-"` // e.g. https://login.microsoftonline.com/
-	// Read by validation from ClientCertificateFile: the certificate (chain) and its key.
-	ClientCertificates []*x509.Certificate `yaml:"-" json:"-"`
-	ClientKey          crypto.PrivateKey   `yaml:"-" json:"-"`
-}
-
-// UsesCertificate reports whether the integration authenticates with a certificate.
-func (in Integration) UsesCertificate() bool { return in.ClientCertificateFile != "" }
-
-// CertificateThumbprint is the client certificate's SHA-1 thumbprint in upper-case hex, as the
-// app registration's Certificates & secrets page shows it; "" without a certificate.
-func (in Integration) CertificateThumbprint() string {
-	if len(in.ClientCertificates) == 0 {
-		return ""
-	}
-	return graphconf.Thumbprint(in.ClientCertificates[0])
-}
-
-// Integration defaults (package graphconf's, where the Graph source reads them too).
-const (
-	DefaultGraphURL          = graphconf.DefaultGraphURL
-	DefaultMaxRequestsPerDay = graphconf.DefaultMaxRequestsPerDay
-	DefaultMaxInFlight       = graphconf.DefaultMaxInFlight
-)
 
 // Profile is an integration plus meeting processing settings and rules.
 type Profile struct {

@@ -30,7 +30,7 @@ func TestGoodConfigDecodesWithDefaults(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:8787", cfg.Status.Listen)
 	assert.Equal(t, "text", cfg.Log.Format)
 
-	in := cfg.Integration("m365")
+	in := cfg.Integration("m365").Graph()
 	require.NotNil(t, in)
 	assert.Equal(t, "from-env", in.ClientSecret.Value())
 	assert.Equal(t, "contoso.onmicrosoft.com", in.Tenant)
@@ -123,7 +123,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 		assert.NotContains(t, out, "hunter2-graph", verb)
 		assert.NotContains(t, out, "poly-secret", verb)
 	}
-	assert.Equal(t, "[redacted]", cfg.Integrations[0].ClientSecret.String())
+	assert.Equal(t, "[redacted]", cfg.Integrations[0].Graph().ClientSecret.String())
 }
 
 func TestSecretFromFileAndPermissionWarning(t *testing.T) {
@@ -146,7 +146,7 @@ profiles:
 `), 0o600))
 	cfg, err := Load(cfgPath)
 	require.NoError(t, err)
-	assert.Equal(t, "file-secret", cfg.Integrations[0].ClientSecret.Value(), "trailing newline trimmed, path relative to the config")
+	assert.Equal(t, "file-secret", cfg.Integrations[0].Graph().ClientSecret.Value(), "trailing newline trimmed, path relative to the config")
 	require.Len(t, cfg.Warnings, 1)
 	assert.Equal(t, 6, cfg.Warnings[0].Line)
 	assert.Contains(t, cfg.Warnings[0].String(), "readable by group or others")

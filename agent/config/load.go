@@ -206,6 +206,11 @@ func (l *loader) decode(data []byte, cfg *Config) bool {
 	if err := doc.Decode(cfg); err != nil {
 		l.yamlError(err)
 	}
+	for _, in := range cfg.Integrations {
+		for _, p := range in.decodeProblems {
+			l.yamlMsg(p)
+		}
+	}
 	l.walk(doc, reflect.ValueOf(cfg).Elem(), "")
 	return true
 }
@@ -283,7 +288,7 @@ func (l *loader) walk(node *yaml.Node, v reflect.Value, where string) {
 			return
 		}
 		fields := map[string]reflect.Value{}
-		collectFields(v, fields)
+		open := collectFields(v, fields)
 		var pos *Pos
 		if p, ok := fields["\x00pos"]; ok {
 			pos = p.Addr().Interface().(*Pos)
@@ -294,7 +299,11 @@ func (l *loader) walk(node *yaml.Node, v reflect.Value, where string) {
 			k, val := node.Content[i], node.Content[i+1]
 			f, ok := fields[k.Value]
 			if !ok {
-				l.errorf(k.Line, "unknown key %q%s%s", k.Value, inWhere(where), suggest(k.Value, fields))
+				if !open {
+					l.errorf(k.Line, "unknown key %q%s%s", k.Value, inWhere(where), suggest(k.Value, fields))
+				} else if pos != nil {
+					pos.keys[k.Value] = k.Line
+				}
 				continue
 			}
 			if pos != nil {
@@ -325,9 +334,12 @@ func inWhere(where string) string {
 	return " in " + where
 }
 
-// collectFields maps YAML key → field value, following inline embedded structs. The Pos field
-// is stored under a key no YAML can spell.
-func collectFields(v reflect.Value, out map[string]reflect.Value) {
+// collectFields maps YAML key → field value, following inline embedded structs and inline
+// interfaces (an integration's settings: the struct its type decoded into). The Pos field is
+// stored under a key no YAML can spell. It reports whether the mapping is open: an inline
+// interface holds nothing (an integration of an unknown type, already reported), so its keys
+// cannot be judged and none is called unknown.
+func collectFields(v reflect.Value, out map[string]reflect.Value) (open bool) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
@@ -344,7 +356,19 @@ func collectFields(v reflect.Value, out map[string]reflect.Value) {
 			continue
 		}
 		if strings.Contains(opts, "inline") {
-			collectFields(v.Field(i), out)
+			f := v.Field(i)
+			for f.Kind() == reflect.Interface || f.Kind() == reflect.Pointer {
+				if f.IsNil() {
+					break
+				}
+				f = f.Elem()
+			}
+			switch {
+			case f.Kind() == reflect.Struct:
+				open = collectFields(f, out) || open
+			case f.Kind() == reflect.Interface || f.Kind() == reflect.Pointer: // nil
+				open = true
+			}
 			continue
 		}
 		if name == "" {
@@ -352,6 +376,7 @@ func collectFields(v reflect.Value, out map[string]reflect.Value) {
 		}
 		out[name] = v.Field(i)
 	}
+	return open
 }
 
 // suggest proposes the closest known key for a misspelt one.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
@@ -188,78 +187,6 @@ func (l *loader) mqttSection(c *Config) {
 		l.errorf(m.Pos.Line("password"), "mqtt.password is set but mqtt.username is not")
 	}
 	l.warnPlainMQTT(m, u)
-}
-
-func (l *loader) integrations(c *Config) map[string]bool {
-	names := map[string]int{}
-	for i := range c.Integrations {
-		in := &c.Integrations[i]
-		l.uniqueName("integration", in.Name, in.Pos, names)
-		switch in.Type {
-		case "":
-			l.errorf(in.Pos.Line("type"), "integration %q: type is required (graph)", in.Name)
-		case IntegrationGraph:
-			l.graph(in)
-		default:
-			l.errorf(in.Pos.Line("type"), "integration %q: type %q is not supported (graph)", in.Name, in.Type)
-		}
-	}
-	if len(c.Integrations) == 0 {
-		l.errorf(c.Pos.Line(""), "integrations: at least one calendar integration is required")
-	}
-	out := map[string]bool{}
-	for n := range names {
-		out[n] = true
-	}
-	return out
-}
-
-func (l *loader) graph(in *Integration) {
-	if strings.TrimSpace(in.ClientID) == "" {
-		l.errorf(in.Pos.Line("client_id"), "integration %q: client_id is required (the app registration's Application (client) ID)", in.Name)
-	}
-	owner := fmt.Sprintf("integration %q: ", in.Name)
-	switch {
-	case in.UsesCertificate() && (in.ClientSecret.Value() != "" || in.ClientSecretFile != ""):
-		l.errorf(in.Pos.Line("client_certificate_file"), "%sgive client_secret or client_certificate_file, not both", owner)
-	case in.UsesCertificate():
-		l.clientCertificate(owner, in)
-	default:
-		if in.ClientCertificatePassword.Value() != "" || in.ClientCertificatePasswordFile != "" {
-			l.errorf(in.Pos.Line("client_certificate_password"), "%sclient_certificate_password needs client_certificate_file", owner)
-		}
-		if in.ClientSecret.Value() == "" && in.ClientSecretFile == "" {
-			l.errorf(in.Pos.Line("client_secret"), "%sclient_secret (or client_secret_file, or client_certificate_file) is required", owner)
-		} else {
-			l.resolveSecret(owner, &in.ClientSecret, in.ClientSecretFile, in.Pos, "client_secret", true)
-		}
-	}
-	if in.TokenURL == "" {
-		l.errorf(in.Pos.Line("token_url"), "integration %q: token_url is required (the OAuth 2.0 token endpoint (v2) on the app registration's Endpoints page)", in.Name)
-	} else if tenant, host, err := graphconf.ParseTokenURL(in.TokenURL); err != nil {
-		l.errorf(in.Pos.Line("token_url"), "integration %q: %s", in.Name, err)
-	} else {
-		in.Tenant, in.AuthorityHost = tenant, host
-	}
-	if in.GraphURL == "" {
-		in.GraphURL = DefaultGraphURL
-	} else if g, err := graphconf.NormalizeGraphURL(in.GraphURL); err != nil {
-		l.errorf(in.Pos.Line("graph_url"), "integration %q: graph_url: %s", in.Name, err)
-	} else {
-		in.GraphURL = g
-	}
-	if !in.Pos.Has("max_requests_per_day") {
-		in.MaxRequestsPerDay = DefaultMaxRequestsPerDay
-	} else if in.MaxRequestsPerDay < 10_000 || in.MaxRequestsPerDay > 10_000_000 {
-		l.errorf(in.Pos.Line("max_requests_per_day"), "integration %q: max_requests_per_day %d is outside 10000–10000000", in.Name, in.MaxRequestsPerDay)
-	}
-	if !in.Pos.Has("max_in_flight") {
-		in.MaxInFlight = DefaultMaxInFlight
-	} else if in.MaxInFlight < 1 || in.MaxInFlight > 64 {
-		l.errorf(in.Pos.Line("max_in_flight"), "integration %q: max_in_flight %d is outside 1–64", in.Name, in.MaxInFlight)
-	}
-	in.CAFile = l.abs(in.CAFile)
-	l.fileExists(in.CAFile, in.Pos, "ca_file")
 }
 
 func (l *loader) profiles(c *Config, integrations map[string]bool) map[string]bool {

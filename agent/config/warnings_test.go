@@ -138,7 +138,7 @@ func TestSkipSecretsLoadsWithoutThem(t *testing.T) {
 	opts.SkipSecrets = true
 	cfg, err := LoadWith("../../packaging/config.example.yaml", opts)
 	require.NoError(t, err)
-	assert.False(t, cfg.Integrations[0].ClientSecret.IsSet(), "an unset variable leaves the secret empty")
+	assert.False(t, cfg.Integrations[0].Graph().ClientSecret.IsSet(), "an unset variable leaves the secret empty")
 	assert.Empty(t, cfg.Warnings)
 
 	data := warnBase + `status: {listen: "0.0.0.0:9000", username: admin, password: "${STATUS_PW}"}

@@ -54,7 +54,7 @@ type ProblemMember struct {
 	Link   string `json:"-"` // its page
 }
 
-// flagProcessExternal is sync/graph.FlagProcessExternal: it reads an absence (no external
+// flagProcessExternal is sync/exchange.FlagProcessExternal: it reads an absence (no external
 // organizer seen), so it is a note for the operator to judge, and its command turns on the
 // processing of external invites: a security decision never put in a paste block.
 const flagProcessExternal = "process_external_meeting_messages"
@@ -182,8 +182,8 @@ func Problems(cfg *config.Config, rooms []Room, eps []Endpoint, items []health.I
 	var out []Problem
 	clientID := func(integration string) string {
 		if cfg != nil {
-			if in := cfg.Integration(integration); in != nil {
-				return in.ClientID
+			if in := cfg.Integration(integration); in != nil && in.Graph() != nil {
+				return in.Graph().ClientID
 			}
 		}
 		return ""

@@ -126,8 +126,8 @@ func (r *Reader) room(st store.RoomState, cr config.Room, ag store.RoomAgenda, d
 	}
 	var clientID string
 	if r.Config != nil {
-		if in := r.Config.Integration(st.Integration); in != nil {
-			clientID = in.ClientID
+		if in := r.Config.Integration(st.Integration); in != nil && in.Graph() != nil {
+			clientID = in.Graph().ClientID
 		}
 	}
 	rm.Advice, rm.AdviceCommand = roomAdvice(st.Status, st.StatusDetail, []string{st.Mailbox}, st.Integration, clientID)

@@ -40,7 +40,8 @@ func TestGraphPart(t *testing.T) {
 
 	cfg, err := config.Load(f.Agent.Config)
 	require.NoError(t, err, "the generated config is valid")
-	in := cfg.Integration(GraphIntegration)
+	require.NotNil(t, cfg.Integration(GraphIntegration))
+	in := cfg.Integration(GraphIntegration).Graph()
 	require.NotNil(t, in)
 	assert.Equal(t, f.Graph.URL, in.GraphURL)
 	assert.Equal(t, f.Graph.TokenURL, in.TokenURL)

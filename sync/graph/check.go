@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/source"
 )
 
 // RoomCheck is one room's result in `otj-edge check`.
@@ -99,10 +100,16 @@ func Check(ctx context.Context, in Integration, mailboxes []string, httpClient *
 	return rep
 }
 
+// Result is the report as the agent's source table hands it to `otj-edge check`.
+func (rep CheckReport) Result() source.CheckResult {
+	lines, failed := rep.Lines()
+	return source.CheckResult{Lines: lines, Failed: failed}
+}
+
 // Lines renders the report as `otj-edge check` prints it: one line for the token, one per
 // room; failed counts the lines that are failures.
 func (rep CheckReport) Lines() (lines []string, failed int) {
-	prefix := "graph/" + rep.Integration
+	prefix := source.Component(Type, rep.Integration)
 	if !rep.TokenOK {
 		line := fmt.Sprintf("%s: token FAILED: %s", prefix, rep.TokenDetail)
 		if rep.Certificate != "" {

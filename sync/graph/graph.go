@@ -35,13 +35,17 @@ import (
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/rules"
+	"github.com/otj-edge/otj-edge/sync/source"
 )
 
+// Type is the integration type of this source (integrations[].type in the config).
+const Type = "graph"
+
 // RoomSpec is a room mailbox to sync and how far ahead (its profile's upcoming_days).
-type RoomSpec struct {
-	Mailbox      string
-	UpcomingDays int
-}
+type RoomSpec = source.Room
+
+// A Syncer is the Graph source behind the agent's source seam.
+var _ source.Source = (*Syncer)(nil)
 
 // Tuning adjusts the scheduler; zero values take the defaults. Tests and benchmarks use it;
 // the agent does not need to.
@@ -91,7 +95,7 @@ type Options struct {
 	Store  *store.Store
 	Logger *slog.Logger
 	Clock  clock.Clock
-	Health *health.Tracker // component "graph/<integration name>"
+	Health *health.Tracker // component source.Component(Type, integration name): "graph/<name>"
 	// HTTPClient is the transport to Entra and Graph; default: the system roots plus ca_file.
 	HTTPClient *http.Client
 	Tuning     Tuning
@@ -205,7 +209,7 @@ func New(opts Options) (*Syncer, error) {
 		seed = rand.Uint64()
 	}
 	s := &Syncer{
-		name: in.Name, component: "graph/" + in.Name, in: in, st: opts.Store, clk: opts.Clock, health: opts.Health,
+		name: in.Name, component: source.Component(Type, in.Name), in: in, st: opts.Store, clk: opts.Clock, health: opts.Health,
 		log: opts.Logger.With("integration", in.Name), api: a, tune: opts.Tuning,
 		wake: make(chan struct{}, 1), progress: make(chan struct{}, 1), rooms: map[string]*room{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		budget: budget{limit: int64(in.MaxRequestsPerDay), stretch: 1},
@@ -304,7 +308,8 @@ func (s *Syncer) Run(ctx context.Context) error {
 }
 
 // SyncNow makes a room ("" = every room) sync at once, in full when full is set (the `sync`
-// command). Rooms waiting out a failure try again too.
+// command), but not before a Retry-After Graph sent for its mailbox has run out. Rooms waiting
+// out a failure try again too (source.Source).
 func (s *Syncer) SyncNow(mailbox string, full bool) error {
 	mailbox = strings.ToLower(strings.TrimSpace(mailbox))
 	s.mu.Lock()

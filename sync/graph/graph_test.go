@@ -13,6 +13,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/exchange"
 )
 
 // weekdays is a recurrence on every weekday, from the week before t0 to the end of the year.
@@ -510,16 +511,16 @@ func TestDiagnosis(t *testing.T) {
 	}
 	assert.Empty(t, flags(clean))
 	assert.Empty(t, flags(roomName(6)))
-	assert.ElementsMatch(t, []string{FlagAddOrganizerToSubject, FlagDeleteComments, FlagRemovePrivateProperty, FlagProcessExternal}, flags(defaults))
-	assert.Equal(t, []string{FlagAutomateProcessing}, flags(tentative))
-	assert.Equal(t, []string{FlagDeleteSubject}, flags(noSubject))
-	assert.Equal(t, []string{FlagDeleteComments}, flags(noBody))
+	assert.ElementsMatch(t, []string{exchange.FlagAddOrganizerToSubject, exchange.FlagDeleteComments, exchange.FlagRemovePrivateProperty, exchange.FlagProcessExternal}, flags(defaults))
+	assert.Equal(t, []string{exchange.FlagAutomateProcessing}, flags(tentative))
+	assert.Equal(t, []string{exchange.FlagDeleteSubject}, flags(noSubject))
+	assert.Equal(t, []string{exchange.FlagDeleteComments}, flags(noBody))
 	fix := map[string]string{}
 	for _, f := range h.room(defaults).Diagnosis {
 		fix[f.Flag] = f.Fix
 	}
-	assert.Equal(t, "Set-CalendarProcessing -Identity "+defaults+" -AddOrganizerToSubject $false -DeleteSubject $false", fix[FlagAddOrganizerToSubject])
-	assert.Equal(t, "Set-CalendarProcessing -Identity "+defaults+" -DeleteComments $false", fix[FlagDeleteComments])
+	assert.Equal(t, "Set-CalendarProcessing -Identity "+defaults+" -AddOrganizerToSubject $false -DeleteSubject $false", fix[exchange.FlagAddOrganizerToSubject])
+	assert.Equal(t, "Set-CalendarProcessing -Identity "+defaults+" -DeleteComments $false", fix[exchange.FlagDeleteComments])
 	assert.Len(t, h.recentEvents(EventDiagnosis), 4+1+1+1, "one event per flag found")
 }
 

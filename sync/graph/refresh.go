@@ -6,6 +6,7 @@ import (
 
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/exchange"
 )
 
 // After a round that changed something: the room's meeting times for the scheduler and its
@@ -38,11 +39,11 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 		}
 		return
 	}
-	findings := Diagnose(mailbox, events)
+	findings := exchange.Diagnose(mailbox, events)
 	s.mu.Lock()
 	old := r.state.Diagnosis
 	s.mu.Unlock()
-	if sameFindings(findings, old) {
+	if exchange.SameFindings(findings, old) {
 		return
 	}
 	oldFlags := map[string]bool{}

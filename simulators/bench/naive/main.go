@@ -104,10 +104,10 @@ func newClient(path string, interval time.Duration, inflight, top int, log *slog
 	if err != nil {
 		return nil, err
 	}
-	var in *config.Integration
+	var in *config.Graph
 	for i := range cfg.Integrations {
-		if cfg.Integrations[i].Type == config.IntegrationGraph {
-			in = &cfg.Integrations[i]
+		if g := cfg.Integrations[i].Graph(); g != nil {
+			in = g
 			break
 		}
 	}

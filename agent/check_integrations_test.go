@@ -68,7 +68,7 @@ func TestCheckGraphReportsEachRoom(t *testing.T) {
 	require.NoError(t, sim.AddRoom(graphsim.Room{Mailbox: denied, InPolicy: &no}))
 
 	var out bytes.Buffer
-	failed := checkGraph(t.Context(), graphConfig(t, sim, sim.ClientSecret(), ok, denied), &out)
+	failed := checkIntegrations(t.Context(), graphConfig(t, sim, sim.ClientSecret(), ok, denied), &out)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.Len(t, lines, 3, out.String())
 	assert.Equal(t, 1, failed)
@@ -91,7 +91,7 @@ func TestCheckGraphWrongSecret(t *testing.T) {
 	require.NoError(t, sim.AddRoom(graphsim.Room{Mailbox: "room-01@contoso.example"}))
 
 	var out bytes.Buffer
-	failed := checkGraph(t.Context(), graphConfig(t, sim, graphsim.DefaultSecretID, "room-01@contoso.example"), &out)
+	failed := checkIntegrations(t.Context(), graphConfig(t, sim, graphsim.DefaultSecretID, "room-01@contoso.example"), &out)
 	assert.Equal(t, 1, failed)
 	assert.Equal(t, "graph/m365: token FAILED: token endpoint: HTTP 401: AADSTS7000215: Invalid client secret provided. "+
 		"Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '"+sim.ClientID()+"'. — "+
@@ -118,9 +118,9 @@ func TestCheckGraphWithACertificate(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "graph.pem"), uploaded.PEM(), 0o600))
 	cfg := graphConfigWith(t, sim, dir, "client_certificate_file: graph.pem", "room-01@contoso.example")
-	thumb := cfg.Integrations[0].CertificateThumbprint()
+	thumb := cfg.Integrations[0].Graph().CertificateThumbprint()
 	var out bytes.Buffer
-	failed := checkGraph(t.Context(), cfg, &out)
+	failed := checkIntegrations(t.Context(), cfg, &out)
 	assert.Equal(t, 0, failed, out.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.Len(t, lines, 2, out.String())
@@ -134,10 +134,10 @@ func TestCheckGraphWithACertificate(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "graph.pem"), fresh.PEM(), 0o600))
 	cfg = graphConfigWith(t, sim, dir, "client_certificate_file: graph.pem", "room-01@contoso.example")
 	out.Reset()
-	failed = checkGraph(t.Context(), cfg, &out)
+	failed = checkIntegrations(t.Context(), cfg, &out)
 	assert.Equal(t, 1, failed)
 	assert.Contains(t, out.String(), "graph/m365: token FAILED: token endpoint: HTTP 401: AADSTS700027: ")
 	assert.Contains(t, out.String(), " — Entra does not accept the certificate")
-	assert.Contains(t, out.String(), "[certificate "+cfg.Integrations[0].CertificateThumbprint()+" (CN=otj-edge test site")
+	assert.Contains(t, out.String(), "[certificate "+cfg.Integrations[0].Graph().CertificateThumbprint()+" (CN=otj-edge test site")
 	assert.NotContains(t, out.String(), "PRIVATE KEY")
 }

@@ -1,4 +1,9 @@
-package graph
+// Package exchange is what otj-edge knows of Exchange room mailboxes, whichever door reads them
+// (Microsoft Graph for Exchange Online, EWS for Exchange Server): the diagnosis of a room's
+// calendar processing settings from its events, and the Set-CalendarProcessing commands that
+// fix them. It works on the neutral events of sync/calendar only, so every Exchange source
+// calls it unchanged.
+package exchange
 
 import (
 	"fmt"
@@ -11,8 +16,8 @@ import (
 )
 
 // Diagnosis flags: calendar processing settings of a room mailbox that hurt One-Touch Join, as
-// seen in the data alone (research/graph.md §6). Each comes with the Set-CalendarProcessing
-// command that fixes it (for invites received after the change).
+// seen in the data alone (the README's "Diagnosis of calendar processing"). Each comes with the
+// Set-CalendarProcessing command that fixes it (for invites received after the change).
 const (
 	FlagAddOrganizerToSubject = "add_organizer_to_subject"
 	FlagDeleteSubject         = "delete_subject"
@@ -152,8 +157,9 @@ func isExternal(mailbox, addr string) bool {
 	return !(od == rd || strings.HasSuffix(od, "."+rd) || strings.HasSuffix(rd, "."+od))
 }
 
-// sameFindings reports whether two diagnoses say the same (flags and details).
-func sameFindings(a, b []store.Finding) bool {
+// SameFindings reports whether two diagnoses say the same (flags, details and fixes): a source
+// writes a room's diagnosis, and tells of new findings, only when it changed.
+func SameFindings(a, b []store.Finding) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -1,0 +1,118 @@
+// Package source is the seam between the agent and the calendar sources: Microsoft Graph
+// today; Exchange Server over EWS, Graph with a signed-in account and Google Workspace next.
+//
+// A source keeps the calendars of its rooms in the store, as raw events in the neutral model of
+// sync/calendar, and gives each room a status in the shared words below. Everything above it
+// (the meeting processor, the endpoint drivers, the status page, the CLI, MQTT) reads the store
+// and never knows which source a room uses, except to show the source's type. The agent holds
+// a table of source types (agent/sources.go): each row builds a Source from its integration's
+// config and checks it for `otj-edge check`; adding a source is one package and one row.
+//
+// This package imports no source: sources depend on it, not the other way round.
+package source
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/otj-edge/otj-edge/agent/clock"
+	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/store"
+)
+
+// Source is one configured calendar integration syncing its rooms into the store.
+type Source interface {
+	// Run syncs until ctx ends. It needs no network to start: rooms keep what the store holds,
+	// and failures are reported per room (Status*) and in health (Component), never returned;
+	// an error means the source cannot run at all (its store failed).
+	Run(ctx context.Context) error
+	// SyncNow makes room ("" = every room of the source) sync at once: in full when full is set
+	// (the stored cursor is dropped and the window read again), else incrementally. A room
+	// waiting out the service's Retry-After (throttling) syncs when it has run out, never
+	// before; a room waiting out a failure tries again now. It returns once the sync is queued,
+	// and an error when the room is not one of this source's.
+	SyncNow(room string, full bool) error
+	// Stats reports the source's request accounting and its rooms' statuses.
+	Stats() Stats
+}
+
+// Room is a room mailbox a source syncs, and how far ahead (its profile's upcoming_days).
+type Room struct {
+	Mailbox      string
+	UpcomingDays int
+}
+
+// Deps are what the agent hands every source besides its own settings.
+type Deps struct {
+	Store  *store.Store
+	Logger *slog.Logger
+	Clock  clock.Clock
+	// Health takes the source's line under Component(type, integration name).
+	Health *health.Tracker
+}
+
+// Component is the health component of an integration: "<type>/<name>", e.g. "graph/m365".
+// The agent fails it when the source cannot be built, and drops it when the integration is
+// removed; the source keeps it up to date while it runs.
+func Component(typ, name string) string { return typ + "/" + name }
+
+// The status words a source gives each room (store.RoomState.Status). The status page, the
+// doctor, the CLI and MQTT show them and group rooms by them, whatever the source, so a
+// source maps its service's errors onto these and says the rest in the status detail (one
+// line that says what to do, never a secret).
+const (
+	// StatusPending: the room has not completed a sync yet.
+	StatusPending = store.RoomPending
+	// StatusOK: the last sync succeeded.
+	StatusOK = store.RoomOK
+	// StatusThrottled: the service asked to wait (Retry-After, ErrorServerBusy, 429); the
+	// source waits as long as asked.
+	StatusThrottled = store.RoomThrottled
+	// StatusPolicyDenied: the source signs in but may not read this room (an access policy,
+	// an RBAC scope, a missing delegate permission); the detail names the fix.
+	StatusPolicyDenied = store.RoomPolicyDenied
+	// StatusNotFound: the service has no such mailbox or calendar.
+	StatusNotFound = store.RoomNotFound
+	// StatusNotRESTEnabled: the mailbox exists but this service cannot read it (Graph: an
+	// on-premises or unlicensed mailbox).
+	StatusNotRESTEnabled = store.RoomNotRESTEnabled
+	// StatusAuthFailed: signing in failed, or the account may not read calendars at all.
+	StatusAuthFailed = store.RoomAuthFailed
+	// StatusTransient: a network or service error that retrying should cure.
+	StatusTransient = store.RoomTransient
+)
+
+// Stats is what a source reports about itself (status page, MQTT metrics, bench).
+type Stats struct {
+	Integration string `json:"integration"`
+	// Type is the source's type, as integrations[].type names it ("graph").
+	Type string `json:"type"`
+	// Budget is the integration's daily request budget; UsedToday counts the requests sent to
+	// the service since local midnight.
+	Budget    int64 `json:"budget"`
+	UsedToday int64 `json:"used_today"`
+	// ProjectedToday is UsedToday plus what the current poll intervals will spend until
+	// midnight; Projected24h is what they spend over a full day from now (never above Budget:
+	// the intervals stretch first).
+	ProjectedToday int64 `json:"projected_today"`
+	Projected24h   int64 `json:"projected_24h"`
+	// HotInterval and ColdInterval are the poll intervals in force (after stretching) for
+	// rooms with a meeting soon or running, and for the others.
+	HotInterval  time.Duration `json:"hot_interval"`
+	ColdInterval time.Duration `json:"cold_interval"`
+	// Rooms counts the rooms by status word.
+	Rooms    map[string]int `json:"rooms"`
+	HotRooms int            `json:"hot_rooms"`
+	// Synced counts rooms whose last full read completed (they have a cursor to go on from).
+	Synced          int  `json:"synced"`
+	BudgetExhausted bool `json:"budget_exhausted"`
+}
+
+// CheckResult is one integration's part of `otj-edge check`: what it printed, one line per
+// thing checked (reaching the service, signing in, each room read once), prefixed with the
+// integration's Component; and how many of those lines are failures.
+type CheckResult struct {
+	Lines  []string
+	Failed int
+}
