@@ -51,6 +51,10 @@ type Options struct {
 	NotPollingFactor float64 // alarm after this many usual intervals of silence; default 3
 	Endpoints        []Account
 
+	// Tuning of the REST health checks; the defaults suit production.
+	RESTEvery   time.Duration // how often each endpoint is checked; default 5m
+	CertRecheck time.Duration // how often a refused certificate's pin is re-read; default 30s
+
 	Store  *store.Store
 	Logger *slog.Logger
 	Clock  clock.Clock
@@ -106,6 +110,12 @@ func NewService(opts Options) (*Service, error) {
 	}
 	if opts.NotPollingFactor == 0 {
 		opts.NotPollingFactor = 3
+	}
+	if opts.RESTEvery <= 0 {
+		opts.RESTEvery = restEvery
+	}
+	if opts.CertRecheck <= 0 {
+		opts.CertRecheck = 30 * time.Second
 	}
 	if opts.NotPollingFactor < 1.5 {
 		return nil, fmt.Errorf("poly: not_polling_factor %g must be at least 1.5", opts.NotPollingFactor)
