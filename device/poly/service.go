@@ -19,6 +19,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/agent/secret"
+	"github.com/otj-edge/otj-edge/device"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -61,8 +62,11 @@ type Options struct {
 	Health *health.Tracker // may be nil
 }
 
-// Service is the calendar service.
+// Service is the calendar service, and the Poly endpoint type's driver: Poly endpoints fetch
+// their calendar themselves, so a push or retry is answered with device.ErrPulled.
 type Service struct {
+	device.Pulled
+
 	opts        Options
 	log         *slog.Logger
 	clock       clock.Clock
@@ -92,6 +96,8 @@ type Service struct {
 	conns  *connLimiter  // the running listener's
 	ready  chan struct{} // closed while a Run listens; replaced when it returns
 }
+
+var _ device.Driver = (*Service)(nil)
 
 // NewService checks the options, loads (or makes, the first time) the certificate and prepares
 // the service; nothing listens until Run.
