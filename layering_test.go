@@ -22,6 +22,10 @@ const module = "github.com/otj-edge/otj-edge"
 // kit is the leaf kit every layer may use: each imports no project package but the others.
 var kit = []string{"agent/clock", "agent/health", "agent/secret"}
 
+// deviceShared are the packages of device/ every driver may use: the driver seam and the
+// certificate trust.
+var deviceShared = []string{"device", "device/pin"}
+
 // pkg is what the rules read of `go list -json`: paths are relative to the module ("sync/graph").
 type pkg struct {
 	Path    string
@@ -89,6 +93,31 @@ var rules = []rule{
 				return ""
 			}
 			return "a leaf imports no project package except the kit (" + strings.Join(kit, ", ") + ")"
+		},
+	},
+	{
+		// Endpoint drivers meet only in the agent's endpoint-type table (agent/endpoints.go):
+		// a driver uses the seam (package device) and what drivers share (deviceShared), never
+		// another driver, so a new endpoint type is one package.
+		name:    "drivers do not import each other",
+		applies: func(p string) bool { return under(p, "device") && !slices.Contains(deviceShared, p) },
+		forbidden: func(dep string) string {
+			if under(dep, "device") && !slices.Contains(deviceShared, dep) {
+				return "a driver imports of device/ only " + strings.Join(deviceShared, ", ") + "; move what two drivers share into such a package"
+			}
+			return ""
+		},
+		tests: true,
+	},
+	{
+		// The seam and the certificate trust are leaves: every driver and the agent use them.
+		name:    "the driver seam is a leaf",
+		applies: func(p string) bool { return slices.Contains(deviceShared, p) },
+		forbidden: func(dep string) string {
+			if slices.Contains(kit, dep) {
+				return ""
+			}
+			return "package device and device/pin import no project package except the kit (" + strings.Join(kit, ", ") + ")"
 		},
 	},
 	{
