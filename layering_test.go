@@ -26,6 +26,10 @@ var kit = []string{"agent/clock", "agent/health", "agent/secret"}
 // leaves for the config loader (sync/graph/graphconf) are not sources.
 var sources = []string{"sync/graph"}
 
+// deviceShared are the packages of device/ every driver may use: the driver seam and the
+// certificate trust.
+var deviceShared = []string{"device", "device/pin"}
+
 // pkg is what the rules read of `go list -json`: paths are relative to the module ("sync/graph").
 type pkg struct {
 	Path    string
@@ -110,6 +114,20 @@ var rules = []rule{
 		tests: true,
 	},
 	{
+		// Endpoint drivers meet only in the agent's endpoint-type table (agent/endpoints.go):
+		// a driver uses the seam (package device) and what drivers share (deviceShared), never
+		// another driver, so a new endpoint type is one package.
+		name:    "drivers do not import each other",
+		applies: func(p string) bool { return under(p, "device") && !slices.Contains(deviceShared, p) },
+		forbidden: func(dep string) string {
+			if under(dep, "device") && !slices.Contains(deviceShared, dep) {
+				return "a driver imports of device/ only " + strings.Join(deviceShared, ", ") + "; move what two drivers share into such a package"
+			}
+			return ""
+		},
+		tests: true,
+	},
+	{
 		// Only the composition root knows which sources exist (its table, agent/sources*.go):
 		// the rest of the agent, the drivers, the processor and other sources see the store
 		// and the seam.
@@ -123,6 +141,17 @@ var rules = []rule{
 				return "a calendar source is built and reached through the agent's source table (agent/sources.go) and sync/source; import those, not " + dep
 			}
 			return ""
+		},
+	},
+	{
+		// The seam and the certificate trust are leaves: every driver and the agent use them.
+		name:    "the driver seam is a leaf",
+		applies: func(p string) bool { return slices.Contains(deviceShared, p) },
+		forbidden: func(dep string) string {
+			if slices.Contains(kit, dep) {
+				return ""
+			}
+			return "package device and device/pin import no project package except the kit (" + strings.Join(kit, ", ") + ")"
 		},
 	},
 	{

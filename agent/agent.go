@@ -21,8 +21,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/agent/telemetry"
 	"github.com/otj-edge/otj-edge/agent/web"
-	"github.com/otj-edge/otj-edge/device/cisco"
-	"github.com/otj-edge/otj-edge/device/poly"
+	"github.com/otj-edge/otj-edge/device"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/process"
 	"github.com/otj-edge/otj-edge/sync/source"
@@ -49,8 +48,7 @@ type Agent struct {
 	// when a reload rebuilds a part, so they are read under mu.
 	mu      sync.Mutex
 	sources map[string]source.Source // by integration name
-	cisco   *cisco.Manager
-	poly    *poly.Service
+	drivers map[string]device.Driver // by endpoint type (endpoints.go)
 	tel     *telemetry.Telemetry
 	web     *web.Server
 }

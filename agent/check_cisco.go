@@ -11,26 +11,18 @@ import (
 
 	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/device/cisco"
+	"github.com/otj-edge/otj-edge/device/pin"
 	"github.com/otj-edge/otj-edge/store"
 )
-
-func init() {
-	registerCheck(onlineCheck{name: "cisco", run: checkCisco})
-}
 
 // checkParallel bounds how many codecs `check` talks to at once.
 const checkParallel = 16
 
-// checkCisco connects to every Cisco codec once: credentials, the user's role, firmware and
+// checkCisco (the Cisco row's check, endpoints_cisco.go) connects to every Cisco codec once: credentials, the user's role, firmware and
 // whether Bookings Put is available. One line per codec, in config order; never more than one
 // login attempt per codec (codecs lock an account after 5 failures).
 func checkCisco(ctx context.Context, cfg *config.Config, w io.Writer) int {
-	var eps []config.Endpoint
-	for _, e := range cfg.Endpoints {
-		if e.Type == config.EndpointCisco {
-			eps = append(eps, e)
-		}
-	}
+	eps := endpointsOf(cfg, config.EndpointCisco)
 	if len(eps) == 0 {
 		return 0
 	}
@@ -81,9 +73,9 @@ func storedPins(ctx context.Context, cfg *config.Config) map[string]string {
 	return pins
 }
 
-func checkOneCodec(ctx context.Context, e config.Endpoint, pin string) (string, bool) {
+func checkOneCodec(ctx context.Context, e config.Endpoint, stored string) (string, bool) {
 	name := "cisco/" + e.Name
-	res, err := cisco.Probe(ctx, ciscoEndpoint(e), pin)
+	res, err := cisco.Probe(ctx, ciscoEndpoint(e), stored)
 	if err != nil {
 		msg := strings.ReplaceAll(probeError(e, err), e.Password.Value(), config.Redacted)
 		return fmt.Sprintf("FAIL  %s: %s", name, msg), true
@@ -115,9 +107,9 @@ func checkOneCodec(ctx context.Context, e config.Endpoint, pin string) (string, 
 	case e.CAFile != "":
 		b.WriteString("; certificate verified with ca_file")
 	case res.Pinned:
-		fmt.Fprintf(&b, "; certificate matches the pin %s", cisco.ShortFingerprint(res.Fingerprint))
+		fmt.Fprintf(&b, "; certificate matches the pin %s", pin.Short(res.Fingerprint))
 	default:
-		fmt.Fprintf(&b, "; certificate %s not pinned yet (the agent pins it on first connection)", cisco.ColonFingerprint(res.Fingerprint))
+		fmt.Fprintf(&b, "; certificate %s not pinned yet (the agent pins it on first connection)", pin.Colon(res.Fingerprint))
 	}
 	status := "ok  "
 	bad := false
@@ -140,10 +132,10 @@ func probeError(e config.Endpoint, err error) string {
 		return fmt.Sprintf("wrong username or password for user %s (HTTP 403); not retried: the codec locks the account after 5 failed logins", e.Username)
 	case errors.As(err, &cce) && e.Fingerprint != "":
 		return fmt.Sprintf("certificate %s does not match fingerprint %s in the config (credentials not sent)",
-			cisco.ColonFingerprint(cce.Presented), cisco.ShortFingerprint(cce.Pinned))
+			pin.Colon(cce.Presented), pin.Short(cce.Pinned))
 	case errors.As(err, &cce):
 		return fmt.Sprintf("certificate changed: the codec presents %s, the agent pinned %s (credentials not sent); if expected, accept it with: otj-edge endpoints trust %s",
-			cisco.ColonFingerprint(cce.Presented), cisco.ShortFingerprint(cce.Pinned), e.Name)
+			pin.Colon(cce.Presented), pin.Short(cce.Pinned), e.Name)
 	}
 	return err.Error()
 }

@@ -12,11 +12,7 @@ import (
 	"github.com/otj-edge/otj-edge/store"
 )
 
-func init() {
-	registerCheck(onlineCheck{name: "poly", run: checkPoly})
-}
-
-// checkPoly checks what the Poly side needs: the calendar service's certificate, and each Poly
+// checkPoly (the Poly row's check, endpoints_poly.go) checks what the Poly side needs: the calendar service's certificate, and each Poly
 // endpoint's REST API where an address is configured (login, model, firmware, the endpoint's
 // own calendaring state). A device certificate pinned by the running agent is honoured.
 func checkPoly(ctx context.Context, cfg *config.Config, w io.Writer) (failed int) {

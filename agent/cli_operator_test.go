@@ -147,6 +147,7 @@ func (a *siteAgent) Push(_ context.Context, ep string) ([]web.EndpointResult, er
 func (a *siteAgent) Retry(context.Context, string) (web.EndpointResult, error) {
 	return web.EndpointResult{}, errors.New("not used")
 }
+func (a *siteAgent) Pulled(endpoint string) string { return pulledEndpoint(a.cfg, endpoint) }
 func (a *siteAgent) RulesTest(context.Context, string, calendar.Event) (web.RulesResult, error) {
 	return web.RulesResult{}, errors.New("not used")
 }

@@ -9,9 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/web"
-	"github.com/otj-edge/otj-edge/device/cisco"
+	"github.com/otj-edge/otj-edge/device/pin"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -24,16 +23,17 @@ func init() {
 	register(&command{
 		name:    "endpoints",
 		args:    "[--config FILE] | trust NAME [--config FILE] | retry NAME [--config FILE] [--json]",
-		summary: "list endpoints and their state; accept a codec's changed certificate; try a codec once now",
+		summary: "list endpoints and their state; accept an endpoint's changed certificate; try a codec once now",
 		help: `Without arguments, lists every endpoint the agent knows, from its store (read-only, so it
 works while the agent runs): name, type, room, state, firmware, last push or poll, and the
 pinned certificate, followed by each endpoint's detail.
 
-"endpoints trust NAME" accepts the certificate a Cisco codec presented when it no longer
-matched the pin (state cert_changed): the presented certificate becomes the pin and the
-running agent connects with it within 30 seconds. Check the fingerprint first (the codec's web
-interface shows it under Security → Certificates). Codecs pinned with fingerprint or verified
-with ca_file in the config are changed there instead.
+"endpoints trust NAME" accepts the certificate an endpoint presented when it no longer
+matched the pin (state cert_changed): a Cisco codec, or the REST API of a Poly endpoint with an
+address. The presented certificate becomes the pin and the running agent connects with it
+within 30 seconds. Check the fingerprint first (a codec's web interface shows it under Security
+→ Certificates). Endpoints pinned with fingerprint or verified with ca_file in the config are
+changed there instead.
 
 "endpoints retry NAME" asks the running agent to make one connection attempt to the Cisco
 codec NAME now and prints how it went: connected and pushed, or still refused and why. After a
@@ -92,9 +92,9 @@ func listEndpoints(ctx context.Context, stdio IO, path string) error {
 			fmt.Fprintf(stdio.Stdout, "  %s: %s\n", e.Name, e.Detail)
 		}
 		if e.SeenSHA256 != "" {
-			fmt.Fprintf(stdio.Stdout, "  %s: presents %s\n", e.Name, cisco.ColonFingerprint(e.SeenSHA256))
+			fmt.Fprintf(stdio.Stdout, "  %s: presents %s\n", e.Name, pin.Colon(e.SeenSHA256))
 			if e.CertSHA256 != "" {
-				fmt.Fprintf(stdio.Stdout, "  %s: pinned   %s\n", e.Name, cisco.ColonFingerprint(e.CertSHA256))
+				fmt.Fprintf(stdio.Stdout, "  %s: pinned   %s\n", e.Name, pin.Colon(e.CertSHA256))
 			}
 		}
 	}
@@ -119,9 +119,9 @@ func lastActivity(e store.EndpointState) string {
 func certColumn(e store.EndpointState) string {
 	switch {
 	case e.SeenSHA256 != "":
-		return "CHANGED: presents " + cisco.ShortFingerprint(e.SeenSHA256)
+		return "CHANGED: presents " + pin.Short(e.SeenSHA256)
 	case e.CertSHA256 != "":
-		return "pinned " + cisco.ShortFingerprint(e.CertSHA256)
+		return "pinned " + pin.Short(e.CertSHA256)
 	}
 	return "-"
 }
@@ -132,11 +132,12 @@ func trustEndpoint(ctx context.Context, stdio IO, path, name string) error {
 		return err
 	}
 	e := cfg.Endpoint(name)
-	switch {
-	case e == nil:
+	if e == nil {
 		return fmt.Errorf("no endpoint named %q in %s", name, cfg.File)
-	case e.Type != config.EndpointCisco:
-		return fmt.Errorf("endpoint %s is a %s endpoint; only Cisco codecs have pinned certificates", name, e.Type)
+	}
+	switch t, _ := endpointTypeOf(e.Type); {
+	case !t.pins:
+		return fmt.Errorf("endpoint %s is a %s endpoint: otj-edge pins no certificate for it, so there is nothing to trust", name, e.Type)
 	case e.Fingerprint != "":
 		return fmt.Errorf("endpoint %s pins its certificate with fingerprint in %s:%d; change it there (and reload the agent)", name, cfg.File, e.Pos.Line("fingerprint"))
 	case e.CAFile != "":
@@ -160,22 +161,21 @@ func trustEndpoint(ctx context.Context, stdio IO, path, name string) error {
 		return err
 	}
 	fmt.Fprintf(stdio.Stdout, "%s: now trusting certificate %s\n  (was %s)\nThe running agent connects with it within %s.\n",
-		name, cisco.ColonFingerprint(after.CertSHA256), cisco.ColonFingerprint(before.CertSHA256), 30*time.Second)
+		name, pin.Colon(after.CertSHA256), pin.Colon(before.CertSHA256), 30*time.Second)
 	return nil
 }
 
-// retryEndpoint has the running agent make one connection attempt to a codec now.
+// retryEndpoint has the running agent make one connection attempt to an endpoint now.
 func retryEndpoint(ctx context.Context, stdio IO, path, name string, asJSON bool) error {
 	cfg, err := loadConfig(path, stdio)
 	if err != nil {
 		return err
 	}
-	e := cfg.Endpoint(name)
-	switch {
-	case e == nil:
+	if cfg.Endpoint(name) == nil {
 		return fmt.Errorf("no endpoint named %q in %s", name, cfg.File)
-	case e.Type != config.EndpointCisco:
-		return fmt.Errorf("endpoint %s is a %s endpoint: it connects to otj-edge itself, so there is nothing to retry", name, e.Type)
+	}
+	if why := pulledEndpoint(cfg, name); why != "" {
+		return fmt.Errorf("endpoint %s, so there is nothing to retry", why)
 	}
 	c, err := needAgent(ctx, cfg, "endpoints retry")
 	if err != nil {

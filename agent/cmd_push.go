@@ -20,10 +20,10 @@ func init() {
 	register(&command{
 		name:    "push",
 		args:    "[--config FILE] [--timeout D] [--json] [ENDPOINT]",
-		summary: "push bookings to one Cisco endpoint or every one now",
-		help: `Asks the running agent to push the current bookings to ENDPOINT now (every Cisco endpoint
-without ENDPOINT), waits until each push is done, and prints what happened to each endpoint:
-bookings pushed, pushed unchanged, waiting for the room's first sync (nothing is pushed to a
+		summary: "push bookings to one endpoint or every one now",
+		help: `Asks the running agent to push the current bookings to ENDPOINT now (without ENDPOINT, to
+every endpoint that takes pushes: Cisco codecs), waits until each push is done, and prints
+what happened to each endpoint: bookings pushed, pushed unchanged, waiting for the room's first sync (nothing is pushed to a
 codec before its room's calendar has synced once, so it keeps what it shows), or failed and
 why. Exits 1 when any push failed or did not finish in time. A codec waiting out the minutes
 after a wrong password is not logged in to: "otj-edge endpoints retry NAME" makes one attempt

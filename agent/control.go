@@ -13,7 +13,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/agent/telemetry"
 	"github.com/otj-edge/otj-edge/agent/web"
-	"github.com/otj-edge/otj-edge/device/cisco"
+	"github.com/otj-edge/otj-edge/device"
 	"github.com/otj-edge/otj-edge/sync/calendar"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
@@ -56,10 +56,11 @@ const (
 	pushAllWait = 100 * time.Second
 )
 
-// Push pushes bookings now to one Cisco endpoint, or to every one (""), waits for the codecs'
-// answers and returns what happened to each.
-func (a *Agent) Push(ctx context.Context, endpoint string) ([]cisco.Result, error) {
-	mgr, err := a.ciscoFor("push", endpoint)
+// Push pushes bookings now to one endpoint, or to every endpoint that takes pushes (""),
+// waits for the drivers' answers and returns what happened to each. Endpoints that fetch
+// their calendar themselves (Poly) are refused by name and left out of "every".
+func (a *Agent) Push(ctx context.Context, endpoint string) ([]device.Result, error) {
+	targets, err := a.pushTargets("push", endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -69,57 +70,39 @@ func (a *Agent) Push(ctx context.Context, endpoint string) ([]cisco.Result, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	rs, err := mgr.Push(ctx, endpoint)
+	var rs []device.Result
+	if endpoint == "" {
+		rs, err = pushAll(ctx, targets)
+	} else {
+		rs, err = targets[0].driver.Push(ctx, endpoint)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	return rs, nil
 }
 
-// Retry makes one connection attempt to a Cisco endpoint now (after the operator fixed its
+// Retry makes one connection attempt to an endpoint now (after the operator fixed its
 // password, say), pushes when it connects, and returns how it went.
-func (a *Agent) Retry(ctx context.Context, endpoint string) (cisco.Result, error) {
+func (a *Agent) Retry(ctx context.Context, endpoint string) (device.Result, error) {
 	if endpoint == "" {
-		return cisco.Result{}, errors.New("retry: name the Cisco endpoint to try")
+		return device.Result{}, errors.New("retry: name the endpoint to try")
 	}
-	mgr, err := a.ciscoFor("retry", endpoint)
+	targets, err := a.pushTargets("retry", endpoint)
 	if err != nil {
-		return cisco.Result{}, err
+		return device.Result{}, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, pushWait)
 	defer cancel()
-	r, err := mgr.Retry(ctx, endpoint)
+	r, err := targets[0].driver.Retry(ctx, endpoint)
 	if err != nil {
-		return cisco.Result{}, fmt.Errorf("retry: %w", err)
+		return device.Result{}, fmt.Errorf("retry: %w", err)
 	}
 	return r, nil
 }
 
-// ciscoFor returns the running Cisco driver when endpoint ("" = all) is one of its codecs.
-func (a *Agent) ciscoFor(what, endpoint string) (*cisco.Manager, error) {
-	a.mu.Lock()
-	mgr := a.cisco
-	a.mu.Unlock()
-	if endpoint == "" {
-		if mgr == nil {
-			return nil, fmt.Errorf("%s: no Cisco endpoints are configured (Poly endpoints pull their meetings)", what)
-		}
-		return mgr, nil
-	}
-	e := a.cfg.Load().Endpoint(endpoint)
-	switch {
-	case e == nil:
-		return nil, fmt.Errorf("%s: endpoint %q is not configured: %w", what, endpoint, web.ErrNotFound)
-	case e.Type != config.EndpointCisco:
-		return nil, fmt.Errorf("%s: %s is a Poly endpoint: it pulls its meetings at its next poll", what, endpoint)
-	case mgr == nil:
-		return nil, fmt.Errorf("%s: the Cisco driver is not running", what)
-	}
-	return mgr, nil
-}
-
 // webResults are push results as the API shows them.
-func webResults(rs []cisco.Result) []web.EndpointResult {
+func webResults(rs []device.Result) []web.EndpointResult {
 	out := make([]web.EndpointResult, len(rs))
 	for i, r := range rs {
 		out[i] = web.EndpointResult(r)
@@ -184,18 +167,12 @@ func (a *Agent) mqttState() web.MQTTState {
 
 // metrics are the figures telemetry publishes besides its own.
 func (a *Agent) metrics() map[string]any {
-	a.mu.Lock()
-	mgr := a.cisco
-	a.mu.Unlock()
-	out := map[string]any{}
+	out := a.driverStats() // by endpoint type: "cisco"
 	sources := []telemetry.SourceMetrics{}
 	for _, st := range a.sourceStats() { // sorted by name
 		sources = append(sources, telemetry.SourceMetrics{Type: st.Type, Name: st.Integration, Stats: st})
 	}
 	out["sources"] = sources
-	if mgr != nil {
-		out["cisco"] = mgr.Stats()
-	}
 	if a.proc != nil {
 		out["processor_passes"] = a.proc.Passes()
 	}
@@ -242,6 +219,7 @@ func (w webAgent) Retry(ctx context.Context, endpoint string) (web.EndpointResul
 	r, err := w.a.Retry(ctx, endpoint)
 	return web.EndpointResult(r), err
 }
+func (w webAgent) Pulled(endpoint string) string    { return pulledEndpoint(w.a.cfg.Load(), endpoint) }
 func (w webAgent) Reload(ctx context.Context) error { return w.a.Reload(ctx) }
 func (w webAgent) RulesTest(_ context.Context, profile string, ev calendar.Event) (web.RulesResult, error) {
 	r, err := w.a.rulesTest(profile, ev)

@@ -11,8 +11,6 @@ import (
 	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/agent/telemetry"
 	"github.com/otj-edge/otj-edge/agent/web"
-	"github.com/otj-edge/otj-edge/device/cisco"
-	"github.com/otj-edge/otj-edge/device/poly"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
@@ -88,52 +86,7 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 		a.mu.Unlock()
 		return srv.Run, nil
 	}})
-	if cfg.HasPoly() {
-		var polys []config.Endpoint
-		for _, e := range cfg.Endpoints {
-			if e.Type == config.EndpointPoly {
-				polys = append(polys, e)
-			}
-		}
-		specs = append(specs, partSpec{name: "ews", key: keyOf(cfg.EWS, cfg.StateDir, polys), build: func() (func(context.Context) error, error) {
-			opts := polyOptions(cfg)
-			opts.Store, opts.Logger, opts.Clock, opts.Health = a.store, a.log.With("part", "ews"), a.clock, a.health
-			svc, err := poly.NewService(opts)
-			if err != nil {
-				a.health.Fail("ews", err.Error())
-				return nil, err
-			}
-			a.mu.Lock()
-			a.poly = svc
-			a.mu.Unlock()
-			return svc.Run, nil
-		}})
-	}
-	var codecs []cisco.Endpoint
-	for _, e := range cfg.Endpoints {
-		if e.Type == config.EndpointCisco {
-			codecs = append(codecs, ciscoEndpoint(e))
-		}
-	}
-	if len(codecs) > 0 {
-		specs = append(specs, partSpec{name: "cisco", key: keyOf(codecs, cfg.Cisco), build: func() (func(context.Context) error, error) {
-			mgr, err := cisco.New(cisco.Options{
-				Endpoints: codecs, Store: a.store, Logger: a.log.With("part", "cisco"), Clock: a.clock, Health: a.health,
-				WindowPast: *cfg.Cisco.WindowPast, WindowDays: *cfg.Cisco.WindowDays, SafetyInterval: *cfg.Cisco.SafetyInterval,
-			})
-			if err != nil {
-				return nil, err
-			}
-			a.mu.Lock()
-			a.cisco = mgr
-			a.mu.Unlock()
-			return mgr.Run, nil
-		}})
-	} else {
-		a.mu.Lock()
-		a.cisco = nil
-		a.mu.Unlock()
-	}
+	specs = append(specs, a.endpointSpecs(cfg)...) // endpoints.go: a part per endpoint type in use
 	// The processor is built once; a reload hands it the new profiles (SetRooms).
 	specs = append(specs, partSpec{name: "processor", key: "", build: func() (func(context.Context) error, error) {
 		return a.proc.Run, nil

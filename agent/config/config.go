@@ -141,7 +141,7 @@ type Rule struct {
 	Pos        Pos `yaml:"-"`
 }
 
-// Endpoint types.
+// Endpoint types (registered with their keys and checks in endpoint_<type>.go).
 const (
 	EndpointCisco = "cisco"
 	EndpointPoly  = "poly"
@@ -150,7 +150,7 @@ const (
 // Endpoint is a video endpoint in a room.
 type Endpoint struct {
 	Name    string `yaml:"name"`
-	Type    string `yaml:"type"`    // cisco or poly
+	Type    string `yaml:"type"`    // a registered endpoint type: cisco, poly
 	Room    string `yaml:"room"`    // room mailbox (SMTP address)
 	Profile string `yaml:"profile"` // default: the only profile, when there is one
 	// Address is the device's API address: host, host:port or a wss:// / https:// URL.

@@ -239,7 +239,7 @@ func (l *loader) profiles(c *Config, integrations map[string]bool) map[string]bo
 
 func (l *loader) endpoints(c *Config, profiles map[string]bool) {
 	names := map[string]int{}
-	calUsers := map[string]string{}
+	unique := map[string]map[string]string{} // EndpointCheck.Unique's claims
 	roomProfile := map[string]string{}
 	roomEndpoint := map[string]string{}
 	for i := range c.Endpoints {
@@ -276,47 +276,7 @@ func (l *loader) endpoints(c *Config, profiles map[string]bool) {
 				e.Fingerprint = fp
 			}
 		}
-		switch e.Type {
-		case "":
-			l.errorf(e.Pos.Line("type"), "endpoint %q: type is required (cisco or poly)", e.Name)
-		case EndpointCisco:
-			if e.Address == "" {
-				l.errorf(e.Pos.Line("address"), "endpoint %q: address is required for a Cisco endpoint (host, host:port or wss:// URL)", e.Name)
-			} else if err := checkAddress(e.Address, "wss", "https"); err != nil {
-				l.errorf(e.Pos.Line("address"), "endpoint %q: address %s", e.Name, err)
-			}
-			if e.Username == "" {
-				l.errorf(e.Pos.Line("username"), "endpoint %q: username is required (an Admin-role user on the codec)", e.Name)
-			}
-			l.resolveSecret(fmt.Sprintf("endpoint %q: ", e.Name), &e.Password, e.PasswordFile, e.Pos, "password", true)
-			for _, k := range []string{"calendar_username", "calendar_password", "calendar_password_file"} {
-				if e.Pos.Has(k) {
-					l.errorf(e.Pos.Line(k), "endpoint %q: %s only applies to Poly endpoints", e.Name, k)
-				}
-			}
-		case EndpointPoly:
-			if e.CalendarUsername == "" {
-				l.errorf(e.Pos.Line("calendar_username"), "endpoint %q: calendar_username is required (the account the Poly endpoint uses against our calendar service)", e.Name)
-			} else if other, dup := calUsers[strings.ToLower(e.CalendarUsername)]; dup {
-				l.errorf(e.Pos.Line("calendar_username"), "endpoint %q: calendar_username %q is already used by endpoint %q; each endpoint needs its own", e.Name, e.CalendarUsername, other)
-			} else {
-				calUsers[strings.ToLower(e.CalendarUsername)] = e.Name
-			}
-			l.resolveSecret(fmt.Sprintf("endpoint %q: ", e.Name), &e.CalendarPassword, e.CalendarPasswordFile, e.Pos, "calendar_password", true)
-			if e.Address != "" {
-				if err := checkAddress(e.Address, "https"); err != nil {
-					l.errorf(e.Pos.Line("address"), "endpoint %q: address %s", e.Name, err)
-				}
-				if e.Username == "" {
-					l.errorf(e.Pos.Line("address"), "endpoint %q: username and password are required with address (Poly REST health checks)", e.Name)
-				}
-				l.resolveSecret(fmt.Sprintf("endpoint %q: ", e.Name), &e.Password, e.PasswordFile, e.Pos, "password", e.Username != "")
-			} else if e.Username != "" || e.Pos.Has("password") || e.Pos.Has("password_file") {
-				l.errorf(e.Pos.Line("username"), "endpoint %q: username and password are for Poly REST health checks and need address", e.Name)
-			}
-		default:
-			l.errorf(e.Pos.Line("type"), "endpoint %q: type %q is not one of cisco, poly", e.Name, e.Type)
-		}
+		l.endpointType(e, unique)
 	}
 }
 

@@ -108,8 +108,8 @@ func (s *Server) apiAction(r *http.Request) (any, error) {
 			if e == nil {
 				return nil, errNotFound("endpoint " + req.Endpoint + " is not configured")
 			}
-			if e.Type == config.EndpointPoly {
-				return nil, errBadRequest("endpoint " + req.Endpoint + " is a Poly endpoint: it fetches its calendar from otj-edge itself, so there is nothing to push")
+			if why := s.opts.Agent.Pulled(req.Endpoint); why != "" {
+				return nil, errBadRequest("endpoint " + why + ", so there is nothing to push")
 			}
 		}
 		results, err := s.opts.Agent.Push(ctx, req.Endpoint)
@@ -125,7 +125,7 @@ func (s *Server) apiAction(r *http.Request) (any, error) {
 			res.Message = "push to " + req.Endpoint + ": " + results[0].Sentence()
 		}
 	case ActionRetry:
-		if err := s.ciscoEndpoint(r, cfg, req.Endpoint, "retry"); err != nil {
+		if err := s.pushedEndpoint(r, cfg, req.Endpoint, "retry"); err != nil {
 			return nil, err
 		}
 		r, err := s.opts.Agent.Retry(ctx, req.Endpoint)
@@ -181,8 +181,8 @@ func (req ActionRequest) onlyKeysOf(name string) error {
 	return nil
 }
 
-// ciscoEndpoint checks that name is a configured Cisco endpoint, for what.
-func (s *Server) ciscoEndpoint(r *http.Request, cfg *config.Config, name, what string) error {
+// pushedEndpoint checks that name is a configured endpoint that takes pushes, for what.
+func (s *Server) pushedEndpoint(r *http.Request, cfg *config.Config, name, what string) error {
 	if name == "" {
 		return errBadRequest(what + " needs the endpoint to try")
 	}
@@ -190,8 +190,9 @@ func (s *Server) ciscoEndpoint(r *http.Request, cfg *config.Config, name, what s
 	switch {
 	case e == nil: // the name as the client sent it, unscrubbed (echo.go: no oracle)
 		return errNotFound("endpoint " + s.echo(r, name) + " is not configured")
-	case e.Type != config.EndpointCisco:
-		return errBadRequest("endpoint " + name + " is a Poly endpoint: it connects to otj-edge itself, so there is nothing to " + what)
+	}
+	if why := s.opts.Agent.Pulled(name); why != "" {
+		return errBadRequest("endpoint " + why + ", so there is nothing to " + what)
 	}
 	return nil
 }
@@ -208,7 +209,7 @@ func (s *Server) retryPage(r *http.Request) (*page, error) {
 	if cfg == nil {
 		return nil, httpError{http.StatusServiceUnavailable, "the agent has no configuration loaded yet; try again in a moment"}
 	}
-	if err := s.ciscoEndpoint(r, cfg, name, "retry"); err != nil {
+	if err := s.pushedEndpoint(r, cfg, name, "retry"); err != nil {
 		return nil, err
 	}
 	res, err := s.opts.Agent.Retry(r.Context(), name)

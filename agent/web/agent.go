@@ -38,6 +38,10 @@ type Agent interface {
 	// minutes after a refused password (codecs lock an account after 5 failed logins, so
 	// never more than one), pushes when it connects, and says how it went.
 	Retry(ctx context.Context, endpoint string) (EndpointResult, error)
+	// Pulled says why the named endpoint takes no push or retry ("" when it takes them): its
+	// type's endpoints fetch their calendar from otj-edge themselves (the agent's endpoint-type
+	// table decides). The API answers 400 then.
+	Pulled(endpoint string) string
 	// Reload re-reads the config file and swaps it in; on error the running config stays and
 	// the error says what is wrong (FILE:LINE: message lines).
 	Reload(ctx context.Context) error

@@ -164,6 +164,13 @@ func (f *fakeAgent) Retry(_ context.Context, endpoint string) (EndpointResult, e
 	return r, nil
 }
 
+func (f *fakeAgent) Pulled(endpoint string) string {
+	if e := f.Config().Endpoint(endpoint); e != nil && e.Type == config.EndpointPoly {
+		return endpoint + " is a Poly endpoint: it fetches its calendar from otj-edge itself"
+	}
+	return ""
+}
+
 func (f *fakeAgent) Reload(context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
+	"github.com/otj-edge/otj-edge/device/pin"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -113,7 +114,7 @@ func newCodec(m *Manager, ep Endpoint) (*codec, error) {
 		known: map[string]bool{}, live: map[string]*liveBooking{},
 	}
 	if ep.CAFile != "" {
-		c.roots, err = loadRoots(ep.CAFile)
+		c.roots, err = pin.LoadRoots(ep.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("cisco endpoint %s: ca_file: %w", ep.Name, err)
 		}

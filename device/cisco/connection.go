@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otj-edge/otj-edge/device/pin"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -93,10 +94,7 @@ func (c *codec) session(ctx context.Context, retryNow bool) (time.Duration, wake
 	if !ok {
 		st = store.EndpointState{Name: c.ep.Name, Type: "cisco", Room: c.ep.Room}
 	}
-	pin := c.pin
-	if pin == "" && c.roots == nil {
-		pin = st.CertSHA256
-	}
+	policy := pin.For(c.roots, c.pin, st.CertSHA256)
 	c.triedPin = st.CertSHA256
 	// Connecting (TLS handshake, reads, the first push) is the costly part; a bounded number
 	// of codecs do it at once, so a cold start of a thousand stays smooth and small.
@@ -112,7 +110,7 @@ func (c *codec) session(ctx context.Context, retryNow bool) (time.Duration, wake
 	c.outcome.Attempts++
 	conn, err := Dial(dctx, DialOptions{
 		URL: c.url, Username: c.ep.Username, Password: c.ep.Password,
-		TLS:  TLSPolicy{Roots: c.roots, Pin: pin},
+		TLS:  policy,
 		Auth: c.auth, HandshakeTimeout: c.m.opts.DialTimeout, Logger: c.log,
 	})
 	cancel()
@@ -120,7 +118,7 @@ func (c *codec) session(ctx context.Context, retryNow bool) (time.Duration, wake
 		if ctx.Err() != nil {
 			return 0, wakeNever
 		}
-		return c.dialFailed(ctx, err, pin)
+		return c.dialFailed(ctx, err, policy.Pin)
 	}
 	if ctx.Err() != nil {
 		conn.Close()
@@ -140,7 +138,7 @@ func (c *codec) backoff() time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-func (c *codec) dialFailed(ctx context.Context, err error, pin string) (time.Duration, wake) {
+func (c *codec) dialFailed(ctx context.Context, err error, tried string) (time.Duration, wake) {
 	var (
 		he  *HandshakeError
 		cce *CertChangedError
@@ -149,12 +147,8 @@ func (c *codec) dialFailed(ctx context.Context, err error, pin string) (time.Dur
 	c.setConnected(false)
 	switch {
 	case errors.As(err, &cce):
-		fix := "if the codec was replaced, reset or its certificate renewed, accept the new one with: otj-edge endpoints trust " + c.ep.Name
-		if c.pin != "" {
-			fix = "if the codec's certificate was renewed on purpose, update fingerprint for this endpoint in the config"
-		}
 		detail := fmt.Sprintf("certificate changed: the codec presents %s, pinned is %s; nothing is sent to it until an operator accepts the new certificate (%s)",
-			ColonFingerprint(cce.Presented), ColonFingerprint(cce.Pinned), fix)
+			ColonFingerprint(cce.Presented), ColonFingerprint(cce.Pinned), pin.Fix(c.ep.Name, c.pin != ""))
 		var evs []store.Event
 		if c.certEventFor != cce.Presented {
 			c.certEventFor = cce.Presented

@@ -9,11 +9,9 @@ package cisco
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -170,19 +168,6 @@ func New(opts Options) (*Manager, error) {
 		return nil, errors.Join(errs...)
 	}
 	return m, nil
-}
-
-// loadRoots reads a PEM CA bundle.
-func loadRoots(path string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 // Run keeps every codec connected and pushed until ctx ends. It returns nil when ctx ends.

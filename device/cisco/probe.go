@@ -2,10 +2,13 @@ package cisco
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
+
+	"github.com/otj-edge/otj-edge/device/pin"
 )
 
 // ProbeResult is what `otj-edge check` learns about a codec with one connection.
@@ -39,15 +42,13 @@ func Probe(ctx context.Context, ep Endpoint, storedPin string) (ProbeResult, err
 		return res, err
 	}
 	res.URL = u
-	policy := TLSPolicy{Pin: NormalizeFingerprint(ep.Fingerprint)}
+	var roots *x509.CertPool
 	if ep.CAFile != "" {
-		policy.Roots, err = loadRoots(ep.CAFile)
-		if err != nil {
+		if roots, err = pin.LoadRoots(ep.CAFile); err != nil {
 			return res, fmt.Errorf("ca_file: %w", err)
 		}
-	} else if policy.Pin == "" {
-		policy.Pin = storedPin
 	}
+	policy := pin.For(roots, ep.Fingerprint, storedPin)
 	conn, err := Dial(ctx, DialOptions{URL: u, Username: ep.Username, Password: ep.Password, TLS: policy})
 	if err != nil {
 		return res, err

@@ -5,39 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
+
+	"github.com/otj-edge/otj-edge/device"
 )
 
-// Outcomes of a push, as the caller of Push or Retry hears them.
+// Outcomes and results of Push and Retry are the driver seam's (package device).
 const (
-	OutcomePushed    = "pushed"    // the codec accepted the room's bookings, a changed list
-	OutcomeUnchanged = "unchanged" // the codec accepted them: the same list as last time
-	OutcomeWaiting   = "waiting"   // nothing sent: the room has not synced yet (gate.go)
-	OutcomeFailed    = "failed"    // not pushed; Detail says why
-	OutcomePending   = "pending"   // not finished when the caller stopped waiting
+	OutcomePushed    = device.OutcomePushed
+	OutcomeUnchanged = device.OutcomeUnchanged
+	OutcomeWaiting   = device.OutcomeWaiting // nothing sent: the room has not synced yet (gate.go)
+	OutcomeFailed    = device.OutcomeFailed
+	OutcomePending   = device.OutcomePending
 )
 
 // Result is what a Push or Retry did to one codec.
-type Result struct {
-	Endpoint string `json:"endpoint"`
-	Outcome  string `json:"outcome"`
-	// Bookings is how many bookings the codec accepted (pushed, unchanged).
-	Bookings int `json:"bookings"`
-	// State and Detail are the endpoint's state after; for a failure, Detail says why.
-	State     string `json:"state"`
-	Detail    string `json:"detail"`
-	Connected bool   `json:"connected"`
-	// Attempts counts the connection attempts (logins) the request made: a Retry makes at
-	// most one, a Push one only to a codec that is away and not waiting out a 403.
-	Attempts int `json:"attempts"`
-	// NextAttempt is, while disconnected, when the driver tries again by itself.
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
-}
+type Result = device.Result
 
-// OK reports whether the push did what it should: pushed, or rightly held back.
-func (r Result) OK() bool {
-	return r.Outcome == OutcomePushed || r.Outcome == OutcomeUnchanged || r.Outcome == OutcomeWaiting
-}
+// The Manager is the Cisco endpoint type's driver.
+var _ device.Driver = (*Manager)(nil)
 
 // asked are the callers waiting on a codec (guarded by codec.mu). A caller is answered by the
 // first pass that handles its event; retries that arrive while a retry's attempt runs share

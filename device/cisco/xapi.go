@@ -2,11 +2,7 @@ package cisco
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/otj-edge/otj-edge/device/pin"
 )
 
 // AuthStyle is how the credentials travel on the WebSocket upgrade.
@@ -41,14 +39,9 @@ func (a AuthStyle) String() string {
 	return "header"
 }
 
-// TLSPolicy says how a codec's certificate is trusted.
-type TLSPolicy struct {
-	// Roots verifies the chain and host name against a CA (ca_file). When set, Pin is ignored.
-	Roots *x509.CertPool
-	// Pin is the expected SHA-256 of the leaf certificate (hex). Empty: trust on first use
-	// (any certificate is accepted and its fingerprint reported for pinning).
-	Pin string
-}
+// TLSPolicy says how a codec's certificate is trusted (package pin's Policy: Roots verifies
+// against a CA, Pin is the expected SHA-256, empty for trust on first use).
+type TLSPolicy = pin.Policy
 
 // DialOptions configure one connection.
 type DialOptions struct {
@@ -86,26 +79,12 @@ func (e *HandshakeError) Error() string {
 }
 
 // CertChangedError: the codec presented a certificate other than the pinned one. No
-// credentials were sent.
-type CertChangedError struct {
-	Pinned, Presented string
-}
-
-func (e *CertChangedError) Error() string {
-	return fmt.Sprintf("the codec presented certificate %s, not the pinned %s (credentials not sent)", ShortFingerprint(e.Presented), ShortFingerprint(e.Pinned))
-}
-
-// CertUntrustedError: verification against the configured CA failed.
-type CertUntrustedError struct {
-	Presented string
-	Err       error
-}
-
-func (e *CertUntrustedError) Error() string {
-	return fmt.Sprintf("certificate %s not trusted by ca_file: %v", ShortFingerprint(e.Presented), e.Err)
-}
-
-func (e *CertUntrustedError) Unwrap() error { return e.Err }
+// credentials were sent. CertUntrustedError: verification against the configured CA failed.
+// Both are package pin's, shared by every driver.
+type (
+	CertChangedError   = pin.ChangedError
+	CertUntrustedError = pin.UntrustedError
+)
 
 // RPCError is a JSON-RPC error answer.
 type RPCError struct {
@@ -202,38 +181,17 @@ func WebSocketURL(address string) (string, error) {
 	return u.String(), nil
 }
 
-// Fingerprint is the SHA-256 of a DER certificate in lower-case hex.
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return hex.EncodeToString(sum[:])
-}
-
-// NormalizeFingerprint accepts hex with or without colons, any case.
-func NormalizeFingerprint(s string) string {
-	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
-}
-
-// ColonFingerprint formats a fingerprint as AB:CD:… (how codecs' web pages show it).
-func ColonFingerprint(fp string) string {
-	fp = strings.ToUpper(NormalizeFingerprint(fp))
-	var b strings.Builder
-	for i := 0; i < len(fp); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(fp[i:min(i+2, len(fp))])
-	}
-	return b.String()
-}
-
-// ShortFingerprint is the first 8 bytes, for messages.
-func ShortFingerprint(fp string) string {
-	c := ColonFingerprint(fp)
-	if len(c) > 23 {
-		return c[:23] + "…"
-	}
-	return c
-}
+// Fingerprints: package pin's helpers, under the names this package's callers use.
+var (
+	// Fingerprint is the SHA-256 of a DER certificate in lower-case hex.
+	Fingerprint = pin.Fingerprint
+	// NormalizeFingerprint accepts hex with or without colons, any case.
+	NormalizeFingerprint = pin.Normalize
+	// ColonFingerprint formats a fingerprint as AB:CD:… (how codecs' web pages show it).
+	ColonFingerprint = pin.Colon
+	// ShortFingerprint is the first 8 bytes, for messages.
+	ShortFingerprint = pin.Short
+)
 
 // Dial connects and authenticates. On a 401 with the header style it retries once with the
 // subprotocol; it never retries after a 403 (codecs lock accounts after a few failures).
@@ -257,34 +215,14 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
-	var presented string
-	var pinErr error
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.TLS.Roots != nil {
-		tlsCfg.RootCAs = o.TLS.Roots
-		tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) > 0 {
-				presented = Fingerprint(cs.PeerCertificates[0].Raw)
-			}
-			return nil
-		}
-	} else {
-		// Codecs ship self-signed certificates: the chain cannot be verified, so the leaf is
-		// pinned by its SHA-256 instead (trust on first use when no pin exists yet).
-		tlsCfg.InsecureSkipVerify = true //nolint:gosec // replaced by the pin check below
-		pin := NormalizeFingerprint(o.TLS.Pin)
-		tlsCfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("codec presented no certificate")
-			}
-			presented = Fingerprint(cs.PeerCertificates[0].Raw)
-			if pin != "" && presented != pin {
-				pinErr = &CertChangedError{Pinned: pin, Presented: presented}
-				return pinErr
-			}
-			return nil
-		}
+	host := ""
+	if u, err := url.Parse(o.URL); err == nil {
+		host = u.Hostname()
 	}
+	// Codecs ship self-signed certificates: the leaf is pinned by its SHA-256 (trust on first
+	// use when no pin exists yet), or verified against ca_file; package pin does either.
+	verifier := pin.NewVerifier(o.TLS, host)
+	tlsCfg := verifier.TLSConfig()
 	d := websocket.Dialer{
 		TLSClientConfig:  tlsCfg,
 		HandshakeTimeout: o.HandshakeTimeout,
@@ -302,26 +240,20 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 	}
 	ws, resp, err := d.DialContext(ctx, o.URL, hdr)
 	if err != nil {
-		if pinErr != nil {
-			return nil, pinErr
+		if vErr := verifier.Err(); vErr != nil {
+			return nil, vErr
 		}
 		if resp != nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 			resp.Body.Close()
 			return nil, &HandshakeError{Status: resp.StatusCode, Body: strings.TrimSpace(string(body))}
 		}
-		var ve *tls.CertificateVerificationError
-		var he x509.HostnameError
-		var ua x509.UnknownAuthorityError
-		if errors.As(err, &ve) || errors.As(err, &he) || errors.As(err, &ua) {
-			return nil, &CertUntrustedError{Presented: presented, Err: err}
-		}
 		return nil, scrub(err, o.Password)
 	}
 	c := &Conn{
 		ws:          ws,
 		log:         o.Logger,
-		fingerprint: presented,
+		fingerprint: verifier.Presented(),
 		auth:        style,
 		pending:     map[string]chan rpcAnswer{},
 		fbReady:     make(chan struct{}, 1),

@@ -63,12 +63,12 @@ type RESTReport struct {
 // certificate is verified against a.CAFile, a.Fingerprint or pinnedSHA256 when given, and
 // otherwise only reported.
 func CheckREST(ctx context.Context, a Account, pinnedSHA256 string) (RESTReport, error) {
-	c, err := newRESTClient(&account{Account: a}, normalizeFingerprint(pinnedSHA256))
+	c, err := newRESTClient(&account{Account: a}, pinnedSHA256)
 	if err != nil {
 		return RESTReport{}, err
 	}
 	st := c.check(ctx)
-	r := RESTReport{Model: st.Model, Software: st.Software, Calendar: st.Calendar, SHA256: c.seen}
+	r := RESTReport{Model: st.Model, Software: st.Software, Calendar: st.Calendar, SHA256: c.ver.Presented()}
 	if st.Error != "" {
 		return r, errors.New(st.Error)
 	}

@@ -110,6 +110,7 @@ func (s *Service) polled(ctx context.Context, a *account, now time.Time, waiting
 	}
 	p.state, p.detail, p.neverWarned, p.waiting = store.EndpointUp, detail, false, waiting
 	every := p.every
+	certDetail, refused := s.certRefused(a)
 	// While the room waits for its first sync the endpoint's calendar is OFFLINE by our own
 	// answer: an early REST check would only find that again.
 	if r := s.rest[a.Name]; r != nil && r.Calendar != "" && r.Calendar != "ONLINE" && !waiting {
@@ -130,6 +131,9 @@ func (s *Service) polled(ctx context.Context, a *account, now time.Time, waiting
 			return err
 		}
 		e.State, e.Detail = store.EndpointUp, detail
+		if refused { // polling is fine, but the row shows what needs an operator
+			e.State, e.Detail = store.EndpointCertChanged, certDetail
+		}
 		e.LastPoll, e.LastContact, e.PollEvery = now, now, every
 		if err := tx.PutEndpoint(e); err != nil {
 			return err

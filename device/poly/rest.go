@@ -3,10 +3,7 @@ package poly
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,12 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/otj-edge/otj-edge/agent/clock"
-	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/device/pin"
 )
 
 // REST health. Poly VideoOS endpoints (G7500, Studio X) answer a small JSON API under /rest:
@@ -43,6 +38,12 @@ type restStatus struct {
 	Name     string    `json:"system_name,omitempty"`
 	Serial   string    `json:"serial,omitempty"`
 	Calendar string    `json:"calendar,omitempty"` // DISABLED, OFFLINE, ONLINE, CONNECTING, ERR_AUTHENTICATION, ERR_UNKNOWN
+
+	// changed is set when the endpoint presented a certificate other than the pinned one
+	// (nothing was sent to it); answered when a request got an answer, so the certificate the
+	// check met was accepted.
+	changed  *pin.ChangedError
+	answered bool
 }
 
 // restClient talks to one endpoint's REST API.
@@ -51,14 +52,17 @@ type restClient struct {
 	base    *url.URL
 	http    *http.Client
 	session string // session_id cookie
-	// pin is the certificate fingerprint the endpoint must present (hex), from the config or
-	// pinned on first use; seen is what it presented last.
-	pin, seen string
-	pinFixed  bool // from the config: never replaced
-	roots     *x509.CertPool
+	// ver checks the endpoint's certificate (package pin: ca_file, the configured fingerprint,
+	// or the pin from the store, pinned on first use); fixed says the pin is the configured
+	// one, never replaced from the store.
+	ver   *pin.Verifier
+	fixed bool
+	// answered: a request of the running check got an HTTP answer (its handshake passed).
+	answered bool
 }
 
-func newRESTClient(a *account, pinned string) (*restClient, error) {
+// newRESTClient prepares a client for a's REST API; stored is the pin the store holds.
+func newRESTClient(a *account, stored string) (*restClient, error) {
 	addr := a.Address
 	if !strings.Contains(addr, "://") {
 		addr = "https://" + addr
@@ -68,70 +72,31 @@ func newRESTClient(a *account, pinned string) (*restClient, error) {
 		return nil, fmt.Errorf("endpoint %s: address %q is not host, host:port or an https:// URL", a.Name, a.Address)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	c := &restClient{acc: a, base: u, pin: pinned}
-	if a.Fingerprint != "" {
-		c.pin, c.pinFixed = normalizeFingerprint(a.Fingerprint), true
-	}
+	var roots *x509.CertPool
 	if a.CAFile != "" {
-		pem, err := os.ReadFile(a.CAFile)
-		if err != nil {
+		if roots, err = pin.LoadRoots(a.CAFile); err != nil {
 			return nil, fmt.Errorf("endpoint %s: ca_file: %w", a.Name, err)
 		}
-		c.roots = x509.NewCertPool()
-		if !c.roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("endpoint %s: ca_file %s holds no PEM certificate", a.Name, a.CAFile)
-		}
 	}
-	host := u.Hostname()
+	c := &restClient{acc: a, base: u, fixed: roots == nil && a.Fingerprint != ""}
+	c.ver = pin.NewVerifier(pin.For(roots, a.Fingerprint, stored), u.Hostname())
 	tr := &http.Transport{
 		DisableKeepAlives:   true,
 		TLSHandshakeTimeout: 10 * time.Second,
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		TLSClientConfig: &tls.Config{
-			MinVersion: tls.VersionTLS12,
-			// Verification is done below: against ca_file when given, else by fingerprint
-			// (Poly endpoints ship self-signed certificates).
-			InsecureSkipVerify: true,
-			VerifyConnection: func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 {
-					return errors.New("the endpoint presented no certificate")
-				}
-				leaf := cs.PeerCertificates[0]
-				sum := sha256.Sum256(leaf.Raw)
-				fp := hex.EncodeToString(sum[:])
-				c.seen = fp
-				if c.roots != nil {
-					inter := x509.NewCertPool()
-					for _, ic := range cs.PeerCertificates[1:] {
-						inter.AddCert(ic)
-					}
-					_, err := leaf.Verify(x509.VerifyOptions{Roots: c.roots, Intermediates: inter, DNSName: host})
-					return err
-				}
-				if c.pin == "" {
-					c.pin = fp // pinned on first use; saved with the health result
-					return nil
-				}
-				if fp != c.pin {
-					return &certChangedError{want: c.pin, got: fp}
-				}
-				return nil
-			},
-		},
+		TLSClientConfig:     c.ver.TLSConfig(),
 	}
 	c.http = &http.Client{Transport: tr, Timeout: restTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return c, nil
 }
 
-type certChangedError struct{ want, got string }
-
-func (e *certChangedError) Error() string {
-	return fmt.Sprintf("the endpoint's certificate changed (pinned SHA-256 %s, now %s)", e.want, e.got)
-}
-
-func normalizeFingerprint(s string) string {
-	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
+// usePin takes the pin the store holds now (an operator may have accepted a new certificate
+// with `otj-edge endpoints trust`); a configured fingerprint or a CA stays.
+func (c *restClient) usePin(stored string) {
+	if !c.fixed && !c.ver.CA() && stored != "" {
+		c.ver.SetPin(stored)
+	}
 }
 
 // errRESTAuth is a refused REST login; errRESTForbidden a request refused right after a
@@ -142,8 +107,9 @@ var (
 )
 
 // check runs one health check.
-func (c *restClient) check(ctx context.Context) restStatus {
-	var st restStatus
+func (c *restClient) check(ctx context.Context) (st restStatus) {
+	c.answered = false
+	defer func() { st.answered = c.answered }()
 	var sys struct {
 		Model           string `json:"model"`
 		SoftwareVersion string `json:"softwareVersion"`
@@ -151,13 +117,16 @@ func (c *restClient) check(ctx context.Context) restStatus {
 		SerialNumber    string `json:"serialNumber"`
 	}
 	if err := c.getJSON(ctx, "/rest/system", &sys); err != nil {
-		st.Error = describeRESTErr(err)
+		st.Error, st.changed = c.describe(err)
 		return st
 	}
 	st.Model, st.Software, st.Name, st.Serial = sys.Model, sys.SoftwareVersion, sys.SystemName, sys.SerialNumber
 	var cal map[string]any
 	if err := c.getJSON(ctx, "/rest/calendar", &cal); err != nil {
-		st.Error = "calendar status: " + describeRESTErr(err)
+		st.Error, st.changed = c.describe(err)
+		if st.changed == nil {
+			st.Error = "calendar status: " + st.Error
+		}
 		return st
 	}
 	for _, k := range []string{"status", "Status", "state"} { // the key varies by firmware
@@ -169,13 +138,14 @@ func (c *restClient) check(ctx context.Context) restStatus {
 	return st
 }
 
-func describeRESTErr(err error) string {
-	var cc *certChangedError
-	switch {
-	case errors.As(err, &cc):
-		return cc.Error() + "; if the device was replaced or reset, set fingerprint: " + cc.got + " on the endpoint"
+// describe says what went wrong with a request; a changed certificate comes back as such too.
+func (c *restClient) describe(err error) (string, *pin.ChangedError) {
+	var cc *pin.ChangedError
+	if errors.As(err, &cc) {
+		return fmt.Sprintf("certificate changed: the endpoint presents %s, pinned is %s; REST health checks send nothing to it until an operator accepts the new certificate (%s)",
+			pin.Colon(cc.Presented), pin.Colon(cc.Pinned), pin.Fix(c.acc.Name, c.fixed)), cc
 	}
-	return err.Error()
+	return err.Error(), nil
 }
 
 // getJSON GETs a path with the session, logging in (again) when needed.
@@ -196,6 +166,7 @@ func (c *restClient) getJSON(ctx context.Context, path string, out any) error {
 		if err != nil {
 			return fmt.Errorf("GET %s: %w", path, unwrapURLErr(err))
 		}
+		c.answered = true
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, restMaxBody))
 		resp.Body.Close()
 		switch {
@@ -227,6 +198,7 @@ func (c *restClient) login(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("REST login: %w", unwrapURLErr(err))
 		}
+		c.answered = true
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, restMaxBody))
 		resp.Body.Close()
 		switch resp.StatusCode {
@@ -273,101 +245,4 @@ func unwrapURLErr(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// restRecheckMin is the least time between two REST checks of one endpoint.
-const restRecheckMin = 20 * time.Second
-
-// restLoop checks one endpoint's REST health now and every restEvery until ctx ends, and
-// early (at most every restRecheckMin) when wake says the endpoint polls while its calendar
-// was last seen offline.
-func (s *Service) restLoop(ctx context.Context, a *account, wake <-chan struct{}) {
-	e, _, err := s.st.Endpoint(ctx, a.Name)
-	if err != nil {
-		s.log.Warn("poly REST health: read endpoint", "endpoint", a.Name, "err", err)
-	}
-	c, err := newRESTClient(a, e.CertSHA256)
-	if err != nil {
-		s.setREST(ctx, a, nil, restStatus{Checked: s.clock.Now(), Error: err.Error()})
-		return
-	}
-	for {
-		cctx, cancel := context.WithTimeout(ctx, 2*restTimeout)
-		st := c.check(cctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		st.Checked = s.clock.Now()
-		s.setREST(ctx, a, c, st)
-		t := s.clock.NewTimer(restEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C():
-		case <-wake:
-			t.Stop()
-			if !clock.Sleep(s.clock, restRecheckMin, ctx.Done()) {
-				return
-			}
-		}
-	}
-}
-
-// setREST records a REST health result: the endpoint row (model, firmware, pin, data), health,
-// and an event when the state changes.
-func (s *Service) setREST(ctx context.Context, a *account, c *restClient, st restStatus) {
-	s.pollMu.Lock()
-	prev := s.rest[a.Name]
-	s.rest[a.Name] = &st
-	s.pollMu.Unlock()
-	s.reportHealth(a)
-
-	wasBad := prev != nil && (prev.Error != "" || (prev.Calendar != "" && prev.Calendar != "ONLINE"))
-	bad := st.Error != "" || (st.Calendar != "" && st.Calendar != "ONLINE")
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
-		e, err := s.endpointRow(tx, a)
-		if err != nil {
-			return err
-		}
-		if st.Model != "" {
-			e.Product, e.Software = st.Model, st.Software
-		}
-		if c != nil {
-			if c.pin != "" && c.roots == nil {
-				e.CertSHA256 = c.pin
-			}
-			e.SeenSHA256 = ""
-			if c.seen != "" && c.seen != c.pin && c.roots == nil {
-				e.SeenSHA256 = c.seen
-			}
-		}
-		e.Data = marshalData(polyData{REST: &st})
-		if err := tx.PutEndpoint(e); err != nil {
-			return err
-		}
-		switch {
-		case bad && (!wasBad || prev == nil || prev.Error != st.Error || prev.Calendar != st.Calendar):
-			msg := st.Error
-			if msg == "" {
-				msg = "the endpoint reports its calendar as " + st.Calendar
-			}
-			return tx.Emit(store.Event{Kind: "endpoint.health", Level: "warn", Room: a.room, Endpoint: a.Name,
-				Message: a.Name + ": " + msg, Data: map[string]any{"calendar": st.Calendar, "error": st.Error}})
-		case !bad && wasBad:
-			return tx.Emit(store.Event{Kind: "endpoint.health", Level: "info", Room: a.room, Endpoint: a.Name,
-				Message: a.Name + ": REST health is fine again; calendar " + st.Calendar, Data: map[string]any{"calendar": st.Calendar}})
-		}
-		return nil
-	})
-	if err != nil {
-		s.log.Warn("poly REST health: record", "endpoint", a.Name, "err", err)
-	}
-}
-
-// marshalData encodes the endpoint's driver data.
-func marshalData(d polyData) json.RawMessage {
-	b, _ := json.Marshal(d)
-	return b
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/agent/secret"
+	"github.com/otj-edge/otj-edge/device/pin"
 	"github.com/otj-edge/otj-edge/simulators/polysim"
 	"github.com/otj-edge/otj-edge/store"
 )
@@ -104,6 +105,7 @@ func TestRESTHealth(t *testing.T) {
 	f.clk.Advance(restRecheckMin)
 	row = waitRow(t, f.st, sub, "poly-a", func(e store.EndpointState) bool { return restOf(t, e).Calendar == "ONLINE" })
 	assert.Empty(t, restOf(t, row).Error)
+	assert.Equal(t, "ONLINE", restOf(t, row).Calendar, "logged in and read the calendar with the accepted certificate")
 	assert.Equal(t, health.OK, healthOf(f.health, "poly/poly-a").Level)
 	assert.Contains(t, healthOf(f.health, "poly/poly-a").Message, "StudioX50 4.1.0-340031")
 
@@ -117,17 +119,43 @@ func TestRESTHealth(t *testing.T) {
 	a.SetFaults(polysim.Faults{})
 	require.NoError(t, a.PollNow(t.Context()))
 
-	// The device is replaced (a new self-signed certificate): refused, reported with the fix.
+	// The device is replaced (a new self-signed certificate): refused before the login is
+	// sent, and the row says so as a codec's does: cert_changed, the presented fingerprint
+	// kept for `otj-edge endpoints trust`, the fix in the detail.
 	pinned := row.CertSHA256
 	require.NoError(t, a.Reboot())
 	waitTimer(t, f.clk, 3)
 	f.clk.Advance(restEvery)
-	row = waitRow(t, f.st, sub, "poly-a", func(e store.EndpointState) bool { return row.SeenSHA256 != "" || e.SeenSHA256 != "" })
+	row = waitRow(t, f.st, sub, "poly-a", func(e store.EndpointState) bool { return e.SeenSHA256 != "" })
+	fresh := a.RESTCertificate()
+	sum = sha256.Sum256(fresh.Certificate[0])
+	assert.Equal(t, hex.EncodeToString(sum[:]), row.SeenSHA256)
 	assert.Equal(t, pinned, row.CertSHA256, "the pin is kept")
-	assert.NotEqual(t, pinned, row.SeenSHA256)
+	assert.Equal(t, store.EndpointCertChanged, row.State)
+	assert.Contains(t, row.Detail, "certificate changed: the endpoint presents "+pin.Colon(row.SeenSHA256))
+	assert.Contains(t, row.Detail, "otj-edge endpoints trust poly-a")
 	assert.Contains(t, restOf(t, row).Error, "certificate changed")
-	assert.Contains(t, restOf(t, row).Error, "fingerprint: "+row.SeenSHA256)
 	assert.Equal(t, health.Warning, healthOf(f.health, "poly/poly-a").Level)
 	evs := events(t, f.st, "poly-a")
-	assert.Equal(t, "endpoint.health", evs[len(evs)-1].Kind)
+	assert.Equal(t, []string{"endpoint.cert_changed", "endpoint.health"}, kinds(evs[len(evs)-2:]))
+
+	// A poll does not hide it: the row stays cert_changed while the endpoint polls.
+	require.NoError(t, a.PollNow(t.Context()))
+	row, _, err = f.st.Endpoint(t.Context(), "poly-a")
+	require.NoError(t, err)
+	assert.Equal(t, store.EndpointCertChanged, row.State)
+
+	// An operator accepts it (`otj-edge endpoints trust poly-a` from another process): the
+	// running loop reads the pin again within CertRecheck and checks at once with it.
+	_, err = f.st.TrustSeenCertificate(t.Context(), "poly-a")
+	require.NoError(t, err)
+	waitTimer(t, f.clk, 3)
+	f.clk.Advance(30 * time.Second)
+	row = waitRow(t, f.st, sub, "poly-a", func(e store.EndpointState) bool { return e.State == store.EndpointUp })
+	assert.Equal(t, hex.EncodeToString(sum[:]), row.CertSHA256, "the accepted certificate is the pin")
+	assert.Empty(t, row.SeenSHA256)
+	assert.Empty(t, restOf(t, row).Error)
+	assert.Equal(t, "ONLINE", restOf(t, row).Calendar, "logged in and read the calendar with the accepted certificate")
+	assert.Equal(t, health.OK, healthOf(f.health, "poly/poly-a").Level)
+	assert.Contains(t, kinds(events(t, f.st, "poly-a")), "endpoint.cert_accepted")
 }

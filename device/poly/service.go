@@ -19,6 +19,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/agent/secret"
+	"github.com/otj-edge/otj-edge/device"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -51,14 +52,21 @@ type Options struct {
 	NotPollingFactor float64 // alarm after this many usual intervals of silence; default 3
 	Endpoints        []Account
 
+	// Tuning of the REST health checks; the defaults suit production.
+	RESTEvery   time.Duration // how often each endpoint is checked; default 5m
+	CertRecheck time.Duration // how often a refused certificate's pin is re-read; default 30s
+
 	Store  *store.Store
 	Logger *slog.Logger
 	Clock  clock.Clock
 	Health *health.Tracker // may be nil
 }
 
-// Service is the calendar service.
+// Service is the calendar service, and the Poly endpoint type's driver: Poly endpoints fetch
+// their calendar themselves, so a push or retry is answered with device.ErrPulled.
 type Service struct {
+	device.Pulled
+
 	opts        Options
 	log         *slog.Logger
 	clock       clock.Clock
@@ -89,6 +97,8 @@ type Service struct {
 	ready  chan struct{} // closed while a Run listens; replaced when it returns
 }
 
+var _ device.Driver = (*Service)(nil)
+
 // NewService checks the options, loads (or makes, the first time) the certificate and prepares
 // the service; nothing listens until Run.
 func NewService(opts Options) (*Service, error) {
@@ -106,6 +116,12 @@ func NewService(opts Options) (*Service, error) {
 	}
 	if opts.NotPollingFactor == 0 {
 		opts.NotPollingFactor = 3
+	}
+	if opts.RESTEvery <= 0 {
+		opts.RESTEvery = restEvery
+	}
+	if opts.CertRecheck <= 0 {
+		opts.CertRecheck = 30 * time.Second
 	}
 	if opts.NotPollingFactor < 1.5 {
 		return nil, fmt.Errorf("poly: not_polling_factor %g must be at least 1.5", opts.NotPollingFactor)
