@@ -16,7 +16,7 @@
 // be resent first on every reconnect, forever. With one client per connection a completed token
 // is a PUBACK, and the outbox alone decides what is sent again.
 //
-// Other pitfalls avoided (research/architecture.md §3): a stable client id; QoS 1 everywhere
+// Other pitfalls avoided: a stable client id; QoS 1 everywhere
 // (QoS 0 is dropped while reconnecting); SetOrderMatters(false) and no publishing or waiting in
 // paho callbacks (commands go to a bounded queue served by workers); the message handler is set
 // before Connect (the broker delivers queued commands at once) and the command subscription is

@@ -29,7 +29,7 @@ func roomAdvice(status, detail string, mailboxes []string, integration, clientID
 		return "Microsoft Graph is throttling requests for " + these + ". otj-edge waits as long as Graph asks " +
 			"(Retry-After) and catches up by itself; the room keeps showing its cached meetings.", ""
 	case store.RoomPolicyDenied:
-		// Microsoft: "Don't create new App Access Policies" (research/peers-2026.md §1.2). RBAC
+		// Microsoft: "Don't create new App Access Policies" (README "Set up Microsoft 365 for otj-edge"). RBAC
 		// for Applications first; the old policy's check only for tenants that still have one.
 		return "Exchange Online does not let the app registration read " + these + ": it is outside the app's RBAC for " +
 				"Applications scope, or outside an older application access policy. Microsoft says not to create new " +
@@ -192,7 +192,7 @@ func endpointAdvice(typ, cause string, names []string) (level, advice, command s
 		return health.Error, "Check that the device is powered and on the network, and that this box can reach its address " +
 			"(firewall, VLAN).", ""
 	case causeSessionLimit:
-		// research/cisco-xapi.md: 503 is the connection rate limit; RoomOS also caps sessions
+		// README "Cisco endpoints": 503 is the connection rate limit; RoomOS also caps sessions
 		// (Security Session MaxTotalSessions 30, MaxSessionsPerUser 20 by default).
 		return health.Error, "The codec answers but refuses new connections (HTTP 503): RoomOS allows a limited number of " +
 			"sessions (Security Session MaxTotalSessions, at most 30; MaxSessionsPerUser, 20 by default) and limits how fast " +

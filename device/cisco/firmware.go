@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Firmware is what a codec runs, as far as bookings care (research/cisco-xapi.md §2.3).
+// Firmware is what a codec runs, as far as bookings care (README "Cisco endpoints").
 type Firmware struct {
 	Version     string // Status SystemUnit Software Version, e.g. "ce11.14.4.0.7e5b2c4d1f0"
 	DisplayName string // e.g. "RoomOS 11.14.4.0 7e5b2c4d1f0"

@@ -2,7 +2,7 @@
 // one persistent xAPI WebSocket connection per codec (JSON-RPC 2.0 at wss://<codec>/ws), the
 // codec's certificate pinned on first use, a full-replace Bookings Put whenever the room's
 // meetings change (and after every reconnect, on a slow safety timer and just after local
-// midnight), feedback turned into telemetry events. Protocol facts: research/cisco-xapi.md.
+// midnight), feedback turned into telemetry events. Protocol facts: README "Cisco endpoints".
 //
 // Cisco's terms require Cisco's permission for commercial use of Bookings Put (README).
 package cisco

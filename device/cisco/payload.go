@@ -13,7 +13,7 @@ import (
 	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
-// Booking is one entry of the Bookings Put document (schema 26.4.1, research/cisco-xapi.md
+// Booking is one entry of the Bookings Put document (schema 26.4.1, README "Cisco endpoints"
 // §2.3). Field order is fixed, so the same meetings always serialise to the same bytes.
 type Booking struct {
 	ID              string      `json:"Id"`

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// POX autodiscover (research/poly.md §2.3): an endpoint whose installer typed this agent as
+// POX autodiscover (README "Poly endpoints"): an endpoint whose installer typed this agent as
 // the discover domain asks POST /autodiscover/autodiscover.xml for the EWS URL. Corporate DNS
 // autodiscover points at Microsoft, so this is a hedge; it answers only for the caller's room.
 const (

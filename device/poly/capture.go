@@ -9,7 +9,7 @@ import (
 )
 
 // Capture mode (ews.capture: true) logs what real endpoints send, so the EWS subset can be
-// checked against a device nobody has captured yet (research/poly.md §5): the first requests of
+// checked against a device nobody has captured yet (README "Poly endpoints"): the first requests of
 // every endpoint, and every request the service refused with a fault. Credentials never reach
 // the log: the Authorization and Cookie headers are replaced by their scheme, and the text of
 // any element whose name contains "password" is blanked.

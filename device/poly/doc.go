@@ -3,7 +3,7 @@
 // FindItem with a CalendarView, GetItem, ResolveNames and POX autodiscover) and reads their
 // health over Poly REST. Pexip and Synergy SKY serve Poly endpoints the same way: the endpoint
 // believes it talks to Microsoft Exchange, polls, and shows Join when an item carries a dial
-// string it recognises (research/poly.md).
+// string it recognises (README "Poly endpoints").
 //
 // One credential per endpoint is bound to exactly one room; every served item comes from the
 // store's resolved meetings for that room, so privacy and subject settings are the profile's.

@@ -228,7 +228,7 @@ func parseShape(n *node, base map[string][]string, version string) shape {
 	return sh
 }
 
-// Property sets of the base shapes (research/poly.md §2.4). FindItem never returns bodies.
+// Property sets of the base shapes (README "Poly endpoints"). FindItem never returns bodies.
 var (
 	findShapes = map[string][]string{
 		"IdOnly": {},
@@ -386,7 +386,7 @@ func (c *call) findItem(w *xmlWriter) error {
 		} else {
 			// Not a calendar view: EWS would return single items and recurring masters. The
 			// store holds expanded occurrences only, so every stored occurrence is returned,
-			// which is what a calendar client needs (research/poly.md §2.4, P1).
+			// which is what a calendar client needs (README "Poly endpoints").
 			list = v.items
 			if pv := b.child(nsMsgs, "IndexedPageItemView"); pv != nil {
 				if limit, err = parseMax(pv.attr("MaxEntriesReturned")); err != nil {

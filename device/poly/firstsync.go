@@ -53,7 +53,7 @@ func (g *syncGate) known(ctx context.Context, room string) (bool, error) {
 }
 
 // notSyncedFault is the answer for a room that has not synced yet. It is sent with HTTP 503 and
-// Retry-After (see answerNotSynced): what research/poly.md says a Poly endpoint treats as a
+// Retry-After (see answerNotSynced): what README "Poly endpoints" says a Poly endpoint treats as a
 // transient outage of its calendar server (OFFLINE, last meetings kept, retried), the same as
 // the agent being restarted. The body is Exchange's own "busy, back off" fault, for a client
 // that reads it.

@@ -497,9 +497,9 @@ func (s *Service) captureExchange(r *http.Request, a *account, body []byte, stat
 
 // tls12Suites are the TLS 1.2 cipher suites the calendar service accepts: forward-secret ECDHE
 // with an AEAD cipher only. CBC suites (Go offers ECDHE-CBC ones by default) are refused: they
-// are the ones with padding-oracle and Lucky13 history. research/poly.md names no Poly firmware
-// that needs them (the cipher set of old Group Series firmware is an open gap there, §5.3, to
-// close with a capture); a TLS 1.2 client from the last decade offers ECDHE with AES-GCM. A
+// are the ones with padding-oracle and Lucky13 history. No Poly firmware is known to need them
+// (the cipher set of old Group Series firmware is not documented: close that gap with a
+// capture, ews.capture); a TLS 1.2 client from the last decade offers ECDHE with AES-GCM. A
 // device that offers none of these is told apart in the log (tooOldTLS), so an installer
 // sees the cause instead of a silent OFFLINE.
 var tls12Suites = []uint16{

@@ -11,7 +11,7 @@ import (
 )
 
 // XML namespaces, exactly as Exchange uses them. Some of Microsoft's own samples print
-// https:// variants; those are wrong and are refused (research/poly.md §2.1).
+// https:// variants; those are wrong and are refused (README "Poly endpoints").
 const (
 	nsSOAP   = "http://schemas.xmlsoap.org/soap/envelope/"
 	nsSOAP12 = "http://www.w3.org/2003/05/soap-envelope"

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Booking is one entry of a Bookings Put payload (schema 26.4.1; research/cisco-xapi.md §2.3).
+// Booking is one entry of a Bookings Put payload (schema 26.4.1; README "Cisco endpoints").
 type Booking struct {
 	Id              string      `json:"Id"`
 	Title           string      `json:"Title"`

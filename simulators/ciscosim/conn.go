@@ -11,7 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// JSON-RPC error codes (research/cisco-xapi.md §2.5).
+// JSON-RPC error codes (README "Cisco endpoints").
 const (
 	codeParse          = -32700
 	codeInvalidRequest = -32600

@@ -5,7 +5,7 @@
 // 9.15, RoomOS 11, RoomOS 26, RoomOS 26 in Teams Rooms mode) and fault injection. One process
 // serves N codecs, each on its own loopback port with its own certificate. A plain-HTTP admin
 // API on loopback shows each codec's bookings and every Put it received, and injects faults
-// (simulators/README.md). Facts and their sources: research/cisco-xapi.md.
+// (simulators/README.md). Facts and their sources: README "Cisco endpoints".
 package ciscosim
 
 import (

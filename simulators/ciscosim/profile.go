@@ -4,7 +4,7 @@ import "strings"
 
 // Profile is a firmware release as far as bookings are concerned: what Status SystemUnit
 // Software reports, which Protocol and MeetingPlatform values Bookings Put accepts, and the
-// release-specific refusals (research/cisco-xapi.md §2.3, §4).
+// release-specific refusals (README "Cisco endpoints").
 type Profile struct {
 	Name        string // profile key: ce9.15, roomos11, roomos26, roomos26-mtr
 	Version     string // Status SystemUnit Software Version

@@ -26,7 +26,7 @@ type assertionError struct {
 }
 
 // checkAssertion verifies a certificate credential's client assertion as Entra does
-// (research/graph.md §3, "certificate variant"): a JWT signed PS256 (MSAL) or RS256 (older
+// (README "Calendar sync (Microsoft Graph)"): a JWT signed PS256 (MSAL) or RS256 (older
 // clients) with the key of a certificate uploaded to the app, named by its x5t#S256 or x5t
 // thumbprint; aud the token endpoint it was sent to; iss and sub the client id; now between nbf
 // and exp (with some skew); the certificate itself not expired.

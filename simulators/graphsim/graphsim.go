@@ -1,7 +1,7 @@
 // Package graphsim is a faithful fake of Microsoft Graph (the calendar endpoints an OTJ agent
 // uses) and of the Entra ID token endpoint, for tests, benchmarks and the demo. It serves HTTPS
 // only, with a certificate from its own test CA, and behaves like the real services where the
-// agent can tell the difference (research/graph.md):
+// agent can tell the difference (README "Calendar sync (Microsoft Graph)"):
 //
 //   - Entra: OIDC discovery and the v2 client-credentials token endpoint, with Entra's error
 //     shapes and AADSTS codes (wrong secret, expired secret, unknown app, unknown tenant, bad
@@ -84,7 +84,7 @@ type Options struct {
 	// TokenTTL is the lifetime of issued access tokens; default 3599 s.
 	TokenTTL time.Duration
 	// PartialUpdates makes delta rounds send only the changed properties (plus id) of updated
-	// events, which Graph may do (research/graph.md §1.1).
+	// events, which Graph may do (README "Calendar sync (Microsoft Graph)").
 	PartialUpdates bool
 	// DeltaTokenTTL expires delta tokens older than this (410 SyncStateNotFound); 0: never by age.
 	DeltaTokenTTL time.Duration

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Invite providers the scenario generator writes (research/invites.md; every sample is our own
+// Invite providers the scenario generator writes (README "Meeting processing rules"; every sample is our own
 // reconstruction with made-up numbers: structure and labels, not anyone's text).
 const (
 	ProviderTeams            = "teams"              // Teams join link, no video-device block

@@ -1,7 +1,7 @@
 // Package calendar holds the calendar data model shared by the sources that fill the store
 // (sync/graph), the meeting processor (sync/rules), the store and the endpoint drivers.
 //
-// Event mirrors a Microsoft Graph event's JSON (research/graph.md §1.5), so an event fetched
+// Event mirrors a Microsoft Graph event's JSON (README "Calendar sync (Microsoft Graph)"), so an event fetched
 // from Graph, stored in SQLite, posted to the simulator or pasted into `otj-edge rules test`
 // is the same document. Meeting is what the processor makes of an Event for one room.
 package calendar

@@ -168,7 +168,7 @@ func newCredential(in Integration, opts azcore.ClientOptions) (azcore.TokenCrede
 }
 
 // refresh builds a new credential and client: the only way to make azidentity forget a token
-// Graph rejected (research/graph.md §5: refresh once, then report).
+// Graph rejected (README "Calendar sync (Microsoft Graph)": refresh once, then report).
 func (a *api) refresh() error {
 	cred, err := newCredential(a.in, azcore.ClientOptions{
 		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: a.in.AuthorityHost},

@@ -16,7 +16,7 @@ const maxBatch = 20
 // every slot is busy, requests queue; a sender that frees up takes everything queued (up to
 // 20) as one JSON batch. So batches form only when there is a backlog (a cold start, the daily
 // re-baseline), where they save round trips; in steady state each request goes alone, at once.
-// Batching never saves quota: every part counts (research/graph.md §1.4).
+// Batching never saves quota: every part counts (README "Calendar sync (Microsoft Graph)").
 //
 // Per-mailbox concurrency is the rooms' business: a room has at most 4 requests outstanding,
 // so a batch never holds more than 4 parts for one mailbox.

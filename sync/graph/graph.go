@@ -1,5 +1,5 @@
 // Package graph keeps the calendars of a site's room mailboxes in the store, from Microsoft 365
-// through Microsoft Graph with app-only credentials (research/graph.md).
+// through Microsoft Graph with app-only credentials (README "Calendar sync (Microsoft Graph)").
 //
 // Each room is synced in calendarView/delta rounds over [start of yesterday, end of today +
 // upcoming_days]: a full round when the room has no delta state, once a day when the window

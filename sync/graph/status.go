@@ -37,7 +37,7 @@ const (
 	retryAuth     = 15 * time.Minute
 )
 
-// classify maps a Graph answer to a failure (research/graph.md §5).
+// classify maps a Graph answer to a failure (README "Calendar sync (Microsoft Graph)").
 func classify(r result, mailbox, clientID string) failure {
 	if r.err != nil {
 		return classifyError(r.err)

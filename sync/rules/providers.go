@@ -6,7 +6,7 @@ import (
 )
 
 // The built-in provider rules other than Teams (teams.go) and Zoom (zoom.go)
-// (research/invites.md §2–5): Webex, Google Meet, Pexip, Skype for Business, GoTo, BlueJeans.
+// (README "Meeting processing rules"): Webex, Google Meet, Pexip, Skype for Business, GoTo, BlueJeans.
 // Each finds its provider's evidence (links, printed addresses, digit patterns) and derives
 // the address a codec dials. They return the match, or a note saying why the provider's
 // invite gave no address ("" when the invite is not theirs).

@@ -1,6 +1,6 @@
 // Package rules turns a calendar event into a resolved meeting for a room: the subject to show,
 // the address to dial, the protocol and platform, and why. It follows Pexip's meeting
-// processing rules and settings (research/peers.md §3). Everything here is a pure function of
+// processing rules and settings (README "Meeting processing rules"). Everything here is a pure function of
 // (event, profile, clock): no I/O.
 //
 // The meeting processor uses it like this (a compiled Profile is immutable and safe for

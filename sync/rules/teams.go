@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Microsoft Teams (research/invites.md §1). A Teams invite has a join link and, when the
+// Microsoft Teams (README "Meeting processing rules"). A Teams invite has a join link and, when the
 // organizer's tenant has Cloud Video Interop, a "join with a video conferencing device" block
 // with the CVI provider's tenant key and a per-meeting Video ID. CVI gives a SIP address any
 // codec can dial (and Poly, which has no WebRTC); the join link is for WebRTC-capable codecs.

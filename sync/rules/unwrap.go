@@ -10,7 +10,7 @@ import (
 
 // Link rewriters. Mail security gateways replace every link in a message with one to their
 // own service that carries the original; for OTJ that would hide the Teams, Zoom or Webex
-// link from the rules. Each one encodes the original differently (research/invites.md §6).
+// link from the rules. Each one encodes the original differently (README "Meeting processing rules").
 // Mimecast keeps the original on its servers only, so it cannot be decoded offline.
 
 type wrapper uint8
@@ -226,7 +226,7 @@ func rawQueryValue(u, key string) (string, bool) {
 }
 
 // unwrapProofpoint decodes Proofpoint URL Defense v1, v2 and v3 links, following the
-// algorithm of Proofpoint's own decoder (research/invites.md §6).
+// algorithm of Proofpoint's own decoder (README "Meeting processing rules").
 func unwrapProofpoint(u string) string {
 	_, rest, _ := splitURL(u)
 	switch {
