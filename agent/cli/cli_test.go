@@ -35,10 +35,10 @@ func minimalConfig(t *testing.T, extra string) string {
 }
 
 func TestCheckOfflineReportsEveryProblemWithFileAndLine(t *testing.T) {
-	files, err := filepath.Glob("config/testdata/bad/*.yaml")
+	files, err := filepath.Glob("../config/testdata/bad/*.yaml")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(files), 5)
-	line := regexp.MustCompile(`^config/testdata/bad/\w+\.yaml:\d+: \S.*$`)
+	line := regexp.MustCompile(`^\.\./config/testdata/bad/\w+\.yaml:\d+: \S.*$`)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, nil, "check", "--offline", "--config", f)

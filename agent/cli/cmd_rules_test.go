@@ -164,14 +164,14 @@ func TestRulesTestUsage(t *testing.T) {
 // TestRulesTestNeedsNoSecrets: the example config names four ${ENV} secrets; trying rules with
 // it must not require inventing them.
 func TestRulesTestNeedsNoSecrets(t *testing.T) {
-	code, stdout, stderr := runCLI(t, map[string]string{}, "rules", "test", "--config", "../packaging/config.example.yaml",
+	code, stdout, stderr := runCLI(t, map[string]string{}, "rules", "test", "--config", "../../packaging/config.example.yaml",
 		"--event", writeFile(t, "event.json", graphEvent))
 	require.Equal(t, ExitOK, code, stderr)
 	assert.Empty(t, stderr)
 	out := rulesTestJSON(t, stdout)
 	assert.Equal(t, "teams-cvi", out["rule"])
 
-	code, _, stderr = runCLI(t, map[string]string{}, "check", "--offline", "--config", "../packaging/config.example.yaml")
+	code, _, stderr = runCLI(t, map[string]string{}, "check", "--offline", "--config", "../../packaging/config.example.yaml")
 	assert.Equal(t, ExitUsage, code, "check still needs them")
 	for _, v := range []string{"OTJ_GRAPH_SECRET", "OTJ_MQTT_PASSWORD", "OTJ_CODEC_PASSWORD", "OTJ_POLY_FJORDLINE"} {
 		assert.Contains(t, stderr, "environment variable "+v+" is not set", "check reports every problem at once")

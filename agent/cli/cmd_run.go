@@ -44,8 +44,9 @@ Windows service manager, until the service is stopped. Logs go to stderr.`,
 // directory, so a test can wait for it to be ready.
 var runHook func(*agent.Agent)
 
-// stopTimeout bounds how long Stop waits for the agent to wind down; Windows kills services
-// that take much longer (research/architecture.md §4.1).
+// stopTimeout bounds how long Stop waits for the agent to wind down: the Windows service
+// manager kills a service that takes much longer to stop, and a stop that hangs is worse than
+// one that gives up on a last write (the store is transactional).
 const stopTimeout = 15 * time.Second
 
 // program adapts the agent to kardianos/service: Start returns at once and the work runs in a
