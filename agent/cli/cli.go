@@ -1,3 +1,7 @@
+// Package cli is the otj-edge command line: one cmd_*.go file per command, and the process
+// around the agent that `otj-edge run` starts in the foreground or under systemd or the
+// Windows service manager (signals, the state directory lock, logging, the service program).
+// It reaches the agent through package agent's exported API; only cmd/otj-edge imports it.
 package cli
 
 import (
@@ -44,7 +48,7 @@ var commands = map[string]*command{}
 
 func register(c *command) {
 	if _, dup := commands[c.name]; dup {
-		panic("agent: command registered twice: " + c.name)
+		panic("cli: command registered twice: " + c.name)
 	}
 	commands[c.name] = c
 }
