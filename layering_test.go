@@ -45,6 +45,7 @@ type rule struct {
 	applies   func(p string) bool
 	forbidden func(dep string) string
 	tests     bool // the package's tests are bound too, not only its production code
+	direct    bool // only the package's own imports are bound, not what they import in turn
 }
 
 func under(p string, dirs ...string) bool {
@@ -133,8 +134,9 @@ var rules = []rule{
 		// and the seam.
 		name: "only the agent's source table names a source",
 		applies: func(p string) bool {
-			// The layers below the composition root (cmd/otj-edge is above it).
-			return under(p, "agent", "device", "store", "sync") && p != "agent" && !slices.Contains(sources, p)
+			// The layers below the composition root (cmd/otj-edge and the command line,
+			// agent/cli, are above it: the next rule keeps the CLI's own imports apart).
+			return under(p, "agent", "device", "store", "sync") && p != "agent" && p != "agent/cli" && !slices.Contains(sources, p)
 		},
 		forbidden: func(dep string) string {
 			if slices.Contains(sources, dep) {
@@ -142,6 +144,34 @@ var rules = []rule{
 			}
 			return ""
 		},
+	},
+	{
+		// The command line (agent/cli) is the binary's front: only main calls it, so the agent
+		// and everything below it stay usable without it. (Package agent's tests run commands
+		// through an agent_test file, which this rule does not bind.)
+		name:    "only cmd/otj-edge imports the command line",
+		applies: func(p string) bool { return p != "cmd/otj-edge" && p != "agent/cli" },
+		forbidden: func(dep string) string {
+			if dep == "agent/cli" {
+				return "agent/cli is the otj-edge command line; only cmd/otj-edge calls it"
+			}
+			return ""
+		},
+	},
+	{
+		// The command line reaches sources and drivers through package agent's exported API
+		// (agent.New, agent.CheckOnline, agent.PulledEndpoint…) and the contracts it shares with
+		// the agent (agent/web, agent/telemetry, store, device/pin), never a source, the source
+		// seam or a driver itself: those are the agent's tables.
+		name:    "the command line reaches the agent through its API",
+		applies: func(p string) bool { return p == "agent/cli" },
+		forbidden: func(dep string) string {
+			if slices.Contains(sources, dep) || dep == "sync/source" || (under(dep, "device") && !slices.Contains(deviceShared, dep)) {
+				return "the command line reaches " + dep + " through package agent's exported API, not directly"
+			}
+			return ""
+		},
+		direct: true,
 	},
 	{
 		// The seam and the certificate trust are leaves: every driver and the agent use them.
@@ -180,7 +210,11 @@ func violations(pkgs map[string]*pkg) []string {
 			if !r.applies(p) {
 				continue
 			}
-			for _, dep := range pkgs[p].Deps {
+			deps := pkgs[p].Deps
+			if r.direct {
+				deps = pkgs[p].Imports
+			}
+			for _, dep := range deps {
 				if why := r.forbidden(dep); why != "" {
 					out = append(out, fmt.Sprintf("%s: %s imports %s (%s): %s", r.name, p, dep, strings.Join(chain(pkgs, p, dep), " → "), why))
 				}
@@ -311,6 +345,8 @@ func TestLayeringRulesCatchForbiddenImports(t *testing.T) {
 		"sync/exchange":        {"sync/calendar", "agent/secret"},
 		"agent/telemetry":      {"sync/ews"},
 		"sync/ews":             {"sync/exchange", "sync/source", "sync/graph"},
+		"agent/cli":            {"agent", "device/cisco", "agent/web"},
+		"agent/health":         {"agent/cli"}, // indirect: the kit would pull the command line into every layer
 	}
 	deps := func(p string) []string {
 		seen := map[string]bool{}
@@ -348,6 +384,8 @@ func TestLayeringRulesCatchForbiddenImports(t *testing.T) {
 		"the source seam imports no source: sync/source imports sync/graph (sync/source → sync/graph)",
 		"only the agent's source table names a source: sync/ews imports sync/graph (sync/ews → sync/graph)",
 		"only the agent's source table names a source: agent/telemetry imports sync/graph (agent/telemetry → sync/ews → sync/graph)",
+		"only cmd/otj-edge imports the command line: agent/health imports agent/cli (agent/health → agent/cli)",
+		"the command line reaches the agent through its API: agent/cli imports device/cisco (agent/cli → device/cisco)",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the rules miss %q; they said:\n%s", want, got)
@@ -355,7 +393,8 @@ func TestLayeringRulesCatchForbiddenImports(t *testing.T) {
 	}
 	for _, allowed := range []string{"store imports sync/calendar", "sync/graph imports agent/clock", "agent/config imports",
 		"device/poly imports simulators", "tests of device/poly import simulators", "sync/exchange imports",
-		"agent imports sync/graph"} {
+		"agent imports sync/graph", "cmd/otj-edge imports agent/cli", "agent/cli imports sync/graph",
+		"agent/cli imports agent/web"} {
 		if strings.Contains(got, allowed) {
 			t.Errorf("the rules refuse an allowed import (%s):\n%s", allowed, got)
 		}

@@ -2,8 +2,9 @@
 // It builds and owns the store, the calendar sync, the meeting processor, the endpoint
 // drivers, telemetry and the status page; starts them downstream first and stops them
 // upstream first; swaps the config atomically on reload; and keeps the process alive when a
-// part fails, with a health warning. It also holds the command line (cli.go and cmd_*.go) and
-// the service program.
+// part fails, with a health warning. It also holds the checks behind `otj-edge check` (each
+// source's and endpoint type's own, from their table rows). The command line, the foreground
+// and service process around the agent included, is package agent/cli.
 package agent
 
 import (

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 
@@ -69,4 +71,11 @@ func checkMQTT(ctx context.Context, cfg *config.Config, w io.Writer) int {
 	}
 	fmt.Fprintf(w, "mqtt: ok, connected to %s and subscribed to %s\n", broker, topic)
 	return 0
+}
+
+// randomHex is n random bytes in hex, for a client id no other client uses.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -219,7 +219,7 @@ func (w webAgent) Retry(ctx context.Context, endpoint string) (web.EndpointResul
 	r, err := w.a.Retry(ctx, endpoint)
 	return web.EndpointResult(r), err
 }
-func (w webAgent) Pulled(endpoint string) string    { return pulledEndpoint(w.a.cfg.Load(), endpoint) }
+func (w webAgent) Pulled(endpoint string) string    { return PulledEndpoint(w.a.cfg.Load(), endpoint) }
 func (w webAgent) Reload(ctx context.Context) error { return w.a.Reload(ctx) }
 func (w webAgent) RulesTest(_ context.Context, profile string, ev calendar.Event) (web.RulesResult, error) {
 	r, err := w.a.rulesTest(profile, ev)

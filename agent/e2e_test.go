@@ -80,7 +80,7 @@ func (e *e2e) start() {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done = cancel, make(chan error, 1)
-	e.agent = New(e.cfg, Options{Logger: newLogger(e.logs, "text", "debug", secretsOf(e.cfg), nil)})
+	e.agent = New(e.cfg, Options{Logger: NewLogger(e.logs, "text", "debug", SecretsOf(e.cfg), nil)})
 	go func() { e.done <- e.agent.Run(ctx) }()
 	select {
 	case <-e.agent.Ready():
@@ -342,7 +342,7 @@ func TestNoSecretInCheckOutput(t *testing.T) {
 
 func assertNoSecrets(t *testing.T, cfg *config.Config, where, text string) {
 	t.Helper()
-	secrets := secretsOf(cfg)
+	secrets := SecretsOf(cfg)
 	require.NotEmpty(t, secrets)
 	for _, s := range secrets {
 		if strings.Contains(text, s) {

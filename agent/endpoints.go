@@ -158,9 +158,9 @@ func (a *Agent) driverStats() map[string]any {
 	return out
 }
 
-// pulledEndpoint says why endpoint takes no push or retry ("" when it takes them): its type's
+// PulledEndpoint says why endpoint takes no push or retry ("" when it takes them): its type's
 // endpoints fetch their calendar from otj-edge themselves.
-func pulledEndpoint(cfg *config.Config, endpoint string) string {
+func PulledEndpoint(cfg *config.Config, endpoint string) string {
 	e := cfg.Endpoint(endpoint)
 	if e == nil {
 		return ""
@@ -191,7 +191,7 @@ func (a *Agent) pushTargets(what, endpoint string) ([]pushTarget, error) {
 		case !ok:
 			return nil, fmt.Errorf("%s: endpoint %s has type %q, which this build does not know", what, endpoint, e.Type)
 		case t.pulled:
-			return nil, fmt.Errorf("%s: %s, so there is nothing to %s", what, pulledEndpoint(cfg, endpoint), what)
+			return nil, fmt.Errorf("%s: %s, so there is nothing to %s", what, PulledEndpoint(cfg, endpoint), what)
 		}
 		d := a.driver(e.Type)
 		if d == nil {
@@ -261,4 +261,11 @@ func checkEndpoints(ctx context.Context, cfg *config.Config, w io.Writer) (faile
 		}
 	}
 	return failed
+}
+
+// EndpointTypePins reports whether the driver of endpoint type typ pins each endpoint's
+// certificate (device/pin), so `otj-edge endpoints trust` can accept a changed one.
+func EndpointTypePins(typ string) bool {
+	t, _ := endpointTypeOf(typ)
+	return t.pins
 }

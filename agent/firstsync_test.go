@@ -165,7 +165,7 @@ func storeSyncedRoom(t *testing.T, cfg *config.Config, room string) {
 func runTestAgent(t *testing.T, cfg *config.Config) (*Agent, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	a := New(cfg, Options{Logger: newLogger(logs, "text", "debug", secretsOf(cfg), nil)})
+	a := New(cfg, Options{Logger: NewLogger(logs, "text", "debug", SecretsOf(cfg), nil)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()

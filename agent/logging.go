@@ -10,12 +10,12 @@ import (
 	"github.com/otj-edge/otj-edge/agent/config"
 )
 
-// newLogger builds the process logger: text or JSON on w (stderr; journald or the service
+// NewLogger builds the process logger: text or JSON on w (stderr; journald or the service
 // manager collects it). secrets are scrubbed from every message and attribute as a last line
 // of defence (config.Secret already prints as [redacted]; this catches a secret that reached
 // a string some other way, e.g. inside a library's error). mirror, when set, also receives
 // warnings and errors (the Windows event log).
-func newLogger(w io.Writer, format, level string, secrets []string, mirror func(slog.Level, string)) *slog.Logger {
+func NewLogger(w io.Writer, format, level string, secrets []string, mirror func(slog.Level, string)) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level)) // validated by config; the zero value is info
 	opts := &slog.HandlerOptions{Level: lv}
@@ -28,9 +28,9 @@ func newLogger(w io.Writer, format, level string, secrets []string, mirror func(
 	return slog.New(&scrubHandler{next: h, secrets: usable(secrets), mirror: mirror})
 }
 
-// secretsOf lists every secret value in the config (for scrubbing): config.Secrets walks the
+// SecretsOf lists every secret value in the config (for scrubbing): config.Secrets walks the
 // config by reflection, so a secret added to any section is scrubbed without a change here.
-func secretsOf(c *config.Config) []string {
+func SecretsOf(c *config.Config) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, f := range c.Secrets() {

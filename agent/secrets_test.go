@@ -136,7 +136,7 @@ func TestEverySecretFieldOfTheConfigIsScrubbed(t *testing.T) {
 	assert.Equal(t, want, found, "config.Secrets finds every Secret field, by its path")
 
 	var logs bytes.Buffer
-	log := newLogger(&logs, "text", "debug", secretsOf(&cfg), nil)
+	log := NewLogger(&logs, "text", "debug", SecretsOf(&cfg), nil)
 	var all []string
 	for _, v := range want {
 		all = append(all, v)

@@ -409,7 +409,7 @@ func TestAFakeSourcePlugsInThroughTheTables(t *testing.T) {
 	assert.Zero(t, checkIntegrations(t.Context(), cfg, &out))
 	assert.Equal(t, "fake/calendar-a: room-1@example.com: ok, readable (1 meetings)\nfake/calendar-a: room-2@example.com: ok, readable (1 meetings)\n", out.String())
 
-	assert.Contains(t, secretsOf(cfg), token, "the scrubber knows the new source's secret")
+	assert.Contains(t, SecretsOf(cfg), token, "the scrubber knows the new source's secret")
 	assert.NotContains(t, logs.String(), token)
 }
 

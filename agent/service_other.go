@@ -1,9 +1,0 @@
-//go:build !windows
-
-package agent
-
-// afterInstall has nothing to add outside Windows: the systemd unit carries the restart policy.
-func afterInstall(string) error { return nil }
-
-// protectDir is Windows-only (prepareWindowsDirs); elsewhere the directory's mode is enough.
-func protectDir(string) error { return nil }
