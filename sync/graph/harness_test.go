@@ -110,12 +110,16 @@ func (h *harness) waitFor(what string, cond func() bool) {
 	rooms, events := h.st.Subscribe(store.TopicRooms), h.st.Subscribe(store.TopicEvents)
 	defer rooms.Close()
 	defer events.Close()
+	// Health is set after the store writes it follows: a condition on it needs its own wake-up.
+	healthChanged, unsubscribe := h.health.Subscribe()
+	defer unsubscribe()
 	deadline := time.NewTimer(30 * time.Second) // a failure guard, not a wait
 	defer deadline.Stop()
 	for !cond() {
 		select {
 		case <-rooms.C:
 		case <-events.C:
+		case <-healthChanged:
 		case <-deadline.C:
 			h.t.Fatalf("timed out waiting for %s", what)
 		}
