@@ -374,7 +374,7 @@ func TestMeetingsReplaceOnlyAnnouncesRealChanges(t *testing.T) {
 		var n int
 		require.NoError(t, s.Write(t.Context(), func(tx *Tx) error {
 			var err error
-			n, err = tx.ReplaceMeetings(room, m)
+			n, err = tx.ReplaceMeetings(room, m, nil)
 			return err
 		}))
 		return n
@@ -395,8 +395,25 @@ func TestMeetingsReplaceOnlyAnnouncesRealChanges(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Equal(t, MeetingRow{Room: room, ID: "a", Start: start.Add(time.Hour), End: start.Add(2 * time.Hour), Hash: "h-A (moved)",
 		Data: []byte(`{"id":"a","subject":"A (moved)"}`)}, got[0], "the row as written, its room filled in")
+
+	// With encode, only the rows written are encoded: the unchanged "a" is not asked for.
+	var asked []int
+	require.NoError(t, s.Write(t.Context(), func(tx *Tx) error {
+		rows := []MeetingRow{row("a", "A (moved)", 1), row("c", "C", 4)}
+		_, err := tx.ReplaceMeetings(room, rows, func(i int) ([]byte, error) {
+			asked = append(asked, i)
+			return []byte(`{"encoded":true}`), nil
+		})
+		return err
+	}))
+	assert.Equal(t, []int{1}, asked)
+	got, err = s.Meetings(t.Context(), room, start, time.Time{})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.JSONEq(t, `{"encoded":true}`, string(got[1].Data))
+
 	require.Error(t, s.Write(t.Context(), func(tx *Tx) error {
-		_, err := tx.ReplaceMeetings(room, []MeetingRow{row("a", "A", 0), row("a", "A", 0)})
+		_, err := tx.ReplaceMeetings(room, []MeetingRow{row("a", "A", 0), row("a", "A", 0)}, nil)
 		return err
 	}), "a meeting id twice is refused")
 }

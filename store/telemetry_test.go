@@ -55,7 +55,7 @@ func TestRoomDayCountsTodayAndFindsCurrentAndNext(t *testing.T) {
 		if err := tx.SyncRooms([]RoomRef{{room, "m365"}, {"other@example.com", "m365"}}); err != nil {
 			return err
 		}
-		if _, err := tx.ReplaceMeetings("other@example.com", []MeetingRow{meetRow("o", at(9, 0), at(10, 0))}); err != nil {
+		if _, err := tx.ReplaceMeetings("other@example.com", []MeetingRow{meetRow("o", at(9, 0), at(10, 0))}, nil); err != nil {
 			return err
 		}
 		_, err := tx.ReplaceMeetings(room, []MeetingRow{
@@ -63,7 +63,7 @@ func TestRoomDayCountsTodayAndFindsCurrentAndNext(t *testing.T) {
 			meetRow("standup", at(9, 0), at(9, 15)),
 			meetRow("review", at(10, 0), at(11, 0)),
 			meetRow("tomorrow", at(24+9, 0), at(24+10, 0)),
-		})
+		}, nil)
 		return err
 	}))
 

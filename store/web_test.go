@@ -28,11 +28,11 @@ func TestAgendasFindCurrentAndNextPerRoom(t *testing.T) {
 			meet("a-later", at(15, 0), at(16, 0)),
 			meet("a-next", at(12, 15), at(12, 45)),
 			meet("a-tomorrow", at(33, 0), at(34, 0)),
-		}); err != nil {
+		}, nil); err != nil {
 			return err
 		}
 		// b: only upcoming tomorrow.
-		if _, err := tx.ReplaceMeetings("b@x", []MeetingRow{meet("b-tomorrow", at(30, 0), at(31, 0))}); err != nil {
+		if _, err := tx.ReplaceMeetings("b@x", []MeetingRow{meet("b-tomorrow", at(30, 0), at(31, 0))}, nil); err != nil {
 			return err
 		}
 		return nil

@@ -112,13 +112,10 @@ func ReplaceMeetings(tx *store.Tx, room string, meetings []calendar.Meeting) (in
 	for i := range meetings {
 		m := &meetings[i]
 		m.Room = room
-		data, err := json.Marshal(m)
-		if err != nil {
-			return 0, fmt.Errorf("replace meetings of %s: %w", room, err)
-		}
-		rows[i] = store.MeetingRow{Room: room, ID: m.ID, Start: m.Start, End: m.End, Hash: m.Hash(), Data: data}
+		rows[i] = store.MeetingRow{Room: room, ID: m.ID, Start: m.Start, End: m.End, Hash: m.Hash()}
 	}
-	return tx.ReplaceMeetings(room, rows)
+	// Only the meetings whose hash changed are encoded (the store asks for them).
+	return tx.ReplaceMeetings(room, rows, func(i int) ([]byte, error) { return json.Marshal(&meetings[i]) })
 }
 
 // Meetings lists a room's meetings that overlap [from, to) by start time; a zero to means no
