@@ -19,6 +19,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 const codecPassword = "codec-secret-value-456"
@@ -139,7 +140,7 @@ func TestEndpointsListAndTrustWhileTheDriverRuns(t *testing.T) {
 			return err
 		}
 		start := time.Now().UTC().Add(time.Hour)
-		_, err := tx.ReplaceMeetings(room, []calendar.Meeting{{ID: "m1", Start: start, End: start.Add(time.Hour), Subject: "Planning",
+		_, err := stored.ReplaceMeetings(tx, room, []calendar.Meeting{{ID: "m1", Start: start, End: start.Add(time.Hour), Subject: "Planning",
 			Organizer: "Ada", Join: true, Number: "m1@vc.example.com", Protocol: "SIP", Platform: "Other"}})
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/device"
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // The proof that the endpoint-driver seam is real: a test-only endpoint type, "fake",
@@ -69,7 +70,7 @@ func (d *fakeDriver) Push(ctx context.Context, name string) ([]device.Result, er
 			continue
 		}
 		now := d.now()
-		ms, err := d.st.Meetings(ctx, e.Room, now.Add(-time.Hour), now.Add(48*time.Hour))
+		ms, err := stored.Meetings(ctx, d.st, e.Room, now.Add(-time.Hour), now.Add(48*time.Hour))
 		if err != nil {
 			return nil, err
 		}
@@ -121,7 +122,7 @@ func TestAFakeEndpointTypePlugsIn(t *testing.T) {
 	defer endpoints.Close()
 	deadline := time.After(20 * time.Second)
 	for {
-		ms, err := a.store.Meetings(t.Context(), room, time.Now().Add(-time.Hour), time.Time{})
+		ms, err := stored.Meetings(t.Context(), a.store, room, time.Now().Add(-time.Hour), time.Time{})
 		require.NoError(t, err)
 		row, _, err := a.store.Endpoint(t.Context(), "fake-1")
 		require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // waitEndpoint waits until the agent's store says ok about an endpoint.
@@ -153,7 +154,7 @@ func storeSyncedRoom(t *testing.T, cfg *config.Config, room string) {
 			LastSuccess: time.Now().Add(-time.Hour)}); err != nil {
 			return err
 		}
-		return tx.PutEvent(room, calendar.Event{ID: "e1", ICalUID: "uid-e1", Type: calendar.TypeSingleInstance, Subject: "Vendor VMR",
+		return stored.PutEvent(tx, room, calendar.Event{ID: "e1", ICalUID: "uid-e1", Type: calendar.TypeSingleInstance, Subject: "Vendor VMR",
 			Body:  &calendar.ItemBody{ContentType: "html", Content: "<p>Join: sip:4455@vmr.example.com</p>"},
 			Start: calendar.FromTime(start), End: calendar.FromTime(start.Add(30 * time.Minute)), ShowAs: "busy",
 			Organizer: &calendar.Recipient{EmailAddress: calendar.EmailAddress{Name: "Ada Berg", Address: "ada@example.com"}}}, nil)

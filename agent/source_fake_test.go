@@ -21,6 +21,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/source"
 )
 
@@ -237,7 +238,7 @@ func (f *fakeSource) sync(ctx context.Context, room string, full bool) error {
 				return err
 			}
 			for _, ev := range evs {
-				if err := tx.PutEvent(room, ev, nil); err != nil {
+				if err := stored.PutEvent(tx, room, ev, nil); err != nil {
 					return err
 				}
 			}

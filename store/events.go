@@ -3,37 +3,50 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/otj-edge/otj-edge/sync/calendar"
+	"time"
 )
 
-// PutEvent stores one event of a room as the source gave it. data is the event's JSON (with
-// partial updates already merged); when nil, ev is marshalled. With data, ev need only carry
-// what the store indexes: id, type, series master, changeKey, times and whether it is
-// cancelled.
-func (t *Tx) PutEvent(room string, ev calendar.Event, data []byte) error {
-	start, err := ev.StartTime()
-	if err != nil {
-		return fmt.Errorf("store event %s: %w", ev.ID, err)
+// The store keeps events and meetings model-agnostic: a row is the columns the store indexes
+// plus the model's own JSON, opaque here. The neutral model (sync/calendar) and its typed
+// reads and writes live in sync/calendar/stored, so the store imports no layer above it.
+
+// EventRow is one stored calendar event (or series master): what the store indexes, and Data,
+// the event as its model encodes it.
+type EventRow struct {
+	ID, Type, SeriesMasterID, ChangeKey string
+	Start, End                          time.Time
+	Cancelled                           bool
+	Data                                []byte
+}
+
+// eventCols are the columns scanEvent reads, in its order.
+const eventCols = "id, type, series_master_id, change_key, start_ms, end_ms, cancelled, data"
+
+func scanEvent(sc interface{ Scan(...any) error }) (EventRow, error) {
+	var ev EventRow
+	var st, en int64
+	var data string
+	if err := sc.Scan(&ev.ID, &ev.Type, &ev.SeriesMasterID, &ev.ChangeKey, &st, &en, &ev.Cancelled, &data); err != nil {
+		return ev, err
 	}
-	end, err := ev.EndTime()
-	if err != nil {
-		return fmt.Errorf("store event %s: %w", ev.ID, err)
+	ev.Start, ev.End, ev.Data = fromMS(st), fromMS(en), []byte(data)
+	return ev, nil
+}
+
+// PutEvent stores one event of a room as the source gave it: ev.Data is the event's JSON (with
+// partial updates already merged), the other fields what the store indexes.
+func (t *Tx) PutEvent(room string, ev EventRow) error {
+	if ev.Data == nil {
+		return fmt.Errorf("store event %s: no data", ev.ID)
 	}
-	if data == nil {
-		if data, err = json.Marshal(ev); err != nil {
-			return fmt.Errorf("store event %s: %w", ev.ID, err)
-		}
-	}
-	_, err = t.exec(`INSERT INTO raw_events(room, id, type, series_master_id, change_key, start_ms, end_ms, cancelled, data, updated)
+	_, err := t.exec(`INSERT INTO raw_events(room, id, type, series_master_id, change_key, start_ms, end_ms, cancelled, data, updated)
 		VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT(room, id) DO UPDATE SET type=excluded.type, series_master_id=excluded.series_master_id,
 		change_key=excluded.change_key, start_ms=excluded.start_ms, end_ms=excluded.end_ms, cancelled=excluded.cancelled,
 		data=excluded.data, updated=excluded.updated`,
-		room, ev.ID, ev.Type, ev.SeriesMasterID, ev.ChangeKey, ms(start), ms(end), ev.IsCancelled, string(data), ms(t.now))
+		room, ev.ID, ev.Type, ev.SeriesMasterID, ev.ChangeKey, ms(ev.Start), ms(ev.End), ev.Cancelled, string(ev.Data), ms(t.now))
 	if err != nil {
 		return fmt.Errorf("store event %s: %w", ev.ID, err)
 	}
@@ -76,22 +89,18 @@ func (t *Tx) ClearEvents(room string) error {
 	return nil
 }
 
-// Events lists a room's stored events by start time, decoded.
-func (s *Store) Events(ctx context.Context, room string) ([]calendar.Event, error) {
-	rows, err := s.query(ctx, "SELECT data FROM raw_events WHERE room = ? ORDER BY start_ms, id", room)
+// Events lists a room's stored events by start time.
+func (s *Store) Events(ctx context.Context, room string) ([]EventRow, error) {
+	rows, err := s.query(ctx, "SELECT "+eventCols+" FROM raw_events WHERE room = ? ORDER BY start_ms, id", room)
 	if err != nil {
 		return nil, fmt.Errorf("list events of %s: %w", room, err)
 	}
 	defer rows.Close()
-	var out []calendar.Event
+	var out []EventRow
 	for rows.Next() {
-		var data string
-		if err := rows.Scan(&data); err != nil {
+		ev, err := scanEvent(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list events of %s: %w", room, err)
-		}
-		var ev calendar.Event
-		if err := json.Unmarshal([]byte(data), &ev); err != nil {
-			return nil, fmt.Errorf("list events of %s: decode: %w", room, err)
 		}
 		out = append(out, ev)
 	}
@@ -108,17 +117,15 @@ func (s *Store) EventCount(ctx context.Context, room string) (int, error) {
 	return n, nil
 }
 
-// PutMaster stores a recurring series' master event (fetched once per changeKey).
-func (t *Tx) PutMaster(room string, ev calendar.Event, data []byte) error {
-	var err error
-	if data == nil {
-		if data, err = json.Marshal(ev); err != nil {
-			return fmt.Errorf("store series master %s: %w", ev.ID, err)
-		}
+// PutMaster stores a recurring series' master event (fetched once per changeKey): of ev, the
+// store keeps ID, ChangeKey and Data.
+func (t *Tx) PutMaster(room string, ev EventRow) error {
+	if ev.Data == nil {
+		return fmt.Errorf("store series master %s: no data", ev.ID)
 	}
-	_, err = t.exec(`INSERT INTO series_masters(room, id, change_key, data, fetched) VALUES (?,?,?,?,?)
+	_, err := t.exec(`INSERT INTO series_masters(room, id, change_key, data, fetched) VALUES (?,?,?,?,?)
 		ON CONFLICT(room, id) DO UPDATE SET change_key=excluded.change_key, data=excluded.data, fetched=excluded.fetched`,
-		room, ev.ID, ev.ChangeKey, string(data), ms(t.now))
+		room, ev.ID, ev.ChangeKey, string(ev.Data), ms(t.now))
 	if err != nil {
 		return fmt.Errorf("store series master %s: %w", ev.ID, err)
 	}
@@ -135,41 +142,38 @@ func (t *Tx) DeleteMaster(room, id string) error {
 	return nil
 }
 
-// Master reads a stored series master; ok is false when it has not been fetched.
-func (s *Store) Master(ctx context.Context, room, id string) (calendar.Event, bool, error) {
+// Master reads a stored series master (ID, ChangeKey and Data); ok is false when it has not
+// been fetched.
+func (s *Store) Master(ctx context.Context, room, id string) (EventRow, bool, error) {
+	ev := EventRow{ID: id}
 	var data string
-	err := s.queryRow(ctx, "SELECT data FROM series_masters WHERE room = ? AND id = ?", room, id).Scan(&data)
+	err := s.queryRow(ctx, "SELECT change_key, data FROM series_masters WHERE room = ? AND id = ?", room, id).Scan(&ev.ChangeKey, &data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return calendar.Event{}, false, nil
+		return EventRow{}, false, nil
 	}
 	if err != nil {
-		return calendar.Event{}, false, fmt.Errorf("read series master %s: %w", id, err)
+		return EventRow{}, false, fmt.Errorf("read series master %s: %w", id, err)
 	}
-	var ev calendar.Event
-	if err := json.Unmarshal([]byte(data), &ev); err != nil {
-		return ev, false, fmt.Errorf("read series master %s: %w", id, err)
-	}
+	ev.Data = []byte(data)
 	return ev, true, nil
 }
 
-// Masters returns a room's series masters by id.
-func (s *Store) Masters(ctx context.Context, room string) (map[string]calendar.Event, error) {
-	rows, err := s.query(ctx, "SELECT data FROM series_masters WHERE room = ?", room)
+// Masters returns a room's series masters (ID, ChangeKey and Data).
+func (s *Store) Masters(ctx context.Context, room string) ([]EventRow, error) {
+	rows, err := s.query(ctx, "SELECT id, change_key, data FROM series_masters WHERE room = ? ORDER BY id", room)
 	if err != nil {
 		return nil, fmt.Errorf("list series masters of %s: %w", room, err)
 	}
 	defer rows.Close()
-	out := map[string]calendar.Event{}
+	var out []EventRow
 	for rows.Next() {
+		var ev EventRow
 		var data string
-		if err := rows.Scan(&data); err != nil {
+		if err := rows.Scan(&ev.ID, &ev.ChangeKey, &data); err != nil {
 			return nil, fmt.Errorf("list series masters of %s: %w", room, err)
 		}
-		var ev calendar.Event
-		if err := json.Unmarshal([]byte(data), &ev); err != nil {
-			return nil, fmt.Errorf("list series masters of %s: %w", room, err)
-		}
-		out[ev.ID] = ev
+		ev.Data = []byte(data)
+		out = append(out, ev)
 	}
 	return out, rows.Err()
 }

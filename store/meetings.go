@@ -2,17 +2,40 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
-
-	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
-// ReplaceMeetings makes a room's resolved meetings exactly ms: rows whose content is unchanged
-// are left alone, so "meetings changed" fires only when something an endpoint shows changed.
-// It reports how many meetings were added, changed or removed.
-func (t *Tx) ReplaceMeetings(room string, meetings []calendar.Meeting) (int, error) {
+// MeetingRow is one resolved meeting of a room: what the store indexes, Hash (the model's
+// digest of what an endpoint shows, compared to skip unchanged rows) and Data, the meeting as
+// its model encodes it. ReplaceMeetings ignores Room (the room it is given wins).
+type MeetingRow struct {
+	Room, ID   string
+	Start, End time.Time
+	Hash       string
+	Data       []byte
+}
+
+// meetingCols are the columns scanMeeting reads, in its order.
+const meetingCols = "room, id, start_ms, end_ms, hash, data"
+
+func scanMeeting(sc interface{ Scan(...any) error }) (MeetingRow, error) {
+	var m MeetingRow
+	var st, en int64
+	var data string
+	if err := sc.Scan(&m.Room, &m.ID, &st, &en, &m.Hash, &data); err != nil {
+		return m, err
+	}
+	m.Start, m.End, m.Data = fromMS(st), fromMS(en), []byte(data)
+	return m, nil
+}
+
+// ReplaceMeetings makes a room's resolved meetings exactly meetings: rows whose hash is
+// unchanged are left alone, so "meetings changed" fires only when something an endpoint shows
+// changed. It reports how many meetings were added, changed or removed. When encode is not
+// nil, a row's Data is encode(i), asked only for the rows written: after a sync round most
+// meetings are unchanged, and encoding them all would be most of the write's cost.
+func (t *Tx) ReplaceMeetings(room string, meetings []MeetingRow, encode func(i int) ([]byte, error)) (int, error) {
 	rows, err := t.query("SELECT id, hash FROM meetings WHERE room = ?", room)
 	if err != nil {
 		return 0, fmt.Errorf("replace meetings of %s: %w", room, err)
@@ -34,23 +57,24 @@ func (t *Tx) ReplaceMeetings(room string, meetings []calendar.Meeting) (int, err
 	seen := map[string]bool{}
 	for i := range meetings {
 		m := &meetings[i]
-		m.Room = room
 		if seen[m.ID] {
 			return 0, fmt.Errorf("replace meetings of %s: meeting id %q appears twice", room, m.ID)
 		}
 		seen[m.ID] = true
-		h := m.Hash()
-		if have[m.ID] == h {
+		if have[m.ID] == m.Hash {
 			continue
 		}
-		data, err := json.Marshal(m)
-		if err != nil {
-			return 0, fmt.Errorf("replace meetings of %s: %w", room, err)
+		data := m.Data
+		if encode != nil {
+			var err error
+			if data, err = encode(i); err != nil {
+				return 0, fmt.Errorf("replace meetings of %s: %w", room, err)
+			}
 		}
 		if _, err := t.exec(`INSERT INTO meetings(room, id, start_ms, end_ms, hash, data, updated) VALUES (?,?,?,?,?,?,?)
 			ON CONFLICT(room, id) DO UPDATE SET start_ms=excluded.start_ms, end_ms=excluded.end_ms, hash=excluded.hash,
 			data=excluded.data, updated=excluded.updated`,
-			room, m.ID, ms(m.Start), ms(m.End), h, string(data), ms(t.now)); err != nil {
+			room, m.ID, ms(m.Start), ms(m.End), m.Hash, string(data), ms(t.now)); err != nil {
 			return 0, fmt.Errorf("replace meetings of %s: %w", room, err)
 		}
 		changed++
@@ -71,8 +95,8 @@ func (t *Tx) ReplaceMeetings(room string, meetings []calendar.Meeting) (int, err
 
 // Meetings lists a room's meetings that overlap [from, to) by start time; a zero to means no
 // upper bound.
-func (s *Store) Meetings(ctx context.Context, room string, from, to time.Time) ([]calendar.Meeting, error) {
-	q := "SELECT data FROM meetings WHERE room = ? AND end_ms > ?"
+func (s *Store) Meetings(ctx context.Context, room string, from, to time.Time) ([]MeetingRow, error) {
+	q := "SELECT " + meetingCols + " FROM meetings WHERE room = ? AND end_ms > ?"
 	args := []any{room, ms(from)}
 	if !to.IsZero() {
 		q += " AND start_ms < ?"
@@ -82,8 +106,8 @@ func (s *Store) Meetings(ctx context.Context, room string, from, to time.Time) (
 }
 
 // AllMeetings lists every room's meetings overlapping [from, to), by room then start.
-func (s *Store) AllMeetings(ctx context.Context, from, to time.Time) ([]calendar.Meeting, error) {
-	q := "SELECT data FROM meetings WHERE end_ms > ?"
+func (s *Store) AllMeetings(ctx context.Context, from, to time.Time) ([]MeetingRow, error) {
+	q := "SELECT " + meetingCols + " FROM meetings WHERE end_ms > ?"
 	args := []any{ms(from)}
 	if !to.IsZero() {
 		q += " AND start_ms < ?"
@@ -92,21 +116,17 @@ func (s *Store) AllMeetings(ctx context.Context, from, to time.Time) ([]calendar
 	return s.queryMeetings(ctx, q+" ORDER BY room, start_ms, id", args...)
 }
 
-func (s *Store) queryMeetings(ctx context.Context, q string, args ...any) ([]calendar.Meeting, error) {
+func (s *Store) queryMeetings(ctx context.Context, q string, args ...any) ([]MeetingRow, error) {
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list meetings: %w", err)
 	}
 	defer rows.Close()
-	var out []calendar.Meeting
+	var out []MeetingRow
 	for rows.Next() {
-		var data string
-		if err := rows.Scan(&data); err != nil {
+		m, err := scanMeeting(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list meetings: %w", err)
-		}
-		var m calendar.Meeting
-		if err := json.Unmarshal([]byte(data), &m); err != nil {
-			return nil, fmt.Errorf("list meetings: decode: %w", err)
 		}
 		out = append(out, m)
 	}

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
-// Methods a calendar source needs beyond the generic event API. They speak of the neutral
-// event (sync/calendar) and the columns the store indexes, never of a source's JSON: what a
+// Methods a calendar source needs beyond the generic event API. They speak of the columns the
+// store indexes, never of a source's JSON: what a
 // source needs from its own JSON it reads from the data these return.
 
 // Span is the scheduled time of one stored event.
@@ -86,10 +84,11 @@ func (t *Tx) MasterJSON(room, id string) (data []byte, changeKey string, ok bool
 	return []byte(d), changeKey, true, nil
 }
 
-// SeriesEvents returns the stored occurrences of a series (id → JSON), to refill them when the
+// SeriesEvents returns the stored events of a series whose type is occurrenceType (the model's
+// name for a plain occurrence, calendar.TypeOccurrence), id → JSON, to refill them when the
 // series master changed.
-func (t *Tx) SeriesEvents(room, masterID string) (map[string][]byte, error) {
-	rows, err := t.query("SELECT id, data FROM raw_events WHERE room = ? AND series_master_id = ? AND type = ?", room, masterID, calendar.TypeOccurrence)
+func (t *Tx) SeriesEvents(room, masterID, occurrenceType string) (map[string][]byte, error) {
+	rows, err := t.query("SELECT id, data FROM raw_events WHERE room = ? AND series_master_id = ? AND type = ?", room, masterID, occurrenceType)
 	if err != nil {
 		return nil, fmt.Errorf("occurrences of %s: %w", masterID, err)
 	}

@@ -8,8 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
 // TestSourceSyncHelpers: what a calendar source reads back while syncing, from the neutral
@@ -20,21 +18,19 @@ func TestSourceSyncHelpers(t *testing.T) {
 	const room = "room-01@contoso.example"
 	at := func(h int) time.Time { return time.Date(2026, 11, 23, h, 0, 0, 0, time.UTC) }
 	put := func(tx *Tx, id, typ, master string, h int, extra string) error {
-		ev := calendar.Event{ID: id, Type: typ, SeriesMasterID: master, Start: calendar.FromTime(at(h)), End: calendar.FromTime(at(h + 1)),
-			IsCancelled: extra != ""}
-		data := fmt.Sprintf(`{"id":%q,"type":%q,"seriesMasterId":%q,"@odata.etag":"W/\"%s\"","start":{"dateTime":%q},"end":{"dateTime":%q}%s}`,
-			id, typ, master, id, ev.Start.DateTime, ev.End.DateTime, extra)
-		return tx.PutEvent(room, ev, []byte(data))
+		data := fmt.Sprintf(`{"id":%q,"type":%q,"seriesMasterId":%q,"@odata.etag":"W/\"%s\""%s}`, id, typ, master, id, extra)
+		return tx.PutEvent(room, EventRow{ID: id, Type: typ, SeriesMasterID: master, Start: at(h), End: at(h + 1),
+			Cancelled: extra != "", Data: []byte(data)})
 	}
 	require.NoError(t, s.Write(ctx, func(tx *Tx) error {
 		require.NoError(t, tx.PutRoom(RoomState{Mailbox: room}))
-		require.NoError(t, put(tx, "a", calendar.TypeSingleInstance, "", 9, ""))
-		require.NoError(t, put(tx, "b", calendar.TypeSingleInstance, "", 11, `,"isCancelled":true`))
-		require.NoError(t, put(tx, "o1", calendar.TypeOccurrence, "M", 13, ""))
-		require.NoError(t, put(tx, "o2", calendar.TypeOccurrence, "M", 15, ""))
-		require.NoError(t, put(tx, "x", calendar.TypeException, "M", 17, ""))
-		require.NoError(t, tx.PutMaster(room, calendar.Event{ID: "M", ChangeKey: "ck1"}, []byte(`{"id":"M","changeKey":"ck1"}`)))
-		return tx.PutMaster(room, calendar.Event{ID: "Old", ChangeKey: "ck"}, []byte(`{"id":"Old"}`))
+		require.NoError(t, put(tx, "a", "singleInstance", "", 9, ""))
+		require.NoError(t, put(tx, "b", "singleInstance", "", 11, `,"isCancelled":true`))
+		require.NoError(t, put(tx, "o1", "occurrence", "M", 13, ""))
+		require.NoError(t, put(tx, "o2", "occurrence", "M", 15, ""))
+		require.NoError(t, put(tx, "x", "exception", "M", 17, ""))
+		require.NoError(t, tx.PutMaster(room, EventRow{ID: "M", ChangeKey: "ck1", Data: []byte(`{"id":"M","changeKey":"ck1"}`)}))
+		return tx.PutMaster(room, EventRow{ID: "Old", ChangeKey: "ck", Data: []byte(`{"id":"Old"}`)})
 	}))
 
 	spans, err := s.EventSpans(ctx, room, at(10), at(16))
@@ -52,7 +48,7 @@ func TestSourceSyncHelpers(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, ok)
 		assert.Equal(t, "ck1", ck)
-		occ, err := tx.SeriesEvents(room, "M")
+		occ, err := tx.SeriesEvents(room, "M", "occurrence")
 		require.NoError(t, err)
 		assert.Len(t, occ, 2, "occurrences only, not the exception")
 		n, err := tx.SweepEvents(room, map[string]bool{"a": true, "x": true})
@@ -62,10 +58,16 @@ func TestSourceSyncHelpers(t *testing.T) {
 	}))
 	left, err := s.Events(ctx, room)
 	require.NoError(t, err)
-	assert.Len(t, left, 2)
-	_, ok, err := s.Master(ctx, room, "M")
+	require.Len(t, left, 2)
+	assert.Equal(t, EventRow{ID: "x", Type: "exception", SeriesMasterID: "M", Start: at(17), End: at(18),
+		Data: []byte(`{"id":"x","type":"exception","seriesMasterId":"M","@odata.etag":"W/\"x\""}`)}, left[1], "the row as stored")
+	m, ok, err := s.Master(ctx, room, "M")
 	require.NoError(t, err)
 	assert.True(t, ok, "the exception still refers to M")
+	assert.Equal(t, EventRow{ID: "M", ChangeKey: "ck1", Data: []byte(`{"id":"M","changeKey":"ck1"}`)}, m)
+	masters, err := s.Masters(ctx, room)
+	require.NoError(t, err)
+	assert.Equal(t, []EventRow{m}, masters)
 	_, ok, err = s.Master(ctx, room, "Old")
 	require.NoError(t, err)
 	assert.False(t, ok, "a master nothing refers to is swept")

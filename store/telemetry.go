@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"sort"
 	"time"
-
-	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
 // KeyOutboxDiscarded counts queued messages given up on because the broker never acknowledged
@@ -46,8 +44,8 @@ func (s *Store) DiscardOutbox(ctx context.Context, seq int64) (bool, error) {
 // progress (if any) and the next one to start.
 type RoomDay struct {
 	Today   int
-	Current *calendar.Meeting
-	Next    *calendar.Meeting
+	Current *MeetingRow
+	Next    *MeetingRow
 }
 
 // RoomDay summarises a room's meetings: how many overlap [dayStart, dayEnd), the one in
@@ -59,26 +57,21 @@ func (s *Store) RoomDay(ctx context.Context, room string, dayStart, dayEnd, now 
 	if err != nil {
 		return d, fmt.Errorf("meetings today in %s: %w", room, err)
 	}
-	one := func(q string, args ...any) (*calendar.Meeting, error) {
-		var data string
-		err := s.queryRow(ctx, q, args...).Scan(&data)
+	one := func(q string, args ...any) (*MeetingRow, error) {
+		m, err := scanMeeting(s.queryRow(ctx, q, args...))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		var m calendar.Meeting
-		if err := json.Unmarshal([]byte(data), &m); err != nil {
-			return nil, err
-		}
 		return &m, nil
 	}
-	if d.Current, err = one("SELECT data FROM meetings WHERE room = ? AND start_ms <= ? AND end_ms > ? ORDER BY start_ms, id LIMIT 1",
+	if d.Current, err = one("SELECT "+meetingCols+" FROM meetings WHERE room = ? AND start_ms <= ? AND end_ms > ? ORDER BY start_ms, id LIMIT 1",
 		room, ms(now), ms(now)); err != nil {
 		return d, fmt.Errorf("current meeting in %s: %w", room, err)
 	}
-	if d.Next, err = one("SELECT data FROM meetings WHERE room = ? AND start_ms > ? ORDER BY start_ms, id LIMIT 1",
+	if d.Next, err = one("SELECT "+meetingCols+" FROM meetings WHERE room = ? AND start_ms > ? ORDER BY start_ms, id LIMIT 1",
 		room, ms(now)); err != nil {
 		return d, fmt.Errorf("next meeting in %s: %w", room, err)
 	}

@@ -6,8 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
 func TestDiscardOutboxRemovesAndCounts(t *testing.T) {
@@ -43,6 +41,11 @@ func TestDiscardOutboxRemovesAndCounts(t *testing.T) {
 	assert.Equal(t, "next", string(left[0].Payload))
 }
 
+// meetRow is a meeting row of room-1@example.com whose data and hash name it.
+func meetRow(id string, start, end time.Time) MeetingRow {
+	return MeetingRow{Room: "room-1@example.com", ID: id, Start: start, End: end, Hash: "h-" + id, Data: []byte(`{"id":"` + id + `"}`)}
+}
+
 func TestRoomDayCountsTodayAndFindsCurrentAndNext(t *testing.T) {
 	s, _ := openTemp(t, Options{})
 	room := "room-1@example.com"
@@ -52,15 +55,15 @@ func TestRoomDayCountsTodayAndFindsCurrentAndNext(t *testing.T) {
 		if err := tx.SyncRooms([]RoomRef{{room, "m365"}, {"other@example.com", "m365"}}); err != nil {
 			return err
 		}
-		if _, err := tx.ReplaceMeetings("other@example.com", []calendar.Meeting{{ID: "o", Start: at(9, 0), End: at(10, 0)}}); err != nil {
+		if _, err := tx.ReplaceMeetings("other@example.com", []MeetingRow{meetRow("o", at(9, 0), at(10, 0))}, nil); err != nil {
 			return err
 		}
-		_, err := tx.ReplaceMeetings(room, []calendar.Meeting{
-			{ID: "overnight", Start: at(-2, 0), End: at(1, 0)}, // started yesterday: counts today
-			{ID: "standup", Start: at(9, 0), End: at(9, 15)},
-			{ID: "review", Start: at(10, 0), End: at(11, 0), Join: true, Platform: "Zoom"},
-			{ID: "tomorrow", Start: at(24+9, 0), End: at(24+10, 0)},
-		})
+		_, err := tx.ReplaceMeetings(room, []MeetingRow{
+			meetRow("overnight", at(-2, 0), at(1, 0)), // started yesterday: counts today
+			meetRow("standup", at(9, 0), at(9, 15)),
+			meetRow("review", at(10, 0), at(11, 0)),
+			meetRow("tomorrow", at(24+9, 0), at(24+10, 0)),
+		}, nil)
 		return err
 	}))
 
@@ -71,7 +74,7 @@ func TestRoomDayCountsTodayAndFindsCurrentAndNext(t *testing.T) {
 	assert.Equal(t, "standup", d.Current.ID)
 	require.NotNil(t, d.Next)
 	assert.Equal(t, "review", d.Next.ID)
-	assert.Equal(t, "Zoom", d.Next.Platform)
+	assert.Equal(t, meetRow("review", at(10, 0), at(11, 0)), *d.Next, "the whole row, its room filled in")
 
 	d, err = s.RoomDay(t.Context(), room, day, day.AddDate(0, 0, 1), at(23, 0))
 	require.NoError(t, err)

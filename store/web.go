@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
 // Reads for the status page, its JSON API and the operator CLI.
@@ -16,8 +14,8 @@ import (
 // progress (if any) and the next one to start.
 type RoomAgenda struct {
 	Today   int
-	Current *calendar.Meeting
-	Next    *calendar.Meeting
+	Current *MeetingRow
+	Next    *MeetingRow
 }
 
 // Agendas returns the agenda of every room that has meetings, keyed by room, in two queries
@@ -46,8 +44,8 @@ func (s *Store) Agendas(ctx context.Context, dayStart, dayEnd, now time.Time) (m
 
 	// Among the meetings not yet over, number those already started and those still to come
 	// separately: row 1 of each group is the current and the next meeting.
-	rows, err = s.query(ctx, `SELECT room, upcoming, data FROM (
-			SELECT room, data, start_ms > ?1 AS upcoming,
+	rows, err = s.query(ctx, `SELECT upcoming, `+meetingCols+` FROM (
+			SELECT `+meetingCols+`, start_ms > ?1 AS upcoming,
 				row_number() OVER (PARTITION BY room, start_ms > ?1 ORDER BY start_ms, id) AS rn
 			FROM meetings WHERE end_ms > ?1)
 		WHERE rn = 1`, ms(now))
@@ -56,22 +54,21 @@ func (s *Store) Agendas(ctx context.Context, dayStart, dayEnd, now time.Time) (m
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var room, data string
 		var upcoming bool
-		if err := rows.Scan(&room, &upcoming, &data); err != nil {
+		var m MeetingRow
+		var st, en int64
+		var data string
+		if err := rows.Scan(&upcoming, &m.Room, &m.ID, &st, &en, &m.Hash, &data); err != nil {
 			return nil, fmt.Errorf("room agendas: %w", err)
 		}
-		var m calendar.Meeting
-		if err := json.Unmarshal([]byte(data), &m); err != nil {
-			return nil, fmt.Errorf("room agendas: decode meeting of %s: %w", room, err)
-		}
-		a := out[room]
+		m.Start, m.End, m.Data = fromMS(st), fromMS(en), []byte(data)
+		a := out[m.Room]
 		if upcoming {
 			a.Next = &m
 		} else {
 			a.Current = &m
 		}
-		out[room] = a
+		out[m.Room] = a
 	}
 	return out, rows.Err()
 }

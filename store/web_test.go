@@ -6,8 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
 func TestAgendasFindCurrentAndNextPerRoom(t *testing.T) {
@@ -16,25 +14,25 @@ func TestAgendasFindCurrentAndNextPerRoom(t *testing.T) {
 	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 	day := time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC)
 	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
-	meet := func(id string, start, end time.Time) calendar.Meeting {
-		return calendar.Meeting{ID: id, Subject: id, Start: start, End: end}
+	meet := func(id string, start, end time.Time) MeetingRow {
+		return MeetingRow{ID: id, Start: start, End: end, Hash: "h-" + id, Data: []byte(`{"id":"` + id + `"}`)}
 	}
 	require.NoError(t, s.Write(ctx, func(tx *Tx) error {
 		require.NoError(t, tx.SyncRooms([]RoomRef{{Mailbox: "a@x"}, {Mailbox: "b@x"}, {Mailbox: "c@x"}}))
 		// a: one ended, two overlapping running (the earlier start is current), two upcoming,
 		// one tomorrow.
-		if _, err := tx.ReplaceMeetings("a@x", []calendar.Meeting{
+		if _, err := tx.ReplaceMeetings("a@x", []MeetingRow{
 			meet("a-ended", at(9, 0), at(10, 0)),
 			meet("a-running-late", at(11, 30), at(12, 30)),
 			meet("a-running", at(11, 0), at(13, 0)),
 			meet("a-later", at(15, 0), at(16, 0)),
 			meet("a-next", at(12, 15), at(12, 45)),
 			meet("a-tomorrow", at(33, 0), at(34, 0)),
-		}); err != nil {
+		}, nil); err != nil {
 			return err
 		}
 		// b: only upcoming tomorrow.
-		if _, err := tx.ReplaceMeetings("b@x", []calendar.Meeting{meet("b-tomorrow", at(30, 0), at(31, 0))}); err != nil {
+		if _, err := tx.ReplaceMeetings("b@x", []MeetingRow{meet("b-tomorrow", at(30, 0), at(31, 0))}, nil); err != nil {
 			return err
 		}
 		return nil
@@ -49,6 +47,8 @@ func TestAgendasFindCurrentAndNextPerRoom(t *testing.T) {
 	assert.Equal(t, "a-running", a.Current.ID)
 	require.NotNil(t, a.Next)
 	assert.Equal(t, "a-next", a.Next.ID)
+	assert.Equal(t, MeetingRow{Room: "a@x", ID: "a-next", Start: at(12, 15), End: at(12, 45), Hash: "h-a-next", Data: []byte(`{"id":"a-next"}`)},
+		*a.Next, "the whole row")
 
 	b := got["b@x"]
 	assert.Equal(t, 0, b.Today)

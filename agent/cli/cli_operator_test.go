@@ -22,6 +22,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/exchange"
 )
 
@@ -92,13 +93,13 @@ func seedOperatorStore(t *testing.T, cfg *config.Config, st *store.Store, now ti
 				return err
 			}
 		}
-		if _, err := tx.ReplaceMeetings("room-a@example.com", []calendar.Meeting{
+		if _, err := stored.ReplaceMeetings(tx, "room-a@example.com", []calendar.Meeting{
 			meet("a1", "Project Falcon", now.Add(-30*time.Minute), now.Add(30*time.Minute), "1234567890.abcd@teams.example.vc", "MicrosoftTeams", "teams", ""),
 			meet("a2", "Customer call", now.Add(time.Hour), now.Add(2*time.Hour), "85512345678@zoomcrc.com", "Zoom", "zoom", ""),
 		}); err != nil {
 			return err
 		}
-		if _, err := tx.ReplaceMeetings("room-b@example.com", []calendar.Meeting{
+		if _, err := stored.ReplaceMeetings(tx, "room-b@example.com", []calendar.Meeting{
 			meet("b1", "Kari Nordmann", now.Add(90*time.Minute), now.Add(150*time.Minute), "", "", "", "no rule matched and no sip:/h323: address"),
 		}); err != nil {
 			return err

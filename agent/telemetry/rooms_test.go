@@ -13,6 +13,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/mosquitto"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 const (
@@ -35,7 +36,7 @@ func setUpRooms(t *testing.T, s *store.Store, now time.Time) {
 				Fix: "Set-CalendarProcessing -Identity room-01@example.com -AddOrganizerToSubject $false"}}}); err != nil {
 			return err
 		}
-		_, err := tx.ReplaceMeetings(room1, []calendar.Meeting{
+		_, err := stored.ReplaceMeetings(tx, room1, []calendar.Meeting{
 			{ID: "now", Start: now.Add(-10 * time.Minute), End: now.Add(20 * time.Minute), Subject: "Board meeting", Join: true,
 				Number: "123456789@zoomcrc.com", Protocol: "SIP", Platform: "Zoom"},
 			{ID: "next", Start: now.Add(time.Hour), End: now.Add(2 * time.Hour), Subject: "Salary review", Private: true,

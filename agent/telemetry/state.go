@@ -14,6 +14,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // statusRecheck is how often the status is rebuilt without a health notice (room and endpoint
@@ -347,7 +348,7 @@ func (s *stateLoop) publishRooms(ctx context.Context, now time.Time) error {
 			delete(s.roomKeys, name)
 			continue
 		}
-		day, err := t.store.RoomDay(ctx, name, dayStart, dayEnd, now)
+		day, err := stored.RoomDay(ctx, t.store, name, dayStart, dayEnd, now)
 		if err != nil {
 			return keep(err)
 		}
@@ -439,7 +440,7 @@ func startOfDay(now time.Time, loc *time.Location) time.Time {
 	return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
 }
 
-func buildRoomState(r store.RoomState, day store.RoomDay, eps []store.EndpointState, now time.Time) RoomState {
+func buildRoomState(r store.RoomState, day stored.Day, eps []store.EndpointState, now time.Time) RoomState {
 	st := RoomState{
 		Room: r.Mailbox,
 		Sync: RoomSync{

@@ -21,6 +21,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // The fixture's configured secrets: no page or API answer may contain any of them.
@@ -286,7 +287,7 @@ func (f *fixture) seed() {
 				return err
 			}
 		}
-		if _, err := tx.ReplaceMeetings("room-a@example.com", []calendar.Meeting{
+		if _, err := stored.ReplaceMeetings(tx, "room-a@example.com", []calendar.Meeting{
 			meet("a1", "Standup", at(8, 30), at(9, 0), true, "123456789@m.webex.com", "SIP", "Webex", "webex", ""),
 			meet("a2", "Project Falcon", at(9, 30), at(10, 30), true, "1234567890.abcd@teams.example.vc", "SIP", "MicrosoftTeams", "teams", ""),
 			meet("a3", "Customer call", at(11, 0), at(12, 0), true, "85512345678@zoomcrc.com", "SIP", "Zoom", "zoom", ""),
@@ -294,7 +295,7 @@ func (f *fixture) seed() {
 		}); err != nil {
 			return err
 		}
-		if _, err := tx.ReplaceMeetings("room-b@example.com", []calendar.Meeting{
+		if _, err := stored.ReplaceMeetings(tx, "room-b@example.com", []calendar.Meeting{
 			meet("b1", "Kari Nordmann", at(13, 0), at(14, 0), false, "", "", "", "",
 				"no rule matched and no sip:/h323: address"),
 		}); err != nil {

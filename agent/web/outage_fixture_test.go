@@ -9,6 +9,7 @@ import (
 
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // The outage site: 21 rooms, one codec each. Microsoft Graph answers 503 for rooms 01–19
@@ -75,7 +76,7 @@ func (f *fixture) seedOutage() {
 			}
 		}
 		// Room 21's next meeting is tomorrow and has no Join button.
-		_, err := tx.ReplaceMeetings(outageRoom(21), []calendar.Meeting{{ID: "m21", EventID: "ev-m21", Subject: "Budget review",
+		_, err := stored.ReplaceMeetings(tx, outageRoom(21), []calendar.Meeting{{ID: "m21", EventID: "ev-m21", Subject: "Budget review",
 			Start: at(24+8, 30).UTC(), End: at(24+9, 30).UTC(), Reason: "no rule matched and no sip:/h323: address"}})
 		return err
 	}))

@@ -12,6 +12,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // DefaultStaleAfter is when calendar data counts as stale: no successful sync for this long.
@@ -59,7 +60,7 @@ func (r *Reader) Rooms(ctx context.Context) ([]Room, error) {
 		return nil, err
 	}
 	dayStart, dayEnd := r.Today()
-	agendas, err := r.Store.Agendas(ctx, dayStart, dayEnd, r.Now)
+	agendas, err := stored.Agendas(ctx, r.Store, dayStart, dayEnd, r.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func (r *Reader) configuredRooms() map[string]config.Room {
 	return out
 }
 
-func (r *Reader) room(st store.RoomState, cr config.Room, ag store.RoomAgenda, devices []DeviceState) Room {
+func (r *Reader) room(st store.RoomState, cr config.Room, ag stored.Day, devices []DeviceState) Room {
 	rm := Room{
 		Mailbox:       st.Mailbox,
 		Integration:   st.Integration,
@@ -160,7 +161,7 @@ func (r *Reader) Room(ctx context.Context, mailbox string) (RoomDetail, error) {
 		return RoomDetail{}, fmt.Errorf("room %s: %w", mailbox, ErrNotFound)
 	}
 	dayStart, dayEnd := r.Today()
-	agendas, err := r.Store.Agendas(ctx, dayStart, dayEnd, r.Now)
+	agendas, err := stored.Agendas(ctx, r.Store, dayStart, dayEnd, r.Now)
 	if err != nil {
 		return RoomDetail{}, err
 	}
@@ -169,7 +170,7 @@ func (r *Reader) Room(ctx context.Context, mailbox string) (RoomDetail, error) {
 		return RoomDetail{}, err
 	}
 	d := RoomDetail{Room: r.room(st, r.configuredRooms()[mailbox], agendas[mailbox], devices[mailbox])}
-	meetings, err := r.Store.Meetings(ctx, mailbox, dayStart, time.Time{})
+	meetings, err := stored.Meetings(ctx, r.Store, mailbox, dayStart, time.Time{})
 	if err != nil {
 		return RoomDetail{}, err
 	}
@@ -201,7 +202,7 @@ func (r *Reader) Meetings(ctx context.Context, room string, from, to time.Time) 
 	var ms []calendar.Meeting
 	var err error
 	if room == "" {
-		ms, err = r.Store.AllMeetings(ctx, from, to)
+		ms, err = stored.AllMeetings(ctx, r.Store, from, to)
 	} else {
 		room = strings.ToLower(strings.TrimSpace(room))
 		_, ok, rerr := r.Store.Room(ctx, room)
@@ -211,7 +212,7 @@ func (r *Reader) Meetings(ctx context.Context, room string, from, to time.Time) 
 		if !ok {
 			return nil, fmt.Errorf("room %s: %w", room, ErrNotFound)
 		}
-		ms, err = r.Store.Meetings(ctx, room, from, to)
+		ms, err = stored.Meetings(ctx, r.Store, room, from, to)
 	}
 	if err != nil {
 		return nil, err

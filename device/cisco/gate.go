@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // The first-sync gate. A store that does not know a room yet (a first start, an empty or
@@ -78,7 +79,7 @@ func (c *codec) payload(ctx context.Context, now time.Time) (Payload, error) {
 	from, to := Window(now, c.m.opts.Location, c.m.opts.WindowPast, c.m.opts.WindowDays)
 	var meetings []calendar.Meeting
 	var err error
-	c.m.db(ctx, func() { meetings, err = c.m.opts.Store.Meetings(ctx, c.ep.Room, from, to) })
+	c.m.db(ctx, func() { meetings, err = stored.Meetings(ctx, c.m.opts.Store, c.ep.Room, from, to) })
 	if err != nil {
 		return Payload{}, err
 	}

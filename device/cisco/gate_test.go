@@ -9,6 +9,7 @@ import (
 
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // TestAFreshStoreLeavesTheCodecAloneUntilTheRoomSyncs: a codec that holds bookings (pushed
@@ -59,7 +60,7 @@ func TestAFreshStoreLeavesTheCodecAloneUntilTheRoomSyncs(t *testing.T) {
 	// The processor resolves the room (one meeting moved meanwhile): pushed at once.
 	ms[1].Subject = "Teams, renamed"
 	require.NoError(t, h.st.Write(t.Context(), func(tx *store.Tx) error {
-		if _, err := tx.ReplaceMeetings(room, ms); err != nil {
+		if _, err := stored.ReplaceMeetings(tx, room, ms); err != nil {
 			return err
 		}
 		return markSynced(tx, room)

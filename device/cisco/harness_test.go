@@ -18,6 +18,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // The tests run the driver against ciscosim over real TLS WebSockets on loopback.
@@ -218,7 +219,7 @@ func (h *harness) stop() {
 func (h *harness) meetings(room string, ms ...calendar.Meeting) {
 	h.t.Helper()
 	require.NoError(h.t, h.st.Write(h.t.Context(), func(tx *store.Tx) error {
-		_, err := tx.ReplaceMeetings(room, ms)
+		_, err := stored.ReplaceMeetings(tx, room, ms)
 		return err
 	}))
 }

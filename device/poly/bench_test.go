@@ -8,6 +8,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // BenchmarkServePoll measures the server's side of one steady-state poll of a room with 40
@@ -28,7 +29,7 @@ func BenchmarkServePoll(b *testing.B) {
 		if err := tx.SyncRooms([]store.RoomRef{{Mailbox: room}}); err != nil {
 			return err
 		}
-		_, err := tx.ReplaceMeetings(room, ms)
+		_, err := stored.ReplaceMeetings(tx, room, ms)
 		return err
 	}); err != nil {
 		b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/polysim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // shown is the part of a polysim meeting the tests compare.
@@ -102,7 +103,7 @@ func TestChangeAppearsAtNextPoll(t *testing.T) {
 	ms = append(ms, calendar.Meeting{ID: "new-20250505T1600", EventID: "ev9", Start: at(16, 0), End: at(16, 45),
 		Subject: "Added late", Join: true, Number: "late@vc.contoso.example", Protocol: calendar.ProtocolSIP})
 	require.NoError(t, f.st.Write(t.Context(), func(tx *store.Tx) error {
-		_, err := tx.ReplaceMeetings(roomA, ms)
+		_, err := stored.ReplaceMeetings(tx, roomA, ms)
 		return err
 	}))
 
@@ -120,7 +121,7 @@ func TestChangeAppearsAtNextPoll(t *testing.T) {
 	// A meeting that loses its address loses its Join at the next poll.
 	ms[1].Join, ms[1].Number, ms[1].Protocol = false, "", calendar.ProtocolNone
 	require.NoError(t, f.st.Write(t.Context(), func(tx *store.Tx) error {
-		_, err := tx.ReplaceMeetings(roomA, ms)
+		_, err := stored.ReplaceMeetings(tx, roomA, ms)
 		return err
 	}))
 	require.NoError(t, ep.PollNow(t.Context()))

@@ -16,6 +16,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/polysim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/process"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
@@ -129,7 +130,7 @@ func TestUnsyncedRoomKeepsWhatTheEndpointShows(t *testing.T) {
 			Body:  &calendar.ItemBody{ContentType: "html", Content: `<p>Join: sip:review@vc.contoso.example</p>`},
 			Start: calendar.FromTime(now.Add(2 * time.Hour)), End: calendar.FromTime(now.Add(3 * time.Hour)), ShowAs: "busy",
 			Organizer: &calendar.Recipient{EmailAddress: calendar.EmailAddress{Name: "Ada Lovelace", Address: "ada@contoso.example"}}}
-		if err := tx.PutEvent(roomA, ev, nil); err != nil {
+		if err := stored.PutEvent(tx, roomA, ev, nil); err != nil {
 			return err
 		}
 		return tx.PutRoom(store.RoomState{Mailbox: roomA, Integration: "m365", Status: store.RoomOK, LastSuccess: now})
@@ -160,7 +161,7 @@ func TestUnsyncedRoomKeepsWhatTheEndpointShows(t *testing.T) {
 func TestSyncedRoomWithoutMeetingsIsFree(t *testing.T) {
 	f := newFixture(t)
 	require.NoError(t, f.st.Write(t.Context(), func(tx *store.Tx) error {
-		_, err := tx.ReplaceMeetings(roomA, nil)
+		_, err := stored.ReplaceMeetings(tx, roomA, nil)
 		return err
 	}))
 	svc := f.start()

@@ -27,6 +27,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/simtls"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -116,7 +117,7 @@ func newFixture(t testing.TB) *fixture {
 			return err
 		}
 		for room, ms := range map[string][]calendar.Meeting{roomA: roomAMeetings(), roomB: roomBMeetings(), roomC: roomCMeetings()} {
-			if _, err := tx.ReplaceMeetings(room, ms); err != nil {
+			if _, err := stored.ReplaceMeetings(tx, room, ms); err != nil {
 				return err
 			}
 			// The rooms have synced (the service serves only rooms that have).

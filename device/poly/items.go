@@ -14,6 +14,7 @@ import (
 
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
@@ -193,7 +194,7 @@ func (c *itemCache) room(ctx context.Context, room string) (*roomView, error) {
 		return v, nil
 	}
 	loaded := c.now()
-	ms, err := c.st.Meetings(ctx, room, time.Time{}, time.Time{})
+	ms, err := stored.Meetings(ctx, c.st, room, time.Time{}, time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("read meetings of %s: %w", room, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/sim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 func init() { register("cisco_push", benchCiscoPush) }
@@ -82,7 +83,7 @@ func benchCiscoPush(ctx context.Context, rep *Report) error {
 			return err
 		}
 		for _, r := range rooms {
-			if _, err := tx.ReplaceMeetings(r.Mailbox, meetings(r.Mailbox, "")); err != nil {
+			if _, err := stored.ReplaceMeetings(tx, r.Mailbox, meetings(r.Mailbox, "")); err != nil {
 				return err
 			}
 			// As a completed sync and the processor leave it: codecs are pushed only then.
@@ -176,7 +177,7 @@ func benchCiscoPush(ctx context.Context, rep *Report) error {
 		}
 		t0 := time.Now()
 		if err := st.Write(ctx, func(tx *store.Tx) error {
-			_, err := tx.ReplaceMeetings(eps[i].Room, meetings(eps[i].Room, fmt.Sprintf(" (change %d)", k)))
+			_, err := stored.ReplaceMeetings(tx, eps[i].Room, meetings(eps[i].Room, fmt.Sprintf(" (change %d)", k)))
 			return err
 		}); err != nil {
 			return err

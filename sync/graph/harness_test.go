@@ -17,6 +17,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // t0 is a Monday morning; the default window is [Sunday 00:00, Tuesday a week later 00:00).
@@ -174,7 +175,7 @@ func (h *harness) status(m string) func() string {
 
 // events is the room's stored events by id.
 func (h *harness) events(m string) map[string]calendar.Event {
-	evs, err := h.st.Events(context.Background(), m)
+	evs, err := stored.Events(context.Background(), h.st, m)
 	require.NoError(h.t, err)
 	out := map[string]calendar.Event{}
 	for _, ev := range evs {

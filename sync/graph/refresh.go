@@ -6,6 +6,7 @@ import (
 
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/exchange"
 )
 
@@ -32,7 +33,7 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 	s.budget.nextPlan = minTime(s.budget.nextPlan, now.Add(5*time.Second))
 	s.mu.Unlock()
 	var events []calendar.Event
-	s.db(ctx, func() { events, err = s.st.Events(ctx, mailbox) })
+	s.db(ctx, func() { events, err = stored.Events(ctx, s.st, mailbox) })
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("cannot read events for the diagnosis", "room", mailbox, "err", err)

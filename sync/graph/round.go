@@ -9,6 +9,7 @@ import (
 
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // A room's step: the next request of its delta round (with the series masters the page
@@ -133,12 +134,12 @@ func (s *Syncer) fetchMasters(ctx context.Context, r *room, rd *round, pg page) 
 	storeFailure := func(err error) *failure {
 		return &failure{status: store.RoomTransient, code: "store", retryAfter: -1, detail: "cannot read the store: " + oneLine(err.Error())}
 	}
-	stored, err := s.st.EventData(ctx, mailbox, ids)
+	have, err := s.st.EventData(ctx, mailbox, ids)
 	if err != nil {
 		return nil, 0, storeFailure(err)
 	}
-	etags := make(map[string]string, len(stored))
-	for id, data := range stored {
+	etags := make(map[string]string, len(have))
+	for id, data := range have {
 		etags[id] = etagOf(data)
 	}
 	var need []string
@@ -154,7 +155,7 @@ func (s *Syncer) fetchMasters(ctx context.Context, r *room, rd *round, pg page) 
 			}
 		}
 		if !changed {
-			_, ok, err := s.st.Master(ctx, mailbox, mid)
+			_, ok, err := stored.Master(ctx, s.st, mailbox, mid)
 			if err != nil {
 				return nil, 0, storeFailure(err)
 			}
@@ -262,22 +263,22 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				return err
 			}
 			m = withoutNulls(m)
-			if err := tx.PutMaster(mailbox, calendar.Event{ID: mid, ChangeKey: m.str("changeKey")}, m.encode()); err != nil {
+			if err := stored.PutMaster(tx, mailbox, calendar.Event{ID: mid, ChangeKey: m.str("changeKey")}, m.encode()); err != nil {
 				return err
 			}
 			if had && oldCK == m.str("changeKey") {
 				continue
 			}
-			occ, err := tx.SeriesEvents(mailbox, mid)
+			occ, err := stored.SeriesEvents(tx, mailbox, mid)
 			if err != nil {
 				return err
 			}
 			for _, data := range occ {
-				stored, err := parseDoc(data)
+				occDoc, err := parseDoc(data)
 				if err != nil {
 					continue
 				}
-				n, err := s.putEvent(tx, mailbox, fillOccurrence(m, stubOf(stored)), data)
+				n, err := s.putEvent(tx, mailbox, fillOccurrence(m, stubOf(occDoc)), data)
 				if err != nil {
 					return err
 				}
@@ -298,7 +299,7 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				}
 				continue
 			}
-			stored, had, err := tx.EventJSON(mailbox, it.id)
+			prev, had, err := tx.EventJSON(mailbox, it.id)
 			if err != nil {
 				return err
 			}
@@ -324,7 +325,7 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				}
 				d = fillOccurrence(m, it.doc)
 			case had && !rd.full:
-				old, err := parseDoc(stored)
+				old, err := parseDoc(prev)
 				if err != nil {
 					old = doc{}
 				}
@@ -333,9 +334,9 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				d = withoutNulls(it.doc)
 			}
 			if !had {
-				stored = nil
+				prev = nil
 			}
-			n, err := s.putEvent(tx, mailbox, d, stored)
+			n, err := s.putEvent(tx, mailbox, d, prev)
 			if err != nil {
 				return err
 			}
@@ -417,9 +418,9 @@ func unchangedPoll(st store.RoomState, cur cursor, rd *round, pg page, fetched m
 
 // putEvent stores an event unless the store already holds exactly it (so a daily full round
 // that finds nothing new changes nothing downstream). It returns 1 when it wrote.
-func (s *Syncer) putEvent(tx *store.Tx, mailbox string, d doc, stored []byte) (int, error) {
+func (s *Syncer) putEvent(tx *store.Tx, mailbox string, d doc, prev []byte) (int, error) {
 	data := d.encode()
-	if stored != nil && bytes.Equal(stored, data) {
+	if prev != nil && bytes.Equal(prev, data) {
 		return 0, nil
 	}
 	ev, err := d.event()
@@ -427,7 +428,7 @@ func (s *Syncer) putEvent(tx *store.Tx, mailbox string, d doc, stored []byte) (i
 		s.log.Warn("skipping an event Graph sent without usable times", "room", mailbox, "id", d.str("id"), "err", err)
 		return 0, nil
 	}
-	if err := tx.PutEvent(mailbox, ev, data); err != nil {
+	if err := stored.PutEvent(tx, mailbox, ev, data); err != nil {
 		return 0, err
 	}
 	return 1, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
@@ -168,13 +169,13 @@ func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", room, err)
 	}
-	events, err := p.st.Events(ctx, room)
+	events, err := stored.Events(ctx, p.st, room)
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", room, err)
 	}
 	meetings := prof.ResolveRoom(room, events, p.clock.Now())
 	err = p.st.Write(ctx, func(tx *store.Tx) error {
-		if _, err := tx.ReplaceMeetings(room, meetings); err != nil {
+		if _, err := stored.ReplaceMeetings(tx, room, meetings); err != nil {
 			return err
 		}
 		return tx.MarkResolved(room, rs.LastSuccess)

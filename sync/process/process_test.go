@@ -11,6 +11,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
@@ -42,7 +43,7 @@ func waitMeetings(t *testing.T, st *store.Store, sub *store.Sub) []calendar.Meet
 		t.Fatal("no meetings written")
 	}
 	assert.Equal(t, []string{room}, sub.Take())
-	ms, err := st.Meetings(t.Context(), room, time.Time{}, time.Time{})
+	ms, err := stored.Meetings(t.Context(), st, room, time.Time{}, time.Time{})
 	require.NoError(t, err)
 	return ms
 }
@@ -57,7 +58,7 @@ func TestProcessorResolvesOnChangesReloadAndClock(t *testing.T) {
 		if err := tx.SyncRooms([]store.RoomRef{{Mailbox: room, Integration: "m365"}}); err != nil {
 			return err
 		}
-		return tx.PutEvent(room, event("e1", "Vendor call", `<p>Join: sip:4455@vmr.example.com</p>`, now.Add(time.Hour)), nil)
+		return stored.PutEvent(tx, room, event("e1", "Vendor call", `<p>Join: sip:4455@vmr.example.com</p>`, now.Add(time.Hour)), nil)
 	}))
 	meetings := st.Subscribe(store.TopicMeetings)
 	defer meetings.Close()
@@ -73,7 +74,7 @@ func TestProcessorResolvesOnChangesReloadAndClock(t *testing.T) {
 
 	// An edit in the raw events is resolved again.
 	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
-		return tx.PutEvent(room, event("e1", "Vendor call", `<p>Join: https://zoom.us/j/81234567890?pwd=abc</p>`, now.Add(time.Hour)), nil)
+		return stored.PutEvent(tx, room, event("e1", "Vendor call", `<p>Join: https://zoom.us/j/81234567890?pwd=abc</p>`, now.Add(time.Hour)), nil)
 	}))
 	ms = waitMeetings(t, st, meetings)
 	require.Len(t, ms, 1)

@@ -8,7 +8,7 @@
 //
 //	prof, err := cfg.Profile(room.Profile).Compile() // or rules.Compile(settings, specs)
 //	meetings := prof.ResolveRoom(room.Mailbox, events, clock.Now())
-//	err = s.Write(ctx, func(tx *store.Tx) error { _, err := tx.ReplaceMeetings(room.Mailbox, meetings); return err })
+//	err = s.Write(ctx, func(tx *store.Tx) error { _, err := stored.ReplaceMeetings(tx, room.Mailbox, meetings); return err })
 //
 // Resolve (one event, with a Decision saying whether and why it is shown) and Explain (the
 // same, with every rule's finding) serve reports and `otj-edge rules test`.
