@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/device"
 	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
@@ -94,30 +95,18 @@ type RulesResult struct {
 	Hidden bool `json:"hidden,omitempty"`
 }
 
-// Push outcomes (EndpointResult.Outcome).
+// Push outcomes (EndpointResult.Outcome): the drivers' own (package device).
 const (
-	PushPushed    = "pushed"    // the codec took the room's bookings, a changed list
-	PushUnchanged = "unchanged" // the codec took them: the same list as last time
-	PushWaiting   = "waiting"   // nothing sent: the room has not synced yet, the codec keeps its bookings
-	PushFailed    = "failed"    // not pushed; Detail says why
-	PushPending   = "pending"   // not finished when the agent stopped waiting
+	PushPushed    = device.OutcomePushed    // the endpoint took the room's bookings, a changed list
+	PushUnchanged = device.OutcomeUnchanged // it took them: the same list as last time
+	PushWaiting   = device.OutcomeWaiting   // nothing sent: the room has not synced yet, the endpoint keeps its bookings
+	PushFailed    = device.OutcomeFailed    // not pushed; Detail says why
+	PushPending   = device.OutcomePending   // not finished when the agent stopped waiting
 )
 
-// EndpointResult is what a push or a retry did to one Cisco endpoint.
-type EndpointResult struct {
-	Endpoint string `json:"endpoint"`
-	Outcome  string `json:"outcome"`
-	// Bookings is how many bookings the codec took (pushed, unchanged).
-	Bookings int `json:"bookings"`
-	// State and Detail are the endpoint's state afterwards; for a failure Detail says why.
-	State     string `json:"state"`
-	Detail    string `json:"detail"`
-	Connected bool   `json:"connected"`
-	// Attempts counts the connection attempts (logins) made for this request.
-	Attempts int `json:"attempts"`
-	// NextAttempt is, while the codec is not connected, when the agent tries by itself.
-	NextAttempt time.Time `json:"next_attempt,omitzero"`
-}
+// EndpointResult is what a push or a retry did to one endpoint, as the API shows it: a driver's
+// device.Result, with the sentences the page and the CLI print.
+type EndpointResult device.Result
 
 // OK reports whether the push did what it should: pushed, or rightly held back.
 func (r EndpointResult) OK() bool {
