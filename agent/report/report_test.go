@@ -68,7 +68,7 @@ func (s *site) emit(e store.Event) { s.write(func(tx *store.Tx) error { return t
 func notJoined(room, ep, title string, start time.Time, private bool) store.Event {
 	return store.Event{Kind: "meeting.not_joined", Level: "info", Room: room, Endpoint: ep,
 		Message: fmt.Sprintf("booked but not joined: %q", title),
-		Data: map[string]any{"booking_id": title, "start": start.UTC().Format(time.RFC3339), "protocol": "SIP", "platform": "MicrosoftTeams", "private": private}}
+		Data:    map[string]any{"booking_id": title, "start": start.UTC().Format(time.RFC3339), "protocol": "SIP", "platform": "MicrosoftTeams", "private": private}}
 }
 
 // run starts a runner and returns a function that stops it and waits.
