@@ -86,6 +86,9 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 		a.mu.Unlock()
 		return srv.Run, nil
 	}})
+	if spec, ok := a.reportSpec(cfg); ok { // report_part.go: counts the drivers' events, so before them
+		specs = append(specs, spec)
+	}
 	specs = append(specs, a.endpointSpecs(cfg)...) // endpoints.go: a part per endpoint type in use
 	// The processor is built once; a reload hands it the new profiles (SetRooms).
 	specs = append(specs, partSpec{name: "processor", key: "", build: func() (func(context.Context) error, error) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/rules"
 	"github.com/otj-edge/otj-edge/sync/source"
 )
@@ -31,6 +33,9 @@ type sourceType struct {
 	// clockURL is a URL of the service whose HTTP Date header `check` compares the clock with,
 	// and the CA file that verifies it; "" when the type has none.
 	clockURL func(in *config.Integration) (url, caFile string)
+	// requests is how many requests the integration sent on the local day of day, and its
+	// daily budget, for the daily report; nil: the type does not count them.
+	requests func(ctx context.Context, st *store.Store, in *config.Integration, day time.Time) (used, budget int64, err error)
 }
 
 // sourceTypes is the table, by type name.

@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/graph"
 	"github.com/otj-edge/otj-edge/sync/source"
 )
@@ -32,6 +34,13 @@ func init() {
 				return g.CertificateThumbprint()
 			}
 			return nil
+		},
+		requests: func(ctx context.Context, st *store.Store, in *config.Integration, day time.Time) (int64, int64, error) {
+			n, err := graph.RequestsOn(ctx, st, in.Name, day)
+			if g := in.Graph(); g != nil {
+				return n, int64(g.MaxRequestsPerDay), err
+			}
+			return n, 0, err
 		},
 		// Microsoft's token endpoints keep good time, and every Graph site reaches them.
 		clockURL: func(in *config.Integration) (string, string) {

@@ -27,6 +27,7 @@ type Config struct {
 	EWS          EWS           `yaml:"ews"`
 	Cisco        Cisco         `yaml:"cisco"`
 	MQTT         MQTT          `yaml:"mqtt"`
+	Report       Report        `yaml:"report"`
 	Integrations []Integration `yaml:"integrations"`
 	Profiles     []Profile     `yaml:"profiles"`
 	Endpoints    []Endpoint    `yaml:"endpoints"`

@@ -29,6 +29,7 @@ func (l *loader) validate(c *Config) {
 	l.ewsSection(c)
 	l.ciscoSection(c)
 	l.mqttSection(c)
+	l.reportSection(c)
 	integrations := l.integrations(c)
 	profiles := l.profiles(c, integrations)
 	l.endpoints(c, profiles)

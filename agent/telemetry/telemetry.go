@@ -134,10 +134,11 @@ type Telemetry struct {
 	clientID atomic.Pointer[string]
 	link     atomic.Pointer[link] // the connection, nil while there is none
 
-	pubWake   chan struct{} // the outbox publisher: a link came up
-	stateWake chan struct{} // the state loop: a link came up or went down
-	commands  chan inbound
-	rejects   chan inbound
+	pubWake    chan struct{} // the outbox publisher: a link came up
+	stateWake  chan struct{} // the state loop: a link came up or went down
+	reportWake chan struct{} // the daily report's publisher: a link came up
+	commands   chan inbound
+	rejects    chan inbound
 
 	connErrMu   sync.Mutex
 	connErr     string
@@ -204,19 +205,20 @@ func New(opts Options) (*Telemetry, error) {
 	}
 	opts.Timing.defaults()
 	return &Telemetry{
-		opts:      opts,
-		log:       opts.Logger.With("component", HealthComponent),
-		clock:     opts.Clock,
-		health:    opts.Health,
-		store:     opts.Store,
-		prefix:    SiteTopic(opts.Site, ""),
-		broker:    RedactBroker(opts.MQTT.Broker),
-		pubWake:   make(chan struct{}, 1),
-		stateWake: make(chan struct{}, 1),
-		commands:  make(chan inbound, commandQueueSize),
-		rejects:   make(chan inbound, rejectQueueSize),
-		recent:    recentCommands{byID: map[string]*recentCommand{}},
-		admit:     newAdmission(opts.CommandLimits),
+		opts:       opts,
+		log:        opts.Logger.With("component", HealthComponent),
+		clock:      opts.Clock,
+		health:     opts.Health,
+		store:      opts.Store,
+		prefix:     SiteTopic(opts.Site, ""),
+		broker:     RedactBroker(opts.MQTT.Broker),
+		pubWake:    make(chan struct{}, 1),
+		stateWake:  make(chan struct{}, 1),
+		reportWake: make(chan struct{}, 1),
+		commands:   make(chan inbound, commandQueueSize),
+		rejects:    make(chan inbound, rejectQueueSize),
+		recent:     recentCommands{byID: map[string]*recentCommand{}},
+		admit:      newAdmission(opts.CommandLimits),
 	}, nil
 }
 
@@ -274,6 +276,7 @@ func (t *Telemetry) Run(ctx context.Context) error {
 	start(func(ctx context.Context) { t.connectLoop(ctx, opts) })
 	start(t.publishOutbox)
 	start(t.stateLoop)
+	start(t.reportLoop)
 	for range commandWorkers {
 		start(t.commandWorker)
 	}
@@ -409,6 +412,7 @@ func (t *Telemetry) connected(ctx context.Context, l *link) {
 	t.log.Info("connected to the MQTT broker", "broker", t.broker, "client_id", t.ClientID())
 	wake(t.pubWake)
 	wake(t.stateWake)
+	wake(t.reportWake)
 }
 
 func (t *Telemetry) connectFailed(err error) {

@@ -49,6 +49,7 @@ func TestMeetingJoinedAndNotJoinedEvents(t *testing.T) {
 	notJoined := h.waitEvent("codec-1", KindNotJoined)
 	assert.Equal(t, `booked but not joined: "Meeting review"`, notJoined.Message)
 	assert.Equal(t, "review", notJoined.Data["booking_id"])
+	assert.Equal(t, false, notJoined.Data["private"], "the daily report shows the title only of a meeting known not to be private")
 	assert.Len(t, h.events("codec-1", KindNotJoined), 1, "the joined standup is not reported")
 	assert.Len(t, h.events("codec-1", KindMeetingStarted), 2)
 	assert.Len(t, h.events("codec-1", KindMeetingJoined), 1)

@@ -63,12 +63,14 @@ type pushedBooking struct {
 	ID, Title, Number, Protocol, Platform string
 	Start                                 time.Time
 	Minutes, StartBuffer, EndBuffer       int32 // minutes; seconds; seconds
+	Private                               bool
 }
 
 func compact(b Booking) pushedBooking {
 	start, _ := time.Parse(time.RFC3339, b.Time.StartTime) // written by BuildPayload: always valid
 	return pushedBooking{ID: b.ID, Title: b.Title, Number: b.Number, Protocol: b.Protocol, Platform: b.MeetingPlatform,
-		Start: start, Minutes: int32(b.Time.Duration), StartBuffer: int32(b.Time.StartTimeBuffer), EndBuffer: int32(b.Time.EndTimeBuffer)}
+		Start: start, Minutes: int32(b.Time.Duration), StartBuffer: int32(b.Time.StartTimeBuffer), EndBuffer: int32(b.Time.EndTimeBuffer),
+		Private: b.Privacy == "Private"}
 }
 
 func (b pushedBooking) end() time.Time { return b.Start.Add(time.Duration(b.Minutes) * time.Minute) }
@@ -168,7 +170,9 @@ func normalizeNumber(s string) string {
 }
 
 func bookingData(b pushedBooking) map[string]any {
-	return map[string]any{"booking_id": b.ID, "start": b.Start.UTC().Format(time.RFC3339), "protocol": b.Protocol, "platform": b.Platform}
+	// private: the daily report lists a meeting's title only when it is false.
+	return map[string]any{"booking_id": b.ID, "start": b.Start.UTC().Format(time.RFC3339), "protocol": b.Protocol, "platform": b.Platform,
+		"private": b.Private}
 }
 
 func (c *codec) emit(ctx context.Context, ev store.Event) {
