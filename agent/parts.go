@@ -100,6 +100,9 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 	for i := range cfg.Integrations {
 		in := &cfg.Integrations[i]
 		configured[in.Name] = true
+		if spec, ok := a.notifySpec(in); ok { // notify.go: listening before its source subscribes
+			specs = append(specs, spec)
+		}
 		if spec, ok := a.sourceSpec(cfg, in); ok {
 			specs = append(specs, spec)
 		}

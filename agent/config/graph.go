@@ -43,6 +43,11 @@ type Graph struct {
 	MaxInFlight int `yaml:"max_in_flight"`
 	// CAFile adds trusted CAs (tests and simulators; never needed for Microsoft 365).
 	CAFile string `yaml:"ca_file"`
+	// NotificationsURL is the public HTTPS URL Graph posts change notifications to; the
+	// site's reverse proxy forwards it to NotificationsListen (graph_notify.go). Unset: polling
+	// only.
+	NotificationsURL    string `yaml:"notifications_url"`
+	NotificationsListen string `yaml:"notifications_listen"`
 
 	// Derived by validation from TokenURL and GraphURL.
 	Tenant        string `yaml:"-"`
@@ -121,6 +126,7 @@ func (g *Graph) Check(c *IntegrationCheck) {
 	}
 	g.CAFile = c.Path(g.CAFile)
 	c.FileExists("ca_file", g.CAFile)
+	g.checkNotifications(c) // graph_notify.go
 }
 
 // clientCertificate reads client_certificate_file with the Graph source's own parser

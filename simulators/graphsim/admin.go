@@ -203,6 +203,7 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, sum)
 	})
+	s.subscriptionAdmin(mux) // subscriptions.go
 	return mux
 }
 

@@ -59,6 +59,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		s.serveBatch(w, r)
 		return
 	}
+	if path == "/subscriptions" || strings.HasPrefix(path, "/subscriptions/") {
+		s.serveSubscriptions(w, r, path) // subscriptions.go
+		return
+	}
 	if r.Method != http.MethodGet {
 		s.writeResp(w, errResp(http.StatusMethodNotAllowed, "BadRequest", "graphsim serves GET requests (and POST /$batch) only."))
 		return

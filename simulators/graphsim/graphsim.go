@@ -111,6 +111,7 @@ type Server struct {
 	faultSeq int
 	idSeq    uint64
 	totals   Totals
+	notify   notifyState // subscriptions.go
 
 	graphLn, adminLn   net.Listener
 	graphSrv, adminSrv *http.Server
@@ -238,6 +239,7 @@ func (s *Server) Close() {
 	s.graphSrv.Close()
 	s.adminSrv.Close()
 	s.done.Wait()
+	s.closeNotify()
 }
 
 // GraphURL is the Graph root with its version, e.g. https://127.0.0.1:P/v1.0 (config graph_url).

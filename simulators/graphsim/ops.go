@@ -207,6 +207,7 @@ func (s *Server) PostEvent(mailbox string, ev map[string]any) (string, error) {
 	}
 	rec.room = s.roomCopy(mb, rec.orig)
 	mb.events[rec.id] = rec
+	s.eventChanged(mb, rec.id, "created")
 	return rec.id, nil
 }
 
@@ -254,6 +255,7 @@ func (s *Server) PatchEvent(mailbox, id string, patch map[string]any) (string, e
 			upd.exc[k] = &nx
 		}
 		mb.events[id] = &upd
+		s.eventChanged(mb, id, "updated")
 		return id, nil
 	}
 	inst, ok := mb.findInstance(id)
@@ -291,6 +293,7 @@ func (s *Server) PatchEvent(mailbox, id string, patch map[string]any) (string, e
 	upd.exc = maps.Clone(ev.exc)
 	upd.exc[key] = x
 	mb.events[ev.id] = &upd
+	s.eventChanged(mb, x.id, "updated")
 	return x.id, nil
 }
 
@@ -343,6 +346,7 @@ func (s *Server) DeleteEvent(mailbox, id string) error {
 	}
 	if _, ok := mb.events[id]; ok {
 		delete(mb.events, id)
+		s.eventChanged(mb, id, "deleted")
 		return nil
 	}
 	inst, ok := mb.findInstance(id)
@@ -355,6 +359,7 @@ func (s *Server) DeleteEvent(mailbox, id string) error {
 	upd.exc = maps.Clone(inst.ev.exc)
 	delete(upd.exc, inst.originalStart.Unix())
 	mb.events[upd.id] = &upd
+	s.eventChanged(mb, inst.id, "deleted")
 	return nil
 }
 

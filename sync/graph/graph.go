@@ -66,6 +66,8 @@ type Tuning struct {
 	NoBatch bool
 	// Seed makes the jitter reproducible (0: random).
 	Seed uint64
+	// Notify tunes change notifications (notify.go).
+	Notify NotifyTuning
 }
 
 func (t *Tuning) defaults() {
@@ -113,6 +115,7 @@ type Syncer struct {
 	api       *api
 	disp      *dispatcher
 	tune      Tuning
+	nt        *notifier // change notifications; nil without a notification URL (notify.go)
 
 	running  atomic.Bool
 	wake     chan struct{}
@@ -149,6 +152,7 @@ type room struct {
 	due       time.Time
 	running   bool
 	forceFull bool
+	again     bool      // SyncNow came while a step ran: due again when it ends
 	notBefore time.Time // Graph's Retry-After for this mailbox runs until then
 	failures  int       // consecutive
 	emitted   bool      // an error event was sent for the current trouble
@@ -231,6 +235,9 @@ func New(opts Options) (*Syncer, error) {
 		s.order = append(s.order, spec.Mailbox)
 	}
 	sort.Strings(s.order)
+	if in.NotificationURL != "" {
+		s.nt = newNotifier(in.NotificationURL, opts.Tuning.Notify, s.order)
+	}
 	for _, name := range s.order {
 		r := s.rooms[name]
 		s.list = append(s.list, r)
@@ -271,6 +278,13 @@ func (s *Syncer) Run(ctx context.Context) error {
 		// Whatever the last steps left (they have all ended): a clean stop loses nothing.
 		s.flushPolls(context.WithoutCancel(ctx))
 	}()
+	var notifying sync.WaitGroup // stops before the store worker (deferred later, runs earlier)
+	defer notifying.Wait()
+	if s.nt != nil {
+		notifying.Go(func() { s.notifyLoop(ctx) })
+	} else {
+		notifying.Go(func() { s.dropSubscriptions(ctx) })
+	}
 	s.updateHealth()
 	s.log.Info("calendar sync started", "rooms", len(s.order), "budget", s.in.MaxRequestsPerDay, "max_in_flight", s.in.MaxInFlight)
 	var steps sync.WaitGroup
@@ -334,6 +348,10 @@ func (s *Syncer) SyncNow(mailbox string, full bool) error {
 		r.forceFull = r.forceFull || full
 		if r.hidx >= 0 {
 			s.queue(r)
+		} else {
+			// Mid-step: the step's end schedules the room's next poll, which would replace
+			// this due time (a change notified during a round would wait for that poll).
+			r.again = true
 		}
 	}
 	if s.gate.fail != nil { // an operator asking means: try the token again now

@@ -31,6 +31,15 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 	defer func() {
 		s.mu.Lock()
 		r.running = false
+		if r.again { // SyncNow during the step (graph.go)
+			r.again = false
+			if now := s.clk.Now(); r.due.After(now) {
+				r.due = now
+				if r.notBefore.After(now) {
+					r.due = r.notBefore
+				}
+			}
+		}
 		s.queue(r)
 		s.steps--
 		changed := s.healthInputs(r) != before

@@ -138,7 +138,11 @@ func (s *Syncer) pollCost(from, to time.Time, runningHot bool) float64 {
 			continue
 		}
 		hot := hotSeconds(r.spans, from, to, s.tune.HotLead, runningHot)
-		cost += hot/hotI + (total-hot)/coldI
+		hi, ci := hotI, coldI
+		if s.subscribed(r, from) { // the safety net's intervals (notify.go)
+			hi, ci = max(hi, s.nt.tune.HotInterval.Seconds()), max(ci, s.nt.tune.ColdInterval.Seconds())
+		}
+		cost += hot/hi + (total-hot)/ci
 	}
 	return cost
 }

@@ -35,6 +35,9 @@ type Integration struct {
 	MaxInFlight       int
 	// CAFile adds trusted CAs (tests and simulators; never needed for Microsoft 365).
 	CAFile string
+	// NotificationURL is the public HTTPS URL Graph posts change notifications to (the site's
+	// reverse proxy forwards it to HandleNotification); "" = polling only (notify.go).
+	NotificationURL string
 }
 
 // UsesCertificate reports whether the integration authenticates with a certificate.

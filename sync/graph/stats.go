@@ -46,7 +46,7 @@ func (s *Syncer) Quiet() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clk.Now()
-	if s.steps > 0 {
+	if s.steps > 0 || s.notifyBusy(now) {
 		return false
 	}
 	for _, r := range s.rooms {

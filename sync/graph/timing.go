@@ -149,10 +149,11 @@ func (s *Syncer) nextPoll(r *room, now time.Time) time.Time {
 	if s.budget.exhausted {
 		return dayStart(now).AddDate(0, 0, 1)
 	}
+	hot, cold := s.pollIntervals(r, now) // the safety net's when subscribed (notify.go)
 	if s.hot(r, now) {
-		return now.Add(s.jitter(s.hotInterval()))
+		return now.Add(s.jitter(hot))
 	}
-	due := now.Add(s.jitter(s.coldInterval()))
+	due := now.Add(s.jitter(cold))
 	if h := s.nextHot(r, now); !h.IsZero() && h.Before(due) {
 		due = h
 	}
