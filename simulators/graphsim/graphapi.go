@@ -59,6 +59,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		s.serveBatch(w, r)
 		return
 	}
+	if isPlacesPath(path) {
+		s.writeResp(w, s.servePlaces(r.Method, path, r.URL.Query())) // places.go
+		return
+	}
 	if r.Method != http.MethodGet {
 		s.writeResp(w, errResp(http.StatusMethodNotAllowed, "BadRequest", "graphsim serves GET requests (and POST /$batch) only."))
 		return

@@ -111,6 +111,7 @@ type Server struct {
 	faultSeq int
 	idSeq    uint64
 	totals   Totals
+	places   placeState // places.go
 
 	graphLn, adminLn   net.Listener
 	graphSrv, adminSrv *http.Server
