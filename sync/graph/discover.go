@@ -117,8 +117,12 @@ func Discover(ctx context.Context, in Integration, httpClient *http.Client) (sou
 		sort.Strings(r.Lists)
 		out.Rooms = append(out.Rooms, *r)
 	}
-	sort.SliceStable(out.Rooms, func(i, j int) bool { return roomLess(out.Rooms[i].DisplayName, out.Rooms[i].Mailbox, out.Rooms[j].DisplayName, out.Rooms[j].Mailbox) })
-	sort.SliceStable(out.Lists, func(i, j int) bool { return roomLess(out.Lists[i].DisplayName, out.Lists[i].Mailbox, out.Lists[j].DisplayName, out.Lists[j].Mailbox) })
+	sort.SliceStable(out.Rooms, func(i, j int) bool {
+		return roomLess(out.Rooms[i].DisplayName, out.Rooms[i].Mailbox, out.Rooms[j].DisplayName, out.Rooms[j].Mailbox)
+	})
+	sort.SliceStable(out.Lists, func(i, j int) bool {
+		return roomLess(out.Lists[i].DisplayName, out.Lists[i].Mailbox, out.Lists[j].DisplayName, out.Lists[j].Mailbox)
+	})
 	return out, nil
 }
 
