@@ -60,9 +60,11 @@ func TestDiscoverWithoutNextLink(t *testing.T) {
 	}
 	noLink := true
 	h.sim.SetPlaces(graphsim.PlacesSettings{NoNextLink: &noLink})
+	before := h.sim.Stats().Requests
 	d, err := Discover(context.Background(), h.in, nil)
 	require.NoError(t, err)
 	assert.Len(t, d.Rooms, 205)
+	assert.Equal(t, 3+1, h.sim.Stats().Requests-before, "$top=100, then $skip=100 and $skip=200; one for room lists")
 	assert.Equal(t, "room-205@contoso.example", d.Rooms[204].Mailbox)
 }
 
