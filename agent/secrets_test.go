@@ -79,7 +79,7 @@ func partKeys(t *testing.T, path string, env map[string]string) map[string]strin
 func TestASecretChangeRestartsOnlyItsPart(t *testing.T) {
 	path := writeTestConfig(t, "", secretsSite)
 	base := partKeys(t, path, nil)
-	require.ElementsMatch(t, []string{"mqtt", "status page", "ews", "cisco", "processor", "graph/m365"}, keys(base))
+	require.ElementsMatch(t, []string{"mqtt", "status page", "ews", "cisco", "processor", "graph/m365", "daily report"}, keys(base))
 	for _, c := range []struct {
 		env  string
 		part string

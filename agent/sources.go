@@ -36,6 +36,9 @@ type sourceType struct {
 	// requests is how many requests the integration sent on the local day of day, and its
 	// daily budget, for the daily report; nil: the type does not count them.
 	requests func(ctx context.Context, st *store.Store, in *config.Integration, day time.Time) (used, budget int64, err error)
+	// discover lists the rooms and room lists the integration can see (`otj-edge rooms
+	// discover`, agent/discover.go); nil: the type cannot list rooms.
+	discover func(ctx context.Context, in *config.Integration) (source.Discovery, error)
 }
 
 // sourceTypes is the table, by type name.

@@ -42,6 +42,13 @@ func init() {
 			}
 			return n, 0, err
 		},
+		// The Places API (Place.Read.All): sync/graph/discover.go.
+		discover: func(ctx context.Context, in *config.Integration) (source.Discovery, error) {
+			if g := in.Graph(); g != nil {
+				return graph.Discover(ctx, graphIntegration(in.Name, g), nil)
+			}
+			return source.Discovery{}, fmt.Errorf("integration %q: type %s has no Graph settings", in.Name, in.Type)
+		},
 		// Microsoft's token endpoints keep good time, and every Graph site reaches them.
 		clockURL: func(in *config.Integration) (string, string) {
 			if g := in.Graph(); g != nil {

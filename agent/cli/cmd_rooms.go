@@ -13,17 +13,20 @@ import (
 func init() {
 	register(&command{
 		name:    "rooms",
-		args:    "[--config FILE] [--json]",
-		summary: "list the rooms: state, sync status, endpoints, calendar data age, today's and the next meeting",
+		args:    "[--config FILE] [--json] | discover INTEGRATION [--config FILE] [--json]",
+		summary: "list the rooms: state, sync status, endpoints, calendar data age, today's and the next meeting; discover new ones",
 		help: `Lists every room with its state at a glance (the worst of its calendar sync, its mailbox
 settings and its endpoints: ok, pending, warning or error), its calendar sync status, each
 endpoint's state, how old its calendar data is, how many meetings it has today, the meeting in
 progress or the next one (with the reason when it gets no Join button), and its
 calendar-processing flags (see 'otj-edge doctor' for the fixes). Reads the running agent's API, or the store
-directly (read-only) when the agent is not running; stderr says which.`,
+directly (read-only) when the agent is not running; stderr says which.` + discoverHelp,
 		flags: func(fs *flag.FlagSet) any { f := addOpFlags(fs); return &f },
 		run: func(ctx context.Context, stdio IO, opts any, args []string) error {
 			f := opts.(*opFlags)
+			if len(args) > 0 && args[0] == "discover" {
+				return runRoomsDiscover(ctx, stdio, f, args[1:]) // rooms_discover.go
+			}
 			if len(args) > 0 {
 				return usagef("unexpected arguments: %v", args)
 			}

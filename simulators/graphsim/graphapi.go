@@ -63,6 +63,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		s.serveSubscriptions(w, r, path) // subscriptions.go
 		return
 	}
+	if isPlacesPath(path) {
+		s.writeResp(w, s.servePlaces(r.Method, path, r.URL.Query())) // places.go
+		return
+	}
 	if r.Method != http.MethodGet {
 		s.writeResp(w, errResp(http.StatusMethodNotAllowed, "BadRequest", "graphsim serves GET requests (and POST /$batch) only."))
 		return

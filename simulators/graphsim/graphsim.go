@@ -112,6 +112,7 @@ type Server struct {
 	idSeq    uint64
 	totals   Totals
 	notify   notifyState // subscriptions.go
+	places   placeState  // places.go
 
 	graphLn, adminLn   net.Listener
 	graphSrv, adminSrv *http.Server
