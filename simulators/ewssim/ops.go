@@ -249,6 +249,14 @@ func (s *Server) getOne(rc *reqCtx, idn *node, sh shape) respMsg {
 		if err == nil {
 			gid, err = s.occurrenceByIndex(mailbox, master, idn.attr("InstanceIndex"))
 		}
+	case "RecurringMasterItemId":
+		// The series master of the occurrence or exception OccurrenceId names
+		// (web-service-reference/recurringmasteritemid), with the master's own ItemId.
+		var occ string
+		mailbox, occ, err = decodeItemID(idn.attr("OccurrenceId"))
+		if err == nil {
+			gid, err = s.masterOf(mailbox, occ)
+		}
 	default:
 		return errMsg("ErrorInvalidIdMalformed")
 	}
@@ -266,6 +274,19 @@ func (s *Server) getOne(rc *reqCtx, idn *node, sh shape) respMsg {
 		return errMsg("ErrorItemNotFound")
 	}
 	return respMsg{inner: "<m:Items>" + renderItem(mailbox, it, sh) + "</m:Items>"}
+}
+
+// masterOf is the id of the series master of occurrence or exception id; errNotFound when the
+// item is gone or is not part of a series.
+func (s *Server) masterOf(mailbox, id string) (string, error) {
+	it, err := s.gs.SharedItemByID(mailbox, id)
+	if err != nil || it.MasterID == "" {
+		return "", errNotFound
+	}
+	if _, err := s.gs.SharedItemByID(mailbox, it.MasterID); err != nil {
+		return "", errNotFound
+	}
+	return it.MasterID, nil
 }
 
 func (s *Server) occurrenceByIndex(mailbox, master, index string) (string, error) {

@@ -234,3 +234,36 @@ func TestGetItemBatchWithOccurrencesAndErrors(t *testing.T) {
 		t.Fatalf("occurrence: type %s, RecurrenceId %s", o.child("CalendarItemType").text(), o.child("RecurrenceId").text())
 	}
 }
+
+// TestGetItemRecurringMasterOfAnOccurrence: RecurringMasterItemId names the series master through
+// one of its occurrences, and answers with the master's own ItemId; a single item has no master.
+func TestGetItemRecurringMasterOfAnOccurrence(t *testing.T) {
+	gs, s := start(t, Options{})
+	c := defaultClient(t, s)
+	view, _ := gs.ViewItems(room1, t0.Add(-24*time.Hour), t0.Add(8*24*time.Hour))
+	var occ, single graphsim.SharedItem
+	for _, it := range view {
+		if it.Kind == graphsim.KindOccurrence && occ.ID == "" {
+			occ = it
+		}
+		if it.Kind == graphsim.KindSingle && single.ID == "" {
+			single = it
+		}
+	}
+	if occ.ID == "" || single.ID == "" {
+		t.Fatal("the scenario has no occurrence or no single item")
+	}
+	ids := `<t:RecurringMasterItemId OccurrenceId="` + encodeItemID(room1, occ.ID) + `"/>` +
+		`<t:RecurringMasterItemId OccurrenceId="` + encodeItemID(room1, single.ID) + `"/>`
+	op := `<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>` +
+		`<t:FieldURI FieldURI="calendar:CalendarItemType"/></t:AdditionalProperties></m:ItemShape><m:ItemIds>` + ids + `</m:ItemIds></m:GetItem>`
+	_, n := c.call(impersonate(room1), op)
+	ms := msgs(n)
+	if len(ms) != 2 || code(ms[0]) != "NoError" || code(ms[1]) != "ErrorItemNotFound" {
+		t.Fatalf("messages: %d, codes %s / %s", len(ms), code(ms[0]), code(ms[1]))
+	}
+	m := ms[0].path("Items", "CalendarItem")
+	if m.child("CalendarItemType").text() != "RecurringMaster" || m.child("ItemId").attr("Id") != encodeItemID(room1, occ.MasterID) {
+		t.Fatalf("master: type %s, id %s", m.child("CalendarItemType").text(), m.child("ItemId").attr("Id"))
+	}
+}
