@@ -6,7 +6,6 @@ package poll
 
 import (
 	"container/heap"
-	"math/rand/v2"
 	"time"
 
 	"github.com/otj-edge/otj-edge/store"
@@ -82,8 +81,11 @@ func HotPeriod(sp store.Span, lead time.Duration, runningHot bool) (time.Time, t
 	return sp.Start.Add(-lead), sp.Start
 }
 
+// Rand is what Jitter draws from (*rand.Rand, or a locked wrapper of one).
+type Rand interface{ Float64() float64 }
+
 // Jitter spreads d by ± fraction, drawing from rng.
-func Jitter(rng *rand.Rand, fraction float64, d time.Duration) time.Duration {
+func Jitter(rng Rand, fraction float64, d time.Duration) time.Duration {
 	f := 1 + fraction*(2*rng.Float64()-1)
 	return time.Duration(float64(d) * f)
 }
