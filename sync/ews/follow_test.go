@@ -12,6 +12,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/ewssim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // TestSyncFollowsTheCalendarAsGraphDoes: the first sync stores the window as Exchange shows
@@ -54,7 +55,6 @@ func TestSyncFollowsTheCalendarAsGraphDoes(t *testing.T) {
 			assert.Equal(t, "Stand-up", ev.Subject)
 			assert.Contains(t, ev.BodyText(), "Agenda for Stand-up", "GetItem read the HTML body")
 			assert.Equal(t, "Alice Berg", ev.OrganizerName())
-			assert.NotEmpty(t, ev.SeriesMasterID)
 		}
 	}
 	assert.Equal(t, 4, occurrences, "Mon 23, Thu 26, Fri 27 and Mon 30 (Tue 24 is an exception, Wed 25 deleted)")
@@ -101,4 +101,32 @@ func TestSyncFollowsTheCalendarAsGraphDoes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(h.es.Stats().Requests), counted, "every EWS request is counted in the store")
 	assert.Equal(t, health.OK, h.health.Overall())
+}
+
+// TestOccurrencesNameTheirSeriesMaster: occurrences and exceptions carry their series' id
+// (seriesMasterId, as Graph's do: Poly endpoints show them as recurring, the diagnosis groups
+// them), read once per series with GetItem RecurringMasterItemId, and the master is stored.
+func TestOccurrencesNameTheirSeriesMaster(t *testing.T) {
+	r := simRoom(1)
+	h := newSimHarness(t, ewssim.Options{}, r)
+	standup := invite("Stand-up", time.Date(2026, 11, 16, 8, 0, 0, 0, time.UTC), 15*time.Minute)
+	standup["recurrence"] = weekdays()
+	master := h.post(r, standup)
+	tuesday := h.instanceAt(r, master, time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC))
+	_, err := h.gs.PatchEvent(r, tuesday, map[string]any{"subject": "Stand-up (moved)"})
+	require.NoError(t, err)
+	h.start(Tuning{})
+	h.waitFor("the first sync", h.synced(r))
+	series := 0
+	for _, ev := range h.events(r) {
+		if ev.Type == calendar.TypeOccurrence || ev.Type == calendar.TypeException {
+			series++
+			assert.Equal(t, master, graphsimID(t, ev.SeriesMasterID), "%s %s names its series", ev.Type, ev.Start.DateTime)
+		}
+	}
+	assert.Equal(t, 6, series)
+	masters, err := stored.Masters(context.Background(), h.st, r)
+	require.NoError(t, err)
+	require.Len(t, masters, 1)
+	assert.Equal(t, 2, h.ops(r)["GetItem"], "the instances in one GetItem, their master in one more")
 }

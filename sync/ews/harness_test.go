@@ -84,7 +84,7 @@ func (h *simHarness) start(tune Tuning, mods ...func(*Options)) (*Syncer, func()
 		tune.Seed = 1
 	}
 	opts := Options{Integration: h.in, Rooms: h.rooms, Store: h.st, Clock: h.clk, Health: h.health, Tuning: tune,
-		Logger: slog.New(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		Logger: slog.New(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	for _, m := range mods {
 		m(&opts)
 	}
