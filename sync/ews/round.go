@@ -46,10 +46,7 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 		s.mu.Unlock()
 		s.updateHealth()
 		s.signal()
-		select {
-		case s.progress <- struct{}{}:
-		default:
-		}
+		s.progressed()
 	}()
 	c, f := s.client(ctx)
 	if f != nil {

@@ -181,7 +181,15 @@ func (s *Syncer) nextPoll(r *room, now time.Time) time.Time {
 	if s.budget.exhausted {
 		return poll.DayStart(now).AddDate(0, 0, 1)
 	}
-	if s.hot(r, now) {
+	hot := s.hot(r, now)
+	if every, ok := s.safetyNet(r, hot); ok {
+		due := now.Add(poll.Jitter(s.rng, s.tune.Jitter, every))
+		if roll := poll.DayStart(now).AddDate(0, 0, 1).Add(s.rollOffset(r)); roll.Before(due) {
+			due = roll
+		}
+		return due
+	}
+	if hot {
 		return now.Add(poll.Jitter(s.rng, s.tune.Jitter, s.hotInterval()))
 	}
 	due := now.Add(poll.Jitter(s.rng, s.tune.Jitter, s.coldInterval()))

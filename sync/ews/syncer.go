@@ -117,6 +117,9 @@ func New(opts Options) (*Syncer, error) {
 		slots: make(chan struct{}, in.MaxInFlight), wake: make(chan struct{}, 1), progress: make(chan struct{}, 1),
 		rooms: map[string]*room{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		budget: budget{limit: in.MaxRequestsPerDay, stretch: 1}}
+	if in.Streaming && in.Access == AccessDelegate {
+		s.stream.note, s.stream.disabled = delegateNote, true
+	}
 	for _, spec := range opts.Rooms {
 		spec.Mailbox = strings.ToLower(strings.TrimSpace(spec.Mailbox))
 		if spec.Mailbox == "" {
@@ -285,6 +288,8 @@ func (s *Syncer) SyncNow(mailbox string, full bool) error {
 		r.dirty = true // an operator asking means: read the view, even if the probe sees nothing
 		if r.hidx >= 0 {
 			s.due.Queue(r)
+		} else if r.running {
+			r.woken = true // the running step plans its next poll when it ends: go again soon
 		}
 	}
 	s.signal()
@@ -386,8 +391,16 @@ func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
 	return due, next
 }
 
-// Progress is signalled (coalesced) whenever a room's step finishes.
+// Progress is signalled (coalesced) whenever a room's step finishes or a notification
+// moves a room's next sync.
 func (s *Syncer) Progress() <-chan struct{} { return s.progress }
+
+func (s *Syncer) progressed() {
+	select {
+	case s.progress <- struct{}{}:
+	default:
+	}
+}
 
 // Quiet reports whether no room is mid-step and none is due at the clock's current time.
 func (s *Syncer) Quiet() bool {
