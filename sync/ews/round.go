@@ -112,35 +112,30 @@ func (s *Syncer) sync(ctx context.Context, c *client, r *room) error {
 	return nil
 }
 
-// unchanged records a probe that found nothing: the times, the new SyncState if any and the
-// request count, in one small write.
+// unchanged records a probe that found nothing. A room whose state does not change otherwise
+// (ok before, ok now) only moves its SyncState and times: that is batched with other rooms'
+// (flush, every pollFlush) instead of a transaction per poll; a change of status is written
+// at once.
 func (s *Syncer) unchanged(ctx context.Context, r *room, cur cursor) error {
 	now := s.clk.Now()
 	s.mu.Lock()
 	st := r.state
 	ev, emitted := s.transition(r, store.RoomOK, nil)
-	key, n := s.takeCount()
 	s.mu.Unlock()
 	ok := st.Status == store.RoomOK && st.StatusDetail == "" && st.RetryAfter.IsZero() && st.Integration == s.name
 	st.LastAttempt, st.LastSuccess, st.Integration = now, now, s.name
 	st.Status, st.StatusDetail, st.RetryAfter = store.RoomOK, "", time.Time{}
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
-		if ok && ev == nil {
-			if err := tx.TouchRooms(map[string]store.RoomPoll{r.spec.Mailbox: {Integration: s.name, Cursor: cur.encode(), At: now}}); err != nil {
-				return err
-			}
-		} else {
-			if err := tx.PutRoom(st); err != nil {
-				return err
-			}
-			if err := tx.PutCursor(r.spec.Mailbox, s.name, cur.encode()); err != nil {
-				return err
-			}
+	if ok && ev == nil {
+		s.pending.Poll(r.spec.Mailbox, store.RoomPoll{Integration: s.name, Cursor: cur.encode(), At: now})
+	} else if err := s.writeRoom(ctx, r, func(tx *store.Tx, key string, n int64) error {
+		if err := tx.PutRoom(st); err != nil {
+			return err
+		}
+		if err := tx.PutCursor(r.spec.Mailbox, s.name, cur.encode()); err != nil {
+			return err
 		}
 		return s.writeCount(tx, key, n, ev)
-	})
-	if err != nil {
-		s.returnCount(key, n)
+	}); err != nil {
 		return storeErr(err)
 	}
 	s.mu.Lock()
@@ -148,6 +143,57 @@ func (s *Syncer) unchanged(ctx context.Context, r *room, cur cursor) error {
 	r.due = s.nextPoll(r, now)
 	s.mu.Unlock()
 	return nil
+}
+
+// pollFlush is how often unchanged polls' progress is written. A kill -9 loses at most this
+// much of it: the rooms' times go back by up to this much, each probes again from the
+// SyncState it had up to this long before (the newer probes found nothing, so probing from
+// there finds the same), and up to this long of requests is missing from the day's count.
+const pollFlush = 10 * time.Second
+
+// writeRoom writes a room's full state (fn gets the request count to add). It drops the
+// room's unsaved poll first, and runs beside other rooms' writes but never beside a flush, so
+// a batch taken before this write is written before it, never after.
+func (s *Syncer) writeRoom(ctx context.Context, r *room, fn func(tx *store.Tx, key string, n int64) error) error {
+	s.writeMu.RLock()
+	defer s.writeMu.RUnlock()
+	s.pending.Drop(r.spec.Mailbox)
+	s.mu.Lock()
+	key, n := s.takeCount()
+	s.mu.Unlock()
+	err := s.st.Write(ctx, func(tx *store.Tx) error { return fn(tx, key, n) })
+	if err != nil {
+		s.returnCount(key, n)
+	}
+	return err
+}
+
+// flush writes the unchanged polls' SyncStates and times and the requests counted since the
+// last write, in one transaction; on failure everything is kept for the next flush.
+func (s *Syncer) flush(ctx context.Context) {
+	defer s.progressed()
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	polls := s.pending.Take()
+	s.mu.Lock()
+	key, n := s.takeCount()
+	s.mu.Unlock()
+	if len(polls) == 0 && n == 0 {
+		return
+	}
+	err := s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.TouchRooms(polls); err != nil {
+			return err
+		}
+		return s.writeCount(tx, key, n)
+	})
+	if err != nil {
+		s.pending.Return(polls)
+		s.returnCount(key, n)
+		if ctx.Err() == nil {
+			s.log.Warn("cannot save the progress of calendar polls; retrying", "err", err)
+		}
+	}
 }
 
 func (s *Syncer) writeCount(tx *store.Tx, key string, n int64, events ...*store.Event) error {
@@ -172,19 +218,6 @@ func (s *Syncer) returnCount(key string, n int64) {
 		s.unsaved += n
 	}
 	s.mu.Unlock()
-}
-
-// flushCount writes requests counted since the last write (failed steps' and streams').
-func (s *Syncer) flushCount(ctx context.Context) {
-	s.mu.Lock()
-	key, n := s.takeCount()
-	s.mu.Unlock()
-	if n == 0 {
-		return
-	}
-	if err := s.st.Write(ctx, func(tx *store.Tx) error { return s.writeCount(tx, key, n) }); err != nil {
-		s.returnCount(key, n)
-	}
 }
 
 // storedEvent is what the store holds of an event the view lists.
@@ -267,10 +300,9 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 	s.mu.Lock()
 	st := r.state
 	ev, emitted := s.transition(r, store.RoomOK, nil)
-	key, n := s.takeCount()
 	s.mu.Unlock()
 	changed := 0
-	err = s.st.Write(ctx, func(tx *store.Tx) error {
+	err = s.writeRoom(ctx, r, func(tx *store.Tx, key string, n int64) error {
 		changed = 0
 		for _, m := range masterItems {
 			data, mev, err := eventDoc(m, "")
@@ -321,7 +353,6 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 		return s.writeCount(tx, key, n, ev)
 	})
 	if err != nil {
-		s.returnCount(key, n)
 		return storeErr(err)
 	}
 	s.mu.Lock()

@@ -153,7 +153,6 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure) {
 		st.RetryAfter = r.due
 	}
 	r.lastCode = f.code
-	key, n := s.takeCount()
 	s.mu.Unlock()
 	if changed {
 		level := slog.LevelWarn
@@ -162,14 +161,13 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure) {
 		}
 		s.log.Log(ctx, level, "room not syncing", "room", mailbox, "status", f.status, "code", f.code, "detail", f.detail, "retry_in", delay.Round(time.Second))
 	}
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
+	err := s.writeRoom(ctx, r, func(tx *store.Tx, key string, n int64) error {
 		if err := tx.PutRoom(st); err != nil {
 			return err
 		}
 		return s.writeCount(tx, key, n, ev)
 	})
 	if err != nil {
-		s.returnCount(key, n)
 		if ctx.Err() == nil {
 			s.log.Error("cannot save the room's sync state", "room", mailbox, "err", err)
 		}

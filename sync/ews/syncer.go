@@ -60,6 +60,9 @@ type Syncer struct {
 	stream   streamState
 	unsaved  int64 // requests counted but not yet in the store
 	unsavedK string
+
+	pending poll.Pending // unchanged polls not yet written (flush)
+	writeMu sync.RWMutex // rooms' full writes (shared) against a flush (exclusive)
 }
 
 // room is the scheduler's view of one room.
@@ -227,6 +230,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 	s.log.Info("calendar sync started", "rooms", len(s.order), "budget", s.in.MaxRequestsPerDay, "max_in_flight", s.in.MaxInFlight,
 		"access", s.in.Access, "streaming", s.streaming())
 	var bg sync.WaitGroup
+	bg.Go(func() { poll.Every(ctx, s.clk, pollFlush, func() { s.flush(ctx) }) })
 	if s.streaming() {
 		bg.Go(func() { s.runStreams(ctx) })
 	}
@@ -244,7 +248,6 @@ func (s *Syncer) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		if planned {
 			s.updateHealth()
-			s.flushCount(ctx)
 		}
 		for _, r := range start {
 			steps.Go(func() { s.step(ctx, r) })
@@ -254,7 +257,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			steps.Wait()
 			bg.Wait()
-			s.flushCount(context.WithoutCancel(ctx))
+			s.flush(context.WithoutCancel(ctx))
 			return nil
 		case <-timer.C():
 		case <-s.wake:
