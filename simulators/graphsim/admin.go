@@ -14,6 +14,7 @@ import (
 // documents it with examples.
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	s.delegatedAdmin(mux)
 	mux.HandleFunc("GET /rooms", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Rooms()) })
 	mux.HandleFunc("POST /rooms", func(w http.ResponseWriter, r *http.Request) {
 		var room Room

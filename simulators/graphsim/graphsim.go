@@ -111,6 +111,8 @@ type Server struct {
 	faultSeq int
 	idSeq    uint64
 	totals   Totals
+	// delegated is the delegated sign-in state (devicecode.go), made on first use.
+	delegated *delegated
 
 	graphLn, adminLn   net.Listener
 	graphSrv, adminSrv *http.Server
@@ -341,7 +343,9 @@ func (s *Server) SetApp(a AppSettings) error {
 func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/v1.0/"):
-		s.serveGraph(w, r)
+		s.serveGraph(w, s.withPrincipal(r))
+	case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/devicecode"):
+		s.serveDeviceCode(w, r)
 	case strings.HasSuffix(r.URL.Path, "/v2.0/.well-known/openid-configuration"):
 		s.serveDiscovery(w, r)
 	case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token"):
