@@ -318,7 +318,9 @@ func TestDelegatedRotationRestartRevocationRecoveryLogout(t *testing.T) {
 	require.NoError(t, h.sim.GrantDelegate(m, svcUser, true))
 	h.post(m, invite("Standup", t0.Add(time.Hour), 30*time.Minute))
 	var logs bytes.Buffer
-	withLogs := func(o *Options) { o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})) }
+	withLogs := func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	h.login()
 	first := storedAccount(t, h.in).RefreshToken
 	s, stop := h.start(Tuning{}, withLogs)
