@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/config"
+	"github.com/otj-edge/otj-edge/agent/tokenvault"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/graph"
 	"github.com/otj-edge/otj-edge/sync/source"
@@ -80,11 +81,17 @@ func notGraph(in *config.Integration) source.CheckResult {
 // graphIntegration is a Graph integration's settings as package graph takes them (the loader
 // has parsed token_url and read client_certificate_file with graphconf).
 func graphIntegration(name string, g *config.Graph) graph.Integration {
-	return graph.Integration{
+	in := graph.Integration{
 		Name: name, ClientID: g.ClientID, ClientSecret: g.ClientSecret,
 		ClientCertificateFile: g.ClientCertificateFile, ClientCertificates: g.ClientCertificates, ClientKey: g.ClientKey,
 		TokenURL: g.TokenURL, Tenant: g.Tenant, AuthorityHost: g.AuthorityHost, GraphURL: g.GraphURL,
 		MaxRequestsPerDay: g.MaxRequestsPerDay, MaxInFlight: g.MaxInFlight, CAFile: g.CAFile,
 		NotificationURL: g.NotificationsURL,
 	}
+	if g.Delegated() {
+		// The signed-in account's refresh token, sealed in the state directory apart from
+		// the database (agent/tokenvault; otj-edge auth login).
+		in.Auth, in.Scopes, in.Tokens = graph.AuthDelegated, g.Scopes, tokenvault.New(g.StateDir)
+	}
+	return in
 }

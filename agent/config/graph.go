@@ -48,6 +48,16 @@ type Graph struct {
 	// only.
 	NotificationsURL    string `yaml:"notifications_url"`
 	NotificationsListen string `yaml:"notifications_listen"`
+	// Auth is "app-only" (default: the app's own permission) or "delegated": a service
+	// account with access to the room calendars signs in once (otj-edge auth login); no
+	// secret makes a public client, a secret a confidential one.
+	Auth string `yaml:"auth"`
+	// Scopes are the delegated permissions asked for; default Calendars.Read.Shared
+	// offline_access (add Place.Read.All for room discovery).
+	Scopes []string `yaml:"scopes"`
+	// StateDir is the state directory, where a delegated integration's token vault lives
+	// (set by validation).
+	StateDir string `yaml:"-" json:"-"`
 
 	// Derived by validation from TokenURL and GraphURL.
 	Tenant        string `yaml:"-"`
@@ -85,7 +95,16 @@ func (g *Graph) Check(c *IntegrationCheck) {
 	if strings.TrimSpace(g.ClientID) == "" {
 		c.Errorf("client_id", "client_id is required (the app registration's Application (client) ID)")
 	}
+	delegated, known := g.checkAuth(c)
 	switch {
+	case !known: // which credential is needed depends on the mode
+	case delegated && g.UsesCertificate():
+		c.Errorf("client_certificate_file", "auth: delegated takes no client_certificate_file (give client_secret for a confidential client, or nothing for a public one)")
+	case delegated:
+		g.StateDir = c.l.stateDir
+		if g.ClientSecret.Value() != "" || g.ClientSecretFile != "" {
+			c.Secret(&g.ClientSecret, g.ClientSecretFile, "client_secret", false)
+		}
 	case g.UsesCertificate() && (g.ClientSecret.Value() != "" || g.ClientSecretFile != ""):
 		c.Errorf("client_certificate_file", "give client_secret or client_certificate_file, not both")
 	case g.UsesCertificate():
@@ -127,6 +146,47 @@ func (g *Graph) Check(c *IntegrationCheck) {
 	g.CAFile = c.Path(g.CAFile)
 	c.FileExists("ca_file", g.CAFile)
 	g.checkNotifications(c) // graph_notify.go
+}
+
+// Auth modes (graph.AuthAppOnly and graph.AuthDelegated).
+const (
+	GraphAuthAppOnly   = "app-only"
+	GraphAuthDelegated = "delegated"
+)
+
+// Delegated reports whether the integration reads through a signed-in account.
+func (g *Graph) Delegated() bool { return g.Auth == GraphAuthDelegated }
+
+// checkAuth validates auth and scopes; it reports whether the integration is delegated, and
+// whether the mode is known.
+func (g *Graph) checkAuth(c *IntegrationCheck) (delegated, known bool) {
+	switch g.Auth {
+	case "", GraphAuthAppOnly:
+		g.Auth = GraphAuthAppOnly
+		if c.Has("scopes") {
+			c.Errorf("scopes", "scopes are for auth: delegated (app-only tokens carry the app's own permissions)")
+		}
+		return false, true
+	case GraphAuthDelegated:
+	default:
+		c.Errorf("auth", "auth %q is not app-only or delegated", g.Auth)
+		return false, false
+	}
+	seen := map[string]bool{}
+	for _, s := range g.Scopes {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "" || strings.ContainsAny(s, " \t"):
+			c.Errorf("scopes", "scopes: %q is not a permission name (e.g. Calendars.Read.Shared)", s)
+		case strings.HasSuffix(s, "/.default") || s == ".default":
+			c.Errorf("scopes", "scopes: %s is for app-only tokens; name the delegated permissions (Calendars.Read.Shared)", s)
+		}
+		seen[s] = true
+	}
+	if len(g.Scopes) > 0 && !seen["Calendars.Read.Shared"] && !seen["Calendars.Read"] && !seen["Calendars.ReadWrite.Shared"] {
+		c.Warnf("scopes", "scopes do not include Calendars.Read.Shared: the account may not be able to read the room calendars shared with it")
+	}
+	return true, true
 }
 
 // clientCertificate reads client_certificate_file with the Graph source's own parser

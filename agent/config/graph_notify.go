@@ -33,6 +33,12 @@ func (g *Graph) checkNotifications(c *IntegrationCheck) {
 		}
 		return
 	}
+	if g.Auth == GraphAuthDelegated {
+		// Graph's subscriptions on Outlook resources with delegated permissions cover the
+		// signed-in user's own mailbox only, never the rooms a service account reads.
+		c.Errorf("notifications_url", "notifications_url needs auth: app-only: with delegated permissions Graph notifies only about the signed-in account's own mailbox, not the rooms (remove notifications_url, or use an app registration)")
+		return
+	}
 	u, err := url.Parse(g.NotificationsURL)
 	switch {
 	case err != nil || u.Host == "" || !u.IsAbs():

@@ -50,3 +50,22 @@ c.yaml:10: warning: integration "m365": notifications_listen 0.0.0.0:9443 is rea
 		assert.Equal(t, want, err.Error(), bad)
 	}
 }
+
+// TestNotificationsNeedAppOnly: a delegated integration cannot subscribe to the rooms (Graph
+// notifies delegated callers about their own mailbox only), so notifications_url is refused
+// at its line instead of failing at every subscription.
+func TestNotificationsNeedAppOnly(t *testing.T) {
+	_, err := Parse("c.yaml", []byte(`site: s1
+profiles: [{name: default}]
+integrations:
+  - name: m365
+    type: graph
+    auth: delegated
+    client_id: abc
+    token_url: https://login.microsoftonline.com/t/oauth2/v2.0/token
+    notifications_url: https://otj.example.com/graph/notify
+`), env(nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "c.yaml:9")
+	assert.Contains(t, err.Error(), "notifications_url needs auth: app-only")
+}

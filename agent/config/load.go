@@ -134,6 +134,7 @@ type loader struct {
 	env         func(string) (string, bool)
 	now         func() time.Time
 	skipSecrets bool
+	stateDir    string // the validated state_dir (integrations keep run-time tokens there)
 	errs        []Problem
 	warns       []Problem
 	// droppedErrs and droppedWarns count problems found after maxKept (see capProblems).

@@ -48,6 +48,7 @@ func (l *loader) site(c *Config) {
 		c.StateDir = l.abs(c.StateDir)
 	}
 	l.warnStateDirMode(c)
+	l.stateDir = c.StateDir
 }
 
 func (l *loader) logSection(c *Config) {

@@ -15,6 +15,7 @@ import (
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.placesAdmin(mux) // places.go
+	s.delegatedAdmin(mux)
 	mux.HandleFunc("GET /rooms", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.Rooms()) })
 	mux.HandleFunc("POST /rooms", func(w http.ResponseWriter, r *http.Request) {
 		var room Room

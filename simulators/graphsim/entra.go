@@ -91,6 +91,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		s.countTokenFailure()
 		s.entraError(w, http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
 		return
+	case form.Get("grant_type") == grantDeviceCode || form.Get("grant_type") == "refresh_token":
+		s.serveDelegatedGrant(w, form, clientID, secret)
+		return
 	case form.Get("grant_type") != "client_credentials":
 		s.countTokenFailure()
 		s.entraError(w, http.StatusBadRequest, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '"+form.Get("grant_type")+"'.")

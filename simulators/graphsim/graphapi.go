@@ -146,6 +146,10 @@ func (s *Server) do(ctx context.Context, req gReq) gResp {
 		s.mu.Unlock()
 		return errResp(http.StatusNotFound, "ErrorInvalidUser", "The requested user '"+rt.user+"' is invalid.")
 	}
+	if resp, denied := s.delegatedDeny(ctx, mb, req); denied {
+		s.mu.Unlock()
+		return resp
+	}
 	now := s.now()
 	mb.stats.Requests++
 	switch rt.kind {

@@ -113,6 +113,8 @@ type Server struct {
 	totals   Totals
 	notify   notifyState // subscriptions.go
 	places   placeState  // places.go
+	// delegated is the delegated sign-in state (devicecode.go), made on first use.
+	delegated *delegated
 
 	graphLn, adminLn   net.Listener
 	graphSrv, adminSrv *http.Server
@@ -344,7 +346,9 @@ func (s *Server) SetApp(a AppSettings) error {
 func (s *Server) serveHTTPS(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/v1.0/"):
-		s.serveGraph(w, r)
+		s.serveGraph(w, s.withPrincipal(r))
+	case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/devicecode"):
+		s.serveDeviceCode(w, r)
 	case strings.HasSuffix(r.URL.Path, "/v2.0/.well-known/openid-configuration"):
 		s.serveDiscovery(w, r)
 	case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token"):

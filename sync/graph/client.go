@@ -53,6 +53,7 @@ const (
 	kindLink                      // a nextLink or deltaLink
 	kindMaster                    // GET events/{id} with $select (a series master)
 	kindProbe                     // calendarView over the next 24 h, ids only (otj-edge check)
+	kindView                      // calendarView over a window, by start (delegated rounds)
 )
 
 // reqSpec describes one Graph request.
@@ -74,6 +75,7 @@ type result struct {
 	err        error         // no answer: token, transport, budget, context
 	sent       bool          // the request went to Graph (it counts against the budget)
 	gen        int           // the client generation (token) it was sent with
+	account    string        // delegated: the signed-in account it was read as ("" app-only)
 }
 
 func (r result) ok() bool { return r.err == nil && r.status >= 200 && r.status < 300 }
@@ -156,6 +158,9 @@ func newAPI(in Integration, base *http.Client) (*api, error) {
 // newCredential is the integration's client credential: its certificate when it has one
 // (client_certificate_file, read and checked by the config loader), else its secret.
 func newCredential(in Integration, opts azcore.ClientOptions) (azcore.TokenCredential, error) {
+	if in.Delegated() {
+		return newDelegatedCred(in, opts.Transport), nil
+	}
 	if in.UsesCertificate() {
 		if len(in.ClientCertificates) == 0 || in.ClientKey == nil {
 			return nil, fmt.Errorf("client_certificate_file %s was not read", in.ClientCertificateFile)
@@ -337,6 +342,7 @@ type (
 		StartDateTime *string  `uriparametername:"startDateTime"`
 		Select        []string `uriparametername:"%24select"`
 		Top           *int32   `uriparametername:"%24top"`
+		Orderby       []string `uriparametername:"%24orderby"`
 	}
 	selectQuery struct {
 		Select []string `uriparametername:"%24select"`
@@ -372,6 +378,10 @@ func (a *api) requestInfo(_ context.Context, spec reqSpec) (*abstractions.Reques
 		start, end := spec.start.UTC().Format(time.RFC3339), spec.end.UTC().Format(time.RFC3339)
 		top := int32(100)
 		return get(viewTemplate, user, windowQuery{StartDateTime: &start, EndDateTime: &end, Top: &top, Select: []string{"id", "start", "end"}}), nil
+	case kindView:
+		start, end := spec.start.UTC().Format(time.RFC3339), spec.end.UTC().Format(time.RFC3339)
+		top := int32(viewTop)
+		return get(viewTemplate, user, windowQuery{StartDateTime: &start, EndDateTime: &end, Top: &top, Orderby: []string{"start/dateTime"}}), nil
 	}
 	return nil, fmt.Errorf("unknown request kind %d", spec.kind)
 }
@@ -390,11 +400,11 @@ func (a *api) send(ctx context.Context, spec reqSpec) result {
 	v, err := adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
 	if err != nil {
 		r := a.errorResult(err)
-		r.gen = gen
+		r.gen, r.account = gen, a.account()
 		return r
 	}
 	body, _ := v.([]byte)
-	return result{status: http.StatusOK, body: body, retryAfter: -1, sent: true, gen: gen}
+	return result{status: http.StatusOK, body: body, retryAfter: -1, sent: true, gen: gen, account: a.account()}
 }
 
 // errorResult turns an SDK error into a result: Graph's status and error code when Graph
@@ -418,6 +428,10 @@ func (a *api) errorResult(err error) result {
 			r.retryAfter = parseRetryAfter(first(apiErr.ResponseHeaders.Get("Retry-After")))
 		}
 		return r
+	}
+	var tokErr *tokenError
+	if errors.As(err, &tokErr) { // the delegated credential's, already read
+		return result{err: tokErr, retryAfter: -1}
 	}
 	var authErr *azidentity.AuthenticationFailedError
 	if errors.As(err, &authErr) {
@@ -511,7 +525,7 @@ func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
 	}
 	if err != nil {
 		r := a.errorResult(err)
-		r.gen = gen
+		r.gen, r.account = gen, a.account()
 		for i := range out {
 			if ids[i] != "" {
 				out[i] = r
@@ -533,7 +547,7 @@ func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
 			continue
 		}
 		p := answer.Responses[j]
-		r := result{status: p.Status, retryAfter: -1, sent: true, gen: gen}
+		r := result{status: p.Status, retryAfter: -1, sent: true, gen: gen, account: a.account()}
 		for k, v := range p.Headers {
 			if strings.EqualFold(k, "Retry-After") {
 				r.retryAfter = parseRetryAfter(v)

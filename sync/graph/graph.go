@@ -170,6 +170,7 @@ type round struct {
 	seen      map[string]bool // full rounds: every id listed so far
 	refetched map[string]bool // series masters fetched in this round
 	changed   int
+	views     []viewSpan // delegated rounds: the parts of the window still to read (delegated_view.go)
 }
 
 // New prepares a syncer; nothing is sent until Run.

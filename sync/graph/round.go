@@ -71,6 +71,9 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 	if rd.next == "" {
 		spec.kind, spec.start, spec.end = kindDeltaStart, rd.ws, rd.we
 	}
+	if s.in.Delegated() {
+		spec = viewSpec(r.spec.Mailbox, rd)
+	}
 	res := s.disp.do(ctx, spec)
 	if ctx.Err() != nil {
 		return
@@ -84,7 +87,7 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 		s.failed(ctx, r, classify(res, r.spec.Mailbox, s.in.ClientID), sent)
 		return
 	}
-	pg, err := parsePage(res.body)
+	pg, err := s.readPage(rd, res.body)
 	if err != nil {
 		s.failed(ctx, r, failure{status: store.RoomTransient, code: "garbage", retryAfter: -1,
 			detail: "Graph sent an unreadable delta page (" + oneLine(err.Error()) + "); retrying"}, sent)
@@ -112,7 +115,7 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 // newRound starts the room's next round: full (no delta state, the window rolled, a 410, or
 // asked for) or incremental from the stored link (under s.mu).
 func (s *Syncer) newRound(r *room, now time.Time) *round {
-	if s.needsFull(r, now) {
+	if s.needsFull(r, now) || s.in.Delegated() { // delegated rounds are all full (delegated_view.go)
 		ws, we := window(r, now)
 		r.forceFull = false
 		return &round{full: true, ws: ws, we: we, seen: map[string]bool{}, refetched: map[string]bool{}}

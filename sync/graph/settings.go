@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 
 	"github.com/otj-edge/otj-edge/agent/secret"
+	"github.com/otj-edge/otj-edge/agent/tokenvault"
 	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 )
 
@@ -38,6 +39,13 @@ type Integration struct {
 	// NotificationURL is the public HTTPS URL Graph posts change notifications to (the site's
 	// reverse proxy forwards it to HandleNotification); "" = polling only (notify.go).
 	NotificationURL string
+	// Auth is AuthAppOnly ("" too) or AuthDelegated: a service account signed in with the
+	// device-code flow (otj-edge auth login), its refresh token in Tokens (delegated.go).
+	Auth string
+	// Scopes are the delegated permissions asked for; default DefaultDelegatedScopes.
+	Scopes []string
+	// Tokens holds the signed-in account's refresh token, sealed (delegated only).
+	Tokens *tokenvault.Vault `json:"-"`
 }
 
 // UsesCertificate reports whether the integration authenticates with a certificate.

@@ -57,6 +57,8 @@ func classify(r result, mailbox, clientID string) failure {
 		if r.retryAfter >= 0 {
 			f.detail += fmt.Sprintf("; next try in %s as Retry-After asks", r.retryAfter.Round(time.Second))
 		}
+	case r.status == http.StatusForbidden && r.account != "":
+		return delegatedDenied(f, mailbox, r.account, msg)
 	case r.status == http.StatusForbidden && strings.Contains(msg, "Access to OData is disabled"):
 		f.status, f.retryIn = store.RoomPolicyDenied, retryPolicy
 		app := firstNonEmpty(clientID, "<client_id>")
