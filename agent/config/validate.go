@@ -32,6 +32,8 @@ func (l *loader) validate(c *Config) {
 	integrations := l.integrations(c)
 	profiles := l.profiles(c, integrations)
 	l.endpoints(c, profiles)
+	l.roomIntegrations(c, integrations) // rooms.go
+	l.shadows(c)                        // shadow.go
 }
 
 func (l *loader) site(c *Config) {
