@@ -112,4 +112,3 @@ func mailboxes(rooms []Room) []string {
 	}
 	return out
 }
-
