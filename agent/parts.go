@@ -91,6 +91,8 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 	specs = append(specs, partSpec{name: "processor", key: "", build: func() (func(context.Context) error, error) {
 		return a.proc.Run, nil
 	}})
+	// Shadow integrations (shadow.go): their own store and processor, no endpoint.
+	specs = append(specs, a.shadowSpecs(cfg)...)
 	// Calendar sync: one part per integration, built by its type's row of the source table
 	// (agent/sources.go). A source whose integration is gone stops counting at once.
 	configured := map[string]bool{}

@@ -169,12 +169,16 @@ func judge(out *Room, r config.Room, ls, ss side, when func(time.Time) string) {
 	if len(diffs) == 0 {
 		out.State = Identical
 		out.Detail = fmt.Sprintf("%d meetings, the same through %s and %s", len(ls.meetings), out.Live, out.Shadow)
-		out.Fix = fmt.Sprintf("to move it, add `integration: %s` to its endpoints (%s) and run otj-edge reload",
+		out.Fix = fmt.Sprintf("to move it: integration: %s on its endpoints (%s), then otj-edge reload",
 			out.Shadow, strings.Join(r.Endpoints, ", "))
 		return
 	}
 	out.State = Differs
-	out.Detail = fmt.Sprintf("%d differences between %s (live) and %s (shadow)", len(diffs), out.Live, out.Shadow)
+	noun := "differences"
+	if len(diffs) == 1 {
+		noun = "difference"
+	}
+	out.Detail = fmt.Sprintf("%d %s between %s (live) and %s (shadow)", len(diffs), noun, out.Live, out.Shadow)
 	if len(diffs) > MaxDifferences {
 		out.More = len(diffs) - MaxDifferences
 		diffs = diffs[:MaxDifferences]
