@@ -58,6 +58,7 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 				Site: cfg.Site, Version: Version, StartedAt: a.started, MQTT: cfg.MQTT,
 				Store: a.store, Logger: a.log.With("part", "mqtt"), Clock: a.clock, Health: a.health,
 				Metrics: a.metrics, Commands: mqttCommands{a}, Counts: a.counts, Sources: a.statusSources,
+				Migration: a.Migration,
 			})
 			if err != nil {
 				return nil, err

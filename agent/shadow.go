@@ -24,23 +24,42 @@ import (
 // endpoints or the site's health: a shadow that cannot read a room is the migration report's
 // news (agent/migration.go), not an outage of the rooms.
 
-// shadowSet holds the running shadows' stores, by integration name, for the report.
+// shadowSet holds the running shadows' stores (for the report) and sources (for `sync`), by
+// integration name.
 type shadowSet struct {
-	mu     sync.Mutex
-	stores map[string]*store.Store
+	mu      sync.Mutex
+	stores  map[string]*store.Store
+	sources map[string]source.Source
 }
 
-func (s *shadowSet) set(name string, st *store.Store) {
+// set records a running shadow; a nil store forgets it.
+func (s *shadowSet) set(name string, st *store.Store, src source.Source) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stores == nil {
-		s.stores = map[string]*store.Store{}
+		s.stores, s.sources = map[string]*store.Store{}, map[string]source.Source{}
 	}
 	if st == nil {
 		delete(s.stores, name)
+		delete(s.sources, name)
 		return
 	}
-	s.stores[name] = st
+	s.stores[name], s.sources[name] = st, src
+}
+
+// syncNow asks every shadow that reads room ("" = all its rooms) to read it now, as `sync`
+// asks the live source: an operator who fixed a room wants its shadow check at once too.
+// A shadow that does not read the room is no error.
+func (s *shadowSet) syncNow(cfg *config.Config, room string, full bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, src := range s.sources {
+		for _, r := range cfg.ShadowRooms(name) {
+			if room == "" || r.Mailbox == room {
+				_ = src.SyncNow(r.Mailbox, full) // queued, or not (yet) one of its rooms
+			}
+		}
+	}
 }
 
 func (s *shadowSet) get(name string) *store.Store {
@@ -50,7 +69,9 @@ func (s *shadowSet) get(name string) *store.Store {
 }
 
 // shadowPart names the part of integration in's shadow: "graph/m365 (shadow)".
-func shadowPart(in *config.Integration) string { return source.Component(in.Type, in.Name) + " (shadow)" }
+func shadowPart(in *config.Integration) string {
+	return source.Component(in.Type, in.Name) + " (shadow)"
+}
 
 // roomsOf is rooms as sources take them, with their profiles' upcoming_days.
 func roomsOf(cfg *config.Config, rooms []config.Room) []source.Room {
@@ -133,8 +154,8 @@ func (a *Agent) runShadow(ctx context.Context, t sourceType, in *config.Integrat
 		return Permanent(fmt.Errorf("%s: %w", name, err))
 	}
 	proc := process.New(process.Options{Store: st, Logger: log.With("stage", "processor"), Clock: a.clock, Health: quiet, Rooms: profiles})
-	a.shadow.set(in.Name, st)
-	defer a.shadow.set(in.Name, nil)
+	a.shadow.set(in.Name, st, src)
+	defer a.shadow.set(in.Name, nil, nil)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
