@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -87,6 +88,17 @@ func TestShadowShapes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, cfg.Shadows())
 	assert.Contains(t, warningsOf(cfg), `integration "m365": shadow: every room already reads m365 live, so nothing is shadowed: the migration is done, remove shadow:`)
+}
+
+// TestAddingAShadowNeedsNoOtherEdit: a profile without integration: keeps the site's one
+// integration when a second one is added in shadow.
+func TestAddingAShadowNeedsNoOtherEdit(t *testing.T) {
+	site := strings.Replace(migrationSite("    shadow: {rooms: all}\n", "", "", ""), "    integration: onprem\n    start_buffer", "    start_buffer", 1)
+	cfg, err := Parse("c.yaml", []byte(site), env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "onprem", cfg.Profile("default").Integration)
+	_, err = Parse("c.yaml", []byte(strings.Replace(site, "    shadow: {rooms: all}\n", "", 1)), env(nil))
+	require.Error(t, err, "two live integrations: the profile must say which")
 }
 
 // TestShadowProblems: every mistake at its line.

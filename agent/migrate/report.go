@@ -168,7 +168,11 @@ func judge(out *Room, r config.Room, ls, ss side, when func(time.Time) string) {
 	diffs := Compare(ls.meetings, ss.meetings, when)
 	if len(diffs) == 0 {
 		out.State = Identical
-		out.Detail = fmt.Sprintf("%d meetings, the same through %s and %s", len(ls.meetings), out.Live, out.Shadow)
+		noun := "meetings"
+		if len(ls.meetings) == 1 {
+			noun = "meeting"
+		}
+		out.Detail = fmt.Sprintf("%d %s, the same through %s and %s", len(ls.meetings), noun, out.Live, out.Shadow)
 		out.Fix = fmt.Sprintf("to move it: integration: %s on its endpoints (%s), then otj-edge reload",
 			out.Shadow, strings.Join(r.Endpoints, ", "))
 		return
