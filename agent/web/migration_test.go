@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -55,6 +56,7 @@ profiles:
 	s, err := New(Options{Listen: cfg.Status.Listen, Store: f.store, Health: f.health, Agent: &migratingAgent{f.agent, fixtureMigration},
 		Clock: f.clock, Location: oslo})
 	require.NoError(t, err)
+	f.server = s
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
 	return f, hs
@@ -110,4 +112,29 @@ func TestMigrationWithoutShadow(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(body), &got))
 	assert.Empty(t, got.Rooms)
 	assert.Equal(t, fixtureNow.UTC().Format(time.RFC3339), got.CheckedAt.Format(time.RFC3339))
+}
+
+// TestBrowserShowsTheMigration: from the overview, the Migration link opens the report; on a
+// phone-sized screen it shows each room's result and differences without widening the page,
+// and nothing fails in the console.
+func TestBrowserShowsTheMigration(t *testing.T) {
+	f, _ := migrationServer(t)
+	b := newBrowser(t, f)
+	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(b.url+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`a[href="/migration"]`)),
+		chromedp.Click(chromedp.CSS(`a[href="/migration"]`)),
+		chromedp.WaitVisible(chromedp.CSS("table.migration")))
+	table := b.text("table.migration")
+	for _, want := range []string{
+		"room-a@example.com", "m365 → cloud", "differs", "10:00 'Board' join board@vmr.example.com (live) vs <b>other</b>@vmr.example.com (shadow)",
+		"room-b@example.com", "identical", "integration: cloud on its endpoints (poly-b)",
+		"room-c@example.com", "not_readable", "Test-ServicePrincipalAuthorization",
+	} {
+		assert.Contains(t, table, want)
+	}
+	assert.Contains(t, b.text("#migration-counts"), "identical 1")
+	assert.True(t, eval[bool](b, `document.documentElement.scrollWidth <= window.innerWidth`),
+		"the page is no wider than the phone; the table scrolls inside its box")
+	b.finish()
 }
