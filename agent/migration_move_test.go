@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"bytes"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,4 +94,26 @@ func mailboxesOrEmpty(rooms []source.Room) []string {
 		out = append(out, r.Mailbox)
 	}
 	return out
+}
+
+// TestCheckReadsTheShadowedRooms: `otj-edge check` checks a shadow integration on the rooms it
+// shadows (can it read them?) besides its live ones, and the live integration on its own.
+func TestCheckReadsTheShadowedRooms(t *testing.T) {
+	fleet := simFleet(t)
+	codec := addSimCodec(t, fleet, "codec-1", ciscosim.CodecConfig{})
+	calA := newFakeCalendar(t.Name()+"-a", "move-token-123")
+	newFakeCalendar(t.Name()+"-b", "move-token-123")
+	calA.put("room-1@example.com")
+	path := moveSite(t, t.TempDir(), t.Name()+"-a", t.Name()+"-b", codec, "")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	yaml := strings.Replace(string(data), "token: move-token-123}\nprofiles:", "token: move-token-123, shadow: {rooms: all}}\nprofiles:", 1)
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
+	cfg, err := loadConfig(path, IO{Env: os.LookupEnv})
+	require.NoError(t, err)
+	require.Len(t, cfg.Shadows(), 1)
+	var out bytes.Buffer
+	assert.Equal(t, 1, checkIntegrations(t.Context(), cfg, &out))
+	assert.Equal(t, "fake/calendar-a: room-1@example.com: ok, readable (0 meetings)\n"+
+		"fake/calendar-b: room-1@example.com: FAILED: the calendar has no such room\n", out.String())
 }
