@@ -200,6 +200,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /rules", s.page(s.echoInput(s.rulesPage)))
 	mux.HandleFunc("GET /report", s.page(s.reportPage))
 	mux.HandleFunc("POST /rules", s.page(s.echoInput(s.rulesPage)))
+	mux.HandleFunc("GET /migration", s.page(s.migrationPage))
 	mux.HandleFunc("GET /static/{file}", s.static)
 	mux.HandleFunc("/", s.page(func(*http.Request) (*page, error) { return nil, errNotFound("no such page") }))
 
@@ -212,6 +213,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/events", s.api(s.apiEvents))
 	mux.HandleFunc("GET /api/runtime", s.api(s.apiRuntime))
 	mux.HandleFunc("GET /api/report", s.api(s.apiReport))
+	mux.HandleFunc("GET /api/migration", s.api(s.apiMigration))
 	mux.HandleFunc("POST /api/actions/{name}", s.api(s.apiAction))
 	mux.HandleFunc("/api/actions/{name}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
