@@ -168,3 +168,15 @@ func (e *env) rawGet(path, token string) *http.Response {
 }
 
 func ptrDur(d time.Duration) *graphsim.Duration { v := graphsim.Duration(d); return &v }
+
+// mustView is graphsim's calendar view of room1 for the day around t.
+func mustView(e *env, t time.Time) []graphsim.SharedItem {
+	e.t.Helper()
+	items, err := e.gs.ViewItems(room1, t.Add(-time.Hour), t.Add(time.Hour))
+	require.NoError(e.t, err)
+	return items
+}
+
+func graphsimRoom(mb string) graphsim.Room {
+	return graphsim.Room{Mailbox: mb, Processing: ptr(graphsim.Recommended())}
+}
