@@ -34,12 +34,24 @@ const (
 func (s *Server) resolve(calendarID string) (string, bool) {
 	id := normalize(calendarID)
 	if strings.HasSuffix(id, "@"+resourceDomain) {
-		for _, r := range s.gs.Rooms() {
-			if ResourceEmail(r.Mailbox) == id {
-				return r.Mailbox, true
+		s.mu.Lock()
+		mb, ok := s.resources[id]
+		s.mu.Unlock()
+		if ok {
+			if _, still := s.gs.MailboxName(mb); still {
+				return mb, true
 			}
 		}
-		return "", false
+		// A room added since: rebuild the map (rooms are few and change rarely).
+		m := map[string]string{}
+		for _, r := range s.gs.Rooms() {
+			m[ResourceEmail(r.Mailbox)] = r.Mailbox
+		}
+		s.mu.Lock()
+		s.resources = m
+		s.mu.Unlock()
+		mb, ok = m[id]
+		return mb, ok
 	}
 	if _, ok := s.gs.MailboxName(id); ok {
 		return id, true

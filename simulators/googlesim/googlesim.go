@@ -130,6 +130,7 @@ type Server struct {
 	acl        map[string]map[string]string // calendar (mailbox) → principal → role
 	overlays   map[string]Overlay           // graphsim stored id → overlay
 	googleIDs  map[string]string            // Google event id → graphsim stored id
+	resources  map[string]string            // resource email → mailbox (cache)
 	cals       map[string]*calState         // by mailbox
 	faults     []*Fault
 	faultSeq   int
