@@ -42,6 +42,8 @@ type Options struct {
 	// (ewssim serves the same rooms over EWS; sim.json gains an "ews" block) or "google"
 	// (googlesim serves them as resource calendars; sim.json gains a "google" block).
 	Source string
+	// Webex is the number of cloud-registered Webex devices (webexsim; sim.json "webex").
+	Webex int
 }
 
 // Defaults fills unset options.
@@ -85,6 +87,7 @@ type File struct {
 	Graph      *GraphInfo  `json:"graph,omitempty"`
 	EWS        *EWSInfo    `json:"ews,omitempty"`
 	Google     *GoogleInfo `json:"google,omitempty"`
+	Webex      *WebexInfo  `json:"webex,omitempty"`
 	Cisco      []CiscoInfo `json:"cisco"`
 	Poly       []PolyInfo  `json:"poly"`
 	CiscoAdmin string      `json:"cisco_admin,omitempty"`
