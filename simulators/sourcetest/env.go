@@ -49,7 +49,13 @@ func NewEnv(t *testing.T, newRig NewRig, rooms ...string) *Env {
 func NewEnvAt(t *testing.T, start time.Time, newRig NewRig, rooms ...string) *Env {
 	t.Helper()
 	clk := clock.NewFake(start)
-	rig := newRig(t, clk)
+	return NewEnvOn(t, clk, newRig(t, clk), rooms...)
+}
+
+// NewEnvOn makes a case's world around an existing rig on its clock: two envs on one clock
+// and one simulator read the same calendars through two sources, each into its own store.
+func NewEnvOn(t *testing.T, clk *clock.Fake, rig Rig, rooms ...string) *Env {
+	t.Helper()
 	e := &Env{T: t, Clock: clk, Rig: rig, Sim: rig.Sim(), Health: health.New(clk.Now), Rooms: rooms}
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "otj-edge.db"), store.Options{Now: clk.Now})
 	require.NoError(t, err)
