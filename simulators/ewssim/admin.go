@@ -1,0 +1,5 @@
+package ewssim
+
+import "net/http"
+
+func (s *Server) adminHandler() http.Handler { return s.gs.AdminHandler() }
