@@ -168,3 +168,5 @@ func calendarViewOp(folder string, from, to time.Time, max int, props ...string)
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func containsStr(s, sub string) bool { return strings.Contains(s, sub) }
+
+func xmlUnmarshal(b []byte, n *node) error { return xml.NewDecoder(bytes.NewReader(b)).Decode(n) }

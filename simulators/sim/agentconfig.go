@@ -33,16 +33,25 @@ type AgentMQTT struct {
 	Broker string `yaml:"broker"`
 }
 
-// AgentIntegration is a Graph integration.
+// AgentIntegration is a Graph or an EWS integration (the other type's keys stay empty).
 type AgentIntegration struct {
 	Name              string `yaml:"name"`
 	Type              string `yaml:"type"`
-	ClientID          string `yaml:"client_id"`
-	ClientSecret      string `yaml:"client_secret"`
-	TokenURL          string `yaml:"token_url"`
-	GraphURL          string `yaml:"graph_url"`
+	ClientID          string `yaml:"client_id,omitempty"`
+	ClientSecret      string `yaml:"client_secret,omitempty"`
+	TokenURL          string `yaml:"token_url,omitempty"`
+	GraphURL          string `yaml:"graph_url,omitempty"`
 	MaxRequestsPerDay int    `yaml:"max_requests_per_day,omitempty"`
 	CAFile            string `yaml:"ca_file,omitempty"`
+	// EWS (type ews): the keys of agent/config's ews integration.
+	URL                  string `yaml:"url,omitempty"`
+	AutodiscoverURL      string `yaml:"autodiscover_url,omitempty"`
+	Username             string `yaml:"username,omitempty"`
+	Password             string `yaml:"password,omitempty"`
+	Auth                 string `yaml:"auth,omitempty"`
+	Access               string `yaml:"access,omitempty"`
+	Streaming            *bool  `yaml:"streaming,omitempty"`
+	RequestServerVersion string `yaml:"request_server_version,omitempty"`
 }
 
 // AgentProfile is a profile with its rules.

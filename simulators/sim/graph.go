@@ -28,6 +28,7 @@ func startGraph(_ context.Context, env *Env) error {
 		return err
 	}
 	env.OnClose(srv.Close)
+	env.Calendar = srv
 	sum, err := srv.Load(graphsim.Scenario{Rooms: env.Rooms, Meetings: env.Opts.Meetings, Seed: env.Opts.Seed,
 		Now: env.Opts.Now(), Problems: !env.Opts.Clean})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/simulators/simtls"
 )
 
@@ -37,6 +38,9 @@ type Options struct {
 	Now func() time.Time
 	// Clean leaves out the deliberately misconfigured rooms the demo shows (benchmarks).
 	Clean bool
+	// Source is the calendar source of the generated agent config: "graph" (default) or "ews"
+	// (ewssim serves the same rooms over EWS; sim.json gains an "ews" block).
+	Source string
 }
 
 // Defaults fills unset options.
@@ -62,11 +66,21 @@ func (o *Options) Defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Source == "" {
+		o.Source = SourceGraph
+	}
 }
+
+// Calendar sources of the generated agent config.
+const (
+	SourceGraph = "graph"
+	SourceEWS   = "ews"
+)
 
 // File is sim.json.
 type File struct {
 	Graph      *GraphInfo  `json:"graph,omitempty"`
+	EWS        *EWSInfo    `json:"ews,omitempty"`
 	Cisco      []CiscoInfo `json:"cisco"`
 	Poly       []PolyInfo  `json:"poly"`
 	CiscoAdmin string      `json:"cisco_admin,omitempty"`
@@ -125,6 +139,9 @@ type Env struct {
 	Rooms []string // room mailboxes, decided before any part starts
 	File  *File
 	Agent *AgentConfig
+
+	// Calendar is graphsim, once the graph part started (ewssim serves its mailboxes).
+	Calendar *graphsim.Server
 
 	// AgentEWSAddr is the host:port the agent's EWS service will listen on (polysim polls it).
 	AgentEWSAddr string
@@ -188,6 +205,9 @@ func RoomAddress(i, n int) string {
 // Start starts every registered part, then writes otj-edge.yaml and sim.json.
 func Start(ctx context.Context, opts Options) (*Running, error) {
 	opts.Defaults()
+	if opts.Source != SourceGraph && opts.Source != SourceEWS {
+		return nil, fmt.Errorf("source %q: want graph or ews", opts.Source)
+	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return nil, err

@@ -95,4 +95,3 @@ func (c *client) probe(ctx context.Context, mailbox string, ws, we time.Time) ([
 	m := resp.Messages[0]
 	return m.Root.Items, strings.TrimSpace(m.Root.Last) != "false", v, nil
 }
-

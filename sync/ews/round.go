@@ -230,7 +230,7 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 			need = append(need, getRef{id: it.ItemID.ID})
 		}
 	}
-	got, err := s.getAll(ctx, c, mailbox, need)
+	got, err := s.getAll(ctx, c, mailbox, need, false)
 	if err != nil {
 		return err
 	}
@@ -249,12 +249,18 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 		asked[g.item.UID] = true
 		masterRefs = append(masterRefs, getRef{id: g.item.ItemID.ID, masterOf: true})
 	}
-	masters, err := s.getAll(ctx, c, mailbox, masterRefs)
+	// A master Exchange will not give (an error for that id alone) leaves its occurrences
+	// without seriesMasterId this round: they are complete items in EWS, and a room's
+	// meetings never wait for their series (the master is asked for again next read).
+	masters, err := s.getAll(ctx, c, mailbox, masterRefs, true)
 	if err != nil {
 		return err
 	}
 	var masterItems []calendarItem
 	for _, m := range masters {
+		if m.code != "" && m.code != "ErrorItemNotFound" {
+			s.log.Warn("Exchange would not give a series' master; its occurrences are stored without it", "room", mailbox, "code", m.code)
+		}
 		if m.code == "" {
 			masterOfUID[m.item.UID] = m.item.ItemID.ID
 			masterItems = append(masterItems, m.item)
@@ -341,8 +347,8 @@ type got struct {
 }
 
 // getAll reads refs in batches; a per-item ErrorItemNotFound is an answer (the item went),
-// any other per-item error fails the round.
-func (s *Syncer) getAll(ctx context.Context, c *client, mailbox string, refs []getRef) ([]got, error) {
+// any other per-item error fails the round unless tolerated (then it is an answer too).
+func (s *Syncer) getAll(ctx context.Context, c *client, mailbox string, refs []getRef, tolerate bool) ([]got, error) {
 	var out []got
 	for i := 0; i < len(refs); i += getBatch {
 		part := refs[i:min(len(refs), i+getBatch)]
@@ -351,7 +357,7 @@ func (s *Syncer) getAll(ctx context.Context, c *client, mailbox string, refs []g
 			return nil, err
 		}
 		for j, g := range res {
-			if g.code != "" && g.code != "ErrorItemNotFound" {
+			if g.code != "" && g.code != "ErrorItemNotFound" && !tolerate {
 				return nil, g.err
 			}
 			out = append(out, got{gotItem: g, ref: part[j]})

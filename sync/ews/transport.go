@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
@@ -100,5 +102,81 @@ func authTransport(auth string, base http.RoundTripper) http.RoundTripper {
 	if auth == AuthBasic {
 		return base
 	}
+	if tr, ok := base.(*http.Transport); ok {
+		return &ntlmLanes{base: tr}
+	}
 	return ntlmssp.Negotiator{RoundTripper: base}
+}
+
+// ntlmLanes runs each request's NTLM exchange on a lane of its own: a transport with at most
+// two connections, held by the request until its answer's body is closed. NTLM authenticates a
+// TCP connection (IIS keeps the state per connection), and the negotiator sends its three
+// legs as three round trips: on a shared pool, with requests in flight side by side, the
+// AUTHENTICATE leg can leave on another connection than the CHALLENGE came on, and IIS
+// answers 401 as if the password were wrong. The negotiator holds the first, anonymous
+// answer open until the handshake is over, so a lane has two connections: the anonymous try
+// on one, NEGOTIATE and AUTHENTICATE on the other (the only one free). A lane keeps its authenticated connection for the
+// next request that takes it, so the handshake runs once per connection, as with a browser.
+// Lanes are made when all are busy (their number follows the requests in flight plus the open
+// notification streams) and idle ones close their connection after IdleConnTimeout.
+type ntlmLanes struct {
+	base *http.Transport
+	mu   sync.Mutex
+	free []*http.Transport
+}
+
+// laneConns is a lane's connections: the negotiator's anonymous try holds one while the
+// handshake runs on the other.
+const laneConns = 2
+
+func (l *ntlmLanes) take() *http.Transport {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := len(l.free); n > 0 {
+		tr := l.free[n-1]
+		l.free = l.free[:n-1]
+		return tr
+	}
+	tr := l.base.Clone()
+	tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost, tr.MaxIdleConns = laneConns, laneConns, laneConns
+	return tr
+}
+
+func (l *ntlmLanes) put(tr *http.Transport) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.free = append(l.free, tr)
+}
+
+func (l *ntlmLanes) RoundTrip(req *http.Request) (*http.Response, error) {
+	lane := l.take()
+	resp, err := ntlmssp.Negotiator{RoundTripper: lane}.RoundTrip(req)
+	if err != nil {
+		l.put(lane)
+		return nil, err
+	}
+	resp.Body = &laneBody{ReadCloser: resp.Body, release: func() { l.put(lane) }}
+	return resp, nil
+}
+
+// CloseIdleConnections closes the lanes' idle connections (http.Client.CloseIdleConnections).
+func (l *ntlmLanes) CloseIdleConnections() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, tr := range l.free {
+		tr.CloseIdleConnections()
+	}
+}
+
+// laneBody gives the lane back once the answer is read and closed (once).
+type laneBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *laneBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
 }
