@@ -192,7 +192,9 @@ func BadRoomsDoNotDelayOthers(t *testing.T, newRig NewRig) {
 	changed := T0.Add(5 * time.Hour)
 	e.Post(good[0], Invite("Added while others fail", changed, time.Hour))
 	e.Advance(5*time.Minute, 10*time.Second)
-	assert.True(t, e.Has(good[0], "Added while others fail", changed), "the good room's change arrived within 5 minutes")
+	// The source is quiet at +5 min: what it stored by then is all that can arrive (the
+	// processor resolves it just after).
+	e.WaitFor("the good room's change within 5 minutes", func() bool { return e.Has(good[0], "Added while others fail", changed) })
 	e.Advance(55*time.Minute, 10*time.Second)
 	e.WaitFor("the throttled room's meeting", func() bool { return e.Has(throttled, "Busy room", T0.Add(3*time.Hour)) })
 	c := e.Rig.Counters(throttled)

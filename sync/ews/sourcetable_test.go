@@ -2,8 +2,10 @@ package ews_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
-	"io"
+	"crypto/x509"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -55,11 +57,8 @@ func newEWSRigOn(t *testing.T, clk *clock.Fake, gs *graphsim.Server) *ewsRig {
 	require.NoError(t, err)
 	require.NoError(t, sim.Start())
 	t.Cleanup(sim.Close)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: sim.CA().Pool(), MinVersion: tls.VersionTLS12},
-		// NTLM authenticates a connection: HTTP/1.1 only, as the source's own transport.
-		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}, MaxIdleConnsPerHost: 32}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &ewsRig{gs: gs, sim: sim, wire: &wire{clk: clk, base: tr, full: map[string]int{}, early: map[string]int{}, until: map[string]time.Time{}}}
+	w := &wire{clk: clk, ca: sim.CA().Pool(), full: map[string]int{}, early: map[string]int{}, until: map[string]time.Time{}}
+	return &ewsRig{gs: gs, sim: sim, wire: w}
 }
 
 func (r *ewsRig) Sim() *graphsim.Server { return r.gs }
@@ -71,7 +70,14 @@ func (r *ewsRig) NewSource(deps source.Deps, rooms []source.Room, maxInFlight in
 		Password: secret.New(ewssim.DefaultPassword), Auth: ews.AuthNTLM, Access: ews.AccessImpersonation,
 		MaxInFlight: maxInFlight, Streaming: r.streaming}
 	return ews.New(ews.Options{Integration: in, Rooms: rooms, Store: deps.Store, Logger: deps.Logger, Clock: deps.Clock,
-		Health: deps.Health, HTTPClient: &http.Client{Transport: r.wire}, Tuning: ews.Tuning{Seed: 1}})
+		Health: deps.Health, HTTPClient: r.httpClient(), Tuning: ews.Tuning{Seed: 1}})
+}
+
+// httpClient is a transport like the source's own (HTTP/1.1: NTLM authenticates a
+// connection) whose connections the wire watches.
+func (r *ewsRig) httpClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialTLSContext: r.wire.dial,
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}, MaxIdleConnsPerHost: 32}}
 }
 
 // Throttle answers the room's next requests ErrorServerBusy asking for ten minutes' back-off
@@ -106,64 +112,98 @@ func (r *ewsRig) Counters(room string) sourcetest.Counters {
 	return sourcetest.Counters{Requests: st.Requests, FullReads: full, Throttled: st.ServerBusy, EarlyRetries: early}
 }
 
-// wire watches the source's requests on their way to ewssim for what ewssim does not count:
-// full reads (SyncFolderItems without a SyncState) and requests for a room sent before the
-// BackOffMilliseconds of its last ErrorServerBusy had passed. NTLM's handshake legs (401) are
-// not requests of the source.
+// wire watches the source's traffic to ewssim for what ewssim does not count: full reads
+// (SyncFolderItems without a SyncState) and requests for a room sent before the
+// BackOffMilliseconds of its last ErrorServerBusy had passed. It sits under TLS on each
+// connection (the transport's dialer), so the source's own NTLM lanes run unchanged; NTLM's
+// handshake legs (answered 401) are not requests of the source.
 type wire struct {
 	clk   clock.Clock
-	base  http.RoundTripper
+	ca    *x509.CertPool
 	mu    sync.Mutex
 	full  map[string]int
 	early map[string]int
 	until map[string]time.Time
 }
 
-// backOff is the wait ErrorServerBusy asks for (<t:Value Name="BackOffMilliseconds">).
-var backOff = regexp.MustCompile(`Name="BackOffMilliseconds">(\d+)<`)
+var (
+	// backOff is the wait ErrorServerBusy asks for (<t:Value Name="BackOffMilliseconds">).
+	backOff = regexp.MustCompile(`Name="BackOffMilliseconds">(\d+)<`)
+	anchor  = regexp.MustCompile(`(?i)\r\nX-Anchormailbox: ([^\r\n]+)`)
+)
 
-func (w *wire) RoundTrip(req *http.Request) (*http.Response, error) {
-	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
-		req.Body.Close()
-		if err != nil {
-			return nil, err
+func (w *wire) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	raw, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	tc := tls.Client(raw, &tls.Config{RootCAs: w.ca, ServerName: host, MinVersion: tls.VersionTLS12})
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return &wireConn{Conn: tc, w: w}, nil
+}
+
+// wireConn pairs each request written with the start of the answer read after it (HTTP/1.1
+// answers in order; a fault's body fits the first read).
+type wireConn struct {
+	net.Conn
+	w    *wire
+	mu   sync.Mutex
+	req  []byte
+	sent time.Time
+}
+
+func (c *wireConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if len(c.req) == 0 {
+		c.sent = c.w.clk.Now()
+	}
+	c.req = append(c.req, p...)
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *wireConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && bytes.HasPrefix(p[:n], []byte("HTTP/1.1 ")) {
+		c.mu.Lock()
+		req, sent := c.req, c.sent
+		c.req = nil
+		c.mu.Unlock()
+		if i := bytes.LastIndex(req, []byte("POST ")); i > 0 { // the rest of an answered-early body
+			req = req[i:]
 		}
-		body = b
-		// A copy: NTLM's negotiator resends its own request (and rewinds its own body) on
-		// each leg of the handshake.
-		req = req.Clone(req.Context())
-		req.Body = io.NopCloser(bytes.NewReader(b))
+		c.w.answered(req, sent, p[:n])
 	}
-	now := w.clk.Now()
-	resp, err := w.base.RoundTrip(req)
-	if err != nil || resp.StatusCode == http.StatusUnauthorized {
-		return resp, err
+	return n, err
+}
+
+func (w *wire) answered(req []byte, sent time.Time, resp []byte) {
+	if bytes.HasPrefix(resp, []byte("HTTP/1.1 401")) {
+		return
 	}
-	room := strings.ToLower(req.Header.Get("X-AnchorMailbox"))
+	m := anchor.FindSubmatch(req)
+	if m == nil {
+		return
+	}
+	room := strings.ToLower(strings.TrimSpace(string(m[1])))
 	w.mu.Lock()
-	if until, ok := w.until[room]; ok && now.Before(until) {
+	defer w.mu.Unlock()
+	if until, ok := w.until[room]; ok && sent.Before(until) {
 		w.early[room]++
 	}
-	if bytes.Contains(body, []byte("SyncFolderItems")) && !bytes.Contains(body, []byte("SyncState>")) && resp.StatusCode == http.StatusOK {
+	if bytes.HasPrefix(resp, []byte("HTTP/1.1 200")) && bytes.Contains(req, []byte("SyncFolderItems")) && !bytes.Contains(req, []byte("SyncState>")) {
 		w.full[room]++
 	}
-	w.mu.Unlock()
-	if resp.StatusCode == http.StatusInternalServerError {
-		b, rerr := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(b))
-		if rerr == nil && bytes.Contains(b, []byte("ErrorServerBusy")) {
-			if m := backOff.FindSubmatch(b); m != nil {
-				ms, _ := strconv.Atoi(string(m[1]))
-				w.mu.Lock()
-				w.until[room] = now.Add(time.Duration(ms) * time.Millisecond)
-				w.mu.Unlock()
-			}
+	if bytes.Contains(resp, []byte("ErrorServerBusy")) {
+		if b := backOff.FindSubmatch(resp); b != nil {
+			ms, _ := strconv.Atoi(string(b[1]))
+			w.until[room] = sent.Add(time.Duration(ms) * time.Millisecond)
 		}
 	}
-	return resp, err
 }
 
 func (w *wire) counts(room string) (full, early int) {
