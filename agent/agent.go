@@ -52,6 +52,8 @@ type Agent struct {
 	drivers map[string]device.Driver // by endpoint type (endpoints.go)
 	tel     *telemetry.Telemetry
 	web     *web.Server
+	// shadow holds the stores of the running shadow integrations (shadow.go).
+	shadow shadowSet
 }
 
 // Options are the agent's injected dependencies (tests replace them).

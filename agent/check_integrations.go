@@ -22,7 +22,10 @@ func checkIntegrations(ctx context.Context, cfg *config.Config, w io.Writer) int
 		if !ok {
 			continue
 		}
-		res := t.check(ctx, in, sourceRooms(cfg, in.Name))
+		// A shadow integration is checked on the rooms it shadows too: reading them is what
+		// the migration waits for.
+		rooms := append(sourceRooms(cfg, in.Name), roomsOf(cfg, cfg.ShadowRooms(in.Name))...)
+		res := t.check(ctx, in, rooms)
 		for _, l := range res.Lines {
 			fmt.Fprintln(w, l)
 		}

@@ -29,6 +29,7 @@ func (a *Agent) Config() *config.Config { return a.cfg.Load() }
 func (a *Agent) Sync(_ context.Context, room string, full bool) error {
 	cfg := a.cfg.Load()
 	syncers := a.runningSources()
+	a.shadow.syncNow(cfg, room, full) // shadow.go: the shadow check follows a room's sync
 	if room == "" {
 		var errs []error
 		for _, s := range syncers {

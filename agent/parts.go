@@ -58,6 +58,7 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 				Site: cfg.Site, Version: Version, StartedAt: a.started, MQTT: cfg.MQTT,
 				Store: a.store, Logger: a.log.With("part", "mqtt"), Clock: a.clock, Health: a.health,
 				Metrics: a.metrics, Commands: mqttCommands{a}, Counts: a.counts, Sources: a.statusSources,
+				Migration: a.Migration,
 			})
 			if err != nil {
 				return nil, err
@@ -91,6 +92,8 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 	specs = append(specs, partSpec{name: "processor", key: "", build: func() (func(context.Context) error, error) {
 		return a.proc.Run, nil
 	}})
+	// Shadow integrations (shadow.go): their own store and processor, no endpoint.
+	specs = append(specs, a.shadowSpecs(cfg)...)
 	// Calendar sync: one part per integration, built by its type's row of the source table
 	// (agent/sources.go). A source whose integration is gone stops counting at once.
 	configured := map[string]bool{}

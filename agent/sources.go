@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	"github.com/otj-edge/otj-edge/agent/config"
-	"github.com/otj-edge/otj-edge/sync/rules"
 	"github.com/otj-edge/otj-edge/sync/source"
 )
 
@@ -52,21 +51,18 @@ func sourceTypeOf(in *config.Integration) (sourceType, bool) {
 	return t, ok
 }
 
-// sourceRooms lists the rooms of cfg that integration syncs, with their profiles'
-// upcoming_days.
+// sourceRooms lists the rooms of cfg that integration syncs live, with their profiles'
+// upcoming_days: the rooms whose endpoints name it (integration:), or whose profile does when
+// they name none (config.Config.Rooms). The rooms it reads in shadow are not among them
+// (shadow.go).
 func sourceRooms(cfg *config.Config, integration string) []source.Room {
-	var out []source.Room
+	var live []config.Room
 	for _, r := range cfg.Rooms() {
-		if r.Integration != integration {
-			continue
+		if r.Integration == integration {
+			live = append(live, r)
 		}
-		days := rules.DefaultUpcomingDays
-		if p := cfg.Profile(r.Profile); p != nil {
-			days = *p.Settings.WithDefaults().UpcomingDays
-		}
-		out = append(out, source.Room{Mailbox: r.Mailbox, UpcomingDays: days})
 	}
-	return out
+	return roomsOf(cfg, live)
 }
 
 // sourceSpec is the part that runs integration in: named and health-reported as its

@@ -153,6 +153,10 @@ type Endpoint struct {
 	Type    string `yaml:"type"`    // a registered endpoint type: cisco, poly
 	Room    string `yaml:"room"`    // room mailbox (SMTP address)
 	Profile string `yaml:"profile"` // default: the only profile, when there is one
+	// Integration reads this endpoint's room through another integration than its profile's
+	// (every endpoint of the room names the same one): moving a room between calendar sources
+	// is this one line, and the profile's settings and rules stay shared, never copied.
+	Integration string `yaml:"integration"`
 	// Address is the device's API address: host, host:port or a wss:// / https:// URL.
 	// Required for Cisco; for Poly it enables REST health checks.
 	Address string `yaml:"address"`
@@ -176,7 +180,7 @@ type Endpoint struct {
 type Room struct {
 	Mailbox     string   // lower case
 	Profile     string   // profile name
-	Integration string   // integration name
+	Integration string   // integration name: its endpoints' integration, else its profile's
 	Endpoints   []string // endpoint names, sorted
 }
 
@@ -191,6 +195,9 @@ func (c *Config) Rooms() []Room {
 				r.Integration = p.Integration
 			}
 			byMailbox[e.Room] = r
+		}
+		if e.Integration != "" { // validation makes a room's endpoints agree
+			r.Integration = e.Integration
 		}
 		r.Endpoints = append(r.Endpoints, e.Name)
 	}

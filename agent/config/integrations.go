@@ -31,7 +31,10 @@ type Integration struct {
 	// integrations[0].client_secret). Integration decodes itself (UnmarshalYAML), so yaml.v3
 	// never reads this tag on an interface.
 	Settings IntegrationSettings `yaml:",inline"`
-	Pos      Pos                 `yaml:"-"`
+	// Shadow, when set, also reads the rooms it names in shadow: into a store of its own,
+	// driving no endpoint, for `otj-edge migrate status` to compare (shadow.go).
+	Shadow *Shadow `yaml:"shadow"`
+	Pos    Pos     `yaml:"-"`
 
 	// decodeProblems are the type errors UnmarshalYAML met (yaml.v3 drops a list item whose
 	// UnmarshalYAML fails, and validation still wants to see the integration): the loader
@@ -95,8 +98,9 @@ func (in Integration) Graph() *Graph {
 
 // integrationHead is what every integration has; the rest of the mapping is its type's.
 type integrationHead struct {
-	Name string `yaml:"name"`
-	Type string `yaml:"type"`
+	Name   string  `yaml:"name"`
+	Type   string  `yaml:"type"`
+	Shadow *Shadow `yaml:"shadow"`
 }
 
 // UnmarshalYAML decodes the name and type, then the whole mapping again into the type's
@@ -116,7 +120,7 @@ func (in *Integration) UnmarshalYAML(n *yaml.Node) error {
 	if err := keep(n.Decode(&head)); err != nil {
 		return err
 	}
-	in.Name, in.Type = head.Name, head.Type
+	in.Name, in.Type, in.Shadow = head.Name, head.Type, head.Shadow
 	if newSettings, ok := integrationTypes[head.Type]; ok && n.Kind == yaml.MappingNode {
 		s := newSettings()
 		if err := keep(n.Decode(s)); err != nil {

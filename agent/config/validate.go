@@ -32,6 +32,8 @@ func (l *loader) validate(c *Config) {
 	integrations := l.integrations(c)
 	profiles := l.profiles(c, integrations)
 	l.endpoints(c, profiles)
+	l.roomIntegrations(c, integrations) // rooms.go
+	l.shadows(c)                        // shadow.go
 }
 
 func (l *loader) site(c *Config) {
@@ -191,12 +193,22 @@ func (l *loader) mqttSection(c *Config) {
 
 func (l *loader) profiles(c *Config, integrations map[string]bool) map[string]bool {
 	names := map[string]int{}
+	// A profile without integration: takes the only one, or the only one that is not a shadow:
+	// adding an integration in shadow to a one-integration site is a pure addition.
+	var live []string
+	for _, in := range c.Integrations {
+		if in.Shadow == nil {
+			live = append(live, in.Name)
+		}
+	}
 	for i := range c.Profiles {
 		p := &c.Profiles[i]
 		l.uniqueName("profile", p.Name, p.Pos, names)
 		switch {
 		case p.Integration == "" && len(c.Integrations) == 1:
 			p.Integration = c.Integrations[0].Name
+		case p.Integration == "" && len(live) == 1:
+			p.Integration = live[0]
 		case p.Integration == "":
 			l.errorf(p.Pos.Line(""), "profile %q: integration is required when there are several integrations", p.Name)
 		case !integrations[p.Integration]:

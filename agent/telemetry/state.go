@@ -43,6 +43,7 @@ type stateLoop struct {
 	roomAt       map[string]time.Time // when each room was last published
 	retained     map[string]bool      // rooms with a retained state on the broker
 	endpointRoom map[string]string    // endpoint name → room, to map endpoint notices
+	migration    migrationState       // the retained migration topic (migration.go)
 }
 
 func (t *Telemetry) stateLoop(ctx context.Context) {
@@ -152,6 +153,7 @@ func (s *stateLoop) flush(ctx context.Context) time.Duration {
 		s.link = l
 		s.statusForce, s.allRooms, s.roomsForce = true, true, true
 		clear(s.roomKeys)
+		s.migration = migrationState{}
 	}
 	now := t.clock.Now()
 	var wait time.Duration
@@ -173,6 +175,13 @@ func (s *stateLoop) flush(ctx context.Context) time.Duration {
 		if err := s.publishRooms(ctx, now); err != nil && ctx.Err() == nil {
 			t.log.Debug("room states not all published", "err", err)
 		}
+	}
+	next, err := s.publishMigration(ctx, now)
+	if err != nil && ctx.Err() == nil {
+		t.log.Debug("migration report not published", "err", err)
+	}
+	if next > 0 && (wait == 0 || next < wait) {
+		wait = next
 	}
 	return wait
 }

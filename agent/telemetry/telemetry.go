@@ -40,6 +40,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/agent/migrate"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -70,6 +71,9 @@ type Options struct {
 	// Sources returns the configured calendar sources for the status, like Counts: quick,
 	// safe from another goroutine. nil leaves them out of the status.
 	Sources func() []StatusSource
+	// Migration makes the shadow check's report for the retained migration topic
+	// (migration.go); nil publishes nothing there.
+	Migration func(ctx context.Context) (migrate.Report, error)
 	// Location is the time zone "today" means for rooms' meeting counts; default time.Local.
 	Location *time.Location
 	// Timing tunes intervals; zero values take the defaults (tests shorten them).

@@ -126,7 +126,9 @@ type page struct {
 	Overall string
 	Age     DataAge
 	Refresh int // seconds between automatic reloads; 0: none
-	Body    any
+	// Migration shows the Migration link: an integration reads rooms in shadow.
+	Migration bool
+	Body      any
 }
 
 // Times as the page shows them, in the site's time zone.
@@ -228,6 +230,7 @@ func (s *Server) fillLayout(r *http.Request, p *page) {
 	p.Overall = s.opts.Health.Overall()
 	if cfg := a.Config(); cfg != nil {
 		p.Site = cfg.Site
+		p.Migration = len(cfg.Shadows()) > 0
 	}
 	if p.Age.Text == "" {
 		rd := s.reader()

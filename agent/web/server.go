@@ -199,6 +199,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /events", s.page(s.echoInput(s.eventsPage)))
 	mux.HandleFunc("GET /rules", s.page(s.echoInput(s.rulesPage)))
 	mux.HandleFunc("POST /rules", s.page(s.echoInput(s.rulesPage)))
+	mux.HandleFunc("GET /migration", s.page(s.migrationPage))
 	mux.HandleFunc("GET /static/{file}", s.static)
 	mux.HandleFunc("/", s.page(func(*http.Request) (*page, error) { return nil, errNotFound("no such page") }))
 
@@ -210,6 +211,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/endpoints", s.api(s.apiEndpoints))
 	mux.HandleFunc("GET /api/events", s.api(s.apiEvents))
 	mux.HandleFunc("GET /api/runtime", s.api(s.apiRuntime))
+	mux.HandleFunc("GET /api/migration", s.api(s.apiMigration))
 	mux.HandleFunc("POST /api/actions/{name}", s.api(s.apiAction))
 	mux.HandleFunc("/api/actions/{name}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
