@@ -388,9 +388,13 @@ func (r *Run) summary() string {
 		}
 		return strconv.FormatFloat(*p, 'f', 1, 64)
 	}
-	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %d req/day, peak %.1f MB, steady %.1f MB, CPU %.2f %%",
+	perDay := fmt.Sprintf("%d Graph req/day", r.ProjectedGraphRequestsPerDay)
+	if r.EWS != nil {
+		perDay = fmt.Sprintf("%d EWS req/day, p95 change %s s", r.EWS.ProjectedPerDay, f(r.EWS.P95Change))
+	}
+	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %s, peak %.1f MB, steady %.1f MB, CPU %.2f %%",
 		f(r.ColdSyncSeconds), f(r.HotChanges.P95), r.HotChanges.Seen, r.HotChanges.Count, f(r.ColdChanges.P95),
-		r.ColdChanges.Seen, r.ColdChanges.Count, r.ProjectedGraphRequestsPerDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent)
+		r.ColdChanges.Seen, r.ColdChanges.Count, perDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent)
 }
 
 // coldStart waits until every codec shows its right bookings (and, for otj-edge, every room

@@ -62,9 +62,15 @@ func ewsScenario(ctx context.Context, rep *Report) error {
 	if err != nil {
 		return fmt.Errorf("otj-edge over EWS at %d rooms: %w", n, err)
 	}
+	recordEWS(rep, r)
+	return nil
+}
+
+// recordEWS puts an ews run and its figures in the report.
+func recordEWS(rep *Report, r *Run) {
 	ewsRun = r
 	rep.EWS = r
-	rep.Figures["ews_rooms"] = n
+	rep.Figures["ews_rooms"] = r.Rooms
 	if r.ColdSyncSeconds != nil {
 		rep.Figures["ews_cold_sync_seconds"] = *r.ColdSyncSeconds
 	}
@@ -81,7 +87,6 @@ func ewsScenario(ctx context.Context, rep *Report) error {
 		rep.Figures["ews_cold_sync_requests"] = r.EWS.ColdRequests
 		rep.Figures["ews_projected_requests_per_day"] = r.EWS.ProjectedPerDay
 	}
-	return nil
 }
 
 // ewsSite finds ewssim's admin API in sim.json's ews block (when otj-sim serves EWS); without
