@@ -25,10 +25,13 @@ import (
 // site is what the checks know of one simulated site.
 type site struct {
 	graphAdmin, ciscoAdmin string
-	past                   time.Duration // cisco.window_past
-	days                   int           // cisco.window_days
-	codecs                 []*codecPlan
-	byRoom                 map[string]*codecPlan
+	// ewsAdmin is ewssim's admin API when otj-sim serves the calendars over EWS too ("" when
+	// not); it mounts graphsim's, so graphAdmin edits the same calendars.
+	ewsAdmin string
+	past     time.Duration // cisco.window_past
+	days     int           // cisco.window_days
+	codecs   []*codecPlan
+	byRoom   map[string]*codecPlan
 }
 
 // codecPlan is one codec, its room and the room's resolved meetings.
@@ -47,8 +50,14 @@ func loadSite(ctx context.Context, s *harness.Sim) (*site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the generated config: %w", err)
 	}
-	st := &site{graphAdmin: s.File.Graph.Admin, ciscoAdmin: s.File.CiscoAdmin, past: *cfg.Cisco.WindowPast,
+	st := &site{ciscoAdmin: s.File.CiscoAdmin, past: *cfg.Cisco.WindowPast,
 		days: *cfg.Cisco.WindowDays, byRoom: map[string]*codecPlan{}}
+	if s.File.Graph != nil {
+		st.graphAdmin = s.File.Graph.Admin
+	}
+	if err := ewsSite(s, st); err != nil {
+		return nil, err
+	}
 	profiles := map[string]*rules.Profile{}
 	for i := range cfg.Profiles {
 		p, err := cfg.Profiles[i].Compile()

@@ -35,8 +35,10 @@ type Report struct {
 	Scale []*Run `json:"scale,omitempty"`
 	// Baseline is the naive strategy's run at BENCH_ROOMS, and Ratios compare it with
 	// otj-edge's run at the same size (ratio = naive ÷ otj-edge).
-	Baseline   *Run                 `json:"baseline,omitempty"`
-	Ratios     map[string]Ratio     `json:"ratios,omitempty"`
+	Baseline *Run             `json:"baseline,omitempty"`
+	Ratios   map[string]Ratio `json:"ratios,omitempty"`
+	// EWS is otj-edge's run with its rooms read over EWS (the ews scenario, BENCH_EWS_ROOMS).
+	EWS        *Run                 `json:"ews,omitempty"`
 	Benchmarks map[string]Benchmark `json:"benchmarks"`
 	// Errors are the scenarios that failed, with why (their figures are missing or partial).
 	Errors map[string]string `json:"errors,omitempty"`

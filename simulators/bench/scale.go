@@ -49,10 +49,14 @@ type scaleOptions struct {
 	coldLimit   time.Duration // BENCH_COLD_LIMIT
 	naiveEvery  time.Duration // BENCH_NAIVE_INTERVAL
 	keep        bool          // BENCH_KEEP: keep run directories (logs, state)
+	// source is the calendar source the agent reads: "graph" (the scale and baseline
+	// scenarios) or "ews" (the ews scenario: otj-sim --source ews, ewssim in front of
+	// graphsim's calendars, the agent on an ews integration with streaming).
+	source string
 }
 
 func scaleOptionsFromEnv() (scaleOptions, error) {
-	o := scaleOptions{rooms: envInt("BENCH_ROOMS", 1000), meetings: envInt("BENCH_MEETINGS", 40),
+	o := scaleOptions{source: "graph", rooms: envInt("BENCH_ROOMS", 1000), meetings: envInt("BENCH_MEETINGS", 40),
 		latency: 100 * time.Millisecond, changes: envInt("BENCH_CHANGES", 20), keep: os.Getenv("BENCH_KEEP") != ""}
 	var err error
 	for _, d := range []struct {
@@ -95,7 +99,8 @@ func scaleOptionsFromEnv() (scaleOptions, error) {
 
 // Run is one scale run's figures (a figure that could not be measured is absent).
 type Run struct {
-	Strategy      string `json:"strategy"` // otj-edge or naive
+	Strategy      string `json:"strategy"`         // otj-edge or naive
+	Source        string `json:"source,omitempty"` // the agent's calendar source: absent for Graph, "ews"
 	Rooms         int    `json:"rooms"`
 	Codecs        int    `json:"codecs"`
 	PolyEndpoints int    `json:"poly_endpoints"`
@@ -118,6 +123,9 @@ type Run struct {
 	GraphThrottled               int     `json:"graph_throttled_responses"`                        // 429s over the whole run
 	GraphEarlyRetries            int     `json:"graph_requests_before_retry_after"`
 	GraphMaxInFlightPerMailbox   int     `json:"graph_max_in_flight_per_mailbox"`
+
+	// EWS figures of an ews run (its graph_* request counts stay Graph's: none).
+	EWS *EWSFigures `json:"ews,omitempty"`
 
 	PeakRSSMB        float64 `json:"peak_rss_mb"`
 	SteadyRSSMB      float64 `json:"steady_rss_mb"` // mean over the window
@@ -188,9 +196,14 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	s, err := harness.StartSim(ctx, bins.Bins, dir, "--rooms", strconv.Itoa(n), "--cisco", strconv.Itoa(n),
+	flags := []string{"--rooms", strconv.Itoa(n), "--cisco", strconv.Itoa(n),
 		"--poly", strconv.Itoa(r.PolyEndpoints), "--meetings", strconv.Itoa(o.meetings), "--latency", o.latency.String(),
-		"--clean", "--mqtt", "embedded")
+		"--clean", "--mqtt", "embedded"}
+	if o.source == "ews" {
+		r.Source = "ews"
+		flags = append(flags, "--source", "ews")
+	}
+	s, err := harness.StartSim(ctx, bins.Bins, dir, flags...)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +229,10 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		r.Meetings += len(c.meetings)
 	}
 	g0, err := graphStats(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	e0, err := ewsStats(ctx, st)
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +274,10 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	if err != nil {
 		return nil, err
 	}
+	e1, err := ewsStats(ctx, st)
+	if err != nil {
+		return nil, err
+	}
 	r.ColdGraphReqs = g1.Requests - g0.Requests
 	if !sleepCtx(ctx, o.settle) {
 		return nil, ctx.Err()
@@ -269,6 +290,10 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 	s0, _ := harness.ProcUsage(s.Pid())
 	g2, err := graphStats(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	e2, err := ewsStats(ctx, st)
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +320,10 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 	s1, _ := harness.ProcUsage(s.Pid())
 	g3, err := graphStats(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	e3, err := ewsStats(ctx, st)
 	if err != nil {
 		return nil, err
 	}
@@ -336,8 +365,15 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	if err != nil {
 		return nil, err
 	}
+	e4, err := ewsStats(ctx, st)
+	if err != nil {
+		return nil, err
+	}
 	r.GraphThrottled, r.GraphEarlyRetries = g4.throttled-g0.throttled, g4.early-g0.early
 	r.GraphMaxInFlightPerMailbox = g4.maxInFlight
+	if st.ewsAdmin != "" {
+		r.EWS = ewsFigures(e0, e1, e2, e3, e4, wall, ch)
+	}
 	if exited, err := p.proc.Exited(); exited {
 		return nil, fmt.Errorf("%s exited during the run (%v): see %s", strategy, err, p.proc.Log)
 	}
@@ -352,9 +388,13 @@ func (r *Run) summary() string {
 		}
 		return strconv.FormatFloat(*p, 'f', 1, 64)
 	}
-	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %d req/day, peak %.1f MB, steady %.1f MB, CPU %.2f %%",
+	perDay := fmt.Sprintf("%d Graph req/day", r.ProjectedGraphRequestsPerDay)
+	if r.EWS != nil {
+		perDay = fmt.Sprintf("%d EWS req/day, p95 change %s s", r.EWS.ProjectedPerDay, f(r.EWS.P95Change))
+	}
+	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %s, peak %.1f MB, steady %.1f MB, CPU %.2f %%",
 		f(r.ColdSyncSeconds), f(r.HotChanges.P95), r.HotChanges.Seen, r.HotChanges.Count, f(r.ColdChanges.P95),
-		r.ColdChanges.Seen, r.ColdChanges.Count, r.ProjectedGraphRequestsPerDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent)
+		r.ColdChanges.Seen, r.ColdChanges.Count, perDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent)
 }
 
 // coldStart waits until every codec shows its right bookings (and, for otj-edge, every room

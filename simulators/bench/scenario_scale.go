@@ -13,7 +13,7 @@ import (
 func init() {
 	register("scale", scaleScenario)
 	register("baseline", baselineScenario)
-	afterScenarios = append(afterScenarios, ratios, targets)
+	afterScenarios = append(afterScenarios, ratios, targets, ewsTargets)
 }
 
 var (

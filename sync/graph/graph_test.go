@@ -240,26 +240,6 @@ func TestHotRoomsPollOften(t *testing.T) {
 	assert.Equal(t, 2, s.Stats().HotRooms)
 }
 
-// TestRestartResumesFromDeltaLink: a new syncer on the same store polls the stored deltaLink;
-// it does not start over.
-func TestRestartResumesFromDeltaLink(t *testing.T) {
-	r := roomName(1)
-	h := newHarness(t, graphsim.Options{}, r)
-	h.addRoom(r, graphsim.Recommended())
-	h.post(r, invite("Before the restart", t0.Add(2*time.Hour), time.Hour))
-	_, stop := h.start(Tuning{})
-	h.waitFor("the first sync", h.synced(r))
-	stop()
-	link := h.cursor(r).deltaLink
-	require.NotEmpty(t, link)
-
-	added := h.post(r, invite("While stopped", t0.Add(3*time.Hour), time.Hour))
-	h.start(Tuning{})
-	h.waitFor("the change", func() bool { _, ok := h.events(r)[added]; return ok })
-	assert.Equal(t, 1, h.stats(r).FullSyncs, "no full resync after the restart")
-	assert.Equal(t, 1, h.stats(r).DeltaPolls)
-}
-
 // TestBadRoomsDoNotHoldUpTheOthers: with a single request in flight for the whole site, a room
 // outside the access policy, a throttled room, a missing mailbox and an on-premises mailbox do
 // not delay the good rooms; each gets a status that says what to do, one event, and retries
