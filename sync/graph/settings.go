@@ -38,6 +38,9 @@ type Integration struct {
 	// NotificationURL is the public HTTPS URL Graph posts change notifications to (the site's
 	// reverse proxy forwards it to HandleNotification); "" = polling only (notify.go).
 	NotificationURL string
+	// NotificationListen is where the agent's listener takes them (notifications_listen); only
+	// `otj-edge check` uses it, to answer the validation itself when the agent is not running.
+	NotificationListen string
 }
 
 // UsesCertificate reports whether the integration authenticates with a certificate.
