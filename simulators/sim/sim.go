@@ -41,6 +41,9 @@ type Options struct {
 	// Source is the calendar source of the generated agent config: "graph" (default) or "ews"
 	// (ewssim serves the same rooms over EWS; sim.json gains an "ews" block).
 	Source string
+	// Notify puts a TLS reverse proxy in front of the agent's Graph change-notification
+	// listener and turns notifications on in the generated config (notify.go).
+	Notify bool
 }
 
 // Defaults fills unset options.
@@ -98,6 +101,8 @@ type GraphInfo struct {
 	CAFile       string   `json:"ca_file"`
 	Admin        string   `json:"admin"` // http://127.0.0.1:Q
 	Rooms        []string `json:"rooms"`
+	// Notifications is set with --notify (notify.go).
+	Notifications *NotifyInfo `json:"notifications,omitempty"`
 }
 
 // CiscoInfo is one simulated codec.
