@@ -133,7 +133,12 @@ func (a *Agent) rulesTest(profile string, ev calendar.Event) (rules.Report, erro
 func (a *Agent) webSourceStats() []web.SourceStats {
 	var out []web.SourceStats
 	for _, st := range a.sourceStats() {
-		out = append(out, web.SourceStats{Type: st.Type, Name: st.Integration, RequestsToday: st.UsedToday, Budget: st.Budget, Projected24h: st.Projected24h})
+		ws := web.SourceStats{Type: st.Type, Name: st.Integration, RequestsToday: st.UsedToday, Budget: st.Budget, Projected24h: st.Projected24h}
+		if n := st.Notifications; n != nil {
+			ws.Notifications = &web.SourceNotifications{Rooms: n.Rooms, Live: n.Live, Received: n.Received, Ignored: n.Ignored,
+				Lifecycle: n.Lifecycle, Failures: n.Failures, LastError: n.LastError}
+		}
+		out = append(out, ws)
 	}
 	return out
 }

@@ -86,7 +86,7 @@ func graphIntegration(name string, g *config.Graph) graph.Integration {
 		ClientCertificateFile: g.ClientCertificateFile, ClientCertificates: g.ClientCertificates, ClientKey: g.ClientKey,
 		TokenURL: g.TokenURL, Tenant: g.Tenant, AuthorityHost: g.AuthorityHost, GraphURL: g.GraphURL,
 		MaxRequestsPerDay: g.MaxRequestsPerDay, MaxInFlight: g.MaxInFlight, CAFile: g.CAFile,
-		NotificationURL: g.NotificationsURL,
+		NotificationURL: g.NotificationsURL, NotificationListen: g.NotificationsListen,
 	}
 	if g.Delegated() {
 		// The signed-in account's refresh token, sealed in the state directory apart from

@@ -54,6 +54,18 @@ type sourceStats struct {
 	HotRooms        int            `json:"hot_rooms"`
 	Synced          int            `json:"synced"`
 	BudgetExhausted bool           `json:"budget_exhausted"`
+	Notifications   *struct {
+		Rooms     int    `json:"rooms"`
+		Live      int    `json:"live"`
+		Received  int64  `json:"received"`
+		Ignored   int64  `json:"ignored"`
+		Lifecycle int64  `json:"lifecycle"`
+		Creates   int64  `json:"creates"`
+		Renewals  int64  `json:"renewals"`
+		Deletes   int64  `json:"deletes"`
+		Failures  int64  `json:"failures"`
+		LastError string `json:"last_error,omitempty"`
+	} `json:"notifications,omitempty"`
 }
 
 var messageID = regexp.MustCompile(`"id":"[0-9a-f]{32}"`)
@@ -70,6 +82,20 @@ func TestPayloadsMatchGolden(t *testing.T) {
 	tr := health.New(fake.Now)
 	tr.OK("graph/m365", "42 rooms")
 	tr.Fail("cisco/board-room", "wrong username or password")
+	// A source with change notifications adds their block (sync/source.NotifyStats).
+	notifications := &struct {
+		Rooms     int    `json:"rooms"`
+		Live      int    `json:"live"`
+		Received  int64  `json:"received"`
+		Ignored   int64  `json:"ignored"`
+		Lifecycle int64  `json:"lifecycle"`
+		Creates   int64  `json:"creates"`
+		Renewals  int64  `json:"renewals"`
+		Deletes   int64  `json:"deletes"`
+		Failures  int64  `json:"failures"`
+		LastError string `json:"last_error,omitempty"`
+	}{Rooms: 42, Live: 42, Received: 310, Lifecycle: 1, Creates: 43, Renewals: 42, Failures: 1,
+		LastError: "renew subscription for room-07@contoso.example: Service Unavailable"}
 	cfg := mqttConfig(b.URL())
 	cfg.ClientID = "otj-edge-oslo-hq-3f9a1c2b7d4e"
 	every := time.Minute
@@ -83,7 +109,7 @@ func TestPayloadsMatchGolden(t *testing.T) {
 				"sources": []SourceMetrics{{Type: "graph", Name: "m365", Stats: sourceStats{
 					Integration: "m365", Budget: 1000000, UsedToday: 18211, ProjectedToday: 60000, Projected24h: 99000,
 					HotInterval: 30 * time.Second, ColdInterval: 5 * time.Minute, Rooms: map[string]int{"ok": 41, "policy_denied": 1},
-					HotRooms: 6, Synced: 42}}},
+					HotRooms: 6, Synced: 42, Notifications: notifications}}},
 				"processor_passes": 96,
 			}
 		}})

@@ -65,6 +65,21 @@ type SourceStats struct {
 	Budget int64 `json:"budget"`
 	// Projected24h is the requests the whole day will use at the current pace.
 	Projected24h int64 `json:"projected_24h"`
+	// Notifications are the source's change notifications (Graph with notifications_url);
+	// absent for a source that only polls.
+	Notifications *SourceNotifications `json:"notifications,omitempty"`
+}
+
+// SourceNotifications is how a source's change notifications are doing: rooms subscribed of
+// those that should be, what came in, and the subscription calls that failed.
+type SourceNotifications struct {
+	Rooms     int    `json:"rooms"`
+	Live      int    `json:"live"`
+	Received  int64  `json:"received"`
+	Ignored   int64  `json:"ignored"`
+	Lifecycle int64  `json:"lifecycle"`
+	Failures  int64  `json:"failures"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // MQTTState is the telemetry link as the page shows it.

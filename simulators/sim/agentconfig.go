@@ -43,6 +43,9 @@ type AgentIntegration struct {
 	GraphURL          string `yaml:"graph_url,omitempty"`
 	MaxRequestsPerDay int    `yaml:"max_requests_per_day,omitempty"`
 	CAFile            string `yaml:"ca_file,omitempty"`
+	// Graph change notifications (otj-sim --notify).
+	NotificationsURL    string `yaml:"notifications_url,omitempty"`
+	NotificationsListen string `yaml:"notifications_listen,omitempty"`
 	// EWS (type ews): the keys of agent/config's ews integration.
 	URL                  string `yaml:"url,omitempty"`
 	AutodiscoverURL      string `yaml:"autodiscover_url,omitempty"`

@@ -44,6 +44,9 @@ type Options struct {
 	Source string
 	// Webex is the number of cloud-registered Webex devices (webexsim; sim.json "webex").
 	Webex int
+	// Notify puts a TLS reverse proxy in front of the agent's Graph change-notification
+	// listener and turns notifications on in the generated config (notify.go).
+	Notify bool
 }
 
 // Defaults fills unset options.
@@ -105,6 +108,8 @@ type GraphInfo struct {
 	CAFile       string   `json:"ca_file"`
 	Admin        string   `json:"admin"` // http://127.0.0.1:Q
 	Rooms        []string `json:"rooms"`
+	// Notifications is set with --notify (notify.go).
+	Notifications *NotifyInfo `json:"notifications,omitempty"`
 }
 
 // CiscoInfo is one simulated codec.

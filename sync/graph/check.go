@@ -33,6 +33,9 @@ type CheckReport struct {
 	// subject, expiry) when the integration uses one; "" with a client secret.
 	Certificate string
 	Rooms       []RoomCheck // empty when there was no token
+	// Notify is the change-notification round trip (check_notify.go), when notifications_url
+	// is set and there was a token.
+	Notify *NotifyCheck
 }
 
 // Check fetches a token and reads each room's next 24 hours (one request per room, at most
@@ -97,6 +100,16 @@ func Check(ctx context.Context, in Integration, mailboxes []string, httpClient *
 		})
 	}
 	wg.Wait()
+	if in.NotificationURL != "" {
+		nc := NotifyCheck{Detail: "not tried: no room is readable (Graph subscribes to a room's events)"}
+		for _, rc := range rep.Rooms {
+			if rc.Status == store.RoomOK {
+				nc = checkNotifications(ctx, a, in, rc.Mailbox, httpClient)
+				break
+			}
+		}
+		rep.Notify = &nc
+	}
 	return rep
 }
 
@@ -133,6 +146,14 @@ func (rep CheckReport) Lines() (lines []string, failed int) {
 		}
 		failed++
 		lines = append(lines, fmt.Sprintf("%s: %s: %s: %s", prefix, rc.Mailbox, rc.Status, rc.Detail))
+	}
+	if n := rep.Notify; n != nil {
+		if n.OK {
+			lines = append(lines, fmt.Sprintf("%s: notifications: ok, %s", prefix, n.Detail))
+		} else {
+			failed++
+			lines = append(lines, fmt.Sprintf("%s: notifications FAILED: %s", prefix, n.Detail))
+		}
 	}
 	return lines, failed
 }

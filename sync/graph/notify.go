@@ -12,6 +12,7 @@ import (
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/source"
 )
 
 // Change notifications (notifications_url, README "Calendar sync (Microsoft Graph)"): one
@@ -52,18 +53,9 @@ func (t *NotifyTuning) defaults() {
 	}
 }
 
-// NotifyStats are the change-notification figures of an integration (status page, tests).
-type NotifyStats struct {
-	Live      int    `json:"live"`      // rooms with a live subscription
-	Received  int64  `json:"received"`  // notifications accepted (change and lifecycle)
-	Ignored   int64  `json:"ignored"`   // refused: unknown subscription or wrong clientState
-	Lifecycle int64  `json:"lifecycle"` // lifecycle notifications accepted
-	Creates   int64  `json:"creates"`   // subscriptions created
-	Renewals  int64  `json:"renewals"`  // ... renewed
-	Deletes   int64  `json:"deletes"`   // ... deleted (notifications_url changed or removed)
-	Failures  int64  `json:"failures"`  // subscription calls that failed
-	LastError string `json:"last_error,omitempty"`
-}
+// NotifyStats are the change-notification figures of an integration (status page, MQTT
+// metrics, tests); Stats carries them too.
+type NotifyStats = source.NotifyStats
 
 // notifier is the subscriptions of one integration (fields under Syncer.mu).
 type notifier struct {
@@ -137,8 +129,13 @@ func (s *Syncer) NotifyStats() NotifyStats {
 	if s.nt == nil {
 		return NotifyStats{}
 	}
+	return s.notifyStats(s.clk.Now())
+}
+
+// notifyStats are the figures with the live subscriptions counted (under s.mu, s.nt set).
+func (s *Syncer) notifyStats(now time.Time) NotifyStats {
 	st := s.nt.stats
-	now := s.clk.Now()
+	st.Rooms = len(s.list)
 	for _, r := range s.list {
 		if s.subscribed(r, now) {
 			st.Live++

@@ -46,6 +46,9 @@ type Integration struct {
 	Scopes []string
 	// Tokens holds the signed-in account's refresh token, sealed (delegated only).
 	Tokens *tokenvault.Vault `json:"-"`
+	// NotificationListen is where the agent's listener takes them (notifications_listen); only
+	// `otj-edge check` uses it, to answer the validation itself when the agent is not running.
+	NotificationListen string
 }
 
 // UsesCertificate reports whether the integration authenticates with a certificate.

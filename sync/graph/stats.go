@@ -34,6 +34,10 @@ func (s *Syncer) Stats() Stats {
 			st.Synced++
 		}
 	}
+	if s.nt != nil {
+		n := s.notifyStats(now)
+		st.Notifications = &n
+	}
 	return st
 }
 

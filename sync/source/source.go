@@ -107,6 +107,24 @@ type Stats struct {
 	// Synced counts rooms whose last full read completed (they have a cursor to go on from).
 	Synced          int  `json:"synced"`
 	BudgetExhausted bool `json:"budget_exhausted"`
+	// Notifications are the change-notification figures of a source that takes them (Graph
+	// with notifications_url); nil, and absent from the JSON, for one that only polls.
+	Notifications *NotifyStats `json:"notifications,omitempty"`
+}
+
+// NotifyStats are a source's change notifications: how many rooms are subscribed, what came
+// in, and what failed (status page, MQTT metrics, bench).
+type NotifyStats struct {
+	Rooms     int    `json:"rooms"`     // rooms that should have a subscription
+	Live      int    `json:"live"`      // rooms with a live subscription
+	Received  int64  `json:"received"`  // notifications accepted (change and lifecycle)
+	Ignored   int64  `json:"ignored"`   // refused: unknown subscription or wrong clientState
+	Lifecycle int64  `json:"lifecycle"` // lifecycle notifications accepted
+	Creates   int64  `json:"creates"`   // subscriptions created
+	Renewals  int64  `json:"renewals"`  // ... renewed
+	Deletes   int64  `json:"deletes"`   // ... deleted (the URL changed or was removed)
+	Failures  int64  `json:"failures"`  // subscription calls that failed
+	LastError string `json:"last_error,omitempty"`
 }
 
 // CheckResult is one integration's part of `otj-edge check`: what it printed, one line per
