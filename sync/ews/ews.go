@@ -7,8 +7,6 @@
 package ews
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -64,11 +62,43 @@ type Integration struct {
 
 // Tuning adjusts the scheduler for tests and benchmarks; zero values take the defaults.
 type Tuning struct {
-	HotInterval  time.Duration
-	ColdInterval time.Duration
-	HotLead      time.Duration
-	Jitter       float64
-	Seed         uint64
+	HotInterval  time.Duration // default 15 s: a meeting starts within HotLead or runs
+	ColdInterval time.Duration // default 4 min
+	HotLead      time.Duration // default 30 min
+	Jitter       float64       // default 0.05
+	Seed         uint64        // 0: random
+	// Added for EWS (not in the first contract): MaxEntries is CalendarView's
+	// MaxEntriesReturned (default 500; a fuller window is split); StreamDebounce is how long
+	// a notification waits for its siblings before the room syncs (default 2 s; Exchange
+	// sends several events per meeting change); RollSpread spreads the daily window roll
+	// after midnight (default 20 min).
+	MaxEntries     int
+	StreamDebounce time.Duration
+	RollSpread     time.Duration
+}
+
+func (t *Tuning) defaults() {
+	if t.HotInterval <= 0 {
+		t.HotInterval = 15 * time.Second
+	}
+	if t.ColdInterval <= 0 {
+		t.ColdInterval = 4 * time.Minute
+	}
+	if t.HotLead <= 0 {
+		t.HotLead = 30 * time.Minute
+	}
+	if t.Jitter <= 0 {
+		t.Jitter = 0.05
+	}
+	if t.MaxEntries <= 0 {
+		t.MaxEntries = 500
+	}
+	if t.StreamDebounce <= 0 {
+		t.StreamDebounce = 2 * time.Second
+	}
+	if t.RollSpread <= 0 {
+		t.RollSpread = 20 * time.Minute
+	}
 }
 
 // Options are a Syncer's dependencies and configuration.
@@ -84,27 +114,10 @@ type Options struct {
 	Tuning     Tuning
 }
 
-// Syncer syncs the rooms of one EWS integration.
-type Syncer struct{}
-
 var _ source.Source = (*Syncer)(nil)
 
-var errNotBuilt = errors.New("ews: not built yet")
-
-// New makes a Syncer; it reads nothing from the network.
-func New(opts Options) (*Syncer, error) { return nil, errNotBuilt }
-
-// Run syncs until ctx ends.
-func (s *Syncer) Run(ctx context.Context) error { return errNotBuilt }
-
-// SyncNow queues a sync of room ("" = all).
-func (s *Syncer) SyncNow(room string, full bool) error { return errNotBuilt }
-
-// Stats reports the source's accounting and its rooms' statuses.
-func (s *Syncer) Stats() source.Stats { return source.Stats{} }
-
-// Check is the integration's part of `otj-edge check`: autodiscover (when used), sign-in,
-// server version, and each room read once.
-func Check(ctx context.Context, in Integration, mailboxes []string, httpClient *http.Client) source.CheckResult {
-	return source.CheckResult{Lines: []string{source.Component(Type, in.Name) + ": FAILED: not built yet"}, Failed: 1}
-}
+// Defaults of an integration.
+const (
+	DefaultMaxRequestsPerDay = 1_000_000
+	DefaultMaxInFlight       = 8
+)

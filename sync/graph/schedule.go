@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/source/poll"
 )
 
 // The daily budget (max_requests_per_day, Pexip's "Maximum Graph API requests").
@@ -110,21 +111,8 @@ func (s *Syncer) plan(now time.Time) {
 	b.nextPlan = now.Add(time.Minute)
 }
 
-// fitPlan chooses how polls spend available requests: running meetings hot when everything
-// fits at the shortest intervals (full), else the lean plan, stretched by the factor that makes
-// it fit; with nothing available, as rarely as hardLeft (what the hard cap leaves) allows.
-func fitPlan(full, lean, available, hardLeft float64) (runningHot bool, stretch float64) {
-	switch {
-	case full <= available:
-		return true, 1
-	case lean <= available:
-		return false, 1
-	case available > 0:
-		return false, max(1, lean/available)
-	default:
-		return false, max(1, lean/max(1, hardLeft))
-	}
-}
+// fitPlan is poll.FitPlan (shared with the other polling sources).
+var fitPlan = poll.FitPlan
 
 // pollCost is how many polls the rooms make in [from, to) at the shortest intervals.
 func (s *Syncer) pollCost(from, to time.Time, runningHot bool) float64 {
@@ -143,41 +131,8 @@ func (s *Syncer) pollCost(from, to time.Time, runningHot bool) float64 {
 	return cost
 }
 
-// hotSeconds is the length of the union of the rooms' hot periods within [from, to).
-func hotSeconds(spans []store.Span, from, to time.Time, lead time.Duration, runningHot bool) float64 {
-	var total time.Duration
-	var curStart, curEnd time.Time
-	flush := func() {
-		if curEnd.After(curStart) {
-			total += curEnd.Sub(curStart)
-		}
-	}
-	for _, sp := range spans { // by start, so hot periods come in order of their start
-		st, en := hotPeriod(sp, lead, runningHot)
-		if st.Before(from) {
-			st = from
-		}
-		if en.After(to) {
-			en = to
-		}
-		if !en.After(st) {
-			continue
-		}
-		if st.After(curEnd) {
-			flush()
-			curStart, curEnd = st, en
-		} else if en.After(curEnd) {
-			curEnd = en
-		}
-	}
-	flush()
-	return total.Seconds()
-}
-
-// hotPeriod is when a meeting keeps its room hot.
-func hotPeriod(sp store.Span, lead time.Duration, runningHot bool) (time.Time, time.Time) {
-	if runningHot {
-		return sp.Start.Add(-lead), sp.End
-	}
-	return sp.Start.Add(-lead), sp.Start
-}
+// hotSeconds and hotPeriod are poll's (shared with the other polling sources).
+var (
+	hotSeconds = poll.HotSeconds
+	hotPeriod  = poll.HotPeriod
+)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
+	"github.com/otj-edge/otj-edge/sync/source/poll"
 )
 
 // When each room steps next: the scheduler loop's timer and wake-up, which due rooms step now
@@ -83,16 +84,12 @@ func (s *Syncer) rollOffset(r *room) time.Duration {
 	return time.Duration(h.Sum32()%spread) * time.Second
 }
 
-func dayStart(t time.Time) time.Time {
-	y, m, d := t.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, t.Location())
-}
+var dayStart = poll.DayStart
 
 // window is the calendarView window of a round starting now: the start of yesterday to the
 // end of today + upcoming_days.
 func window(r *room, now time.Time) (time.Time, time.Time) {
-	day := dayStart(now)
-	return day.AddDate(0, 0, -1), day.AddDate(0, 0, r.spec.UpcomingDays+1)
+	return poll.Window(r.spec.UpcomingDays, now)
 }
 
 // needsFull reports whether the room's next round must start over (under s.mu).
@@ -140,8 +137,7 @@ func (s *Syncer) nextHot(r *room, now time.Time) time.Time {
 
 // jitter spreads d by ± the tuning's fraction (under s.mu).
 func (s *Syncer) jitter(d time.Duration) time.Duration {
-	f := 1 + s.tune.Jitter*(2*s.rng.Float64()-1)
-	return time.Duration(float64(d) * f)
+	return poll.Jitter(s.rng, s.tune.Jitter, d)
 }
 
 // nextPoll is when a room that just finished a round polls again (under s.mu).
@@ -164,6 +160,5 @@ func (s *Syncer) nextPoll(r *room, now time.Time) time.Time {
 
 // backoff is the wait after n consecutive transient failures: 5 s doubling to 5 min, jittered.
 func (s *Syncer) backoff(n int) time.Duration {
-	d := 5 * time.Second << min(n-1, 6)
-	return s.jitter(min(d, 5*time.Minute))
+	return s.jitter(poll.Backoff(n))
 }

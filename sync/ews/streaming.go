@@ -1,0 +1,294 @@
+package ews
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/otj-edge/otj-edge/agent/clock"
+	"github.com/otj-edge/otj-edge/sync/source/poll"
+)
+
+// Streaming notifications (impersonation only: Exchange refuses delegates with
+// ErrorSubscriptionDelegateAccessNotSupported). Rooms are subscribed in groups of at most 200
+// (one GetStreamingEvents connection each), anchored on the group's first mailbox with
+// X-PreferServerAffinity and the X-BackEndOverrideCookie the first Subscribe returns (research
+// §A3). A notification makes that room read its window after StreamDebounce; polling goes on
+// underneath at the usual intervals, so a dropped or expired stream only loses the speed-up
+// until it is subscribed again (with backoff).
+
+// streamGroup is the most subscriptions one GetStreamingEvents carries.
+const streamGroup = 200
+
+// connectionTimeout is GetStreamingEvents' ConnectionTimeout in minutes (1–30).
+const connectionTimeout = 30
+
+type streamState struct {
+	note     string            // for the health line
+	disabled bool              // Exchange refused subscriptions for the account
+	subs     map[string]string // subscription id → mailbox
+	live     int               // groups with an open stream
+}
+
+func (s *Syncer) streaming() bool { return s.in.Streaming && s.in.Access == AccessImpersonation }
+
+// runStreams keeps each group's stream open until ctx ends.
+func (s *Syncer) runStreams(ctx context.Context) {
+	s.mu.Lock()
+	s.stream.subs = map[string]string{}
+	order := append([]string(nil), s.order...)
+	s.mu.Unlock()
+	done := make(chan struct{}, len(order)/streamGroup+1)
+	n := 0
+	for i := 0; i < len(order); i += streamGroup {
+		group := order[i:min(len(order), i+streamGroup)]
+		n++
+		go func() {
+			defer func() { done <- struct{}{} }()
+			s.runGroup(ctx, group)
+		}()
+	}
+	for range n {
+		<-done
+	}
+}
+
+// runGroup subscribes a group's rooms and reads their stream, again and again.
+func (s *Syncer) runGroup(ctx context.Context, group []string) {
+	failures := 0
+	wait := func() bool {
+		failures++
+		return clock.Sleep(s.clk, poll.Jitter(s.rng2(), s.tune.Jitter, poll.Backoff(failures)), ctx.Done())
+	}
+	resubscribed := false
+	for ctx.Err() == nil {
+		c, f := s.client(ctx)
+		if f != nil {
+			if !wait() {
+				return
+			}
+			continue
+		}
+		ids, cookie, err := s.subscribeGroup(ctx, c, group)
+		if errors.Is(err, errDelegateStreaming) {
+			return
+		}
+		if len(ids) == 0 {
+			if !wait() {
+				return
+			}
+			continue
+		}
+		if resubscribed {
+			// Events may have come while there was no subscription: read every room once.
+			for _, m := range group {
+				s.notify(m)
+			}
+		}
+		resubscribed = true
+		s.setLive(+1)
+		for ctx.Err() == nil {
+			closed, err := s.readStream(ctx, c, group[0], cookie, ids)
+			if err != nil || !closed {
+				if err != nil && ctx.Err() == nil {
+					s.log.Info("the notification stream dropped; polling until it is back", "rooms", len(group), "err", err)
+				}
+				break
+			}
+			failures = 0 // a stream that ran its full time is healthy
+		}
+		s.setLive(-1)
+		go s.unsubscribeAll(context.WithoutCancel(ctx), c, group[0], cookie, ids)
+		if ctx.Err() != nil || !wait() {
+			return
+		}
+	}
+}
+
+func (s *Syncer) setLive(d int) {
+	s.mu.Lock()
+	s.stream.live += d
+	switch {
+	case s.stream.disabled:
+	case s.stream.live > 0:
+		s.stream.note = "streaming notifications on"
+	default:
+		s.stream.note = "notification stream down; polling"
+	}
+	s.mu.Unlock()
+	s.updateHealth()
+}
+
+// rng2 draws under s.mu (the scheduler's rng is not safe for concurrent use).
+func (s *Syncer) rng2() *lockedRand { return &lockedRand{s} }
+
+var errDelegateStreaming = errors.New("delegate access cannot subscribe to notifications")
+
+// subscribeGroup subscribes each room of a group; rooms that cannot be subscribed just poll.
+func (s *Syncer) subscribeGroup(ctx context.Context, c *client, group []string) ([]string, string, error) {
+	var ids []string
+	var cookie string
+	anchor := group[0]
+	for _, m := range group {
+		tg := target{mailbox: m, anchor: anchor, cookie: cookie}
+		if cookie == "" {
+			tg.gotCookie = &cookie
+		}
+		id, err := c.subscribe(ctx, tg)
+		if err != nil {
+			var e *ewsError
+			if errors.As(err, &e) && e.code == "ErrorSubscriptionDelegateAccessNotSupported" {
+				s.mu.Lock()
+				s.stream.disabled = true
+				s.stream.note = "streaming notifications refused for a delegate account (ErrorSubscriptionDelegateAccessNotSupported); polling"
+				s.mu.Unlock()
+				s.log.Warn("Exchange refuses notifications to a delegate; the rooms are polled", "code", e.code)
+				return nil, "", errDelegateStreaming
+			}
+			if ctx.Err() == nil {
+				s.log.Debug("cannot subscribe a room to notifications; it is polled", "room", m, "err", err)
+			}
+			continue
+		}
+		ids = append(ids, id)
+		s.mu.Lock()
+		s.stream.subs[id] = m
+		s.mu.Unlock()
+	}
+	return ids, cookie, nil
+}
+
+func (s *Syncer) unsubscribeAll(ctx context.Context, c *client, anchor, cookie string, ids []string) {
+	s.mu.Lock()
+	var rooms []string
+	for _, id := range ids {
+		rooms = append(rooms, s.stream.subs[id])
+		delete(s.stream.subs, id)
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for i, id := range ids {
+		_ = c.unsubscribe(ctx, target{mailbox: rooms[i], anchor: anchor, cookie: cookie}, id)
+	}
+}
+
+// streamMessage is one GetStreamingEventsResponseMessage.
+type streamMessage struct {
+	responseMessage
+	Notifications []struct {
+		SubscriptionID string     `xml:"SubscriptionId"`
+		Events         []xml.Name `xml:",any"`
+	} `xml:"Notifications>Notification"`
+	ErrorIDs         []string `xml:"ErrorSubscriptionIds>SubscriptionId"`
+	ConnectionStatus string   `xml:"ConnectionStatus"`
+}
+
+// readStream holds one GetStreamingEvents open and wakes the rooms it reports on. closed is
+// true when Exchange ended the connection normally (ConnectionStatus Closed after
+// ConnectionTimeout): open it again with the same subscriptions.
+func (s *Syncer) readStream(ctx context.Context, c *client, anchor, cookie string, ids []string) (closed bool, err error) {
+	var b strings.Builder
+	b.WriteString(`<m:GetStreamingEvents><m:SubscriptionIds>`)
+	for _, id := range ids {
+		b.WriteString(`<t:SubscriptionId>` + esc(id) + `</t:SubscriptionId>`)
+	}
+	fmt.Fprintf(&b, `</m:SubscriptionIds><m:ConnectionTimeout>%d</m:ConnectionTimeout></m:GetStreamingEvents>`, connectionTimeout)
+	resp, err := c.send(ctx, "GetStreamingEvents", target{mailbox: anchor, anchor: anchor, cookie: cookie}, b.String())
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return false, fmt.Errorf("GetStreamingEvents: HTTP %d: %s", resp.StatusCode, oneLine(string(raw)))
+	}
+	dec := xml.NewDecoder(resp.Body)
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return false, errors.New("the stream ended without ConnectionStatus Closed")
+			}
+			return false, err
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch se.Name.Local {
+		case "Fault":
+			return false, errors.New("GetStreamingEvents failed with a SOAP fault")
+		case "GetStreamingEventsResponseMessage":
+		default:
+			continue
+		}
+		var m streamMessage
+		if err := dec.DecodeElement(&m, &se); err != nil {
+			return false, err
+		}
+		if m.failed() {
+			// ErrorSubscriptionNotFound, ErrorExpiredSubscription, ErrorMissedNotificationEvents…:
+			// subscribe again (and read the rooms, in case events were lost).
+			return false, m.err("GetStreamingEvents")
+		}
+		for _, n := range m.Notifications {
+			for _, ev := range n.Events {
+				if ev.Local != "StatusEvent" && ev.Local != "SubscriptionId" && ev.Local != "PreviousWatermark" && ev.Local != "MoreEvents" {
+					s.notifyID(n.SubscriptionID)
+					break
+				}
+			}
+		}
+		if strings.TrimSpace(m.ConnectionStatus) == "Closed" {
+			return true, nil
+		}
+	}
+}
+
+func (s *Syncer) notifyID(id string) {
+	s.mu.Lock()
+	m := s.stream.subs[id]
+	s.mu.Unlock()
+	if m != "" {
+		s.notify(m)
+	}
+}
+
+// notify makes a room read its window after the debounce (never before a back-off).
+func (s *Syncer) notify(mailbox string) {
+	s.mu.Lock()
+	r, ok := s.rooms[mailbox]
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	r.dirty = true
+	at := s.clk.Now().Add(s.tune.StreamDebounce)
+	if r.notBefore.After(at) {
+		at = r.notBefore
+	}
+	if !r.running && at.Before(r.due) {
+		r.due = at
+		s.due.Queue(r)
+	} else if r.running {
+		// The step running now may have listed the view before the change: go again.
+		r.woken = true
+	}
+	s.mu.Unlock()
+	s.signal()
+}
+
+// lockedRand draws from the scheduler's rng under s.mu.
+type lockedRand struct{ s *Syncer }
+
+func (l *lockedRand) Float64() float64 {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	return l.s.rng.Float64()
+}
