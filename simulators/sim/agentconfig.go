@@ -33,7 +33,7 @@ type AgentMQTT struct {
 	Broker string `yaml:"broker"`
 }
 
-// AgentIntegration is a Graph or an EWS integration (the other type's keys stay empty).
+// AgentIntegration is a Graph, EWS or Google integration (the other types' keys stay empty).
 type AgentIntegration struct {
 	Name              string `yaml:"name"`
 	Type              string `yaml:"type"`
@@ -52,6 +52,10 @@ type AgentIntegration struct {
 	Access               string `yaml:"access,omitempty"`
 	Streaming            *bool  `yaml:"streaming,omitempty"`
 	RequestServerVersion string `yaml:"request_server_version,omitempty"`
+	// Google (type google): the keys of agent/config's google integration.
+	ServiceAccountKeyFile string `yaml:"service_account_key_file,omitempty"`
+	Subject               string `yaml:"subject,omitempty"`
+	Endpoint              string `yaml:"endpoint,omitempty"`
 }
 
 // AgentProfile is a profile with its rules.

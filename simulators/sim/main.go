@@ -27,10 +27,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.MQTT, "mqtt", "embedded", "MQTT broker: embedded, off, or HOST:PORT")
 	fs.Int64Var(&o.Seed, "seed", 1, "scenario seed")
 	fs.BoolVar(&o.Clean, "clean", false, "no deliberately misconfigured rooms (the demo has one with bad calendar processing and one outside the access policy)")
-	fs.StringVar(&o.Source, "source", SourceGraph, "calendar source of the generated agent config: graph, or ews (ewssim serves the same rooms over EWS)")
+	fs.StringVar(&o.Source, "source", SourceGraph, "calendar source of the generated agent config: graph, ews (ewssim serves the same rooms over EWS) or google (googlesim serves them as Google resource calendars)")
 	verbose := fs.Bool("v", false, "log simulator activity to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean] [--source graph|ews]")
+		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean] [--source graph|ews|google]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -43,8 +43,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "otj-sim: unexpected arguments: %v\n", fs.Args())
 		return 2
 	}
-	if o.Source != SourceGraph && o.Source != SourceEWS {
-		fmt.Fprintf(stderr, "otj-sim: --source %q: want graph or ews\n", o.Source)
+	if o.Source != SourceGraph && o.Source != SourceEWS && o.Source != SourceGoogle {
+		fmt.Fprintf(stderr, "otj-sim: --source %q: want graph, ews or google\n", o.Source)
 		return 2
 	}
 	if o.Rooms < 1 || o.Cisco < 0 || o.Poly < 0 || o.Meetings < 0 {

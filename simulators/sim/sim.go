@@ -38,8 +38,9 @@ type Options struct {
 	Now func() time.Time
 	// Clean leaves out the deliberately misconfigured rooms the demo shows (benchmarks).
 	Clean bool
-	// Source is the calendar source of the generated agent config: "graph" (default) or "ews"
-	// (ewssim serves the same rooms over EWS; sim.json gains an "ews" block).
+	// Source is the calendar source of the generated agent config: "graph" (default), "ews"
+	// (ewssim serves the same rooms over EWS; sim.json gains an "ews" block) or "google"
+	// (googlesim serves them as resource calendars; sim.json gains a "google" block).
 	Source string
 }
 
@@ -75,12 +76,15 @@ func (o *Options) Defaults() {
 const (
 	SourceGraph = "graph"
 	SourceEWS   = "ews"
+	// SourceGoogle: googlesim serves the same rooms as Google resource calendars.
+	SourceGoogle = "google"
 )
 
 // File is sim.json.
 type File struct {
 	Graph      *GraphInfo  `json:"graph,omitempty"`
 	EWS        *EWSInfo    `json:"ews,omitempty"`
+	Google     *GoogleInfo `json:"google,omitempty"`
 	Cisco      []CiscoInfo `json:"cisco"`
 	Poly       []PolyInfo  `json:"poly"`
 	CiscoAdmin string      `json:"cisco_admin,omitempty"`
@@ -205,8 +209,8 @@ func RoomAddress(i, n int) string {
 // Start starts every registered part, then writes otj-edge.yaml and sim.json.
 func Start(ctx context.Context, opts Options) (*Running, error) {
 	opts.Defaults()
-	if opts.Source != SourceGraph && opts.Source != SourceEWS {
-		return nil, fmt.Errorf("source %q: want graph or ews", opts.Source)
+	if opts.Source != SourceGraph && opts.Source != SourceEWS && opts.Source != SourceGoogle {
+		return nil, fmt.Errorf("source %q: want graph, ews or google", opts.Source)
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
