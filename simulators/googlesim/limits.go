@@ -337,8 +337,14 @@ func (s *Server) api(method string, h func(http.ResponseWriter, *http.Request, *
 			writeAPIError(w, e)
 			return
 		}
+		// Google counts per-user limits per quotaUser when one is given (a server acting for
+		// many users), else per authenticated principal.
+		quotaUser := at.principal
+		if qu := r.URL.Query().Get("quotaUser"); qu != "" && len(qu) <= 40 {
+			quotaUser = qu
+		}
 		s.mu.Lock()
-		e = s.admit(at.principal, mailbox, s.now())
+		e = s.admit(quotaUser, mailbox, s.now())
 		if e == nil {
 			if e = s.takeFault(mailbox, method); e != nil {
 				s.stats.Faults++

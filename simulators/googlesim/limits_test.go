@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admin "google.golang.org/api/admin/directory/v1"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 )
 
@@ -33,6 +34,11 @@ func TestUserRateLimit(t *testing.T) {
 	assert.Equal(t, 6, st.ByMethod["events.list"])
 	assert.Equal(t, 1, st.RateLimited)
 	assert.Equal(t, 5, e.g.Stats().Users[e.g.AdminUser()].PeakPerMinute)
+
+	// quotaUser splits the per-user accounting (a server acting for many users).
+	_, err = svc.Events.List(cal).Do(googleapi.QuotaUser("room-01"))
+	require.NoError(t, err)
+	assert.Equal(t, 1, e.g.Stats().Users["room-01"].Requests)
 
 	e.clk.Advance(61 * time.Second)
 	_, err = svc.Events.List(cal).Do()
