@@ -90,8 +90,10 @@ soak:
 	$(GO) run ./simulators/soak -out bench/soak.json
 
 ## demo: simulators + agent on a generated config; prints the status page and a live summary
+## (OTJ_DEMO_SOURCE=google make demo: the rooms are Google resource calendars, read through googlesim; ews: EWS)
+OTJ_DEMO_SOURCE ?= graph
 demo: build
-	$(GO) run ./simulators/demo --agent bin/otj-edge --sim bin/otj-sim --dir sim
+	$(GO) run ./simulators/demo --agent bin/otj-edge --sim bin/otj-sim --dir sim --source $(OTJ_DEMO_SOURCE)
 
 clean:
 	rm -rf bin dist bench/report.json bench/soak.json

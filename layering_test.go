@@ -24,7 +24,7 @@ var kit = []string{"agent/clock", "agent/health", "agent/secret", "agent/tokenva
 
 // sources are the calendar source packages (add sync/ews, sync/google as they land); their
 // leaves for the config loader (sync/graph/graphconf) are not sources.
-var sources = []string{"sync/graph", "sync/ews"}
+var sources = []string{"sync/graph", "sync/ews", "sync/google"}
 
 // modelStore is the one package that knows both the store and the neutral model
 // (sync/calendar): it encodes events and meetings into the store's model-agnostic rows and

@@ -437,7 +437,7 @@ profiles:
 `+path+`:3: integration "calendar-a": token (or token_file) is required
 `+path+`:5: unknown key "tokn" in integrations (did you mean "token"?)
 `+path+`:6: integration "calendar-a": max_requests_per_day 10 is below 100
-`+path+`:8: integration "calendar-b": type "fak" is not supported (ews, fake, graph)`, err.Error())
+`+path+`:8: integration "calendar-b": type "fak" is not supported (ews, fake, google, graph)`, err.Error())
 
 	fleet := simFleet(t)
 	codecs := map[string]*ciscosim.Codec{"room-1@example.com": addSimCodec(t, fleet, "codec-1", ciscosim.CodecConfig{})}

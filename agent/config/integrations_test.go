@@ -109,6 +109,6 @@ func TestAnUnknownIntegrationTypeListsTheKnownOnes(t *testing.T) {
 	withProbeType(t)
 	_, err := Parse("c.yaml", []byte(probeHead+"  - name: ews\n    type: prob\n    url: https://x\n  - name: other\n    url: https://y\n"), env(nil))
 	require.Error(t, err)
-	assert.Equal(t, `c.yaml:7: integration "ews": type "prob" is not supported (ews, graph, probe)
-c.yaml:9: integration "other": type is required (ews, graph, probe)`, err.Error())
+	assert.Equal(t, `c.yaml:7: integration "ews": type "prob" is not supported (ews, google, graph, probe)
+c.yaml:9: integration "other": type is required (ews, google, graph, probe)`, err.Error())
 }

@@ -32,6 +32,8 @@ func main() {
 	poly := flag.Int("poly", 6, "Poly endpoints")
 	once := flag.Bool("once", false, "print one summary once everything has settled and exit (for tests)")
 	timeout := flag.Duration("timeout", 0, "give up after this long (0: run until Ctrl-C)")
+	// OTJ_DEMO_SOURCE=google make demo runs the demo on Google Workspace (googlesim).
+	source := flag.String("source", envOr("OTJ_DEMO_SOURCE", sim.SourceGraph), "calendar source: graph, ews or google (default $OTJ_DEMO_SOURCE, else graph)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -41,13 +43,21 @@ func main() {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	if err := run(ctx, os.Stdout, *agentBin, *simBin, *dir, *rooms, *cisco, *poly, *once); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, os.Stdout, *agentBin, *simBin, *dir, *source, *rooms, *cisco, *poly, *once); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, w io.Writer, agentBin, simBin, dir string, rooms, cisco, poly int, once bool) error {
+// envOr is the environment variable key, or def when it is unset or empty.
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, w io.Writer, agentBin, simBin, dir, source string, rooms, cisco, poly int, once bool) error {
 	// A fresh directory each time: the demo's calendars are generated around "now".
 	if err := os.RemoveAll(dir); err != nil {
 		return err
@@ -61,7 +71,7 @@ func run(ctx context.Context, w io.Writer, agentBin, simBin, dir string, rooms, 
 	}
 	defer simLog.Close()
 	simCmd := exec.Command(simBin, "--dir", dir, "--rooms", fmt.Sprint(rooms), "--cisco", fmt.Sprint(cisco),
-		"--poly", fmt.Sprint(poly), "--mqtt", "embedded")
+		"--poly", fmt.Sprint(poly), "--mqtt", "embedded", "--source", source)
 	simCmd.Stderr = simLog
 	out, err := simCmd.StdoutPipe()
 	if err != nil {
