@@ -20,7 +20,7 @@ import (
 const module = "github.com/otj-edge/otj-edge"
 
 // kit is the leaf kit every layer may use: each imports no project package but the others.
-var kit = []string{"agent/clock", "agent/health", "agent/secret"}
+var kit = []string{"agent/clock", "agent/health", "agent/secret", "agent/tokenvault"}
 
 // sources are the calendar source packages (add sync/ews, sync/google as they land); their
 // leaves for the config loader (sync/graph/graphconf) are not sources.
