@@ -33,6 +33,7 @@ func (l *loader) validate(c *Config) {
 	integrations := l.integrations(c)
 	profiles := l.profiles(c, integrations)
 	l.endpoints(c, profiles)
+	l.webexSection(c)
 }
 
 func (l *loader) site(c *Config) {
