@@ -50,7 +50,7 @@ endpoints:
   - {name: wx-1, type: webex, room: room-1@example.com, webex: hub, device_id: D1, device_name: Bar}
   - {name: wx-2, type: webex, room: room-2@example.com, webex: hub}
   - {name: wx-3, type: webex, room: room-3@example.com, device_id: D1}
-  - {name: wx-4, type: webex, room: room-4@example.com, webex: nope, workspace: W, fingerprint: "` + "aa" + `"}
+  - {name: wx-4, type: webex, room: room-4@example.com, webex: nope, workspace: W, fingerprint: "`+"aa"+`"}
   - {name: wx-5, type: webex, room: room-5@example.com, webex: lab, device_name: Bar, address: 10.0.0.1}
 `), env(nil))
 	require.Error(t, err)
