@@ -451,68 +451,15 @@ func orDefault(v, d string) string {
 	return v
 }
 
-// list is Bookings List: DayOffset/Days select whole days of the codec's clock, ScheduleType
-// Current|Upcoming narrows further, Offset/Limit page.
+// list is Bookings List on the codec: ListBookings over its current list and clock.
 func (c *Codec) list(p map[string]any) (any, *rpcError) {
 	c.mu.Lock()
 	all := append([]Booking(nil), c.bookings...)
 	now := c.now()
 	c.mu.Unlock()
-	loc := c.fleet.location()
-	var from, to time.Time
-	_, hasDays := p["Days"]
-	_, hasOffset := p["DayOffset"]
-	if hasDays || hasOffset {
-		days, offset := 1, 0
-		if hasDays {
-			d, ok := intParam(p["Days"])
-			if !ok || d < 1 || d > 365 {
-				return nil, errf(codeInvalidParams, "Invalid params: Days must be 1–365")
-			}
-			days = d
-		}
-		if hasOffset {
-			o, ok := intParam(p["DayOffset"])
-			if !ok || o < 0 || o > 365 {
-				return nil, errf(codeInvalidParams, "Invalid params: DayOffset must be 0–365")
-			}
-			offset = o
-		}
-		ln := now.In(loc)
-		from = time.Date(ln.Year(), ln.Month(), ln.Day()+offset, 0, 0, 0, 0, loc)
-		to = time.Date(ln.Year(), ln.Month(), ln.Day()+offset+days, 0, 0, 0, 0, loc)
-	}
-	st, _ := p["ScheduleType"].(string)
-	if st != "" && !strings.EqualFold(st, "Current") && !strings.EqualFold(st, "Upcoming") {
-		return nil, errf(codeInvalidParams, "Invalid params: ScheduleType must be Current or Upcoming")
-	}
-	var sel []Booking
-	for _, b := range all {
-		if !from.IsZero() && (!b.end().After(from) || !b.start().Before(to)) {
-			continue
-		}
-		switch {
-		case strings.EqualFold(st, "Current") && (now.Before(b.start()) || !now.Before(b.end())):
-			continue
-		case strings.EqualFold(st, "Upcoming") && !b.start().After(now):
-			continue
-		}
-		sel = append(sel, b)
-	}
-	total := len(sel)
-	if o, ok := intParam(p["Offset"]); ok && o > 0 {
-		sel = sel[min(o, len(sel)):]
-	}
-	if l, ok := intParam(p["Limit"]); ok && l > 0 && l < len(sel) {
-		sel = sel[:l]
-	}
-	res := map[string]any{"status": "OK", "ResultInfo": map[string]any{"TotalRows": total}}
-	if len(sel) > 0 {
-		items := make([]any, len(sel))
-		for i, b := range sel {
-			items[i] = listItem(i, b)
-		}
-		res["Booking"] = items
+	res, err := ListBookings(all, now, c.fleet.location(), p)
+	if err != nil {
+		return nil, errf(codeInvalidParams, "Invalid params: "+err.Error())
 	}
 	return res, nil
 }
