@@ -122,11 +122,14 @@ func (c *conn) send(ctx context.Context, op, method, path string, q url.Values, 
 	}
 	var rd io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		// Unescaped, so a bookings body carries exactly the bytes device/bookings built.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(body); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		rd = bytes.NewReader(b)
+		rd = &buf
 	}
 	cctx, cancel := context.WithTimeout(ctx, c.m.opts.CallTimeout)
 	defer cancel()

@@ -85,9 +85,11 @@ func newDev(m *Manager, c *conn, ep Endpoint) *dev {
 func (d *dev) clk() clock.Clock { return d.m.opts.Clock }
 
 func (d *dev) kick() {
+	d.m.busy.add(1)
 	select {
 	case d.wake <- struct{}{}:
 	default:
+		d.m.busy.add(-1) // one wake is pending already
 	}
 }
 
@@ -101,6 +103,9 @@ func (d *dev) changed() {
 	d.lastChange = now
 	d.mu.Unlock()
 	d.kick()
+	if h := d.m.opts.onChanged; h != nil {
+		h(d.ep.Name)
+	}
 }
 
 func (d *dev) request(r request) {
@@ -129,6 +134,7 @@ func (d *dev) run(ctx context.Context) {
 	d.midnightAt = bookings.NextMidnight(now, d.m.opts.Location).Add(d.m.opts.MidnightSkew)
 	d.due = true // the first push after start is in full, once the device is known
 	var timer clock.Timer
+	woken := false
 	for {
 		d.step(ctx)
 		if ctx.Err() != nil {
@@ -144,6 +150,9 @@ func (d *dev) run(ctx context.Context) {
 			timer = d.clk().NewTimer(max(0, next.Sub(d.clk().Now())))
 			fire = timer.C()
 		}
+		if woken {
+			d.m.busy.add(-1) // the wake is handled and the next deadline armed
+		}
 		select {
 		case <-ctx.Done():
 			if timer != nil {
@@ -151,7 +160,9 @@ func (d *dev) run(ctx context.Context) {
 			}
 			return
 		case <-d.wake:
+			woken = true
 		case <-fire:
+			woken, timer = false, nil
 		}
 	}
 }
@@ -215,9 +226,9 @@ func (d *dev) step(ctx context.Context) {
 	}
 	switch {
 	case len(reqs) > 0 || force:
-		d.attempt(ctx, true)
+		d.attempt(ctx, true, len(reqs) > 0)
 	case burst || d.due:
-		d.attempt(ctx, d.due)
+		d.attempt(ctx, d.due, false)
 	default:
 		return
 	}
@@ -230,12 +241,27 @@ func (d *dev) step(ctx context.Context) {
 	}
 }
 
-// attempt pushes and clears the burst it covered.
-func (d *dev) attempt(ctx context.Context, force bool) {
+// attempt pushes and clears the burst it covered. Unless someone asked (Push, Retry), a
+// refused push waits out RefusalRetry and a failed one its backoff or Retry-After: a busy
+// calendar or a status round does not turn a refusal into a request storm.
+func (d *dev) attempt(ctx context.Context, force, asked bool) {
 	d.mu.Lock()
 	d.dirtyAt, d.lastChange = time.Time{}, time.Time{}
 	d.mu.Unlock()
 	d.outcome = device.Result{}
+	now := d.clk().Now()
+	if !asked {
+		if d.refusal != "" && now.Before(d.refusalAt.Add(d.m.opts.RefusalRetry)) {
+			d.due = true
+			d.failed(d.refusal)
+			return
+		}
+		if !d.retryAt.IsZero() && now.Before(d.retryAt) {
+			d.due = true
+			d.failed(d.lastDetail)
+			return
+		}
+	}
 	d.push(ctx, force)
 }
 

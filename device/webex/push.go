@@ -2,6 +2,7 @@ package webex
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -73,7 +74,7 @@ func (d *dev) push(ctx context.Context, force bool) {
 		d.failed(d.refusal)
 		return
 	}
-	cmd, body := "Bookings.Put", map[string]any{"deviceId": d.device.ID, "arguments": map[string]any{}, "body": map[string]any{"Bookings": p.Bookings}}
+	cmd, body := "Bookings.Put", map[string]any{"deviceId": d.device.ID, "arguments": map[string]any{}, "body": json.RawMessage(p.Body)}
 	if len(p.Bookings) == 0 {
 		cmd, body = "Bookings.Clear", map[string]any{"deviceId": d.device.ID, "arguments": map[string]any{}}
 	}
