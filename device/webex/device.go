@@ -275,6 +275,7 @@ func (d *dev) applyStatus(ctx context.Context, st statusUpdate) bool {
 		if errors.As(st.err, &nf) || errors.As(st.err, &am) {
 			d.resolved = false
 		}
+		d.updateSummary(ctx, nil) // auth_failed, a device gone: the state says so now
 		return false
 	}
 	before := d.device

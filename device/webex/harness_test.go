@@ -185,7 +185,7 @@ func (h *harness) stop() {
 	case <-time.After(10 * time.Second):
 		h.t.Error("manager did not stop within 10 s")
 	}
-	h.cancel = nil
+	h.cancel, h.mgr = nil, nil
 }
 
 // settle waits until every endpoint loop and status round waits on its timer with no wake
@@ -275,3 +275,6 @@ func meetingsAt(room string, base time.Time, n int) []calendar.Meeting {
 	}
 	return out
 }
+
+// advance0 moves the clock while no manager runs.
+func (h *harness) advance0(d time.Duration) { h.fake.Advance(d) }
