@@ -84,6 +84,8 @@ type AgentEndpoint struct {
 	Password         string `yaml:"password,omitempty"`
 	CalendarUsername string `yaml:"calendar_username,omitempty"`
 	CalendarPassword string `yaml:"calendar_password,omitempty"`
+	Webex            string `yaml:"webex,omitempty"`     // type webex: the connection's name
+	DeviceID         string `yaml:"device_id,omitempty"` // type webex: the Webex device id
 }
 
 // DemoProfile is the profile name the generated config uses.

@@ -23,6 +23,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.Meetings, "meetings", 40, "meetings per room over the coming days")
 	fs.IntVar(&o.Cisco, "cisco", 14, "simulated Cisco codecs")
 	fs.IntVar(&o.Poly, "poly", 6, "simulated Poly endpoints")
+	fs.IntVar(&o.Webex, "webex", 0, "simulated Webex cloud-registered devices (webexsim)")
 	fs.DurationVar(&o.Latency, "latency", 0, "latency added to every Graph request (e.g. 100ms)")
 	fs.StringVar(&o.MQTT, "mqtt", "embedded", "MQTT broker: embedded, off, or HOST:PORT")
 	fs.Int64Var(&o.Seed, "seed", 1, "scenario seed")
@@ -30,7 +31,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Source, "source", SourceGraph, "calendar source of the generated agent config: graph, or ews (ewssim serves the same rooms over EWS)")
 	verbose := fs.Bool("v", false, "log simulator activity to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean] [--source graph|ews]")
+		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--webex N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean] [--source graph|ews]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -47,8 +48,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "otj-sim: --source %q: want graph or ews\n", o.Source)
 		return 2
 	}
-	if o.Rooms < 1 || o.Cisco < 0 || o.Poly < 0 || o.Meetings < 0 {
-		fmt.Fprintln(stderr, "otj-sim: --rooms must be at least 1; --cisco, --poly and --meetings cannot be negative")
+	if o.Rooms < 1 || o.Cisco < 0 || o.Poly < 0 || o.Webex < 0 || o.Meetings < 0 {
+		fmt.Fprintln(stderr, "otj-sim: --rooms must be at least 1; --cisco, --poly, --webex and --meetings cannot be negative")
 		return 2
 	}
 	level := slog.LevelWarn

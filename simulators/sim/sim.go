@@ -41,6 +41,8 @@ type Options struct {
 	// Source is the calendar source of the generated agent config: "graph" (default) or "ews"
 	// (ewssim serves the same rooms over EWS; sim.json gains an "ews" block).
 	Source string
+	// Webex is the number of cloud-registered Webex devices (webexsim; sim.json "webex").
+	Webex int
 }
 
 // Defaults fills unset options.
@@ -81,6 +83,7 @@ const (
 type File struct {
 	Graph      *GraphInfo  `json:"graph,omitempty"`
 	EWS        *EWSInfo    `json:"ews,omitempty"`
+	Webex      *WebexInfo  `json:"webex,omitempty"`
 	Cisco      []CiscoInfo `json:"cisco"`
 	Poly       []PolyInfo  `json:"poly"`
 	CiscoAdmin string      `json:"cisco_admin,omitempty"`

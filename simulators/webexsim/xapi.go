@@ -245,6 +245,7 @@ func (s *Server) statusTreeLocked(d *device) map[string]any {
 			"ProductPlatform": strings.TrimPrefix(d.product, "Cisco "),
 			"Software":        map[string]any{"Version": d.profile.Version, "DisplayName": d.profile.DisplayName, "Name": "s53300"},
 			"Hardware":        map[string]any{"Module": map[string]any{"SerialNumber": d.serial}},
+			"State":           map[string]any{"NumberOfActiveCalls": 0, "NumberOfInProgressCalls": 0, "NumberOfSuspendedCalls": 0},
 		},
 		"Bookings": map[string]any{
 			"Current":      map[string]any{"Id": current},

@@ -166,6 +166,10 @@ func TestStatusIsNestedAndFollowsBookings(t *testing.T) {
 	if r.body["result"].(map[string]any)["Bookings"].(map[string]any)["Current"].(map[string]any)["Id"] != "evt-1" {
 		t.Fatalf("during the meeting: %s", r.raw)
 	}
+	r = e.get("/xapi/status?deviceId="+id+"&name=SystemUnit.State.NumberOfActiveCalls", tok)
+	if r.status != 200 || r.body["result"].(map[string]any)["SystemUnit"].(map[string]any)["State"].(map[string]any)["NumberOfActiveCalls"] != 0.0 {
+		t.Fatalf("active calls: %s", r.raw)
+	}
 	webexError(t, e.get("/xapi/status?deviceId="+id+"&name=No.Such.Thing", tok), 400)
 	webexError(t, e.get("/xapi/status?deviceId="+id, tok), 400)
 }
