@@ -31,9 +31,9 @@ var sources = []string{"sync/graph", "sync/ews", "sync/google"}
 // decodes them back. Sources, the processor, drivers, the web and telemetry may use it.
 const modelStore = "sync/calendar/stored"
 
-// deviceShared are the packages of device/ every driver may use: the driver seam and the
-// certificate trust.
-var deviceShared = []string{"device", "device/pin"}
+// deviceShared are the packages of device/ every driver may use: the driver seam, the
+// certificate trust, and the Bookings Put document (Cisco LAN and Webex cloud push the same).
+var deviceShared = []string{"device", "device/pin", "device/bookings"}
 
 // pkg is what the rules read of `go list -json`: paths are relative to the module ("sync/graph").
 type pkg struct {
@@ -194,12 +194,24 @@ var rules = []rule{
 	{
 		// The seam and the certificate trust are leaves: every driver and the agent use them.
 		name:    "the driver seam is a leaf",
-		applies: func(p string) bool { return slices.Contains(deviceShared, p) },
+		applies: func(p string) bool { return slices.Contains(deviceShared, p) && p != "device/bookings" },
 		forbidden: func(dep string) string {
 			if slices.Contains(kit, dep) {
 				return ""
 			}
 			return "package device and device/pin import no project package except the kit (" + strings.Join(kit, ", ") + ")"
+		},
+	},
+	{
+		// The Bookings Put document is made of the meeting model and nothing else, so both
+		// Cisco drivers (LAN and Webex cloud) push the same bytes for the same room.
+		name:    "the bookings document is a leaf",
+		applies: func(p string) bool { return p == "device/bookings" },
+		forbidden: func(dep string) string {
+			if slices.Contains(kit, dep) || dep == "sync/calendar" {
+				return ""
+			}
+			return "device/bookings imports only the meeting model (sync/calendar) and the kit"
 		},
 	},
 	{

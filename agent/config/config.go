@@ -31,6 +31,9 @@ type Config struct {
 	Integrations []Integration `yaml:"integrations"`
 	Profiles     []Profile     `yaml:"profiles"`
 	Endpoints    []Endpoint    `yaml:"endpoints"`
+	// Webex are the Webex API connections endpoints of type webex push through
+	// (endpoint_webex.go).
+	Webex []WebexConnection `yaml:"webex"`
 
 	// File is the path the config was read from.
 	File string `yaml:"-"`
@@ -146,6 +149,7 @@ type Rule struct {
 const (
 	EndpointCisco = "cisco"
 	EndpointPoly  = "poly"
+	EndpointWebex = "webex"
 )
 
 // Endpoint is a video endpoint in a room.
@@ -174,7 +178,13 @@ type Endpoint struct {
 	CalendarUsername     string `yaml:"calendar_username"`
 	CalendarPassword     Secret `yaml:"calendar_password"`
 	CalendarPasswordFile string `yaml:"calendar_password_file"`
-	Pos                  Pos    `yaml:"-"`
+	// Webex endpoints: the connection (webex: name) and the device, by exactly one of its
+	// id, its workspace (id or display name) or its display name.
+	Webex      string `yaml:"webex"`
+	DeviceID   string `yaml:"device_id"`
+	Workspace  string `yaml:"workspace"`
+	DeviceName string `yaml:"device_name"`
+	Pos        Pos    `yaml:"-"`
 }
 
 // Room is a room mailbox the site syncs, with the profile its endpoints use.

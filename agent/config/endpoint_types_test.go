@@ -54,8 +54,8 @@ func TestRegisteredEndpointType(t *testing.T) {
 	assert.Equal(t, `c.yaml:7: endpoint "bench": the lab has no room 2
 c.yaml:8: endpoint "bench": address only applies to Cisco and Poly endpoints
 c.yaml:9: endpoint "bench": calendar_username only applies to Poly endpoints
-c.yaml:10: endpoint "other": type "labb" is not one of cisco, lab, poly
-c.yaml:11: endpoint "untyped": type is required (cisco, lab or poly)`, err.Error())
+c.yaml:10: endpoint "other": type "labb" is not one of cisco, lab, poly, webex
+c.yaml:11: endpoint "untyped": type is required (cisco, lab, poly or webex)`, err.Error())
 
 	assert.Panics(t, func() { RegisterEndpointType("lab", EndpointType{}) }, "a type is registered once")
 }

@@ -35,6 +35,7 @@ func (l *loader) validate(c *Config) {
 	l.endpoints(c, profiles)
 	l.roomIntegrations(c, integrations) // rooms.go
 	l.shadows(c)                        // shadow.go
+	l.webexSection(c)
 }
 
 func (l *loader) site(c *Config) {

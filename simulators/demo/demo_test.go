@@ -17,7 +17,7 @@ import (
 )
 
 // TestDemoRunsEndToEnd builds both binaries and runs the demo as `make demo` does (a smaller
-// site), until every room has synced, every codec has bookings and the Poly endpoints show
+// site), until every room has synced, every codec and Webex device has bookings and the Poly endpoints show
 // meetings; then it stops everything.
 func TestDemoRunsEndToEnd(t *testing.T) {
 	bin := buildBinaries(t)
@@ -25,7 +25,7 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	defer cancel()
 	var out bytes.Buffer
 	dir := filepath.Join(t.TempDir(), "sim")
-	err := run(ctx, &out, filepath.Join(bin, "otj-edge"), filepath.Join(bin, "otj-sim"), dir, "graph", 6, 3, 3, true)
+	err := run(ctx, &out, filepath.Join(bin, "otj-edge"), filepath.Join(bin, "otj-sim"), dir, "graph", 6, 3, 3, 2, true)
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "otj-edge.log"))
 		t.Fatalf("demo: %v\n%s\nagent log:\n%s", err, out.String(), log)
@@ -35,6 +35,7 @@ func TestDemoRunsEndToEnd(t *testing.T) {
 	assert.Contains(t, s, "rooms:     6 rooms: 5 ok, 1 policy_denied", "the demo's room outside the access policy shows as such")
 	assert.Contains(t, s, "\n           warn: graph/m365: ", "the warning names its component")
 	assert.Regexp(t, `cisco:     \d+ bookings on 3 of 3 codecs`, s)
+	assert.Regexp(t, `webex:     \d+ bookings on 2 of 2 cloud devices`, s, "the Webex devices got their rooms' bookings through the cloud")
 	assert.Regexp(t, `poly:      \d+ meetings shown on [1-3] of 3 endpoints; calendar `, s)
 	assert.Regexp(t, `mqtt:      \d+ messages: \d+ events, .*room states for [1-6] rooms?`, s)
 	assert.FileExists(t, filepath.Join(dir, "sim.json"))
@@ -50,7 +51,7 @@ func TestDemoRunsOnGoogle(t *testing.T) {
 	defer cancel()
 	var out bytes.Buffer
 	dir := filepath.Join(t.TempDir(), "sim")
-	err := run(ctx, &out, filepath.Join(bin, "otj-edge"), filepath.Join(bin, "otj-sim"), dir, "google", 6, 3, 3, true)
+	err := run(ctx, &out, filepath.Join(bin, "otj-edge"), filepath.Join(bin, "otj-sim"), dir, "google", 6, 3, 3, 0, true)
 	if err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "otj-edge.log"))
 		t.Fatalf("demo: %v\n%s\nagent log:\n%s", err, out.String(), log)

@@ -30,6 +30,7 @@ func main() {
 	rooms := flag.Int("rooms", 20, "rooms")
 	cisco := flag.Int("cisco", 14, "Cisco codecs")
 	poly := flag.Int("poly", 6, "Poly endpoints")
+	webex := flag.Int("webex", 3, "Cisco devices registered to Webex (pushed through the cloud xAPI, webexsim), in the first codecs' rooms")
 	once := flag.Bool("once", false, "print one summary once everything has settled and exit (for tests)")
 	timeout := flag.Duration("timeout", 0, "give up after this long (0: run until Ctrl-C)")
 	// OTJ_DEMO_SOURCE=google make demo runs the demo on Google Workspace (googlesim).
@@ -43,7 +44,7 @@ func main() {
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	if err := run(ctx, os.Stdout, *agentBin, *simBin, *dir, *source, *rooms, *cisco, *poly, *once); err != nil && !errors.Is(err, context.Canceled) {
+	if err := run(ctx, os.Stdout, *agentBin, *simBin, *dir, *source, *rooms, *cisco, *poly, *webex, *once); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -57,7 +58,7 @@ func envOr(key, def string) string {
 	return def
 }
 
-func run(ctx context.Context, w io.Writer, agentBin, simBin, dir, source string, rooms, cisco, poly int, once bool) error {
+func run(ctx context.Context, w io.Writer, agentBin, simBin, dir, source string, rooms, cisco, poly, webex int, once bool) error {
 	// A fresh directory each time: the demo's calendars are generated around "now".
 	if err := os.RemoveAll(dir); err != nil {
 		return err
@@ -71,7 +72,7 @@ func run(ctx context.Context, w io.Writer, agentBin, simBin, dir, source string,
 	}
 	defer simLog.Close()
 	simCmd := exec.Command(simBin, "--dir", dir, "--rooms", fmt.Sprint(rooms), "--cisco", fmt.Sprint(cisco),
-		"--poly", fmt.Sprint(poly), "--mqtt", "embedded", "--source", source)
+		"--poly", fmt.Sprint(poly), "--webex", fmt.Sprint(webex), "--mqtt", "embedded", "--source", source)
 	simCmd.Stderr = simLog
 	out, err := simCmd.StdoutPipe()
 	if err != nil {

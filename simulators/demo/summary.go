@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ type summary struct {
 	polys      []polyView
 	ciscoTotal int
 	polyTotal  int
+	// webex are the Webex devices whose simulator answered (bookings as webexsim holds them).
+	webex      []codecView
+	webexTotal int
 	mqtt       *mqttSnapshot // nil: no broker in this demo
 }
 
@@ -101,6 +105,16 @@ func (s summary) render() string {
 		}
 	}
 	fmt.Fprintf(&b, "cisco:     %s on %d of %d codecs\n", plural(bookings, "booking", "bookings"), holding, s.ciscoTotal)
+	if s.webexTotal > 0 {
+		bookings, holding = 0, 0
+		for _, c := range s.webex {
+			bookings += c.bookings
+			if c.bookings > 0 {
+				holding++
+			}
+		}
+		fmt.Fprintf(&b, "webex:     %s on %d of %d cloud devices\n", plural(bookings, "booking", "bookings"), holding, s.webexTotal)
+	}
 
 	meetings, showing := 0, 0
 	states := map[string]int{}
@@ -141,7 +155,10 @@ func (s summary) settled() bool {
 	if len(s.codecs) < s.ciscoTotal || len(s.polys) < s.polyTotal {
 		return false
 	}
-	for _, c := range s.codecs {
+	if len(s.webex) < s.webexTotal {
+		return false
+	}
+	for _, c := range append(slices.Clone(s.codecs), s.webex...) {
 		if c.bookings == 0 {
 			return false
 		}
@@ -168,6 +185,17 @@ func collect(ctx context.Context, f *sim.File, msgs *mqttCounter) summary {
 		}
 		if harness.GetJSON(ctx, f.CiscoAdmin+"/codecs/"+c.Name+"/bookings", &b) == nil {
 			s.codecs = append(s.codecs, codecView{name: c.Name, bookings: len(b.Bookings)})
+		}
+	}
+	if f.Webex != nil {
+		s.webexTotal = len(f.Webex.Devices)
+		for _, d := range f.Webex.Devices {
+			var b struct {
+				Bookings []json.RawMessage `json:"Bookings"`
+			}
+			if harness.GetJSON(ctx, f.Webex.Admin+"/devices/"+d.ID+"/bookings", &b) == nil {
+				s.webex = append(s.webex, codecView{name: d.DisplayName, bookings: len(b.Bookings)})
+			}
 		}
 	}
 	for _, p := range f.Poly {

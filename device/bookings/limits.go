@@ -1,4 +1,4 @@
-package cisco
+package bookings
 
 import (
 	"strings"
@@ -20,8 +20,8 @@ const (
 	MaxEmailSize = 254 // Organizer.Email: RFC 5321's limit; a longer one is no address and is left out
 )
 
-// capText cuts s to at most max characters (runes), ending a cut text with "…".
-func capText(s string, max int) string {
+// CapText cuts s to at most max characters (runes), ending a cut text with "…".
+func CapText(s string, max int) string {
 	if utf8.RuneCountInString(s) <= max {
 		return s
 	}
@@ -35,8 +35,8 @@ func capText(s string, max int) string {
 	return s
 }
 
-// capEmail keeps an address that can be one.
-func capEmail(s string) string {
+// CapEmail keeps an address that can be one.
+func CapEmail(s string) string {
 	if len(s) > MaxEmailSize {
 		return ""
 	}

@@ -1,4 +1,4 @@
-package cisco
+package bookings
 
 import (
 	"bytes"
@@ -127,9 +127,9 @@ func BuildPayload(meetings []calendar.Meeting, fw Firmware) Payload {
 func toBooking(m *calendar.Meeting, fw Firmware, caps Caps) (Booking, string) {
 	b := Booking{
 		ID:        BookingID(m.ID),
-		Title:     capText(title(m), MaxTitle),
+		Title:     CapText(title(m), MaxTitle),
 		Privacy:   "Public",
-		Organizer: Organizer{Name: capText(organizer(m), MaxName), Email: capEmail(m.OrganizerEmail)},
+		Organizer: Organizer{Name: CapText(organizer(m), MaxName), Email: CapEmail(m.OrganizerEmail)},
 		Time: BookingTime{
 			StartTime:       m.Start.UTC().Format("2006-01-02T15:04:05Z"),
 			Duration:        durationMinutes(m.Start, m.End),

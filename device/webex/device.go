@@ -1,0 +1,349 @@
+package webex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/otj-edge/otj-edge/agent/clock"
+	"github.com/otj-edge/otj-edge/device"
+	"github.com/otj-edge/otj-edge/device/bookings"
+	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
+)
+
+// One goroutine per endpoint: it owns the endpoint's state and decides when to push. Changes
+// of the room's meetings are coalesced (Debounce quiet time, MaxDebounce at most), so a busy
+// calendar makes one command per burst; a push is also due on a status round that finds the
+// device back online, on the safety timer, just after local midnight, and when a refusal or a
+// Retry-After has been waited out.
+
+type request struct {
+	reply chan device.Result
+	retry bool
+}
+
+type statusUpdate struct {
+	dev Device
+	err error
+	at  time.Time
+}
+
+// dev is one Webex endpoint.
+type dev struct {
+	m    *Manager
+	c    *conn
+	ep   Endpoint
+	log  *slog.Logger
+	comp string
+
+	wake chan struct{}
+
+	mu          sync.Mutex // guards what other goroutines hand over, and state/online
+	dirtyAt     time.Time  // first change of the burst not pushed yet (zero: none)
+	lastChange  time.Time
+	reqs        []request
+	st          *statusUpdate
+	state       string
+	online      bool
+	workspaceID string // poller's cache
+
+	// Owned by run.
+	resolved    bool
+	device      Device
+	resolveErr  error
+	offlineErr  bool // the last push found the device unreachable; wait for a round
+	fw          bookings.Firmware
+	roomSynced  bool
+	waiting     bool
+	lastHash    string
+	pushedIDs   []string
+	pushedCount int
+	skipped     []bookings.Skip
+	missing     []string
+	refusal     string
+	refState    string
+	refusalAt   time.Time
+	retryAt     time.Time
+	backoff     time.Duration
+	safetyAt    time.Time
+	midnightAt  time.Time
+	due         bool // a push is owed (offline, rate-limited, not resolved yet)
+	lastState   string
+	lastDetail  string
+	outcome     device.Result
+}
+
+func newDev(m *Manager, c *conn, ep Endpoint) *dev {
+	return &dev{m: m, c: c, ep: ep, comp: "webex/" + ep.Name, wake: make(chan struct{}, 1),
+		log: m.log.With("endpoint", ep.Name, "room", ep.Room, "webex", ep.Connection), state: store.EndpointUnknown}
+}
+
+func (d *dev) clk() clock.Clock { return d.m.opts.Clock }
+
+func (d *dev) kick() {
+	d.m.busy.add(1)
+	select {
+	case d.wake <- struct{}{}:
+	default:
+		d.m.busy.add(-1) // one wake is pending already
+	}
+}
+
+// changed: the room's meetings changed.
+func (d *dev) changed() {
+	now := d.clk().Now()
+	d.mu.Lock()
+	if d.dirtyAt.IsZero() {
+		d.dirtyAt = now
+	}
+	d.lastChange = now
+	d.mu.Unlock()
+	d.kick()
+	if h := d.m.opts.onChanged; h != nil {
+		h(d.ep.Name)
+	}
+}
+
+func (d *dev) request(r request) {
+	d.mu.Lock()
+	d.reqs = append(d.reqs, r)
+	d.mu.Unlock()
+	d.kick()
+}
+
+func (d *dev) setStatus(st statusUpdate) {
+	d.mu.Lock()
+	d.st = &st
+	d.mu.Unlock()
+	d.kick()
+}
+
+func (d *dev) status() (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state, d.online
+}
+
+func (d *dev) run(ctx context.Context) {
+	now := d.clk().Now()
+	d.safetyAt = now.Add(d.m.opts.SafetyInterval)
+	d.midnightAt = bookings.NextMidnight(now, d.m.opts.Location).Add(d.m.opts.MidnightSkew)
+	d.due = true // the first push after start is in full, once the device is known
+	var timer clock.Timer
+	woken := false
+	for {
+		d.step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		next := d.nextDeadline()
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
+		var fire <-chan time.Time
+		if !next.IsZero() {
+			timer = d.clk().NewTimer(max(0, next.Sub(d.clk().Now())))
+			fire = timer.C()
+		}
+		if woken {
+			d.m.busy.add(-1) // the wake is handled and the next deadline armed
+		}
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		case <-d.wake:
+			woken = true
+		case <-fire:
+			woken, timer = false, nil
+		}
+	}
+}
+
+// nextDeadline is the earliest time something is due.
+func (d *dev) nextDeadline() time.Time {
+	var next time.Time
+	add := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	d.mu.Lock()
+	if !d.dirtyAt.IsZero() {
+		add(d.debounceDue())
+	}
+	d.mu.Unlock()
+	add(d.retryAt)
+	add(d.safetyAt)
+	add(d.midnightAt)
+	return next
+}
+
+// debounceDue is when a burst's push is due (d.mu held).
+func (d *dev) debounceDue() time.Time {
+	at := d.lastChange.Add(d.m.opts.Debounce)
+	if limit := d.dirtyAt.Add(d.m.opts.MaxDebounce); limit.Before(at) {
+		at = limit
+	}
+	return at
+}
+
+// step does what is due now.
+func (d *dev) step(ctx context.Context) {
+	now := d.clk().Now()
+	d.mu.Lock()
+	reqs, st := d.reqs, d.st
+	d.reqs, d.st = nil, nil
+	burst := !d.dirtyAt.IsZero() && !now.Before(d.debounceDue())
+	d.mu.Unlock()
+
+	force := false
+	if st != nil {
+		force = d.applyStatus(ctx, *st) || force
+	}
+	if !d.retryAt.IsZero() && !now.Before(d.retryAt) {
+		d.retryAt, force = time.Time{}, true
+	}
+	if !now.Before(d.safetyAt) {
+		d.safetyAt, force = now.Add(d.m.opts.SafetyInterval), true
+	}
+	if !now.Before(d.midnightAt) {
+		d.midnightAt, force = bookings.NextMidnight(now, d.m.opts.Location).Add(d.m.opts.MidnightSkew), true
+	}
+	retry := false
+	for _, r := range reqs {
+		retry = retry || r.retry
+	}
+	if retry && d.c.authFailed() != nil {
+		d.c.clearAuthErr()
+	}
+	switch {
+	case len(reqs) > 0 || force:
+		d.attempt(ctx, true, len(reqs) > 0)
+	case burst || d.due:
+		d.attempt(ctx, d.due, false)
+	default:
+		return
+	}
+	res := d.result()
+	for _, r := range reqs {
+		if retry {
+			res.Attempts = 1
+		}
+		r.reply <- res
+	}
+}
+
+// attempt pushes and clears the burst it covered. Unless someone asked (Push, Retry), a
+// refused push waits out RefusalRetry and a failed one its backoff or Retry-After: a busy
+// calendar or a status round does not turn a refusal into a request storm.
+func (d *dev) attempt(ctx context.Context, force, asked bool) {
+	d.mu.Lock()
+	d.dirtyAt, d.lastChange = time.Time{}, time.Time{}
+	d.mu.Unlock()
+	d.outcome = device.Result{}
+	now := d.clk().Now()
+	if !asked {
+		if d.refusal != "" && now.Before(d.refusalAt.Add(d.m.opts.RefusalRetry)) {
+			d.due = true
+			d.failed(d.refusal)
+			return
+		}
+		if !d.retryAt.IsZero() && now.Before(d.retryAt) {
+			d.due = true
+			d.failed(d.lastDetail)
+			return
+		}
+	}
+	d.push(ctx, force)
+}
+
+// applyStatus takes a status round's news; it reports whether a push is due because of it.
+func (d *dev) applyStatus(ctx context.Context, st statusUpdate) bool {
+	wasOnline := d.resolved && d.device.Online() && !d.offlineErr
+	if st.err != nil {
+		d.resolveErr = st.err
+		var nf *NotFoundError
+		var am *AmbiguousError
+		if errors.As(st.err, &nf) || errors.As(st.err, &am) {
+			d.resolved = false
+		}
+		d.updateSummary(ctx, nil) // auth_failed, a device gone: the state says so now
+		return false
+	}
+	before := d.device
+	d.resolveErr, d.resolved, d.device, d.offlineErr = nil, true, st.dev, false
+	d.fw = bookings.ParseFirmware(st.dev.Software, st.dev.Software)
+	d.mu.Lock()
+	d.online = st.dev.Online()
+	d.mu.Unlock()
+	switch {
+	case st.dev.Online() && !wasOnline:
+		if before.ID != "" {
+			d.log.Info("device online in Webex again", "status", st.dev.ConnectionStatus)
+		}
+		return true
+	case d.refusal != "" && !st.at.Before(d.refusalAt.Add(d.m.opts.RefusalRetry)):
+		return true // a refusal (403, 404) is tried again at most every RefusalRetry
+	case before.Software != st.dev.Software || before.ID != st.dev.ID:
+		return true
+	}
+	if !st.dev.Online() {
+		d.updateSummary(ctx, nil) // the state says so now, not at the next push
+	}
+	return false
+}
+
+// hasSynced is the first-sync gate (device/cisco's): nothing, not even a Clear, goes to a
+// device before its room has synced from this store.
+func (d *dev) hasSynced(ctx context.Context) bool {
+	if d.roomSynced {
+		return true
+	}
+	ok, _, err := d.m.opts.Store.RoomResolved(ctx, d.ep.Room)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("cannot read whether the room has synced; pushing nothing", "err", err)
+		}
+		return false
+	}
+	d.roomSynced = ok
+	return ok
+}
+
+// payload is the room's Bookings Put document for the device's firmware.
+func (d *dev) payload(ctx context.Context, now time.Time) (bookings.Payload, error) {
+	from, to := bookings.Window(now, d.m.opts.Location, d.m.opts.WindowPast, d.m.opts.WindowDays)
+	ms, err := stored.Meetings(ctx, d.m.opts.Store, d.ep.Room, from, to)
+	if err != nil {
+		return bookings.Payload{}, err
+	}
+	return bookings.BuildPayload(ms, d.fw), nil
+}
+
+func (d *dev) failed(why string) {
+	d.outcome.Outcome, d.outcome.Detail = device.OutcomeFailed, why
+}
+
+func (d *dev) result() device.Result {
+	r := d.outcome
+	d.mu.Lock()
+	r.Endpoint, r.State, r.Connected = d.ep.Name, d.state, d.online
+	d.mu.Unlock()
+	if r.Outcome == "" {
+		r.Outcome, r.Detail = device.OutcomeFailed, d.lastDetail
+	}
+	if r.Outcome == device.OutcomeFailed && !d.retryAt.IsZero() {
+		r.NextAttempt = d.retryAt
+	}
+	return r
+}
+
+func (d *dev) String() string { return fmt.Sprintf("webex endpoint %s", d.ep.Name) }
