@@ -29,12 +29,12 @@ type Profile struct {
 
 // rule is one compiled rule.
 type rule struct {
-	spec   Spec
+	spec    Spec
 	domain  string   // lower-cased; the first of domains
 	domains []string // lower-cased (a domain rule may have several)
-	re     *regexp.Regexp
-	tmpl   *template.Template
-	eval   func(c *evalCtx, r *rule) (match, string)
+	re      *regexp.Regexp
+	tmpl    *template.Template
+	eval    func(c *evalCtx, r *rule) (match, string)
 	// provider rules have a position in the invite and can yield to written details (see
 	// Resolve); regex, template and domain rules cannot.
 	provider bool
