@@ -191,7 +191,7 @@ func TestCorpus(t *testing.T) {
 	}
 	if !*update {
 		for _, typ := range []string{TypeTeams, TypeZoom, TypeWebex, TypeGoogleMeet, TypePexip, TypeSkype, TypeGoTo,
-			TypeBlueJeans, TypeDomain, TypeRegex, TypeTemplate, "fallback"} {
+			TypeBlueJeans, TypeDomain, TypeRegex, TypeTemplate, "fallback", TypeGoToMeeting, TypeS4B, TypePexipService} {
 			assert.True(t, matchedTypes[typ], "no corpus invite is matched by a %s rule", typ)
 		}
 	}

@@ -1,18 +1,35 @@
 package rules
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // The rule types an administrator writes: a mail domain, a regular expression, a template.
 // custom completes their match with the rule's protocol and platform.
 
+// evalDomain takes the first sip:, sips:, h323: or bare user@host address at one of the rule's
+// domains (exactly; a subdomain is another domain). An h323: address is dialled as H.323
+// unless the rule sets protocol.
 func evalDomain(c *evalCtx, r *rule) (match, string) {
 	d := c.d
 	for _, a := range d.addrs {
-		if a.inURL || a.scheme == "mailto" || lowerASCII(d.domain(a)) != r.domain || c.isPerson(d.address(a)) {
+		if a.inURL || a.scheme == "mailto" {
 			continue
 		}
-		n := d.local(a) + "@" + r.domain
-		return custom(r, n, a.start, "address at "+r.domain)
+		dom := lowerASCII(d.domain(a))
+		if !slices.Contains(r.domains, dom) || c.isPerson(d.address(a)) {
+			continue
+		}
+		how := "address at " + dom
+		if a.scheme == "h323" {
+			how = "h323: " + how
+		}
+		m, note := custom(r, d.local(a)+"@"+dom, a.start, how)
+		if m.number != "" && a.scheme == "h323" && r.spec.Protocol == "" {
+			m.protocol = "H323"
+		}
+		return m, note
 	}
 	return match{}, ""
 }

@@ -21,19 +21,24 @@ import (
 // and the body is capped at maxBodyBytes. BenchmarkAdversarial measures it (ns/byte at 1 MB
 // and at 10 MB should be about the same).
 
-// fuzzProfile has every rule type, so every matcher sees the input.
+// fuzzProfile has every rule type, so every matcher sees the input. The Pexip-named types
+// come first: they rarely match, so the others still run after them.
 func fuzzProfile(t testing.TB) *Profile {
 	p, err := Compile(Settings{}, []Spec{
+		{Name: "gotomeeting", Type: TypeGoToMeeting, Priority: 1},
+		{Name: "s4b", Type: TypeS4B, Priority: 2, Template: "{{.ConferenceID}}@{{.Gateway}}", Domain: Domains{"gw.contoso.com"}},
+		{Name: "pexipservice", Type: TypePexipService, Priority: 3, Domain: Domains{"video.contoso.com"}},
+		{Name: "domains", Type: TypeDomain, Priority: 4, Domain: Domains{"gk.contoso.com", "video.fabrikam.com"}},
 		{Name: "teams", Type: TypeTeams, Priority: 10},
 		{Name: "zoom", Type: TypeZoom, Priority: 20, IncludePIN: true},
 		{Name: "zoom-h323", Type: TypeZoom, Priority: 21, Protocol: "H323", Enabled: ptr(false)},
 		{Name: "webex", Type: TypeWebex, Priority: 30},
-		{Name: "meet", Type: TypeGoogleMeet, Priority: 40, Domain: "meet.contoso.com"},
+		{Name: "meet", Type: TypeGoogleMeet, Priority: 40, Domain: Domains{"meet.contoso.com"}},
 		{Name: "pexip", Type: TypePexip, Priority: 50},
 		{Name: "skype", Type: TypeSkype, Priority: 60},
 		{Name: "goto", Type: TypeGoTo, Priority: 70, Protocol: "H323"},
 		{Name: "bluejeans", Type: TypeBlueJeans, Priority: 80, IncludePIN: true},
-		{Name: "vmr", Type: TypeDomain, Priority: 90, Domain: "vmr.contoso.com"},
+		{Name: "vmr", Type: TypeDomain, Priority: 90, Domain: Domains{"vmr.contoso.com"}},
 		{Name: "re", Type: TypeRegex, Priority: 100, Match: `(?i)room[- ]?code:? *([0-9]{4,8})`, Replace: "$1@vmr.contoso.com"},
 		{Name: "tmpl", Type: TypeTemplate, Priority: 110, Template: `{{with find "lifesizecloud\\.com/([0-9]+)" .Body}}{{.}}@lifesizecloud.com{{end}}`},
 	})
@@ -150,6 +155,13 @@ func adversarialInputs(size int) map[string]string {
 		"colons":                  rep("::"),
 		"zero width":              rep("\u200b"),
 		"invalid utf8":            rep("\xff"),
+		// The Pexip-named types and the Teams Meeting ID fallback.
+		"teams meeting id lines":  "Microsoft Teams " + rep("Meeting ID: 123 456 789 012<br>"),
+		"meeting id and passcode": "Microsoft Teams " + rep("Meeting ID: 123 456 789 012<br>Passcode: x!<br>"),
+		"skype meet links":        rep("https://meet.contoso.com/a/ "),
+		"focus uris":              rep("sip:a@b.co;gruu;opaque=app:conf:focus:id:X "),
+		"goto room lines":         rep("1234567@1.2.3.4 1.2.3.4##7654321 "),
+		"pexip service keys":      rep("teams@x.onpexip.com "),
 	}
 }
 

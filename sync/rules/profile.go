@@ -29,11 +29,12 @@ type Profile struct {
 
 // rule is one compiled rule.
 type rule struct {
-	spec   Spec
-	domain string // lower-cased
-	re     *regexp.Regexp
-	tmpl   *template.Template
-	eval   func(c *evalCtx, r *rule) (match, string)
+	spec    Spec
+	domain  string   // lower-cased; the first of domains
+	domains []string // lower-cased (a domain rule may have several)
+	re      *regexp.Regexp
+	tmpl    *template.Template
+	eval    func(c *evalCtx, r *rule) (match, string)
 	// provider rules have a position in the invite and can yield to written details (see
 	// Resolve); regex, template and domain rules cannot.
 	provider bool
@@ -58,7 +59,10 @@ func Compile(settings Settings, specs []Spec) (*Profile, error) {
 		if !s.IsEnabled() {
 			continue
 		}
-		r := &rule{spec: s, domain: strings.ToLower(strings.TrimSpace(s.Domain))}
+		r := &rule{spec: s, domains: s.Domain.lowered()}
+		if len(r.domains) > 0 {
+			r.domain = r.domains[0]
+		}
 		switch s.Type {
 		case TypeTeams:
 			r.eval, r.provider = evalTeams, true
@@ -91,6 +95,8 @@ func Compile(settings Settings, specs []Spec) (*Profile, error) {
 		case TypeFallbackOnly:
 			r.eval = evalFallbackRule
 			p.fallbackRule = true
+		default:
+			compilePexipType(r) // gotomeeting, s4b, pexipservice (pexiptypes.go)
 		}
 		if r.eval != nil {
 			p.rules = append(p.rules, r)

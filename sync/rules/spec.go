@@ -169,11 +169,29 @@ const (
 	TypeRegex        = "regex"         // RE2 Match → Replace
 	TypeTemplate     = "template"      // Go text/template over the event
 	TypeFallbackOnly = "sip_h323_only" // only the fallback (sip:/sips:/h323: anywhere); useful to pin its priority
+
+	// Pexip's own type names (pexiptypes.go), so a Pexip profile carries over name for name.
+	TypeGoToMeeting  = "gotomeeting"  // GoTo room-system lines: <id>@<ip> (SIP) or <ip>##<id> (H323); domain → <id>@<domain>
+	TypeS4B          = "s4b"          // Skype for Business Server meetings through a gateway, alias from a template
+	TypePexipService = "pexipservice" // Pexip Service VMR aliases (…@<x>.onpexip.com, pexip.me, or the rule's hosted domain)
 )
+
+// Pexip meeting types otj-edge refuses, with the reason (Validate reports it on the type key).
+const (
+	TypeTeamsSIPGuestJoin = "teamssipguestjoin"
+	TypeMeetSIPGuestJoin  = "googlemeetsipguestjoin"
+)
+
+// refusedTypes says why a Pexip type is not offered: building its alias would be a guess that
+// sends rooms to a wrong address.
+var refusedTypes = map[string]string{
+	TypeTeamsSIPGuestJoin: "Pexip's SIP Guest Join for Teams is not supported: Pexip does not publish how its guest-join alias encodes another organization's Teams meeting (nor where company_id goes); use a teams rule (CVI when the organizer has it, else the join link by WebRTC), or a template rule that builds your guest-join address",
+	TypeMeetSIPGuestJoin:  "Pexip's SIP Guest Join for Google Meet is not supported: Pexip does not publish how its guest-join alias encodes another organization's Meet meeting code; use a google_meet rule (WebRTC, or your interop gateway's printed <id>@<domain> address with domain:), or a template rule that builds your guest-join address",
+}
 
 // Types lists every rule type in documentation order.
 var Types = []string{TypeTeams, TypeZoom, TypeWebex, TypeGoogleMeet, TypePexip, TypeSkype, TypeGoTo,
-	TypeBlueJeans, TypeDomain, TypeRegex, TypeTemplate, TypeFallbackOnly}
+	TypeBlueJeans, TypeDomain, TypeRegex, TypeTemplate, TypeFallbackOnly, TypeGoToMeeting, TypeS4B, TypePexipService}
 
 // Spec is one meeting processing rule as configured.
 type Spec struct {
@@ -183,8 +201,8 @@ type Spec struct {
 	Priority    int    `yaml:"priority"` // 1–200; lower is tried first
 	Enabled     *bool  `yaml:"enabled"`  // default true
 	// Domain is the video domain the rule is tied to: the CVI/VTC domain for Teams, the
-	// target of a domain rule, the Pexip VMR domain.
-	Domain string `yaml:"domain"`
+	// target of a domain rule (one or a list), the Pexip VMR domain, the gateway of s4b.
+	Domain Domains `yaml:"domain"`
 	// IncludePIN appends the meeting passcode to the alias (Zoom, BlueJeans).
 	IncludePIN bool `yaml:"include_pin"`
 	// CompanyID is added to SIP guest join aliases (Pexip Service customer id).
@@ -193,6 +211,7 @@ type Spec struct {
 	Match   string `yaml:"match"`
 	Replace string `yaml:"replace"`
 	// Template is a Go text/template over the event; its output (trimmed) is the address.
+	// For s4b rules it is over the meeting's parts (S4BData) instead.
 	Template string `yaml:"template"`
 	// Protocol and Platform label what regex, template and domain rules produce
 	// (defaults SIP and Other).
@@ -213,6 +232,8 @@ const (
 // ignored is reported instead.
 var ruleKeys = map[string]struct {
 	domain, includePIN bool
+	domains            bool     // domain may be a list
+	template           bool     // template is used
 	protocols          []string // allowed values of protocol ("" = key not used)
 	platform           bool
 }{
@@ -224,10 +245,13 @@ var ruleKeys = map[string]struct {
 	TypeSkype:        {},
 	TypeGoTo:         {protocols: []string{"SIP", "H323"}},
 	TypeBlueJeans:    {includePIN: true},
-	TypeDomain:       {domain: true, protocols: []string{"SIP", "H323", "WebRTC", "Spark"}, platform: true},
+	TypeDomain:       {domain: true, domains: true, protocols: []string{"SIP", "H323", "WebRTC", "Spark"}, platform: true},
 	TypeRegex:        {protocols: []string{"SIP", "H323", "WebRTC", "Spark"}, platform: true},
-	TypeTemplate:     {protocols: []string{"SIP", "H323", "WebRTC", "Spark"}, platform: true},
+	TypeTemplate:     {template: true, protocols: []string{"SIP", "H323", "WebRTC", "Spark"}, platform: true},
 	TypeFallbackOnly: {},
+	TypeGoToMeeting:  {domain: true, protocols: []string{"SIP", "H323"}},
+	TypeS4B:          {domain: true, template: true},
+	TypePexipService: {domain: true},
 }
 
 // typesWith lists the rule types for which pred holds, for error messages.
@@ -256,7 +280,9 @@ func (r Spec) Validate() []FieldError {
 		errs = append(errs, FieldError{"priority", fmt.Sprintf("%d is outside 1–200", r.Priority)})
 	}
 	keys, known := ruleKeys[r.Type]
-	if !known {
+	if why, refused := refusedTypes[r.Type]; refused {
+		errs = append(errs, FieldError{"type", why})
+	} else if !known {
 		errs = append(errs, FieldError{"type", fmt.Sprintf("%q is not a rule type (one of %s)", r.Type, strings.Join(Types, ", "))})
 	}
 	if r.Protocol != "" && !oneOf(r.Protocol, "SIP", "H323", "WebRTC", "Spark") {
@@ -292,16 +318,27 @@ func (r Spec) Validate() []FieldError {
 		} else if _, err := ParseTemplate(r.Name, r.Template); err != nil {
 			errs = append(errs, FieldError{"template", err.Error()})
 		}
+	case TypeS4B:
+		if msg := checkS4BTemplate(r.Template); msg != "" {
+			errs = append(errs, FieldError{"template", msg})
+		}
 	case TypeDomain:
-		if r.Domain == "" {
-			errs = append(errs, FieldError{"domain", "is required for a domain rule"})
+		if len(r.Domain.lowered()) == 0 {
+			errs = append(errs, FieldError{"domain", "is required for a domain rule (one domain or a list)"})
 		}
 	}
-	if r.Domain != "" {
-		if known && !keys.domain {
+	if len(r.Domain) > 0 {
+		switch {
+		case known && !keys.domain:
 			errs = append(errs, FieldError{"domain", fmt.Sprintf("does not apply to %s rules (only to %s)", r.Type, typesWith(func(t string) bool { return ruleKeys[t].domain }))})
-		} else if msg := checkDomain(r.Domain); msg != "" {
-			errs = append(errs, FieldError{"domain", msg})
+		case known && !keys.domains && len(r.Domain) > 1:
+			errs = append(errs, FieldError{"domain", fmt.Sprintf("%s rules take one domain, not a list (only %s rules take a list)", r.Type, typesWith(func(t string) bool { return ruleKeys[t].domains }))})
+		default:
+			for _, dom := range r.Domain {
+				if msg := checkDomain(dom); msg != "" {
+					errs = append(errs, FieldError{"domain", msg})
+				}
+			}
 		}
 	}
 	if r.IncludePIN && known && !keys.includePIN {
@@ -319,8 +356,8 @@ func (r Spec) Validate() []FieldError {
 	if r.Type != TypeRegex && r.Replace != "" {
 		errs = append(errs, FieldError{"replace", "only applies to regex rules"})
 	}
-	if r.Type != TypeTemplate && r.Template != "" {
-		errs = append(errs, FieldError{"template", "only applies to template rules"})
+	if known && !keys.template && r.Template != "" {
+		errs = append(errs, FieldError{"template", "only applies to template and s4b rules"})
 	}
 	return errs
 }

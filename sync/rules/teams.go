@@ -263,7 +263,14 @@ func evalTeams(c *evalCtx, r *rule) (match, string) {
 		}
 	}
 	cv, hasCVI := findCVI(c, from, to, r.domain)
-	if len(blocks) == 0 && !hasCVI && joinURL == "" && locLink == "" {
+	// No readable join link: the printed Meeting ID and Passcode make one (teamsid.go).
+	var built teamsIDLink
+	if len(blocks) == 0 && joinURL == "" && locLink == "" {
+		if b, ok := findTeamsMeetingID(d, from, to); ok && (hasCVI || looksLikeTeams(c)) {
+			built = b
+		}
+	}
+	if len(blocks) == 0 && !hasCVI && joinURL == "" && locLink == "" && built.link == "" {
 		return match{}, ""
 	}
 	link := joinURL
@@ -273,6 +280,9 @@ func evalTeams(c *evalCtx, r *rule) (match, string) {
 	if link == "" {
 		link = locLink
 	}
+	if link == "" {
+		link = built.link
+	}
 	// Where the Teams block starts, for the "written above it" comparison: its separator
 	// line of underscores when there is one.
 	pos := len(d.text)
@@ -280,6 +290,8 @@ func evalTeams(c *evalCtx, r *rule) (match, string) {
 		pos = blocks[0].start
 	} else if hasCVI {
 		pos = cv.pos
+	} else if built.link != "" {
+		pos = built.pos
 	}
 	if pos < len(d.text) {
 		lo := max(d.joinEnd, pos-600)
@@ -334,6 +346,8 @@ func evalTeams(c *evalCtx, r *rule) (match, string) {
 	switch {
 	case link == joinURL:
 		note += " from onlineMeeting.joinUrl"
+	case link == built.link:
+		note += " built from the printed Meeting ID " + built.id + " and Passcode (" + unreadableLinkWhy(d) + ")"
 	case d.wrapperFor(link) != wrapNone:
 		note += ", unwrapped from " + d.wrapperFor(link).String()
 	}
