@@ -59,7 +59,7 @@ type mapper struct {
 	// liveInteg says whether a deployment's integration was written live (not commented).
 	liveInteg map[*Object]bool
 	liveProf  map[string]bool // profile name → written live
-	out    strings.Builder
+	out       strings.Builder
 }
 
 // Import maps an export to an otj-edge config.

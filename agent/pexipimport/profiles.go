@@ -189,7 +189,9 @@ func (m *mapper) rule(r *Object, taken map[int64]bool, names map[string]bool) (*
 			m.r.decide(r, "meeting_type", "%q is not a Pexip meeting type otj-edge knows: the rule is kept commented out", pt)
 		}
 	}
-	known := func(t string) bool { return t == "teams" || t == "zoom" || t == "webex" || t == "google_meet" || t == "pexip" || t == "skype" || t == "goto" || t == "bluejeans" || t == "domain" || t == "regex" || t == "template" }
+	known := func(t string) bool {
+		return t == "teams" || t == "zoom" || t == "webex" || t == "google_meet" || t == "pexip" || t == "skype" || t == "goto" || t == "bluejeans" || t == "domain" || t == "regex" || t == "template"
+	}
 	name := r.Name()
 	for i := 2; names[name]; i++ {
 		name = fmt.Sprintf("%s (%d)", r.Name(), i)
