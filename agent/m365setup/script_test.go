@@ -36,9 +36,20 @@ func plan(mode Mode) Plan {
 }
 
 var variants = map[string]func() Plan{
-	"rbac":              func() Plan { return plan(RBAC) },
-	"rbac-group":        func() Plan { p := plan(RBAC); p.Group = "otj-rooms@contoso.com"; p.ObjectID = "6a7b8c9d-0000-4000-8000-112233445566"; return p },
-	"rbac-all-consent":  func() Plan { p := plan(RBAC); p.All = true; p.Consent = ConsentTenantWide; p.Roles = []string{"Calendars.Read", "Place.Read.All"}; return p },
+	"rbac": func() Plan { return plan(RBAC) },
+	"rbac-group": func() Plan {
+		p := plan(RBAC)
+		p.Group = "otj-rooms@contoso.com"
+		p.ObjectID = "6a7b8c9d-0000-4000-8000-112233445566"
+		return p
+	},
+	"rbac-all-consent": func() Plan {
+		p := plan(RBAC)
+		p.All = true
+		p.Consent = ConsentTenantWide
+		p.Roles = []string{"Calendars.Read", "Place.Read.All"}
+		return p
+	},
 	"legacy-policy":     func() Plan { return plan(LegacyPolicy) },
 	"ews-impersonation": func() Plan { return plan(EWSImpersonation) },
 	"ews-delegate":      func() Plan { return plan(EWSDelegate) },
