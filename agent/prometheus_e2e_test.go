@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -40,7 +41,38 @@ func TestPrometheusScrapesTheAgent(t *testing.T) {
 	prom.waitFor(t, `sum(otj_endpoints{job="otj-edge"})`, fmt.Sprint(endpoints))
 	prom.waitFor(t, `count(otj_build_info{job="otj-edge",version="`+Version+`"})`, "1")
 	prom.waitFor(t, `otj_mqtt_connected{job="otj-edge"}`, "1")
+	prom.waitFor(t, `sum(up{job=~"otj-edge",instance=~".+"})`, "1") // the dashboard's "Sites up"
+
+	// Every query of the Grafana dashboard is one this Prometheus accepts and answers with
+	// series, with the dashboard's variables set to "All".
+	for _, q := range dashboardQueries(t) {
+		q = strings.NewReplacer("$job", ".+", "$instance", ".+").Replace(q)
+		prom.waitSeries(t, q)
+	}
 	assertNoSecrets(t, e.cfg, "agent logs", e.logs.String())
+}
+
+// dashboardQueries are the PromQL queries of packaging/grafana/otj-edge.json's panels.
+func dashboardQueries(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "packaging", "grafana", "otj-edge.json"))
+	require.NoError(t, err)
+	var d struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(b, &d))
+	var out []string
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			out = append(out, tg.Expr)
+		}
+	}
+	require.NotEmpty(t, out)
+	return out
 }
 
 // prometheusBinary finds prometheus; under CI a missing one fails the test.
@@ -157,35 +189,74 @@ func (p *promServer) waitFor(t *testing.T, query, want string) {
 
 // query runs an instant query and returns its one sample's value ("" when there is none).
 func (p *promServer) query(ctx context.Context, q string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/api/v1/query?query="+url.QueryEscape(q), nil)
+	res, err := p.instant(ctx, q)
 	if err != nil {
 		return "", err
 	}
+	switch len(res) {
+	case 0:
+		return "", nil
+	case 1:
+		return strings.TrimSpace(fmt.Sprint(res[0].Value[1])), nil
+	}
+	return "", fmt.Errorf("query %s: %d samples, want one", q, len(res))
+}
+
+// waitSeries polls until query answers with at least one series (a rate needs two scrapes),
+// for at most a minute; a query Prometheus refuses fails at once.
+func (p *promServer) waitSeries(t *testing.T, query string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		res, err := p.instant(ctx, query)
+		var refused *queryError
+		require.False(t, errors.As(err, &refused), "prometheus refuses the dashboard's query: %v", err)
+		if err == nil && len(res) > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the dashboard's query %s has no series on a running agent (last error: %v)", query, err)
+		case <-tick.C:
+		}
+	}
+}
+
+// queryError is Prometheus refusing a query (a syntax error, an unknown function).
+type queryError struct{ msg string }
+
+func (e *queryError) Error() string { return e.msg }
+
+type sample struct {
+	Value [2]any `json:"value"`
+}
+
+// instant runs an instant query through the HTTP API.
+func (p *promServer) instant(ctx context.Context, q string) ([]sample, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+"/api/v1/query?query="+url.QueryEscape(q), nil)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	var out struct {
 		Status string `json:"status"`
 		Error  string `json:"error"`
 		Data   struct {
-			Result []struct {
-				Value [2]any `json:"value"`
-			} `json:"result"`
+			Result []sample `json:"result"`
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return "", fmt.Errorf("query %s: %w", q, err)
+		return nil, fmt.Errorf("query %s: %w", q, err)
 	}
 	if out.Status != "success" {
-		return "", fmt.Errorf("query %s: %s", q, out.Error)
+		return nil, &queryError{fmt.Sprintf("query %s: %s", q, out.Error)}
 	}
-	switch len(out.Data.Result) {
-	case 0:
-		return "", nil
-	case 1:
-		return strings.TrimSpace(fmt.Sprint(out.Data.Result[0].Value[1])), nil
-	}
-	return "", fmt.Errorf("query %s: %d samples, want one", q, len(out.Data.Result))
+	return out.Data.Result, nil
 }
