@@ -77,7 +77,7 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 		srv, err := web.New(web.Options{
 			Listen: cfg.Status.Listen, Username: cfg.Status.Username, Password: cfg.Status.Password,
 			Store: a.store, Health: a.health, Agent: webAgent{a}, Logger: a.log.With("part", "status page"),
-			Clock: a.clock, TokenFile: web.TokenPath(cfg.StateDir),
+			Clock: a.clock, TokenFile: web.TokenPath(cfg.StateDir), Metrics: a.metricsHandler(),
 		})
 		if err != nil {
 			return nil, err

@@ -524,14 +524,8 @@ func (t *Telemetry) enqueueMetrics(ctx context.Context) error {
 		ID: store.NewMessageID(), Time: now.UTC(), Site: t.opts.Site,
 		UptimeSeconds: int64(now.Sub(t.opts.StartedAt) / time.Second),
 		Outbox:        OutboxMetrics{Depth: st.Depth, Bytes: st.Bytes, Dropped: st.Dropped, Discarded: discarded},
-		MQTT: MQTTMetrics{
-			Connected: t.Connected(), Connects: t.stats.connects.Load(), Published: t.stats.published.Load(),
-			PublishRetries: t.stats.retries.Load(), RoomPublishes: t.stats.roomPublishes.Load(),
-			Commands: t.stats.commands.Load(), CommandsRejected: t.stats.rejected.Load(),
-			CommandsTooLarge: t.stats.tooLarge.Load(), CommandsCoalesced: t.stats.coalesced.Load(),
-			CommandsRateLimited: t.stats.rateLimited.Load(),
-		},
-		Agent: t.agentMetrics(),
+		MQTT:          t.MQTTMetrics(),
+		Agent:         t.agentMetrics(),
 	}
 	payload, err := json.Marshal(m)
 	if err != nil {
@@ -541,6 +535,18 @@ func (t *Telemetry) enqueueMetrics(ctx context.Context) error {
 		_, err := tx.Enqueue(store.Message{ID: m.ID, Topic: TopicMetrics, Payload: payload})
 		return err
 	})
+}
+
+// MQTTMetrics are the link's counts now: those of every metrics message, and what the
+// agent's Prometheus /metrics shows.
+func (t *Telemetry) MQTTMetrics() MQTTMetrics {
+	return MQTTMetrics{
+		Connected: t.Connected(), Connects: t.stats.connects.Load(), Published: t.stats.published.Load(),
+		PublishRetries: t.stats.retries.Load(), RoomPublishes: t.stats.roomPublishes.Load(),
+		Commands: t.stats.commands.Load(), CommandsRejected: t.stats.rejected.Load(),
+		CommandsTooLarge: t.stats.tooLarge.Load(), CommandsCoalesced: t.stats.coalesced.Load(),
+		CommandsRateLimited: t.stats.rateLimited.Load(),
+	}
 }
 
 // agentMetrics calls Options.Metrics; a panic there costs the agent's figures, not telemetry.

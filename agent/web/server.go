@@ -52,6 +52,9 @@ type Options struct {
 	Location *time.Location
 	// StaleAfter is when calendar data counts as stale; default 30 minutes.
 	StaleAfter time.Duration
+	// Metrics serves the Prometheus exposition at /metrics, behind the same authentication as
+	// the API (nil: /metrics is 404).
+	Metrics http.Handler
 	// MaxAuthFailures is how many failed logins a minute one client (IP address, or IPv6 /64)
 	// gets answered before the server answers that client 429 for the rest of that minute;
 	// default 20. Other clients are not affected.
@@ -202,6 +205,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /rules", s.page(s.echoInput(s.rulesPage)))
 	mux.HandleFunc("GET /migration", s.page(s.migrationPage))
 	mux.HandleFunc("GET /static/{file}", s.static)
+	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("/", s.page(func(*http.Request) (*page, error) { return nil, errNotFound("no such page") }))
 
 	mux.HandleFunc("GET /api/status", s.api(s.apiStatus))
