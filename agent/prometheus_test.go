@@ -24,15 +24,15 @@ func jsonNames(t reflect.Type) []string {
 }
 
 // /metrics reads the sources' and drivers' reports through the JSON the MQTT metrics carry: a
-// key renamed there would leave a series at zero without this test. (notifications comes with
-// the sources that take change notifications.)
+// key renamed there would leave a series at zero without this test.
 func TestMetricsReadTheKeysTheReportsHave(t *testing.T) {
 	stats := jsonNames(reflect.TypeFor[source.Stats]())
 	for _, k := range jsonNames(reflect.TypeFor[metrics.Source]()) {
-		if k == "notifications" {
-			continue
-		}
 		assert.Contains(t, stats, k, "sync/source.Stats has no %q: metrics.Source reads a key the sources do not report", k)
+	}
+	notify := jsonNames(reflect.TypeFor[source.NotifyStats]())
+	for _, k := range jsonNames(reflect.TypeFor[metrics.Notifications]()) {
+		assert.Contains(t, notify, k, "sync/source.NotifyStats has no %q: metrics.Notifications reads a key the sources do not report", k)
 	}
 	push := jsonNames(reflect.TypeFor[cisco.Stats]())
 	for _, k := range jsonNames(reflect.TypeFor[metrics.PushStats]()) {
