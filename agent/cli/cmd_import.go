@@ -35,8 +35,10 @@ mjx_meeting_processing_rule), saved as files or a directory of <object>.json fil
 fetched from the Management Node itself with --url, --user and --password-file.
 
 Secrets are written as ${OTJ_…} environment variables (the report lists their names), never in
-clear unless --include-secrets. Jinja2 templates are translated to Go templates where Pexip's
-documented forms allow; anything else, and every type this build does not have, is written
+clear unless --include-secrets. A Google deployment's service account key is a file the config
+names beside itself (<integration>-key.json; the report lists it). Jinja2 templates are
+translated to Go templates where Pexip's documented forms allow; anything else, and Pexip's
+meeting types otj-edge refuses (SIP Guest Join, with the rules engine's reason), is written
 commented out. The report (stderr, or --report FILE) lists what was imported, every field
 with no equivalent and why, and what needs a decision. The written config is loaded once
 before the command ends (as check --offline does, without the secrets).`,
@@ -109,7 +111,7 @@ func runImport(ctx context.Context, stdio IO, opts any, args []string) error {
 	if lerr != nil {
 		report += "The written config does not load (fix these, then run otj-edge check --offline):\n" + lerr.Error() + "\n"
 	} else {
-		report += "The written config loads; set the secrets above, then run otj-edge check --offline and otj-edge check.\n"
+		report += "The written config loads; set the secrets above (and save the key files), then run otj-edge check --offline and otj-edge check.\n"
 	}
 	if f.out != "" {
 		// 0600: with --include-secrets the file holds them.

@@ -32,12 +32,22 @@ func TestImportPexipThenCheckOffline(t *testing.T) {
 		secrets[m[1]] = "a-long-enough-secret-" + m[1]
 	}
 	require.NotEmpty(t, secrets)
+	// The Google deployment's key: the report names the file, the admin saves it beside the config.
+	keys := regexp.MustCompile(`(?m)^  - ([a-z0-9.-]+-key\.json) `).FindAllStringSubmatch(stderr.String(), -1)
+	require.Len(t, keys, 1, "the report names the Google service account key file")
+	key := `{"type": "service_account", "client_email": "otj-rooms@contoso-otj.iam.gserviceaccount.com", "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"}`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, keys[0][1]), []byte(key), 0o600))
 	env := func(k string) (string, bool) { v, ok := secrets[k]; return v, ok }
 	stdout.Reset()
 	stderr.Reset()
 	code = Main(context.Background(), []string{"check", "--offline", "--config", out}, IO{Stdout: &stdout, Stderr: &stderr, Env: env})
 	require.Equal(t, ExitOK, code, "check --offline on the imported config:\n%s%s", stdout.String(), stderr.String())
 	require.Contains(t, stdout.String(), "config ok")
+	written, err := os.ReadFile(out)
+	require.NoError(t, err)
+	for _, live := range []string{"\n    type: google\n", "\nwebex:\n", "\n    type: webex\n", "\n        type: gotomeeting\n", "\n        type: s4b\n", "\n        type: pexipservice\n"} {
+		require.Contains(t, string(written), live, "written live and accepted by check --offline")
+	}
 
 	// Never overwrite a config without --force.
 	stderr.Reset()

@@ -46,10 +46,6 @@ func (m *mapper) endpoints() {
 			b.kv(4, "type", "poly", "")
 		case "WEBEX":
 			b.kv(4, "type", "webex", "")
-			if !m.has(m.caps.EndpointTypes, "webex") {
-				live = false
-				b.comment(4, "this otj-edge build has no webex endpoint type: kept commented out")
-			}
 		default:
 			live = false
 			m.r.decide(ep, "endpoint_type", "%q is not CISCO, POLY or WEBEX: kept commented out", typ)
@@ -78,10 +74,14 @@ func (m *mapper) endpoints() {
 		case "WEBEX":
 			if p != nil && m.webex[p] != "" {
 				b.kv(4, "webex", yq(m.webex[p]), "the OTJ profile's Webex settings")
+			} else {
+				m.r.decide(ep, "endpoint_type", "WEBEX, but its OTJ profile does not use Webex (use_webex): kept commented out; turn Webex on in the profile or give the endpoint a webex connection")
+				live = false
 			}
 			b.kv(4, "device_id", yq(ep.Str("webex_device_id")), "webex_device_id")
-			if !m.has(m.caps.EndpointTypes, "webex") {
-				m.r.decide(ep, "endpoint_type", "WEBEX: this build has no webex endpoint type (issue 20's branch adds it): kept commented out")
+			if ep.Str("webex_device_id") == "" {
+				m.r.decide(ep, "webex_device_id", "is empty: give the Webex device id (or replace device_id with workspace or device_name)")
+				live = false
 			}
 		}
 		// Fields Pexip fills with defaults on every endpoint, whatever its type: only a

@@ -46,18 +46,16 @@ func (m *mapper) integrations() {
 			}
 			var b block
 			var need []string
-			live := true
 			switch kind {
 			case "mjx_graph_deployment":
 				m.graph(d, &b, &need)
 			case "mjx_exchange_deployment":
 				m.exchange(d, &b, &need)
 			case "mjx_google_deployment":
-				live = m.google(d, &b, &need)
+				m.google(d, &b)
 			}
-			m.emit(&b, live, need)
-			m.liveInteg[d] = live
-			wrote = wrote || live
+			m.emit(&b, true, need)
+			wrote = true
 		}
 	}
 	if !wrote {
@@ -157,18 +155,14 @@ func (m *mapper) exchange(d *Object, b *block, need *[]string) {
 	}
 }
 
-// google writes a google integration; it reports whether this build loads that type.
-func (m *mapper) google(d *Object, b *block, need *[]string) bool {
+// google writes a google integration. The service account's key is a file the loader reads
+// (never inline): it is named beside the config, and the report lists it with the secrets.
+func (m *mapper) google(d *Object, b *block) {
 	n := m.header(b, d)
-	live := m.has(m.caps.IntegrationTypes, "google")
-	if !live {
-		b.comment(2, "this otj-edge build has no google integration type: kept commented out")
-	}
 	b.kv(4, "type", "google", "")
-	keyFile := "/etc/otj-edge/" + n + "-key.json"
-	b.kv(4, "service_account_key_file", yq(keyFile), "client_email + private_key: save the service account's JSON key here")
-	if q, ok := d.Int("maximum_number_of_api_requests"); ok {
-		_ = q
+	keyFile := n + "-key.json"
+	b.kv(4, "service_account_key_file", yq(keyFile), "client_email + private_key: the service account's JSON key, beside this config")
+	if _, ok := d.Int("maximum_number_of_api_requests"); ok {
 		m.quota(d, b, "maximum_number_of_api_requests", 900_000)
 	}
 	d.Str("private_key")
@@ -178,20 +172,22 @@ func (m *mapper) google(d *Object, b *block, need *[]string) bool {
 	if d.Bool("use_user_consent", false) {
 		m.r.decide(d, "use_user_consent", "Pexip signs in as a domain user (3-legged OAuth); otj-edge uses a service account key: share the room calendars with it, or give it domain-wide delegation and set subject")
 	}
-	m.r.decide(d, "private_key", "save the service account's JSON key as %s (mode 600); the key is never written into the config", keyFile)
-	if live {
-		m.r.imported("integration %s (google) from %s", n, label(d))
-	} else {
-		m.r.decide(d, "", "this build has no google integration type (issue 19's branch adds it): the integration and its profiles' rooms are written commented out")
+	m.r.KeyFiles = append(m.r.KeyFiles, keyFile+" (the JSON key of "+orUnknown(d.Str("client_email"))+")")
+	m.r.decide(d, "private_key", "save the service account's JSON key (Cloud console → IAM & Admin → Service accounts → Keys → Add key → JSON) as %s in the config's directory (mode 600); the key is never written into the config", keyFile)
+	m.r.imported("integration %s (google) from %s", n, label(d))
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "the service account"
 	}
-	return live
+	return s
 }
 
 // webexConnections writes the Webex cloud connections of profiles with use_webex.
 func (m *mapper) webexConnections() {
 	var b block
 	var need []string
-	live := m.has(m.caps.EndpointTypes, "webex")
 	for _, p := range m.e.Objects["mjx_integration"] {
 		if !p.Bool("use_webex", false) {
 			for _, f := range []string{"webex_api_domain", "webex_client_id", "webex_client_secret", "webex_refresh_token"} {
@@ -204,9 +200,6 @@ func (m *mapper) webexConnections() {
 		if len(b.lines) == 0 {
 			b.raw("")
 			b.raw("# Webex cloud devices (Pexip's OTJ profile \"Webex\" settings)")
-			if !live {
-				b.raw("# this otj-edge build has no webex endpoint type (issue 20's branch adds it): kept commented out")
-			}
 			b.raw("webex:")
 		}
 		b.comment(2, "from mjx_integration %q", p.Name())
@@ -219,12 +212,13 @@ func (m *mapper) webexConnections() {
 		b.kv(4, "client_id", yq(p.Str("webex_client_id")), "webex_client_id")
 		b.kv(4, "client_secret", m.secret(p, "webex_client_secret", envName("webex", n, "client_secret"), &need), "webex_client_secret")
 		b.kv(4, "refresh_token", m.secret(p, "webex_refresh_token", envName("webex", n, "refresh_token"), &need), "webex_refresh_token (only the first; rotated ones are kept sealed)")
-		if !live {
-			m.r.decide(p, "use_webex", "this build has no webex endpoint type (issue 20's branch adds it): the connection and its endpoints are written commented out")
+		if p.Str("webex_client_id") == "" {
+			m.r.decide(p, "webex_client_id", "is empty: give the Webex integration's client id (developer.webex.com → My Apps)")
 		}
+		m.r.imported("webex connection %s from %s", n, label(p))
 	}
 	if len(b.lines) > 0 {
-		m.emit(&b, live, need)
+		m.emit(&b, true, need)
 	}
 }
 

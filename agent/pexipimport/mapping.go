@@ -3,30 +3,8 @@ package pexipimport
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
-
-	"github.com/otj-edge/otj-edge/agent/config"
-	"github.com/otj-edge/otj-edge/sync/rules"
 )
-
-// Capabilities are the integration, endpoint and rule types the otj-edge build that will load
-// the config knows. What it does not know is written commented out (the config still loads)
-// and reported; a later build that knows it loads the same import uncommented.
-type Capabilities struct {
-	IntegrationTypes []string
-	EndpointTypes    []string
-	RuleTypes        []string
-}
-
-// BuildCapabilities are this build's.
-func BuildCapabilities() Capabilities {
-	return Capabilities{
-		IntegrationTypes: config.IntegrationTypes(),
-		EndpointTypes:    config.EndpointTypeNames(),
-		RuleTypes:        append([]string(nil), rules.Types...),
-	}
-}
 
 // Options steer an import.
 type Options struct {
@@ -36,8 +14,6 @@ type Options struct {
 	IncludeSecrets bool
 	// Source names where the export came from, for the header comment.
 	Source string
-	// Caps default to BuildCapabilities.
-	Caps *Capabilities
 }
 
 // Result is the written config and the report.
@@ -47,30 +23,22 @@ type Result struct {
 }
 
 type mapper struct {
-	e      *Export
-	opts   Options
-	caps   Capabilities
-	r      *Report
-	names  map[string]map[string]bool // per kind: names taken
-	integ  map[*Object]string         // deployment → integration name
-	prof   map[*Object]string         // mjx_integration → profile name
-	groups map[*Object]*Object        // endpoint group → mjx_integration
-	webex  map[*Object]string         // mjx_integration → webex connection name
-	// liveInteg says whether a deployment's integration was written live (not commented).
-	liveInteg map[*Object]bool
-	liveProf  map[string]bool // profile name → written live
-	out       strings.Builder
+	e        *Export
+	opts     Options
+	r        *Report
+	names    map[string]map[string]bool // per kind: names taken
+	integ    map[*Object]string         // deployment → integration name
+	prof     map[*Object]string         // mjx_integration → profile name
+	groups   map[*Object]*Object        // endpoint group → mjx_integration
+	webex    map[*Object]string         // mjx_integration → webex connection name
+	liveProf map[string]bool            // profile name → written live
+	out      strings.Builder
 }
 
 // Import maps an export to an otj-edge config.
 func Import(e *Export, opts Options) (*Result, error) {
 	m := &mapper{e: e, opts: opts, r: &Report{}, names: map[string]map[string]bool{},
-		integ: map[*Object]string{}, prof: map[*Object]string{}, groups: map[*Object]*Object{}, webex: map[*Object]string{}, liveInteg: map[*Object]bool{}, liveProf: map[string]bool{}}
-	if opts.Caps != nil {
-		m.caps = *opts.Caps
-	} else {
-		m.caps = BuildCapabilities()
-	}
+		integ: map[*Object]string{}, prof: map[*Object]string{}, groups: map[*Object]*Object{}, webex: map[*Object]string{}, liveProf: map[string]bool{}}
 	if len(e.Objects["mjx_integration"]) == 0 {
 		return nil, fmt.Errorf("import: the export has no mjx_integration (One-Touch Join profile); export %smjx_integration/ too", apiPrefix)
 	}
@@ -108,8 +76,6 @@ func unmappedWhy(kind, field string) string {
 		return "no equivalent: Pexip's Conferencing Nodes may reach the service through a web proxy; otj-edge has no per-integration proxy setting"
 	case "system_location":
 		return "no equivalent: a system location ties rooms to Conferencing Nodes; one otj-edge agent serves its site's rooms itself"
-	case "company_id":
-		return "no equivalent: Pexip Service's customer ID for SIP Guest Join; otj-edge refuses company_id (the guest-join alias format is not published)"
 	case "default_processing_enabled":
 		return "no equivalent: otj-edge always tries the sip:/h323: fallback after the rules (a sip_h323_only rule moves it to a priority)"
 	case "poly_raise_alarms_for_this_endpoint":
@@ -173,13 +139,12 @@ func (m *mapper) secret(o *Object, field, env string, need *[]string) string {
 	return "${" + env + "}"
 }
 
-// emit writes a block live, or commented out when the build cannot load it; the secrets a
-// live block reads are listed in the report.
+// emit writes a block live, or commented out when it could not load (a refused rule type, an
+// untranslatable template, a profile without an integration); the secrets a live block reads
+// are listed in the report.
 func (m *mapper) emit(b *block, live bool, secrets []string) {
 	m.out.WriteString(b.render(!live))
 	if live {
 		m.r.Secrets = append(m.r.Secrets, secrets...)
 	}
 }
-
-func (m *mapper) has(list []string, t string) bool { return slices.Contains(list, t) }

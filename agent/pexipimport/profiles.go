@@ -3,6 +3,7 @@ package pexipimport
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -39,13 +40,13 @@ func (m *mapper) profiles() {
 		for _, f := range []string{"graph_deployment", "exchange_deployment", "google_deployment"} {
 			if d := m.e.ref(p, f); d != nil && m.integ[d] != "" {
 				b.kv(4, "integration", yq(m.integ[d]), f)
-				live = m.liveInteg[d]
+				live = true
 				break
 			}
 		}
 		if !live {
-			b.comment(4, "no integration this build can load: the profile is kept commented out")
-			m.r.decide(p, "", "its integration is missing or commented out: the profile, its rules and its endpoints are written commented out")
+			b.comment(4, "no integration: the profile is kept commented out")
+			m.r.decide(p, "", "its deployment is not in the export: the profile, its rules and its endpoints are written commented out; add its integration")
 		}
 		m.settings(p, &b)
 		rs := rulesOf[p]
@@ -72,7 +73,11 @@ func (m *mapper) profiles() {
 		m.liveProf[n] = live
 		m.emit(&b, live, nil)
 		if live {
-			m.r.imported("profile %s with %d rules from %s", n, len(rs), label(p))
+			plural := "s"
+			if len(rs) == 1 {
+				plural = ""
+			}
+			m.r.imported("profile %s with %d rule%s from %s", n, len(rs), plural, label(p))
 		}
 	}
 }
@@ -140,57 +145,96 @@ func (m *mapper) settings(p *Object, b *block) {
 	}
 }
 
-// ruleMap says which otj-edge rule type carries a Pexip meeting type: the first of targets
-// the build knows. The later names are today's equivalents; the first, where it differs, is
-// the name issue 21's rules branch gives the type.
-var ruleMap = map[string][]string{
-	"pexipinfinity":          {"pexip"},
-	"pexipservice":           {"pexipservice", "pexip"},
-	"teams":                  {"teams"},
-	"polyteamsbody":          {"teams"},
-	"ciscoteamsbody":         {"teams"},
-	"pexipserviceteamsbody":  {"teams"},
-	"pexipinfinityteamsbody": {"teams"},
-	"teamssipguestjoin":      {"teamssipguestjoin"},
-	"hangouts":               {"google_meet"},
-	"googlemeetsipguestjoin": {"googlemeetsipguestjoin"},
-	"s4b":                    {"s4b", "skype"},
-	"polys4bbody":            {"polys4bbody"},
-	"webex":                  {"webex"},
-	"zoom":                   {"zoom"},
-	"gotomeeting":            {"gotomeeting", "goto"},
-	"domain":                 {"domain"},
-	"regex":                  {"regex"},
-	"custom":                 {"template"},
+// ruleMap is the otj-edge rule type of each Pexip meeting type. Pexip's *teamsbody types
+// (the endpoint reads the Teams invite itself) are Teams meetings to otj-edge. Pexip's two SIP
+// Guest Join types keep their names: the rules engine refuses them, and its reason is reported.
+var ruleMap = map[string]string{
+	"pexipinfinity":          rules.TypePexip,
+	"pexipservice":           rules.TypePexipService,
+	"teams":                  rules.TypeTeams,
+	"polyteamsbody":          rules.TypeTeams,
+	"ciscoteamsbody":         rules.TypeTeams,
+	"pexipserviceteamsbody":  rules.TypeTeams,
+	"pexipinfinityteamsbody": rules.TypeTeams,
+	"teamssipguestjoin":      rules.TypeTeamsSIPGuestJoin,
+	"hangouts":               rules.TypeGoogleMeet,
+	"googlemeetsipguestjoin": rules.TypeMeetSIPGuestJoin,
+	"s4b":                    rules.TypeS4B,
+	"webex":                  rules.TypeWebex,
+	"zoom":                   rules.TypeZoom,
+	"gotomeeting":            rules.TypeGoToMeeting,
+	"domain":                 rules.TypeDomain,
+	"regex":                  rules.TypeRegex,
+	"custom":                 rules.TypeTemplate,
 }
 
-// Keys today's rule types take (sync/rules); a type this table does not know (a newer one)
-// gets what the export gives and the loader judges.
-var takesDomain = map[string]bool{"teams": true, "zoom": true, "google_meet": true, "pexip": true, "domain": true}
-var takesPIN = map[string]bool{"zoom": true, "bluejeans": true}
+// noRuleType says why a Pexip meeting type has no otj-edge rule type.
+var noRuleType = map[string]string{
+	"polys4bbody": "Pexip hands a Poly endpoint the Skype for Business invite to join natively; otj-edge gives every endpoint one address to dial: an s4b rule (through your Skype for Business gateway) is the nearest",
+}
+
+// ruleKeys is what the rules engine accepts of a rule type, found by asking its own
+// validation (sync/rules keeps its per-type key table to itself), so a type or key the engine
+// gains or drops changes the import without a list here.
+type ruleKeys struct {
+	known   bool   // a rule type the engine resolves
+	refused string // the engine's reason when it is not one
+	domain  bool   // takes domain
+	domains bool   // takes a list of domains
+	pin     bool   // takes include_pin
+}
+
+func keysOf(typ string) ruleKeys {
+	errOn := func(s rules.Spec, field string) string {
+		s.Name, s.Type, s.Priority = "probe", typ, 1
+		for _, e := range s.Validate() {
+			if e.Field == field {
+				return e.Msg
+			}
+		}
+		return ""
+	}
+	k := ruleKeys{known: slices.Contains(rules.Types, typ)}
+	if !k.known {
+		k.refused = errOn(rules.Spec{}, "type")
+		return k
+	}
+	k.domain = errOn(rules.Spec{Domain: rules.Domains{"vmr.example.com"}}, "domain") == ""
+	k.domains = k.domain && errOn(rules.Spec{Domain: rules.Domains{"vmr.example.com", "vmr.example.net"}}, "domain") == ""
+	k.pin = errOn(rules.Spec{IncludePIN: true}, "include_pin") == ""
+	return k
+}
+
+// companyIDWhy is the engine's reason for refusing company_id.
+func companyIDWhy() string {
+	for _, e := range (rules.Spec{Name: "probe", Type: rules.TypeTemplate, Priority: 1, CompanyID: "x"}).Validate() {
+		if e.Field == "company_id" {
+			return e.Msg
+		}
+	}
+	return "not used by otj-edge"
+}
 
 func (m *mapper) rule(r *Object, taken map[int64]bool, names map[string]bool) (*block, bool) {
 	b := &block{}
 	pt := strings.ToLower(r.Str("meeting_type"))
-	var target string
-	for _, t := range ruleMap[pt] {
-		if m.has(m.caps.RuleTypes, t) {
-			target = t
-			break
-		}
-	}
-	live := target != ""
-	if !live {
-		if ts := ruleMap[pt]; len(ts) > 0 {
-			target = ts[0]
-			m.r.decide(r, "meeting_type", "%s has no rule type in this build (%s comes with issue 21's rules branch): the rule is kept commented out", pt, target)
+	target, mapped := ruleMap[pt]
+	var keys ruleKeys
+	live := true
+	switch {
+	case !mapped:
+		target, live = pt, false
+		if why := noRuleType[pt]; why != "" {
+			m.r.decide(r, "meeting_type", "%s has no otj-edge rule type (%s): the rule is kept commented out", pt, why)
 		} else {
-			target = pt
 			m.r.decide(r, "meeting_type", "%q is not a Pexip meeting type otj-edge knows: the rule is kept commented out", pt)
 		}
-	}
-	known := func(t string) bool {
-		return t == "teams" || t == "zoom" || t == "webex" || t == "google_meet" || t == "pexip" || t == "skype" || t == "goto" || t == "bluejeans" || t == "domain" || t == "regex" || t == "template"
+	default:
+		keys = keysOf(target)
+		if !keys.known {
+			live = false
+			m.r.decide(r, "meeting_type", "%s: %s. The rule is kept commented out", pt, keys.refused)
+		}
 	}
 	name := r.Name()
 	for i := 2; names[name]; i++ {
@@ -224,34 +268,47 @@ func (m *mapper) rule(r *Object, taken map[int64]bool, names map[string]bool) (*
 		b.kv(8, "description", yq(oneLine(d)), "")
 	}
 	b.kv(8, "type", target, "")
+	if keys.refused != "" {
+		b.comment(8, "refused by otj-edge: %s", keys.refused)
+	}
 	b.kv(8, "priority", fmt.Sprint(prio), "")
 	b.kv(8, "enabled", fmt.Sprint(r.Bool("enabled", true)), "")
 	if d := strings.TrimSpace(r.Str("domain")); d != "" {
 		ds := strings.FieldsFunc(d, func(c rune) bool { return c == ',' || c == ' ' || c == ';' })
 		switch {
-		case known(target) && !takesDomain[target]:
+		case keys.known && !keys.domain:
 			m.r.unmapped(r, "domain", fmt.Sprintf("no equivalent: otj-edge's %s rule reads the address from the invite and takes no domain", target))
+		case len(ds) > 1 && (keys.domains || !keys.known):
+			// A type the engine refuses gets what the export gives, for the admin to see.
+			q := make([]string, len(ds))
+			for i, x := range ds {
+				q[i] = yq(x)
+			}
+			b.kv(8, "domain", "["+strings.Join(q, ", ")+"]", "domain")
 		default:
 			b.kv(8, "domain", yq(ds[0]), "domain")
 			if len(ds) > 1 {
-				m.r.decide(r, "domain", "lists %d domains; an otj-edge rule takes one: %s is written, add a rule per other domain (%s)", len(ds), ds[0], strings.Join(ds[1:], ", "))
+				m.r.decide(r, "domain", "lists %d domains; an otj-edge %s rule takes one: %s is written, add a rule per other domain (%s)", len(ds), target, ds[0], strings.Join(ds[1:], ", "))
 			}
 		}
 	}
+	if target == rules.TypeS4B {
+		// Written out, so the alias the gateway is dialled at is visible and editable.
+		b.kv(8, "template", yq(rules.DefaultS4BTemplate), "the alias for your Skype for Business gateway (.User .ID .Domain .ConferenceID .URL; .Gateway is domain)")
+		m.r.decide(r, "meeting_type", "s4b: the room dials %s (the organizer's SIP domain); if your gateway takes calls at the rule's domain or by conference ID, edit template (e.g. {{.ConferenceID}}@{{.Gateway}})", rules.DefaultS4BTemplate)
+	}
 	if r.Bool("include_pin", false) {
-		if known(target) && !takesPIN[target] {
+		if keys.known && !keys.pin {
 			m.r.unmapped(r, "include_pin", fmt.Sprintf("no equivalent: otj-edge's %s rule does not append a passcode", target))
 		} else {
 			b.kv(8, "include_pin", "true", "include_pin")
 		}
 	}
-	if c := r.Str("company_id"); c != "" && !known(target) && strings.Contains(target, "guestjoin") {
-		b.kv(8, "company_id", yq(c), "company_id")
+	if c := r.Str("company_id"); c != "" {
 		if !live {
-			r.used["company_id"] = false // reported: nothing in this build carries it
+			b.kv(8, "company_id", yq(c), "company_id")
 		}
-	} else if c != "" {
-		r.used["company_id"] = false // reported with its reason as unmapped
+		m.r.unmapped(r, "company_id", "no equivalent: Pexip Service's customer ID for SIP Guest Join; otj-edge refuses it: "+companyIDWhy())
 	}
 	if !r.Bool("default_processing_enabled", true) {
 		r.used["default_processing_enabled"] = false

@@ -15,6 +15,7 @@ type Report struct {
 	Decisions []Item // things the admin must choose or supply
 	Warnings  []Item // templates or regexes kept commented out
 	Secrets   []string
+	KeyFiles  []string // files the written config reads that the export cannot provide
 }
 
 // Item is one line of the report about a field of a Pexip object.
@@ -76,6 +77,12 @@ func (r *Report) String() string {
 		fmt.Fprintf(&b, "Secrets: the config reads these environment variables (set them, or replace each ${…} with a *_file key):\n")
 		for _, s := range secrets {
 			fmt.Fprintf(&b, "  - %s\n", s)
+		}
+	}
+	if len(r.KeyFiles) > 0 {
+		fmt.Fprintf(&b, "Key files: the config reads these files, relative to its own directory (save them there, mode 600):\n")
+		for _, f := range r.KeyFiles {
+			fmt.Fprintf(&b, "  - %s\n", f)
 		}
 	}
 	return b.String()

@@ -33,6 +33,11 @@ var corpusRuleType = map[string]string{
 	"skype": "skype", "goto": "goto", "internal-vmr": "domain", "legacy-portal": "regex", "fallback": "fallback",
 }
 
+// pexipNamed is the rules engine's Pexip-named type that resolves what an older type of the
+// corpus profile does: the export's rule is Pexip's gotomeeting, s4b or pexipservice, which the
+// importer maps name for name. Only that pair is accepted, never any other type.
+var pexipNamed = map[string]string{"goto": "gotomeeting", "skype": "s4b", "pexip": "pexipservice"}
+
 // Cases whose rule has no Pexip meeting type (BlueJeans; a template using find, which has no
 // Jinja2 form in Pexip's documented filters), and cases with their own profile.
 var corpusNoPexip = map[string]string{
@@ -58,7 +63,7 @@ func splitTxtar(data []byte) map[string][]byte {
 }
 
 func TestRoundTripCorpus(t *testing.T) {
-	res := importTestdata(t, BuildCapabilities())
+	res := importTestdata(t)
 	path := filepath.Join(t.TempDir(), "site.yaml")
 	require.NoError(t, os.WriteFile(path, res.Config, 0o600))
 	// rules test's way of loading: no secrets needed.
@@ -107,7 +112,11 @@ func TestRoundTripCorpus(t *testing.T) {
 		}
 		require.Equal(t, want.Number, got.Number, "%s: number", name)
 		require.Equal(t, want.Protocol, got.Protocol, "%s: protocol", name)
-		require.Equal(t, wantType, typeOf[got.Rule], "%s: rule %q", name, got.Rule)
+		if gotType := typeOf[got.Rule]; gotType != wantType && pexipNamed[wantType] != "" {
+			require.Equal(t, pexipNamed[wantType], gotType, "%s: rule %q (the corpus's %s rule)", name, got.Rule, wantType)
+		} else {
+			require.Equal(t, wantType, gotType, "%s: rule %q", name, got.Rule)
+		}
 	}
 	require.Greater(t, ran, 40, "most corpus invites are resolved")
 }
@@ -115,7 +124,7 @@ func TestRoundTripCorpus(t *testing.T) {
 // TestRoundTripTranslated: the rules the importer had to translate (a Jinja2 custom
 // template, Python regexes with \1 and \g<name>) give the address Pexip's would.
 func TestRoundTripTranslated(t *testing.T) {
-	res := importTestdata(t, BuildCapabilities())
+	res := importTestdata(t)
 	path := filepath.Join(t.TempDir(), "site.yaml")
 	require.NoError(t, os.WriteFile(path, res.Config, 0o600))
 	cfg, err := config.LoadWith(path, config.Options{SkipSecrets: true, LookupEnv: func(string) (string, bool) { return "", false }})

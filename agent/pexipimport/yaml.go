@@ -7,8 +7,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// block is a piece of YAML being written: lines with their indentation. A block whose target
-// this build cannot load is written commented out, whole, so the admin sees what it would be.
+// block is a piece of YAML being written: lines with their indentation. A block that could not
+// load (a refused rule type, an untranslatable template, a profile without its integration) is
+// written commented out, whole, so the admin sees what it would be.
 type block struct {
 	lines []string
 }
