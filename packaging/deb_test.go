@@ -125,9 +125,10 @@ func TestDebLifecycle(t *testing.T) {
 		"/etc/otj-edge/environment":                             "root:otj-edge 640 regular file",
 		"/var/lib/otj-edge":                                     "otj-edge:otj-edge 700 directory",
 		"/usr/share/doc/otj-edge/examples/privileged-port.conf": "root:root 644 regular file",
+		"/usr/share/otj-edge/grafana/otj-edge.json":             "root:root 644 regular file",
 	}, statAll(t, r, "/usr/bin/otj-edge", "/lib/systemd/system/otj-edge.service", "/etc/otj-edge",
 		"/etc/otj-edge/config.yaml", "/etc/otj-edge/environment", "/var/lib/otj-edge",
-		"/usr/share/doc/otj-edge/examples/privileged-port.conf"))
+		"/usr/share/doc/otj-edge/examples/privileged-port.conf", "/usr/share/otj-edge/grafana/otj-edge.json"))
 	example, err := os.ReadFile("config.example.yaml")
 	require.NoError(t, err)
 	assert.Equal(t, string(example), r.must(t, "cat /etc/otj-edge/config.yaml"), "the config starts as the example")
