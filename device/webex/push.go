@@ -204,7 +204,7 @@ func (d *dev) offlineDetail() string {
 	if d.offlineErr && d.device.Online() {
 		status = "the cloud could not reach it"
 	}
-	return fmt.Sprintf("offline in Webex (%s): the device is not connected to the Webex cloud, so it cannot take bookings; "+
-		"check its power and network (Control Hub shows its status). otj-edge pushes when Webex shows it connected (checked every %s)",
-		status, d.m.opts.StatusEvery)
+	return fmt.Sprintf("offline in Webex (%s): %s is not connected to the Webex cloud, so it cannot take bookings; "+
+		"check it in Control Hub (Devices → status). otj-edge pushes when Webex shows it connected (checked every %s)",
+		status, d.deviceRef(), d.m.opts.StatusEvery)
 }

@@ -78,7 +78,13 @@ func (d *dev) summary() (state, detail, level string) {
 	if l := d.fw.Limits(); l != "" {
 		detail += " (" + l + ")"
 	}
-	return store.EndpointUp, detail, "ok"
+	return store.EndpointUp, detail + "; " + d.deviceRef(), "ok"
+}
+
+// deviceRef names the resolved device as Control Hub shows it, with its id: the page's and
+// `otj-edge endpoints`' line that says which Webex device the endpoint reaches.
+func (d *dev) deviceRef() string {
+	return fmt.Sprintf("Webex device %q, id %s", d.device.DisplayName, d.device.ID)
 }
 
 func asAny(err error, nf **NotFoundError, am **AmbiguousError) bool {
