@@ -55,6 +55,8 @@ func (d *dev) summary() (state, detail, level string) {
 		return store.EndpointWaiting, "waiting for the room's first sync: otj-edge pushes nothing to this device until the room's calendar has synced from this store, so the device keeps the bookings it has", "warn"
 	case d.refusal != "":
 		return d.refState, d.refusal, "error"
+	case d.foreignDetail() != "":
+		return store.EndpointDegraded, d.foreignDetail(), "warn"
 	case len(d.missing) > 0:
 		return store.EndpointDegraded, fmt.Sprintf("the device holds %d of the %d bookings pushed (missing: %s)", d.pushedCount-len(d.missing), d.pushedCount, strings.Join(d.missing[:min(3, len(d.missing))], ", ")), "warn"
 	}
