@@ -259,7 +259,7 @@ func TestEndpointsRetryMakesOneLoginNow(t *testing.T) {
 	// A push waits for its result and fails; it never logs in while the agent waits.
 	code, out, errOut := runCLI(t, nil, "push", "--config", cfg.File)
 	assert.Equal(t, ExitFailure, code, out+errOut)
-	assert.Contains(t, out, "push to every Cisco endpoint: 1 failed")
+	assert.Contains(t, out, "push to every endpoint that takes pushes: 1 failed")
 	assert.Regexp(t, `codec-1\s+failed\s+failed: wrong username or password \(HTTP 403\).*\(no login attempted: `+"`otj-edge endpoints retry codec-1`"+` makes one now\)`, out)
 	assert.Contains(t, errOut, "push failed for 1 of 1 endpoints: codec-1")
 	_, err := mqttCommands{a}.Push(t.Context(), "")

@@ -9,14 +9,18 @@ import (
 
 	"github.com/otj-edge/otj-edge/agent/config"
 	"github.com/otj-edge/otj-edge/agent/tokenvault"
+	"github.com/otj-edge/otj-edge/agent/web"
 	"github.com/otj-edge/otj-edge/device"
 	"github.com/otj-edge/otj-edge/device/webex"
 )
 
 // The Webex endpoint type: Cisco devices registered to Webex, pushed through Webex's cloud
 // xAPI (device/webex) with the connections of the top-level webex: list; one part for all.
-// The booking window is the cisco: section's (the same bookings as a LAN codec's).
+// The booking window is the cisco: section's (the same bookings as a LAN codec's). The
+// driver's own advice (offline in Webex, scopes, re-authorisation) replaces the page's LAN
+// advice for its endpoints.
 func init() {
+	web.RegisterEndpointAdviser(config.EndpointWebex, web.EndpointAdviser{Cause: webex.Cause, Advice: webex.Advice})
 	registerEndpointType(config.EndpointWebex, endpointType{
 		label: "Webex",
 		part:  "webex",

@@ -462,7 +462,7 @@ func TestPush(t *testing.T) {
 
 	code, out, errOut = runCLI(t, nil, "push", "--config", s.cfgPath)
 	require.Equal(t, ExitFailure, code, "a push failed")
-	assert.Contains(t, out, "push to every Cisco endpoint: 1 pushed, 1 failed")
+	assert.Contains(t, out, "push to every endpoint that takes pushes: 1 pushed, 1 failed")
 	assert.Regexp(t, `codec-a\s+pushed\s+2 bookings pushed`, out)
 	assert.Regexp(t, `codec-c\s+failed\s+failed: certificate changed: presented certificate does not match the pin`, out)
 	assert.Contains(t, errOut, "push failed for 1 of 2 endpoints: codec-c")

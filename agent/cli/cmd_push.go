@@ -22,13 +22,14 @@ func init() {
 		args:    "[--config FILE] [--timeout D] [--json] [ENDPOINT]",
 		summary: "push bookings to one endpoint or every one now",
 		help: `Asks the running agent to push the current bookings to ENDPOINT now (without ENDPOINT, to
-every endpoint that takes pushes: Cisco codecs), waits until each push is done, and prints
-what happened to each endpoint: bookings pushed, pushed unchanged, waiting for the room's first sync (nothing is pushed to a
-codec before its room's calendar has synced once, so it keeps what it shows), or failed and
-why. Exits 1 when any push failed or did not finish in time. A codec waiting out the minutes
-after a wrong password is not logged in to: "otj-edge endpoints retry NAME" makes one attempt
-now. Poly endpoints fetch their calendar themselves, so there is nothing to push to them.
-Needs the running agent.`,
+every endpoint that takes pushes: Cisco codecs on the LAN, Webex devices through Webex's
+cloud), waits until each push is done, and prints what happened to each endpoint: bookings
+pushed, pushed unchanged, waiting for the room's first sync (nothing is pushed to a device
+before its room's calendar has synced once, so it keeps what it shows), or failed and why.
+Exits 1 when any push failed or did not finish in time. An endpoint waiting out a refusal (a
+codec's wrong password, a Webex connection's refused refresh token) is not tried by push:
+"otj-edge endpoints retry NAME" makes one attempt now. Endpoints that fetch their calendar
+themselves (Poly) have nothing to push. Needs the running agent.`,
 		flags: func(fs *flag.FlagSet) any {
 			return &pushFlags{opFlags: addOpFlags(fs), timeout: fs.Duration("timeout", 2*time.Minute, "how long to wait for the pushes")}
 		},

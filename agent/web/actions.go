@@ -26,7 +26,7 @@ const (
 // ActionRequest is the JSON body of an action. Each action takes only its own keys:
 //
 //	sync        {"room": "room-01@example.com", "full": true}   room "" or absent: every room
-//	push        {"endpoint": "codec-1"}                          endpoint "" or absent: every Cisco endpoint
+//	push        {"endpoint": "codec-1"}                          endpoint "" or absent: every endpoint that takes pushes
 //	retry       {"endpoint": "codec-1"}                          one connection attempt now (a Cisco endpoint)
 //	reload      {}
 //	rules-test  {"profile": "default", "event": {Graph event JSON}}
@@ -120,7 +120,7 @@ func (s *Server) apiAction(r *http.Request) (any, error) {
 		for _, r := range results {
 			res.OK = res.OK && r.OK()
 		}
-		res.Message = "push to " + cmp(req.Endpoint, "every Cisco endpoint") + ": " + Summary(results)
+		res.Message = "push to " + cmp(req.Endpoint, "every endpoint that takes pushes") + ": " + Summary(results)
 		if req.Endpoint != "" && len(results) == 1 {
 			res.Message = "push to " + req.Endpoint + ": " + results[0].Sentence()
 		}

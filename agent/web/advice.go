@@ -134,9 +134,40 @@ const (
 	causeWaiting      = "waiting for the room's first sync"
 )
 
+// EndpointAdviser is an endpoint type's own reading of its endpoints' states: the driver's
+// package knows its wording and what an operator does about it (a cloud device's "down" is
+// not a network cable). The agent registers one per type that needs it from its endpoint
+// table (agent/endpoints_<type>.go), so a new endpoint type needs no edit here; a type without
+// one gets the readings below, written for devices on the LAN (device/cisco, device/poly).
+type EndpointAdviser struct {
+	// Cause names what is wrong in a few words from the state and detail ("" when nothing
+	// is, or to fall back to the readings below). Endpoints with the same cause are grouped.
+	Cause func(state, detail string) string
+	// Advice says what to do about a cause, for the endpoints named (command: one line each,
+	// or ""); level is health.Error or health.Warning. An empty advice falls back too.
+	Advice func(cause string, names []string) (level, advice, command string)
+}
+
+// advisers are the registered endpoint types' advisers (written at init, read after).
+var advisers = map[string]EndpointAdviser{}
+
+// RegisterEndpointAdviser sets the adviser of endpoint type typ (from an init function).
+func RegisterEndpointAdviser(typ string, a EndpointAdviser) {
+	if a.Cause == nil || a.Advice == nil {
+		panic("web: the adviser of endpoint type " + typ + " needs Cause and Advice")
+	}
+	advisers[typ] = a
+}
+
 // endpointCause names what is wrong with an endpoint in a few words, from its type, state
-// and detail (the drivers' wording: device/cisco, device/poly); "" when nothing is.
+// and detail (the type's adviser, else the LAN drivers' wording: device/cisco, device/poly);
+// "" when nothing is.
 func endpointCause(typ, state, detail string) string {
+	if a, ok := advisers[typ]; ok {
+		if c := a.Cause(state, detail); c != "" {
+			return c
+		}
+	}
 	switch state {
 	case store.EndpointDown:
 		switch {
@@ -180,6 +211,11 @@ func endpointCause(typ, state, detail string) string {
 // endpointAdvice says what to do about an endpoint's cause, for its device type; command fixes
 // it for the endpoints named (one line each) when there is a command.
 func endpointAdvice(typ, cause string, names []string) (level, advice, command string) {
+	if a, ok := advisers[typ]; ok {
+		if level, advice, command := a.Advice(cause, names); advice != "" {
+			return level, advice, command
+		}
+	}
 	each := func(prefix string) string {
 		lines := make([]string, len(names))
 		for i, n := range names {

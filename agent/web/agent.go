@@ -32,7 +32,7 @@ type Agent interface {
 	// resync when full is set. It returns once the sync is queued, not when it is done: the
 	// CLI follows progress through each room's last_attempt.
 	Sync(ctx context.Context, room string, full bool) error
-	// Push pushes bookings now to one endpoint, or to every Cisco endpoint when endpoint is
+	// Push pushes bookings now to one endpoint, or to every endpoint that takes pushes when endpoint is
 	// "", and returns when each push is done or has failed, with what happened to each.
 	Push(ctx context.Context, endpoint string) ([]EndpointResult, error)
 	// Retry makes one connection attempt to a Cisco endpoint now, even while it waits out the

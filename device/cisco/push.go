@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otj-edge/otj-edge/device/bookings"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -20,18 +21,11 @@ func (c *codec) untilMidnight() time.Duration {
 
 // nextEdge is when the earliest pushed meeting falls out of the window.
 func (c *codec) nextEdge() time.Time {
-	now := c.clk().Now()
-	var next time.Time
-	for _, b := range c.booked {
-		out := b.end().Add(c.m.opts.WindowPast)
-		if out.After(now) && (next.IsZero() || out.Before(next)) {
-			next = out
-		}
+	ends := make([]time.Time, len(c.booked))
+	for i, b := range c.booked {
+		ends[i] = b.end()
 	}
-	if !next.IsZero() {
-		next = next.Add(time.Second)
-	}
-	return next
+	return bookings.NextEdge(ends, c.clk().Now(), c.m.opts.WindowPast)
 }
 
 // push sends the room's bookings when they differ from what the codec last accepted, or

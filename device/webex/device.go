@@ -61,6 +61,11 @@ type dev struct {
 	waiting     bool
 	lastHash    string
 	pushedIDs   []string
+	lastAttempt []string    // the ids of the last Put sent (known as ours even if its answer was lost)
+	pushedEnds  []time.Time // when the pushed meetings end (the window's edge)
+	edgeAt      time.Time   // when the first pushed meeting leaves the window (zero: none)
+	foreignIDs  []string    // bookings on the device that otj-edge did not push, last seen at foreignAt
+	foreignAt   time.Time
 	pushedCount int
 	skipped     []bookings.Skip
 	missing     []string
@@ -181,6 +186,7 @@ func (d *dev) nextDeadline() time.Time {
 	}
 	d.mu.Unlock()
 	add(d.retryAt)
+	add(d.edgeAt)
 	add(d.safetyAt)
 	add(d.midnightAt)
 	return next
@@ -217,6 +223,12 @@ func (d *dev) step(ctx context.Context) {
 	if !now.Before(d.midnightAt) {
 		d.midnightAt, force = bookings.NextMidnight(now, d.m.opts.Location).Add(d.m.opts.MidnightSkew), true
 	}
+	// A pushed meeting leaving the window is a change of the payload (device/cisco's edge
+	// timer): pushed like a burst, so an unchanged payload sends nothing.
+	edge := !d.edgeAt.IsZero() && !now.Before(d.edgeAt)
+	if edge { // the next edge after this one, whatever the push does (a push re-arms it)
+		d.edgeAt = bookings.NextEdge(d.pushedEnds, now, d.m.opts.WindowPast)
+	}
 	retry := false
 	for _, r := range reqs {
 		retry = retry || r.retry
@@ -227,7 +239,7 @@ func (d *dev) step(ctx context.Context) {
 	switch {
 	case len(reqs) > 0 || force:
 		d.attempt(ctx, true, len(reqs) > 0)
-	case burst || d.due:
+	case burst || d.due || edge:
 		d.attempt(ctx, d.due, false)
 	default:
 		return

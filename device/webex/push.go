@@ -74,6 +74,10 @@ func (d *dev) push(ctx context.Context, force bool) {
 		d.failed(d.refusal)
 		return
 	}
+	if force && !d.m.opts.NoVerify {
+		d.lookForForeign(ctx, p) // before the Put replaces what another system put there
+	}
+	d.lastAttempt = p.IDs() // ours from the moment they are sent (an answer may get lost)
 	cmd, body := "Bookings.Put", map[string]any{"deviceId": d.device.ID, "arguments": map[string]any{}, "body": json.RawMessage(p.Body)}
 	if len(p.Bookings) == 0 {
 		cmd, body = "Bookings.Clear", map[string]any{"deviceId": d.device.ID, "arguments": map[string]any{}}
@@ -88,6 +92,11 @@ func (d *dev) push(ctx context.Context, force bool) {
 	d.due, d.retryAt, d.backoff = false, time.Time{}, 0
 	d.refusal, d.refState = "", ""
 	d.lastHash, d.pushedIDs, d.pushedCount, d.skipped = p.Hash, p.IDs(), len(p.Bookings), p.Skipped
+	d.pushedEnds = make([]time.Time, len(p.Bookings))
+	for i, b := range p.Bookings {
+		d.pushedEnds[i] = b.End()
+	}
+	d.edgeAt = bookings.NextEdge(d.pushedEnds, now, d.m.opts.WindowPast)
 	d.outcome.Outcome, d.outcome.Bookings = device.OutcomeUnchanged, len(p.Bookings)
 	var evs []store.Event
 	if changed {
@@ -116,23 +125,14 @@ func (d *dev) push(ctx context.Context, force bool) {
 func (d *dev) verify(ctx context.Context, p bookings.Payload, now time.Time) {
 	ln := now.In(d.m.opts.Location)
 	today := time.Date(ln.Year(), ln.Month(), ln.Day(), 0, 0, 0, 0, d.m.opts.Location)
-	var out struct {
-		Result struct {
-			Booking []struct {
-				ID string `json:"Id"`
-			} `json:"Booking"`
-		} `json:"result"`
-	}
-	args := map[string]any{"DayOffset": 0, "Days": d.m.opts.WindowDays + 1, "Limit": 65534, "Offset": 0}
-	err := d.c.call(ctx, "list the bookings back (Bookings.List)", http.MethodPost, "/xapi/command/Bookings.List", nil,
-		map[string]any{"deviceId": d.device.ID, "arguments": args}, &out)
+	ids, err := d.listIDs(ctx)
 	if err != nil {
 		d.log.Info("cannot list the bookings back; the push stands", "err", err)
 		return
 	}
 	have := map[string]bool{}
-	for _, b := range out.Result.Booking {
-		have[b.ID] = true
+	for _, id := range ids {
+		have[id] = true
 	}
 	for _, b := range p.Bookings {
 		start, err := time.Parse(time.RFC3339, b.Time.StartTime)
@@ -204,7 +204,7 @@ func (d *dev) offlineDetail() string {
 	if d.offlineErr && d.device.Online() {
 		status = "the cloud could not reach it"
 	}
-	return fmt.Sprintf("offline in Webex (%s): the device is not connected to the Webex cloud, so it cannot take bookings; "+
-		"check its power and network (Control Hub shows its status). otj-edge pushes when Webex shows it connected (checked every %s)",
-		status, d.m.opts.StatusEvery)
+	return fmt.Sprintf("offline in Webex (%s): %s is not connected to the Webex cloud, so it cannot take bookings; "+
+		"check it in Control Hub (Devices → status). otj-edge pushes when Webex shows it connected (checked every %s)",
+		status, d.deviceRef(), d.m.opts.StatusEvery)
 }

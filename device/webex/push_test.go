@@ -35,11 +35,11 @@ func TestPushMatchesTheLANPayload(t *testing.T) {
 	assert.Len(t, held, 3)
 	e := h.endpoint("wx-1")
 	assert.Equal(t, store.EndpointUp, e.State, e.Detail)
-	assert.Equal(t, "3 bookings pushed through Webex", e.Detail)
+	assert.Equal(t, "3 bookings pushed through Webex; Webex device \"wx-1\", id "+id, e.Detail)
 	assert.Equal(t, "webex", e.Type)
 	assert.Contains(t, e.Software, "RoomOS 11")
 	st := h.sim.Stats()
-	assert.Equal(t, 1, st.Devices[id].Commands["Bookings.List"], "the push is verified by listing it back")
+	assert.Equal(t, 2, st.Devices[id].Commands["Bookings.List"], "one list before the first push looks for another system's bookings, one after verifies the push")
 }
 
 // TestNothingBeforeTheRoomsFirstSync: trust first: a room that has not synced gets neither a
@@ -70,7 +70,7 @@ func TestEmptyRoomIsCleared(t *testing.T) {
 	h.start([]Endpoint{ep}, nil)
 	assert.Equal(t, 1, h.sim.Stats().Devices[id].Commands["Bookings.Clear"])
 	assert.Equal(t, 0, h.puts(id))
-	assert.Equal(t, "no meetings in the window; bookings cleared", h.endpoint("wx-1").Detail)
+	assert.Equal(t, "no meetings in the window; bookings cleared; Webex device \"wx-1\", id "+id, h.endpoint("wx-1").Detail)
 }
 
 // TestBurstOfEditsIsOneCommand: ten edits of a room's calendar in a burst make one Put, with

@@ -55,6 +55,8 @@ func (d *dev) summary() (state, detail, level string) {
 		return store.EndpointWaiting, "waiting for the room's first sync: otj-edge pushes nothing to this device until the room's calendar has synced from this store, so the device keeps the bookings it has", "warn"
 	case d.refusal != "":
 		return d.refState, d.refusal, "error"
+	case d.foreignDetail() != "":
+		return store.EndpointDegraded, d.foreignDetail(), "warn"
 	case len(d.missing) > 0:
 		return store.EndpointDegraded, fmt.Sprintf("the device holds %d of the %d bookings pushed (missing: %s)", d.pushedCount-len(d.missing), d.pushedCount, strings.Join(d.missing[:min(3, len(d.missing))], ", ")), "warn"
 	}
@@ -78,7 +80,13 @@ func (d *dev) summary() (state, detail, level string) {
 	if l := d.fw.Limits(); l != "" {
 		detail += " (" + l + ")"
 	}
-	return store.EndpointUp, detail, "ok"
+	return store.EndpointUp, detail + "; " + d.deviceRef(), "ok"
+}
+
+// deviceRef names the resolved device as Control Hub shows it, with its id: the page's and
+// `otj-edge endpoints`' line that says which Webex device the endpoint reaches.
+func (d *dev) deviceRef() string {
+	return fmt.Sprintf("Webex device %q, id %s", d.device.DisplayName, d.device.ID)
 }
 
 func asAny(err error, nf **NotFoundError, am **AmbiguousError) bool {

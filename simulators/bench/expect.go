@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/config"
@@ -32,6 +33,7 @@ type site struct {
 	days     int           // cisco.window_days
 	codecs   []*codecPlan
 	byRoom   map[string]*codecPlan
+	webex    *webexSite // the Webex devices (scenario_webex.go); nil without
 }
 
 // codecPlan is one codec, its room and the room's resolved meetings.
@@ -98,14 +100,18 @@ func loadSite(ctx context.Context, s *harness.Sim) (*site, error) {
 			st.byRoom[e.Room] = c
 		}
 	}
-	return st, nil
+	return st, loadWebexSite(ctx, s, cfg, st)
 }
 
 // resolve reads every codec's room calendar from graphsim and resolves it (not timed).
 func (st *site) resolve(ctx context.Context, now time.Time) error {
 	from, to := now.Add(-24*time.Hour), now.Add(time.Duration(st.days+2)*24*time.Hour)
 	q := url.Values{"start": {from.UTC().Format(time.RFC3339)}, "end": {to.UTC().Format(time.RFC3339)}}
-	return forEach(ctx, st.codecs, 8, func(ctx context.Context, c *codecPlan) error {
+	all := st.codecs
+	if st.webex != nil {
+		all = append(slices.Clip(all), st.webex.plans...)
+	}
+	return forEach(ctx, all, 8, func(ctx context.Context, c *codecPlan) error {
 		var page struct {
 			Value []calendar.Event `json:"value"`
 		}
@@ -205,7 +211,7 @@ func diff(want, got map[bookingKey]bool) string {
 // codecBookings reads a codec's current bookings.
 func (st *site) codecBookings(ctx context.Context, name string) ([]ciscosim.Booking, error) {
 	var p ciscosim.PutPayload
-	err := harness.GetJSON(ctx, st.ciscoAdmin+"/codecs/"+url.PathEscape(name)+"/bookings", &p)
+	err := harness.GetJSON(ctx, st.deviceAdmin(name)+"/bookings", &p)
 	return p.Bookings, err
 }
 
@@ -214,8 +220,16 @@ func (st *site) codecPuts(ctx context.Context, name string) ([]ciscosim.PutRecor
 	var p struct {
 		Puts []ciscosim.PutRecord `json:"puts"`
 	}
-	err := harness.GetJSON(ctx, st.ciscoAdmin+"/codecs/"+url.PathEscape(name)+"/puts", &p)
+	err := harness.GetJSON(ctx, st.deviceAdmin(name)+"/puts", &p)
 	return p.Puts, err
+}
+
+// deviceAdmin is the admin API path of a codec or Webex device (webexsim records the same).
+func (st *site) deviceAdmin(name string) string {
+	if st.webex != nil && st.webex.byName[name] {
+		return st.webex.admin + "/devices/" + url.PathEscape(name)
+	}
+	return st.ciscoAdmin + "/codecs/" + url.PathEscape(name)
 }
 
 // forEach runs fn for every item on at most n goroutines and returns the first error.

@@ -126,6 +126,8 @@ type Run struct {
 
 	// EWS figures of an ews run (its graph_* request counts stay Graph's: none).
 	EWS *EWSFigures `json:"ews,omitempty"`
+	// Webex figures: the Webex devices beside the LAN codecs (scenario_webex.go).
+	Webex *WebexFigures `json:"webex,omitempty"`
 
 	PeakRSSMB        float64 `json:"peak_rss_mb"`
 	SteadyRSSMB      float64 `json:"steady_rss_mb"` // mean over the window
@@ -199,6 +201,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	flags := []string{"--rooms", strconv.Itoa(n), "--cisco", strconv.Itoa(n),
 		"--poly", strconv.Itoa(r.PolyEndpoints), "--meetings", strconv.Itoa(o.meetings), "--latency", o.latency.String(),
 		"--clean", "--mqtt", "embedded"}
+	flags = append(flags, webexFlags(webexDevices(o, strategy, n))...)
 	if o.source == "ews" {
 		r.Source = "ews"
 		flags = append(flags, "--source", "ews")
@@ -222,7 +225,15 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	if err != nil {
 		return nil, err
 	}
+	webexHot, err := createHotMeetings(ctx, st, sampleWebex(st, o.changes, hotRooms, coldRooms), time.Now())
+	if err != nil {
+		return nil, err
+	}
 	if err := st.resolve(ctx, time.Now()); err != nil {
+		return nil, err
+	}
+	w0, err := webexStats(ctx, st)
+	if err != nil {
 		return nil, err
 	}
 	for _, c := range st.codecs {
@@ -300,6 +311,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	r.ColdCPUSeconds = round2(u0.CPU.Seconds())
 	t0 := time.Now()
 	ch := startChanges(ctx, st, hot, coldRooms, o.window*2/3, o.changeLimit)
+	wch := webexChanges(ctx, st, webexHot, o.window*2/3, o.changeLimit)
 	var rssSum, rssMax float64
 	samples := 0
 	for time.Since(t0) < o.window {
@@ -374,6 +386,15 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	if st.ewsAdmin != "" {
 		r.EWS = ewsFigures(e0, e1, e2, e3, e4, wall, ch)
 	}
+	if st.webex != nil {
+		w1, err := webexStats(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		if r.Webex, err = webexFigures(ctx, st, wch, w0, w1); err != nil {
+			return nil, err
+		}
+	}
 	if exited, err := p.proc.Exited(); exited {
 		return nil, fmt.Errorf("%s exited during the run (%v): see %s", strategy, err, p.proc.Log)
 	}
@@ -391,6 +412,10 @@ func (r *Run) summary() string {
 	perDay := fmt.Sprintf("%d Graph req/day", r.ProjectedGraphRequestsPerDay)
 	if r.EWS != nil {
 		perDay = fmt.Sprintf("%d EWS req/day, p95 change %s s", r.EWS.ProjectedPerDay, f(r.EWS.P95Change))
+	}
+	if w := r.Webex; w != nil {
+		perDay += fmt.Sprintf(", %d Webex devices: hot p95 %s s (%d/%d), %s s behind LAN, %d 429s, %d Retry-After violations",
+			w.Devices, f(w.HotChanges.P95), w.HotChanges.Seen, w.HotChanges.Count, f(w.P95BehindLAN), w.RateLimited, w.Violations)
 	}
 	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %s, peak %.1f MB, steady %.1f MB, CPU %.2f %%",
 		f(r.ColdSyncSeconds), f(r.HotChanges.P95), r.HotChanges.Seen, r.HotChanges.Count, f(r.ColdChanges.P95),

@@ -13,7 +13,7 @@ import (
 func init() {
 	register("scale", scaleScenario)
 	register("baseline", baselineScenario)
-	afterScenarios = append(afterScenarios, ratios, targets, ewsTargets)
+	afterScenarios = append(afterScenarios, ratios, targets, ewsTargets, webexTargets)
 }
 
 var (
@@ -114,6 +114,7 @@ func headline(rep *Report, r *Run) {
 	rep.Figures["peak_rss_mb"] = r.PeakRSSMB
 	rep.Figures["steady_rss_mb"] = r.SteadyRSSMB
 	rep.Figures["steady_cpu_percent"] = r.SteadyCPUPercent
+	webexHeadline(rep, r)
 }
 
 // Ratio sets a headline figure beside the naive baseline's.

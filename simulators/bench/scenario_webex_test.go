@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestWebexScaleSmoke runs the scale scenario with Webex devices beside the LAN codecs through
+// the real processes (otj-sim --webex, otj-edge) at 20 rooms, with webexsim's rate limit
+// lowered so that the cold start meets 429s: the Webex devices' hot edits are all timed from
+// the edit to the accepted webexsim Put, the device lags the LAN codec of its room by little,
+// otj-edge never sends a request inside a Retry-After, and the report carries the figures and
+// targets. It checks no timing target (make bench measures those).
+func TestWebexScaleSmoke(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bins, err := buildAll(ctx, t.TempDir())
+	require.NoError(t, err)
+	t.Setenv("BENCH_WEBEX", "4")
+	t.Setenv("BENCH_WEBEX_RATE_LIMIT", "4")
+	t.Setenv("BENCH_WEBEX_RATE_WINDOW", "5s")
+
+	const rooms = 20
+	o := scaleOptions{source: "graph", rooms: rooms, meetings: 20, latency: 100 * time.Millisecond, window: 16 * time.Second,
+		settle: time.Second, changes: 2, changeLimit: 40 * time.Second, coldLimit: 2 * time.Minute}
+	r, err := scaleRun(ctx, bins, o, "otj-edge", rooms)
+	require.NoError(t, err)
+	require.NotNil(t, r.Webex, "otj-sim ran Webex devices")
+	w := r.Webex
+	assert.Equal(t, 4, w.Devices)
+	assert.Equal(t, 2, w.HotChanges.Count, "one hot edit in each of two Webex devices' rooms")
+	assert.Equal(t, 2, w.HotChanges.Seen, "every edit reached its Webex device")
+	require.NotNil(t, w.HotChanges.P95)
+	assert.LessOrEqual(t, *w.HotChanges.P95, o.changeLimit.Seconds())
+	require.NotNil(t, w.P95BehindLAN, "the rooms' LAN codecs took the same edits")
+	assert.Less(t, *w.P95BehindLAN, 10.0, "the Webex device follows the LAN codec of its room closely")
+	assert.Positive(t, w.RateLimited, "the lowered limit answered 429s")
+	assert.Zero(t, w.Violations, "no request inside a Retry-After")
+	assert.Zero(t, w.StaleRefreshes)
+	assert.Positive(t, w.Requests)
+
+	rep := Report{Figures: map[string]any{}}
+	t.Cleanup(func() { edgeAtRooms = nil })
+	edgeAtRooms = r
+	headline(&rep, r)
+	targets(&rep)
+	webexTargets(&rep)
+	assert.Equal(t, 4, rep.Figures["webex_devices"])
+	assert.Contains(t, rep.Figures, "webex_p95_hot_change_seconds")
+	assert.Contains(t, rep.Figures, "webex_retry_after_violations")
+	if v := rep.Targets["webex_retry_after_violations"]; assert.NotNil(t, v.Met) {
+		assert.True(t, *v.Met)
+	}
+	tg := rep.Targets["webex_p95_hot_change_seconds"]
+	assert.NotNil(t, tg.Value)
+	assert.NotNil(t, tg.Met)
+	assert.Contains(t, tg.Note, "measured at 20 rooms with 4 Webex devices")
+	assert.Contains(t, tg.Note, "behind the LAN codec of its room")
+}
