@@ -54,6 +54,8 @@ type Agent struct {
 	web     *web.Server
 	// shadow holds the stores of the running shadow integrations (shadow.go).
 	shadow shadowSet
+	// signIn is the status page's delegated sign-in flows (signin.go).
+	signIn signIns
 }
 
 // Options are the agent's injected dependencies (tests replace them).

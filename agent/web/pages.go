@@ -128,7 +128,9 @@ type page struct {
 	Refresh int // seconds between automatic reloads; 0: none
 	// Migration shows the Migration link: an integration reads rooms in shadow.
 	Migration bool
-	Body      any
+	// SignIn shows the Sign-in link: an integration signs in with a service account.
+	SignIn bool
+	Body   any
 }
 
 // Times as the page shows them, in the site's time zone.
@@ -232,6 +234,7 @@ func (s *Server) fillLayout(r *http.Request, p *page) {
 		p.Site = cfg.Site
 		p.Migration = len(cfg.Shadows()) > 0
 	}
+	p.SignIn = s.hasSignIns()
 	if p.Age.Text == "" {
 		rd := s.reader()
 		if rooms, err := rd.Rooms(r.Context()); err == nil {

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
@@ -70,6 +71,9 @@ type Server struct {
 	handler http.Handler
 
 	auth *authLimiter
+	// lifeCtx is the serving context (*context.Context): sign-in flows started from the page
+	// end with it (signin.go).
+	lifeCtx atomic.Value
 
 	scrubMu  sync.Mutex
 	scrubCfg *config.Config
@@ -148,6 +152,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		defer removeToken(s.opts.TokenFile, s.token)
 	}
+	s.setLife(ctx)
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -204,6 +209,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /report", s.page(s.reportPage))
 	mux.HandleFunc("POST /rules", s.page(s.echoInput(s.rulesPage)))
 	mux.HandleFunc("GET /migration", s.page(s.migrationPage))
+	mux.HandleFunc("GET /signin", s.page(s.signInPage))
+	mux.HandleFunc("POST /signin/{integration}/{action}", s.signInPost)
 	mux.HandleFunc("GET /static/{file}", s.static)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	mux.HandleFunc("/", s.page(func(*http.Request) (*page, error) { return nil, errNotFound("no such page") }))
