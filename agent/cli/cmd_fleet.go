@@ -24,6 +24,7 @@ import (
 
 type fleetFlags struct {
 	broker, caFile, certFile, keyFile, username, password, passwordFile *string
+	serve                                                               *string
 	watch, json                                                         *bool
 	wait, timeout                                                       *time.Duration
 }
@@ -31,13 +32,15 @@ type fleetFlags struct {
 func init() {
 	register(&command{
 		name:    "fleet",
-		args:    "--broker URL [--ca-file F] [--cert-file F --key-file F] [--username U --password-file F] [--watch] [--json]",
+		args:    "--broker URL [--ca-file F] [--cert-file F --key-file F] [--username U --password-file F] [--watch] [--json] [--serve ADDR]",
 		summary: "show every site's status from the central MQTT broker",
 		help: `The central team's view: connects to the broker every site reports to and prints a table of
 every site from its retained status (otj/v1/<site>/status): online or offline, version, rooms,
 endpoints, calendar sources (type/name), since when, and the components that are not healthy.
 A site still on a version from before calendar sources were listed shows "-" for them. --watch keeps the table current
-until interrupted. The password may also come from the OTJ_MQTT_PASSWORD environment variable;
+until interrupted. --serve ADDR keeps running and serves the view as JSON over HTTP at
+http://ADDR/fleet (no login: bind it to 127.0.0.1), following the rooms' retained states and the
+events as well as the statuses. The password may also come from the OTJ_MQTT_PASSWORD environment variable;
 prefer --password-file to --password, which other users can see in the process list.`,
 		flags: func(fs *flag.FlagSet) any {
 			return &fleetFlags{
@@ -50,6 +53,7 @@ prefer --password-file to --password, which other users can see in the process l
 				passwordFile: fs.String("password-file", "", "file holding the broker password"),
 				watch:        fs.Bool("watch", false, "keep printing the table as statuses change, until interrupted"),
 				json:         fs.Bool("json", false, "print the statuses as JSON instead of a table"),
+				serve:        fs.String("serve", "", "keep running and serve the view (statuses, rooms, events) as JSON on `ADDR` (e.g. 127.0.0.1:8790) at /fleet"),
 				wait:         fs.Duration("wait", 3*time.Second, "longest wait for the retained statuses"),
 				timeout:      fs.Duration("timeout", 15*time.Second, "time limit for connecting"),
 			}
@@ -68,6 +72,9 @@ func runFleet(ctx context.Context, stdio IO, opts any, args []string) error {
 	}
 	if *f.password != "" && *f.passwordFile != "" {
 		return usagef("give --password or --password-file, not both")
+	}
+	if *f.serve != "" && (*f.watch || *f.json) {
+		return usagef("--serve keeps running on its own: leave out --watch and --json")
 	}
 	if (*f.certFile == "") != (*f.keyFile == "") {
 		return usagef("give both --cert-file and --key-file, or neither")
@@ -89,15 +96,23 @@ func runFleet(ctx context.Context, stdio IO, opts any, args []string) error {
 		return usagef("%v", err)
 	}
 
-	view := &fleetView{sites: map[string]fleetSite{}, changed: make(chan struct{}, 1)}
+	serving := *f.serve != ""
+	view := newFleetView(serving)
 	subscribed := make(chan error, 1)
 	o.SetCleanSession(true)
-	o.SetAutoReconnect(*f.watch)
-	o.SetOrderMatters(false)
+	o.SetAutoReconnect(*f.watch || serving)
+	// In order: a site's offline status right after its online one must not be applied first.
+	// The handler only decodes and updates a map, so it never holds paho up for long.
+	o.SetOrderMatters(true)
 	o.SetDefaultPublishHandler(view.onMessage)
+	topics := map[string]byte{telemetry.SiteTopic("+", telemetry.TopicStatus): 1}
+	if serving {
+		topics[telemetry.SiteTopic("+", telemetry.TopicRooms+"/+")] = 1
+		topics[telemetry.SiteTopic("+", telemetry.TopicEvents)] = 1
+	}
 	o.SetOnConnectHandler(func(c paho.Client) {
-		// Subscribing here (without waiting) covers reconnects in --watch.
-		tok := c.Subscribe(telemetry.SiteTopic("+", telemetry.TopicStatus), 1, nil)
+		// Subscribing here (without waiting) covers reconnects in --watch and --serve.
+		tok := c.SubscribeMultiple(topics, nil)
 		go func() {
 			tok.Wait() // completes on SUBACK or when the connection goes
 			select {
@@ -121,6 +136,9 @@ func runFleet(ctx context.Context, stdio IO, opts any, args []string) error {
 	defer cli.Disconnect(250)
 	if err := waitFor(ctx, subscribed, *f.timeout); err != nil {
 		return fmt.Errorf("subscribe to the sites' status: %w", err)
+	}
+	if serving {
+		return view.serve(ctx, stdio, *f.serve)
 	}
 
 	// Retained statuses arrive right after the subscription; the broker does not say when the
@@ -178,10 +196,11 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// fleetSite is one site's last status, or why it could not be read.
+// fleetSite is one site's last status, or why it could not be read, and when it arrived.
 type fleetSite struct {
 	Status  telemetry.Status
 	Invalid string
+	Seen    time.Time
 }
 
 type fleetView struct {
@@ -189,26 +208,48 @@ type fleetView struct {
 	sites   map[string]fleetSite
 	last    time.Time
 	changed chan struct{}
+	// follow: the rooms' states and the events, kept only by --serve (cmd_fleet_serve.go).
+	follow *fleetFollow
+}
+
+func newFleetView(follow bool) *fleetView {
+	v := &fleetView{sites: map[string]fleetSite{}, changed: make(chan struct{}, 1)}
+	if follow {
+		v.follow = newFleetFollow()
+	}
+	return v
 }
 
 func (v *fleetView) onMessage(_ paho.Client, m paho.Message) {
 	parts := strings.Split(m.Topic(), "/")
-	if len(parts) != 4 || parts[3] != telemetry.TopicStatus {
+	if len(parts) < 4 {
 		return
 	}
 	site := parts[2]
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.last = time.Now()
+	now := time.Now()
+	switch {
+	case len(parts) == 4 && parts[3] == telemetry.TopicStatus:
+	case v.follow != nil && len(parts) == 5 && parts[3] == telemetry.TopicRooms:
+		v.follow.room(site, parts[4], m.Payload())
+		return
+	case v.follow != nil && len(parts) == 4 && parts[3] == telemetry.TopicEvents:
+		v.follow.event(site, m.Payload(), now)
+		return
+	default:
+		return
+	}
+	v.last = now
 	switch {
 	case len(m.Payload()) == 0: // a cleared retained status: the site is gone
 		delete(v.sites, site)
 	default:
 		var st telemetry.Status
 		if err := json.Unmarshal(m.Payload(), &st); err != nil || (st.State != telemetry.StateOnline && st.State != telemetry.StateOffline) {
-			v.sites[site] = fleetSite{Invalid: "status is not an otj-edge status message"}
+			v.sites[site] = fleetSite{Invalid: "status is not an otj-edge status message", Seen: now}
 		} else {
-			v.sites[site] = fleetSite{Status: st}
+			v.sites[site] = fleetSite{Status: st, Seen: now}
 		}
 	}
 	select {

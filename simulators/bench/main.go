@@ -42,6 +42,8 @@ type Report struct {
 	Benchmarks map[string]Benchmark `json:"benchmarks"`
 	// Errors are the scenarios that failed, with why (their figures are missing or partial).
 	Errors map[string]string `json:"errors,omitempty"`
+	// Fleet is the fleet scenario: simulated sites on one Mosquitto, `otj-edge fleet --serve` following them.
+	Fleet *FleetRun `json:"fleet,omitempty"`
 }
 
 // Host describes the machine the figures come from.
