@@ -11,12 +11,14 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
 	goauth "golang.org/x/oauth2/google"
 	"golang.org/x/oauth2/jwt"
 	"google.golang.org/api/calendar/v3"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 )
 
@@ -101,10 +103,37 @@ func NormalizeEndpoint(raw string) (string, error) {
 // client is one integration's Calendar API client; every request passes admit (the daily
 // budget) and holds a slot (MaxInFlight).
 type client struct {
-	svc   *calendar.Service
-	key   keyInfo
-	admit func(n int) error
-	slots chan struct{}
+	svc    *calendar.Service
+	key    keyInfo
+	admit  func(n int) error
+	slots  chan struct{}
+	tokens *tokens
+}
+
+// tokens caches the service account's access token and can drop it: Google may refuse a token
+// before the expiry it announced (revoked, the key deleted, a clock jump), and x/oauth2 would
+// otherwise send it until that expiry.
+type tokens struct {
+	mu  sync.Mutex
+	new func() oauth2.TokenSource
+	ts  oauth2.TokenSource
+}
+
+func (t *tokens) Token() (*oauth2.Token, error) {
+	t.mu.Lock()
+	if t.ts == nil {
+		t.ts = t.new()
+	}
+	ts := t.ts
+	t.mu.Unlock()
+	return ts.Token()
+}
+
+// drop makes the next request ask for a new token.
+func (t *tokens) drop() {
+	t.mu.Lock()
+	t.ts = nil
+	t.mu.Unlock()
 }
 
 // newClient builds the Calendar service. Tokens are fetched lazily, with base (so the token
@@ -115,12 +144,13 @@ func newClient(in Integration, base *http.Client, admit func(int) error, slots c
 		return nil, err
 	}
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, base)
-	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.TokenSource(tokenCtx), Base: base.Transport}, Timeout: base.Timeout}
+	tk := &tokens{new: func() oauth2.TokenSource { return cfg.TokenSource(tokenCtx) }}
+	hc := &http.Client{Transport: &oauth2.Transport{Source: tk, Base: base.Transport}, Timeout: base.Timeout}
 	svc, err := calendar.NewService(context.Background(), option.WithEndpoint(in.Endpoint), option.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("calendar client: %w", err)
 	}
-	return &client{svc: svc, key: info, admit: admit, slots: slots}, nil
+	return &client{svc: svc, key: info, admit: admit, slots: slots, tokens: tk}, nil
 }
 
 // listQuery is one events.list request. With a syncToken only the parameters Google allows
@@ -144,6 +174,24 @@ func (c *client) list(ctx context.Context, q listQuery) (*calendar.Events, error
 			return nil, ctx.Err()
 		}
 	}
+	res, err := c.listOnce(ctx, q)
+	if unauthorized(err) {
+		// A token Google no longer accepts: one retry with a new one (a second 401 is the
+		// room's answer: auth_failed).
+		c.tokens.drop()
+		res, err = c.listOnce(ctx, q)
+	}
+	return res, err
+}
+
+// unauthorized reports Google's 401 (an access token refused).
+func unauthorized(err error) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == http.StatusUnauthorized
+}
+
+// listOnce sends one events.list, counted against the budget.
+func (c *client) listOnce(ctx context.Context, q listQuery) (*calendar.Events, error) {
 	if c.admit != nil {
 		if err := c.admit(1); err != nil {
 			return nil, err

@@ -133,7 +133,7 @@ func TestMeetWithAnEmptiedDescriptionStillResolvesToAJoinAddressFromConferenceDa
 	require.NoError(t, err)
 	var ev calendar.Event
 	require.NoError(t, json.Unmarshal(data, &ev))
-	pi, err := rules.Compile(rules.Settings{}, []rules.Spec{{Name: "meet", Type: rules.TypeGoogleMeet, Domain: "meet.example.com", Priority: 10}})
+	pi, err := rules.Compile(rules.Settings{}, []rules.Spec{{Name: "meet", Type: rules.TypeGoogleMeet, Domain: rules.Domains{"meet.example.com"}, Priority: 10}})
 	require.NoError(t, err)
 	m, _ = pi.Resolve(sampleRoom, ev, now)
 	require.True(t, m.Join, m.Reason)
