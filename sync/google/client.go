@@ -166,23 +166,41 @@ type listQuery struct {
 	pageSize   int
 }
 
-// list sends one events.list.
-func (c *client) list(ctx context.Context, q listQuery) (*calendar.Events, error) {
+// call runs one request fn: it holds a slot (MaxInFlight) and passes the daily budget; a 401
+// (a token Google no longer accepts) gets one retry with a new token (a second 401 is the
+// answer: auth_failed).
+func (c *client) call(ctx context.Context, fn func() error) error {
 	if c.slots != nil {
 		select {
 		case c.slots <- struct{}{}:
 			defer func() { <-c.slots }()
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	res, err := c.listOnce(ctx, q)
-	if unauthorized(err) {
-		// A token Google no longer accepts: one retry with a new one (a second 401 is the
-		// room's answer: auth_failed).
-		c.tokens.drop()
-		res, err = c.listOnce(ctx, q)
+	for try := 0; ; try++ {
+		if c.admit != nil {
+			if err := c.admit(1); err != nil {
+				return err
+			}
+		}
+		err := fn()
+		if try == 0 && unauthorized(err) {
+			c.tokens.drop()
+			continue
+		}
+		return err
 	}
+}
+
+// list sends one events.list.
+func (c *client) list(ctx context.Context, q listQuery) (*calendar.Events, error) {
+	var res *calendar.Events
+	err := c.call(ctx, func() error {
+		var err error
+		res, err = c.listOnce(ctx, q)
+		return err
+	})
 	return res, err
 }
 
@@ -192,13 +210,8 @@ func unauthorized(err error) bool {
 	return errors.As(err, &ge) && ge.Code == http.StatusUnauthorized
 }
 
-// listOnce sends one events.list, counted against the budget.
+// listOnce sends one events.list.
 func (c *client) listOnce(ctx context.Context, q listQuery) (*calendar.Events, error) {
-	if c.admit != nil {
-		if err := c.admit(1); err != nil {
-			return nil, err
-		}
-	}
 	call := c.svc.Events.List(q.calendarID).SingleEvents(true).MaxResults(int64(q.pageSize)).Context(ctx)
 	if q.syncToken != "" {
 		call = call.SyncToken(q.syncToken)
