@@ -106,6 +106,9 @@ func (a *Agent) partSpecs(cfg *config.Config) []partSpec {
 		if spec, ok := a.notifySpec(in); ok { // notify.go: listening before its source subscribes
 			specs = append(specs, spec)
 		}
+		if spec, ok := a.googleNotifySpec(in); ok { // google_notify.go: the same for Google's channels
+			specs = append(specs, spec)
+		}
 		if spec, ok := a.sourceSpec(cfg, in); ok {
 			specs = append(specs, spec)
 		}

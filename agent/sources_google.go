@@ -30,6 +30,13 @@ func init() {
 			}
 			return google.Check(ctx, googleIntegration(in.Name, g), ids, nil)
 		},
+		// The Admin SDK Directory's resources.calendars.list: sync/google/discover.go.
+		discover: func(ctx context.Context, in *config.Integration) (source.Discovery, error) {
+			if g := in.Google(); g != nil {
+				return google.Discover(ctx, googleIntegration(in.Name, g), nil)
+			}
+			return source.Discovery{}, fmt.Errorf("integration %q: type %s has no Google settings", in.Name, in.Type)
+		},
 		// The key is read from its file: a new key in the same file restarts the sync.
 		key: func(in *config.Integration) any {
 			if g := in.Google(); g != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/mail"
 	"net/url"
 	"strings"
@@ -49,8 +50,13 @@ type GoogleIntegration struct {
 	// CAFile adds trusted CAs (simulators, TLS-inspecting proxies).
 	CAFile string `yaml:"ca_file"`
 	// NotificationsURL is the site's public HTTPS URL for push notifications (the key Graph
-	// integrations use too); the source polls without it.
+	// integrations use too): each room gets an events.watch channel to it, and the poll
+	// becomes a safety net; the source only polls without it.
 	NotificationsURL string `yaml:"notifications_url"`
+	// NotificationsListen is where the site's reverse proxy forwards NotificationsURL (plain
+	// HTTP; default 127.0.0.1:8090 when notifications_url is set: not Graph's 8089, so a site
+	// with both integrations needs no setting).
+	NotificationsListen string `yaml:"notifications_listen"`
 
 	// Read by validation from ServiceAccountKeyFile.
 	ServiceAccountKey   Secret `yaml:"-" json:"-"`
@@ -100,10 +106,21 @@ func (g *GoogleIntegration) Check(c *IntegrationCheck) {
 		if u := googleURL(c, "notifications_url", g.NotificationsURL, false); u != "" && !strings.HasPrefix(u, "https://") {
 			c.Errorf("notifications_url", "notifications_url must be https:// with a publicly trusted certificate (Google refuses other webhook addresses)")
 		}
+		if g.NotificationsListen == "" {
+			g.NotificationsListen = DefaultGoogleNotificationsListen
+		} else if _, port, err := net.SplitHostPort(g.NotificationsListen); err != nil || port == "" || port == "0" {
+			c.Errorf("notifications_listen", "notifications_listen %q is not host:port (e.g. %s)", g.NotificationsListen, DefaultGoogleNotificationsListen)
+		}
+	} else if g.NotificationsListen != "" {
+		c.Errorf("notifications_listen", "notifications_listen needs notifications_url (the public HTTPS URL the reverse proxy forwards to it)")
 	}
 	g.CAFile = c.Path(g.CAFile)
 	c.FileExists("ca_file", g.CAFile)
 }
+
+// DefaultGoogleNotificationsListen is the push listener's address when notifications_url is
+// set and notifications_listen is not.
+const DefaultGoogleNotificationsListen = "127.0.0.1:8090"
 
 // checkKey reads the key file (mode checked like every file that holds a private key) and
 // the fields the source and its messages use.

@@ -87,6 +87,7 @@ func TestGoogleIntegrationAllKeys(t *testing.T) {
 	assert.Equal(t, "https://127.0.0.1:8443/calendar/v3/", g.Endpoint)
 	assert.Equal(t, ca, g.CAFile)
 	assert.Equal(t, "https://otj.example.com/notify", g.NotificationsURL)
+	assert.Equal(t, DefaultGoogleNotificationsListen, g.NotificationsListen, "the push listener's default address")
 	assert.Contains(t, warningsOf(cfg), "readable by group or others (mode 0644); run: chmod 600 "+key)
 }
 
@@ -121,4 +122,26 @@ func TestGoogleIntegrationProblems(t *testing.T) {
 		assert.Contains(t, err.Error(), w)
 	}
 	assert.Len(t, strings.Split(err.Error(), "\n"), len(want), err.Error())
+}
+
+// TestGoogleNotificationsListenNeedsTheURL: a listen address without notifications_url is an
+// error (nothing would ever post to it), and a malformed one is named.
+func TestGoogleNotificationsListenNeedsTheURL(t *testing.T) {
+	dir := t.TempDir()
+	key := writeKey(t, dir, 0o600, googleKeyJSON)
+	_, err := Parse(filepath.Join(dir, "c.yaml"), []byte(googleHead+`  - name: workspace
+    type: google
+    service_account_key_file: `+key+`
+    notifications_listen: 127.0.0.1:8090
+`+googleTail), env(nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "notifications_listen needs notifications_url")
+	cfg, err := Parse(filepath.Join(dir, "c.yaml"), []byte(googleHead+`  - name: workspace
+    type: google
+    service_account_key_file: `+key+`
+    notifications_url: https://otj.example.com/google
+    notifications_listen: 127.0.0.1:9001
+`+googleTail), env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:9001", cfg.Integration("workspace").Google().NotificationsListen)
 }

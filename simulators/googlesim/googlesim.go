@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -108,7 +109,11 @@ type Options struct {
 	// self-signed and untrusted certificates); default the CA.
 	WebhookRoots *simtls.CA
 	// Now is the simulator's clock; default Calendar's.
-	Now                func() time.Time
+	Now func() time.Time
+	// AssertionClock is what JWT assertions' iat and exp are checked against; default Now.
+	// golang.org/x/oauth2 signs them with the wall clock, so a test whose fake clock sits far
+	// from today (a fixed start date) sets time.Now here; access tokens still expire on Now.
+	AssertionClock     func() time.Time
 	APIAddr, AdminAddr string // default 127.0.0.1:0
 	Logger             *slog.Logger
 }
@@ -137,8 +142,9 @@ type Server struct {
 	stats      statsState
 	limits     limitState
 	channels   map[string]*channel
-	lose       int    // notifications to lose (admin fault); -1: all
-	overlaySeq uint64 // bumped when overlays or the Meet share change what events render
+	throttles  map[string]*throttle // by mailbox: SetCalendarRateLimit
+	lose       int                  // notifications to lose (admin fault); -1: all
+	overlaySeq uint64               // bumped when overlays or the Meet share change what events render
 	seq        uint64
 
 	apiLn, adminLn   net.Listener
@@ -187,6 +193,9 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = gs.Now
 	}
+	if opts.AssertionClock == nil {
+		opts.AssertionClock = opts.Now
+	}
 	if opts.UserRateLimit <= 0 {
 		opts.UserRateLimit = DefaultUserRateLimit
 	}
@@ -218,7 +227,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("googlesim certificate: %w", err)
 	}
-	s := &Server{opts: opts, gs: gs, log: opts.Logger, now: opts.Now, cert: cert,
+	s := &Server{throttles: map[string]*throttle{}, opts: opts, gs: gs, log: opts.Logger, now: opts.Now, cert: cert,
 		settings: Settings{Latency: graphsim.Duration(opts.Latency), UserRateLimit: opts.UserRateLimit,
 			ProjectRateLimit: opts.ProjectRateLimit, DailyQuota: opts.DailyQuota, TokenTTL: graphsim.Duration(opts.TokenTTL),
 			MeetShare: opts.MeetShare},
@@ -405,6 +414,8 @@ type apiError struct {
 	Message string        `json:"message"`
 	Errors  []errorDetail `json:"errors"`
 	Status  string        `json:"status"`
+	// retryAfter is sent as Retry-After (a calendar's rate limit asks for a pace).
+	retryAfter time.Duration
 }
 
 type errorDetail struct {
@@ -440,6 +451,9 @@ func writeError(w http.ResponseWriter, code int, reason, domain, msg string) {
 }
 
 func writeAPIError(w http.ResponseWriter, e *apiError) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.retryAfter+time.Second-1)/time.Second)))
+	}
 	if e.Code == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/", error="invalid_token"`)
 	}

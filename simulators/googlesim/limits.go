@@ -39,6 +39,9 @@ type CalendarStats struct {
 	Pages         int            `json:"pages"`       // events.list with a pageToken
 	Gone          int            `json:"gone"`        // 410 fullSyncRequired answers
 	Notifications int            `json:"notifications"`
+	// EarlyRetries are requests sent before the Retry-After of the calendar's last rate-limit
+	// answer had passed (SetCalendarRateLimit).
+	EarlyRetries int `json:"early_retries"`
 }
 
 // UserStats count one principal's (delegation subject or service account) requests.
@@ -172,7 +175,14 @@ func (s *Server) admit(principal, mailbox string, now time.Time) *apiError {
 		s.limits.users[principal] = uw
 	}
 	var e *apiError
+	th := s.throttles[mailbox]
+	if th != nil && now.Before(th.until) {
+		s.stats.cal(mailbox).EarlyRetries++
+	}
 	switch {
+	case th != nil && th.refuse(now):
+		e = newAPIError(429, "rateLimitExceeded", "usageLimits", "Rate Limit Exceeded")
+		e.retryAfter = th.until.Sub(now)
 	case s.limits.dayCount >= s.settings.DailyQuota:
 		e = newAPIError(403, "dailyLimitExceeded", "usageLimits", "Daily Limit Exceeded")
 	case s.limits.project.total(now) >= s.settings.ProjectRateLimit:
@@ -188,6 +198,9 @@ func (s *Server) admit(principal, mailbox string, now time.Time) *apiError {
 			s.stats.cal(mailbox).RateLimited++
 		}
 		return e
+	}
+	if th != nil {
+		th.sent = append(th.sent, now)
 	}
 	uw.add(now)
 	s.limits.project.add(now)
@@ -372,4 +385,47 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// throttle is one calendar's own rate limit: n requests per period, then 429
+// rateLimitExceeded with Retry-After until the oldest of them leaves the period (Google
+// throttles a calendar that is read too often on its own, whoever reads it).
+type throttle struct {
+	n      int
+	period time.Duration
+	sent   []time.Time
+	until  time.Time // the last refusal's Retry-After ran out then
+}
+
+func (th *throttle) refuse(now time.Time) bool {
+	keep := th.sent[:0]
+	for _, t := range th.sent {
+		if now.Sub(t) < th.period {
+			keep = append(keep, t)
+		}
+	}
+	th.sent = keep
+	if len(th.sent) < th.n {
+		return false
+	}
+	th.until = th.sent[0].Add(th.period)
+	return true
+}
+
+// SetCalendarRateLimit lets calendar (mailbox or resource email) answer n requests per
+// period, and 429 rateLimitExceeded with Retry-After beyond (n 0 removes the limit).
+// Requests sent before that Retry-After passed are counted as EarlyRetries.
+func (s *Server) SetCalendarRateLimit(calendar string, n int, period time.Duration) error {
+	mb, ok := s.resolve(calendar)
+	if !ok {
+		return fmt.Errorf("calendar %s: not found", calendar)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n <= 0 {
+		delete(s.throttles, mb)
+		return nil
+	}
+	s.throttles[mb] = &throttle{n: n, period: period}
+	return nil
 }

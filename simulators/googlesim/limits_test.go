@@ -119,3 +119,31 @@ func TestDirectoryResources(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, ge.Code)
 	assert.Equal(t, "Not Authorized to access this resource/api", ge.Message)
 }
+
+// TestCalendarRateLimit: a calendar limited to one request per ten minutes answers 429
+// rateLimitExceeded with Retry-After for the rest of the period, counts a request sent
+// before that wait as an early retry, and answers again once it has passed.
+func TestCalendarRateLimit(t *testing.T) {
+	e := newEnv(t, nil)
+	svc := e.admin()
+	require.NoError(t, e.g.SetCalendarRateLimit(room1, 1, 10*time.Minute))
+	_, err := svc.Events.List(room1).Do()
+	require.NoError(t, err)
+	e.clk.Advance(4 * time.Minute)
+	_, err = svc.Events.List(room1).Do()
+	ge := apiErr(t, err)
+	assert.Equal(t, http.StatusTooManyRequests, ge.Code)
+	assert.Equal(t, "rateLimitExceeded", reason(ge))
+	assert.Equal(t, "360", ge.Header.Get("Retry-After"))
+	assert.Zero(t, e.g.CalendarStats(room1).EarlyRetries)
+	e.clk.Advance(time.Minute)
+	_, err = svc.Events.List(room1).Do()
+	apiErr(t, err)
+	assert.Equal(t, 1, e.g.CalendarStats(room1).EarlyRetries, "asked again before Retry-After")
+	e.clk.Advance(5 * time.Minute)
+	_, err = svc.Events.List(room1).Do()
+	require.NoError(t, err, "the wait has passed")
+	assert.Equal(t, 2, e.g.CalendarStats(room1).RateLimited)
+	_, err = svc.Events.List(room2).Do()
+	require.NoError(t, err, "other calendars are not limited")
+}

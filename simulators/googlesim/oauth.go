@@ -291,7 +291,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "invalid_grant", "Invalid JWT Signature.")
 		return
 	}
-	now := s.now()
+	now, wall := s.now(), s.opts.AssertionClock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sa := s.accounts[normalize(claims.Iss)]
@@ -309,7 +309,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	iat, exp := time.Unix(claims.Iat, 0), time.Unix(claims.Exp, 0)
 	// Google allows a little clock skew, and an assertion living at most an hour.
-	if claims.Iat == 0 || claims.Exp == 0 || exp.Sub(iat) > time.Hour || !exp.After(now) || iat.After(now.Add(5*time.Minute)) {
+	if claims.Iat == 0 || claims.Exp == 0 || exp.Sub(iat) > time.Hour || !exp.After(wall) || iat.After(wall.Add(5*time.Minute)) {
 		tokenError(w, http.StatusBadRequest, "invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.")
 		return
 	}

@@ -2,8 +2,10 @@ package google
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,12 +13,14 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
 	goauth "golang.org/x/oauth2/google"
 	"golang.org/x/oauth2/jwt"
 	"google.golang.org/api/calendar/v3"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 )
 
@@ -101,10 +105,37 @@ func NormalizeEndpoint(raw string) (string, error) {
 // client is one integration's Calendar API client; every request passes admit (the daily
 // budget) and holds a slot (MaxInFlight).
 type client struct {
-	svc   *calendar.Service
-	key   keyInfo
-	admit func(n int) error
-	slots chan struct{}
+	svc    *calendar.Service
+	key    keyInfo
+	admit  func(n int) error
+	slots  chan struct{}
+	tokens *tokens
+}
+
+// tokens caches the service account's access token and can drop it: Google may refuse a token
+// before the expiry it announced (revoked, the key deleted, a clock jump), and x/oauth2 would
+// otherwise send it until that expiry.
+type tokens struct {
+	mu  sync.Mutex
+	new func() oauth2.TokenSource
+	ts  oauth2.TokenSource
+}
+
+func (t *tokens) Token() (*oauth2.Token, error) {
+	t.mu.Lock()
+	if t.ts == nil {
+		t.ts = t.new()
+	}
+	ts := t.ts
+	t.mu.Unlock()
+	return ts.Token()
+}
+
+// drop makes the next request ask for a new token.
+func (t *tokens) drop() {
+	t.mu.Lock()
+	t.ts = nil
+	t.mu.Unlock()
 }
 
 // newClient builds the Calendar service. Tokens are fetched lazily, with base (so the token
@@ -115,12 +146,13 @@ func newClient(in Integration, base *http.Client, admit func(int) error, slots c
 		return nil, err
 	}
 	tokenCtx := context.WithValue(context.Background(), oauth2.HTTPClient, base)
-	hc := &http.Client{Transport: &oauth2.Transport{Source: cfg.TokenSource(tokenCtx), Base: base.Transport}, Timeout: base.Timeout}
+	tk := &tokens{new: func() oauth2.TokenSource { return cfg.TokenSource(tokenCtx) }}
+	hc := &http.Client{Transport: &oauth2.Transport{Source: tk, Base: base.Transport}, Timeout: base.Timeout}
 	svc, err := calendar.NewService(context.Background(), option.WithEndpoint(in.Endpoint), option.WithHTTPClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("calendar client: %w", err)
 	}
-	return &client{svc: svc, key: info, admit: admit, slots: slots}, nil
+	return &client{svc: svc, key: info, admit: admit, slots: slots, tokens: tk}, nil
 }
 
 // listQuery is one events.list request. With a syncToken only the parameters Google allows
@@ -134,21 +166,52 @@ type listQuery struct {
 	pageSize   int
 }
 
-// list sends one events.list.
-func (c *client) list(ctx context.Context, q listQuery) (*calendar.Events, error) {
+// call runs one request fn: it holds a slot (MaxInFlight) and passes the daily budget; a 401
+// (a token Google no longer accepts) gets one retry with a new token (a second 401 is the
+// answer: auth_failed).
+func (c *client) call(ctx context.Context, fn func() error) error {
 	if c.slots != nil {
 		select {
 		case c.slots <- struct{}{}:
 			defer func() { <-c.slots }()
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	if c.admit != nil {
-		if err := c.admit(1); err != nil {
-			return nil, err
+	for try := 0; ; try++ {
+		if c.admit != nil {
+			if err := c.admit(1); err != nil {
+				return err
+			}
 		}
+		err := fn()
+		if try == 0 && unauthorized(err) {
+			c.tokens.drop()
+			continue
+		}
+		return err
 	}
+}
+
+// list sends one events.list.
+func (c *client) list(ctx context.Context, q listQuery) (*calendar.Events, error) {
+	var res *calendar.Events
+	err := c.call(ctx, func() error {
+		var err error
+		res, err = c.listOnce(ctx, q)
+		return err
+	})
+	return res, err
+}
+
+// unauthorized reports Google's 401 (an access token refused).
+func unauthorized(err error) bool {
+	var ge *googleapi.Error
+	return errors.As(err, &ge) && ge.Code == http.StatusUnauthorized
+}
+
+// listOnce sends one events.list.
+func (c *client) listOnce(ctx context.Context, q listQuery) (*calendar.Events, error) {
 	call := c.svc.Events.List(q.calendarID).SingleEvents(true).MaxResults(int64(q.pageSize)).Context(ctx)
 	if q.syncToken != "" {
 		call = call.SyncToken(q.syncToken)
@@ -158,7 +221,7 @@ func (c *client) list(ctx context.Context, q listQuery) (*calendar.Events, error
 	if q.pageToken != "" {
 		call = call.PageToken(q.pageToken)
 	}
-	res, err := call.Do()
+	res, err := call.Do(googleapi.QuotaUser(QuotaUser(q.calendarID)))
 	if err != nil {
 		return nil, fmt.Errorf("events.list %s: %w", q.calendarID, err)
 	}
@@ -167,3 +230,14 @@ func (c *client) list(ctx context.Context, q listQuery) (*calendar.Events, error
 
 // errBudget refuses a request over the daily budget.
 var errBudget = errors.New("the daily Calendar API request budget (max_requests_per_day) is used up")
+
+// QuotaUser is the quotaUser a room's requests carry. Google counts its per-user rate limit
+// (600 requests a minute) per impersonated user, so with domain-wide delegation every room of
+// a site would share the subject's minute: a 1,000-room cold sync needs more than 1,000
+// requests at once. Google documents quotaUser for a server acting for many users: the
+// limit is then counted per room. It must be at most 40 characters (a resource calendar id
+// is 55), so it is a digest of the calendar id: stable, and it names no room.
+func QuotaUser(calendarID string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(calendarID)))
+	return "otj-room-" + hex.EncodeToString(sum[:12])
+}

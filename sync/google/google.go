@@ -71,8 +71,8 @@ type Integration struct {
 	Endpoint string
 	// CAFile adds trusted CAs (simulators, TLS-inspecting proxies).
 	CAFile string
-	// NotificationsURL is the site's public HTTPS URL for push notifications; "" polls only.
-	// Push channels are not implemented yet (the poll is the sync; see the notes).
+	// NotificationsURL is the site's public HTTPS URL for push notifications (events.watch
+	// channels, notify.go); "" polls only.
 	NotificationsURL string
 }
 
@@ -93,6 +93,14 @@ type Tuning struct {
 	// RateBackoffMax (default 2 min): Google's truncated exponential backoff.
 	RateBackoff    time.Duration
 	RateBackoffMax time.Duration
+	// Push (notifications_url): ChannelTTL is the lifetime asked for a channel (default 7
+	// days, Google's usual maximum for events), ChannelRenew how long before its expiry a
+	// new one replaces it (default 24 h); SafetyHot and SafetyCold are the poll intervals of
+	// a room with a live channel (default 60 s and 30 min).
+	ChannelTTL   time.Duration
+	ChannelRenew time.Duration
+	SafetyHot    time.Duration
+	SafetyCold   time.Duration
 }
 
 func (t *Tuning) defaults() {
@@ -123,6 +131,18 @@ func (t *Tuning) defaults() {
 	}
 	if t.RateBackoffMax <= 0 {
 		t.RateBackoffMax = 2 * time.Minute
+	}
+	if t.ChannelTTL <= 0 {
+		t.ChannelTTL = 7 * 24 * time.Hour
+	}
+	if t.ChannelRenew <= 0 {
+		t.ChannelRenew = 24 * time.Hour
+	}
+	if t.SafetyHot <= 0 {
+		t.SafetyHot = time.Minute
+	}
+	if t.SafetyCold <= 0 {
+		t.SafetyCold = 30 * time.Minute
 	}
 }
 

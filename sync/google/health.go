@@ -64,8 +64,8 @@ func (s *Syncer) Stats() source.Stats {
 	defer s.mu.Unlock()
 	now := s.clk.Now()
 	st := source.Stats{Integration: s.name, Type: Type, Budget: s.budget.limit, UsedToday: s.budget.used,
-		ProjectedToday: s.budget.projectedToday, Projected24h: s.budget.projected24h, HotInterval: s.hotInterval(),
-		ColdInterval: s.coldInterval(), Rooms: map[string]int{}, BudgetExhausted: s.budget.exhausted}
+		ProjectedToday: s.budget.projectedToday, Projected24h: s.budget.projected24h, HotInterval: s.hotInterval(&room{}, now),
+		ColdInterval: s.coldInterval(&room{}, now), Rooms: map[string]int{}, BudgetExhausted: s.budget.exhausted}
 	for _, n := range s.order {
 		r := s.rooms[n]
 		status := r.state.Status

@@ -49,7 +49,9 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 			return
 		}
 		s.failed(ctx, r, classify(err, r.spec.Mailbox, s.in, s.cli.key))
+		return
 	}
+	s.ensureChannel(ctx, r)
 }
 
 // listed is a complete list: its events, the calendar's zone and the nextSyncToken.

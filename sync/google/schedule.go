@@ -45,12 +45,22 @@ func counterKey(integration string, t time.Time) string {
 	return "google.requests." + integration + "." + dayKey(t)
 }
 
-func (s *Syncer) hotInterval() time.Duration {
-	return time.Duration(float64(s.tune.HotInterval) * s.budget.stretch)
+// hotInterval and coldInterval are a room's poll intervals, stretched by the budget: the
+// safety net's when the room has a live push channel (notify.go).
+func (s *Syncer) hotInterval(r *room, now time.Time) time.Duration {
+	d := s.tune.HotInterval
+	if r.live(now) {
+		d = s.tune.SafetyHot
+	}
+	return time.Duration(float64(d) * s.budget.stretch)
 }
 
-func (s *Syncer) coldInterval() time.Duration {
-	return time.Duration(float64(s.tune.ColdInterval) * s.budget.stretch)
+func (s *Syncer) coldInterval(r *room, now time.Time) time.Duration {
+	d := s.tune.ColdInterval
+	if r.live(now) {
+		d = s.tune.SafetyCold
+	}
+	return time.Duration(float64(d) * s.budget.stretch)
 }
 
 func (s *Syncer) rollDay(now time.Time) {
@@ -180,9 +190,9 @@ func (s *Syncer) nextPoll(r *room, now time.Time) time.Time {
 		return poll.DayStart(now).AddDate(0, 0, 1)
 	}
 	if s.hot(r, now) {
-		return now.Add(poll.Jitter(s.rng, s.tune.Jitter, s.hotInterval()))
+		return now.Add(poll.Jitter(s.rng, s.tune.Jitter, s.hotInterval(r, now)))
 	}
-	due := now.Add(poll.Jitter(s.rng, s.tune.Jitter, s.coldInterval()))
+	due := now.Add(poll.Jitter(s.rng, s.tune.Jitter, s.coldInterval(r, now)))
 	if h := s.nextHot(r, now); !h.IsZero() && h.Before(due) {
 		due = h
 	}

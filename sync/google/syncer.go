@@ -46,23 +46,27 @@ type Syncer struct {
 	steps    int
 	unsaved  int64 // requests counted but not yet in the store
 	unsavedK string
+	channels map[string]*room // push channel id → room (notify.go)
+	nstats   notifyCounters
 }
 
 // room is the scheduler's view of one room.
 type room struct {
-	spec      source.Room
-	state     store.RoomState
-	cur       cursor
-	due       time.Time
-	running   bool
-	forceFull bool
-	notBefore time.Time // a rate limit's back-off runs until then
-	failures  int
-	limited   int // consecutive rate-limit answers: the exponent of the back-off
-	emitted   bool
-	lastCode  string
-	spans     []store.Span
-	hidx      int
+	spec       source.Room
+	state      store.RoomState
+	cur        cursor
+	due        time.Time
+	running    bool
+	forceFull  bool
+	notBefore  time.Time // a rate limit's back-off runs until then
+	failures   int
+	limited    int // consecutive rate-limit answers: the exponent of the back-off
+	emitted    bool
+	lastCode   string
+	spans      []store.Span
+	hidx       int
+	ch         *channel  // the live push channel (notify.go)
+	watchRetry time.Time // a failed events.watch is retried then
 }
 
 func (r *room) DueAt() time.Time { return r.due }
@@ -101,7 +105,7 @@ func New(opts Options) (*Syncer, error) {
 	s := &Syncer{name: in.Name, component: source.Component(Type, in.Name), in: in, st: opts.Store, clk: opts.Clock,
 		health: opts.Health, log: opts.Logger.With("integration", in.Name), tune: opts.Tuning,
 		wake: make(chan struct{}, 1), progress: make(chan struct{}, 1),
-		rooms: map[string]*room{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		rooms: map[string]*room{}, channels: map[string]*room{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		budget: budget{limit: in.MaxRequestsPerDay, stretch: 1}}
 	if s.cli, err = newClient(in, base, s.admit, make(chan struct{}, opts.Tuning.MaxInFlight)); err != nil {
 		return nil, fmt.Errorf("google integration %q: %w", in.Name, err)
@@ -187,6 +191,11 @@ func (s *Syncer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			steps.Wait()
 			bg.Wait()
+			if s.pushing() {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				s.stopChannels(sctx)
+				cancel()
+			}
 			s.flushCount(context.WithoutCancel(ctx))
 			return nil
 		case <-timer.C():
