@@ -79,7 +79,7 @@ fmt-check:
 test: vet
 	$(GO) test $(RACE) -count=1 -timeout 30m ./...
 
-## bench: Go benchmarks and scale scenarios → bench/report.json (about 35 min; shorter runs:
+## bench: Go benchmarks and scale scenarios → bench/report.json (32 min at the last timed full run, before the ews, graph_notify and fleet scenarios; shorter runs:
 ## BENCH_ROOMS=100 BENCH_SCALE=10,100 BENCH_WINDOW=1m BENCH_SCENARIOS=scale,baseline, see simulators/README.md)
 bench:
 	$(GO) run ./simulators/bench -out bench/report.json
