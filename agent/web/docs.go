@@ -153,6 +153,9 @@ type Endpoint struct {
 	PollEverySeconds float64   `json:"poll_every_seconds,omitempty"`
 	// Alarms are what needs an operator's attention, each with advice.
 	Alarms []Alarm `json:"alarms"`
+	// Retryable: the endpoint's driver can try a connection now (the page's "Try again now");
+	// false for endpoints that fetch their calendar themselves (Poly). Page only.
+	Retryable bool `json:"-"`
 }
 
 // Alarm is something about an endpoint that needs attention.

@@ -135,6 +135,9 @@ func (s *Server) endpointsPage(r *http.Request) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i := range eps {
+		eps[i].Retryable = s.opts.Agent != nil && s.opts.Agent.Pulled(eps[i].Name) == ""
+	}
 	return &page{name: "endpoints", Title: "Endpoints", Nav: "endpoints", Refresh: refreshOverview, Body: eps}, nil
 }
 
