@@ -34,6 +34,8 @@ type streamState struct {
 	disabled bool              // Exchange refused subscriptions for the account
 	subs     map[string]string // subscription id → mailbox
 	live     int               // groups with an open stream
+	groups   int               // subscription groups
+	fallback string            // why the groups are not by GroupingInformation ("": they are)
 	rooms    map[string]bool   // rooms subscribed on an open stream
 }
 
@@ -68,17 +70,31 @@ func (s *Syncer) runStreams(ctx context.Context) {
 	s.stream.subs = map[string]string{}
 	order := append([]string(nil), s.order...)
 	s.mu.Unlock()
-	done := make(chan struct{}, len(order)/streamGroup+1)
-	n := 0
-	for i := 0; i < len(order); i += streamGroup {
-		group := order[i:min(len(order), i+streamGroup)]
-		n++
+	var c *client
+	for failures := 1; ; failures++ {
+		var f *failure
+		if c, f = s.client(ctx); f == nil {
+			break
+		}
+		if !clock.Sleep(s.clk, poll.Jitter(s.rng2(), s.tune.Jitter, poll.Backoff(failures)), ctx.Done()) {
+			return
+		}
+	}
+	plan := s.planGroups(ctx, c.url, order)
+	if ctx.Err() != nil {
+		return
+	}
+	s.mu.Lock()
+	s.stream.groups, s.stream.fallback = len(plan.groups), plan.fallback
+	s.mu.Unlock()
+	done := make(chan struct{}, len(plan.groups))
+	for _, group := range plan.groups {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			s.runGroup(ctx, group)
 		}()
 	}
-	for range n {
+	for range plan.groups {
 		<-done
 	}
 }
@@ -165,8 +181,11 @@ func (s *Syncer) setLive(group, ids []string, live bool) {
 	}
 	switch {
 	case s.stream.disabled:
+	case s.stream.live > 0 && s.stream.fallback != "":
+		s.stream.note = fmt.Sprintf("streaming notifications on, %d of %d subscription groups open, grouped by room name (%s)",
+			s.stream.live, s.stream.groups, s.stream.fallback)
 	case s.stream.live > 0:
-		s.stream.note = "streaming notifications on"
+		s.stream.note = fmt.Sprintf("streaming notifications on, %d of %d subscription groups open (by mailbox server)", s.stream.live, s.stream.groups)
 	default:
 		s.stream.note = "notification stream down; polling"
 	}
