@@ -5,11 +5,17 @@ import (
 	"encoding/xml"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
 // Autodiscover: SOAP GetUserSettings (autodiscover.svc) and POX (autodiscover.xml). Known
 // addresses are the rooms and the accounts' UPNs; both point at this server's EWS URL.
+
+// MaxUsersPerGetUserSettings is how many users one GetUserSettings request may name: Exchange's
+// autodiscover service defaults MaxUsersPerGetUserSettingsRequest to 90 and answers more with
+// the Response ErrorCode InvalidRequest.
+const MaxUsersPerGetUserSettings = 90
 
 const (
 	nsAutodiscover = "http://schemas.microsoft.com/exchange/2010/Autodiscover"
@@ -49,9 +55,9 @@ func (s *Server) userSetting(name, addr, display string) (string, bool) {
 	case "CasVersion":
 		return "15.02.1544.004", true
 	case "GroupingInformation":
-		return backendFor(addr), true
+		return s.Backend(addr), true
 	case "InternalMailboxServer", "ExternalMailboxServer":
-		return strings.ToLower(DefaultComputer) + "." + s.opts.DNSDomain, true
+		return strings.ToLower(s.Backend(addr)) + "." + s.opts.DNSDomain, true
 	}
 	return "", false
 }
@@ -68,6 +74,11 @@ func (s *Server) serveAutodiscoverSOAP(w http.ResponseWriter, r *http.Request, _
 	var names []string
 	for _, n := range req.child("RequestedSettings").all("Setting") {
 		names = append(names, n.text())
+	}
+	if n := len(req.child("Users").all("User")); n > MaxUsersPerGetUserSettings {
+		writeXML(w, http.StatusOK, autodiscoverResponse(`<ErrorCode>InvalidRequest</ErrorCode><ErrorMessage>The request exceeds the maximum of `+
+			strconv.Itoa(MaxUsersPerGetUserSettings)+` users per GetUserSettings request.</ErrorMessage><UserResponses/>`))
+		return
 	}
 	var users strings.Builder
 	for _, u := range req.child("Users").all("User") {
@@ -90,14 +101,17 @@ func (s *Server) serveAutodiscoverSOAP(w http.ResponseWriter, r *http.Request, _
 		users.WriteString(`<UserResponse><ErrorCode>NoError</ErrorCode><ErrorMessage>No error.</ErrorMessage><RedirectTarget i:nil="true"/>` +
 			`<UserSettingErrors>` + errs.String() + `</UserSettingErrors><UserSettings>` + set.String() + `</UserSettings></UserResponse>`)
 	}
-	doc := `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="` + nsSOAP + `" xmlns:a="http://www.w3.org/2005/08/addressing">` +
+	writeXML(w, http.StatusOK, autodiscoverResponse(`<ErrorCode>NoError</ErrorCode><ErrorMessage/><UserResponses>`+users.String()+`</UserResponses>`))
+}
+
+// autodiscoverResponse wraps a GetUserSettings Response's content in its envelope.
+func autodiscoverResponse(inner string) string {
+	return `<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="` + nsSOAP + `" xmlns:a="http://www.w3.org/2005/08/addressing">` +
 		`<s:Header><a:Action s:mustUnderstand="1">` + nsAutodiscover + `/Autodiscover/GetUserSettingsResponse</a:Action>` +
 		`<h:ServerVersionInfo xmlns:h="` + nsAutodiscover + `" xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><h:MajorVersion>15</h:MajorVersion>` +
 		`<h:MinorVersion>2</h:MinorVersion><h:MajorBuildNumber>1544</h:MajorBuildNumber><h:MinorBuildNumber>4</h:MinorBuildNumber>` +
 		`<h:Version>Exchange2015</h:Version></h:ServerVersionInfo></s:Header><s:Body><GetUserSettingsResponseMessage xmlns="` + nsAutodiscover + `">` +
-		`<Response xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><ErrorCode>NoError</ErrorCode><ErrorMessage/><UserResponses>` +
-		users.String() + `</UserResponses></Response></GetUserSettingsResponseMessage></s:Body></s:Envelope>`
-	writeXML(w, http.StatusOK, doc)
+		`<Response xmlns:i="http://www.w3.org/2001/XMLSchema-instance">` + inner + `</Response></GetUserSettingsResponseMessage></s:Body></s:Envelope>`
 }
 
 func (s *Server) serveAutodiscoverPOX(w http.ResponseWriter, r *http.Request, _ string) {
@@ -118,7 +132,7 @@ func (s *Server) serveAutodiscoverPOX(w http.ResponseWriter, r *http.Request, _ 
 		`<DeploymentId>5f3c2b1a-9d8e-4f70-8a6b-1c2d3e4f5a6b</DeploymentId></User><Account><AccountType>email</AccountType><Action>settings</Action>` +
 		`<MicrosoftOnline>False</MicrosoftOnline><Protocol><Type>EXCH</Type><Server>` + server + `</Server><ASUrl>` + esc(s.EWSURL()) +
 		`</ASUrl><EwsUrl>` + esc(s.EWSURL()) + `</EwsUrl></Protocol><Protocol><Type>EXPR</Type><Server>` + server + `</Server><ASUrl>` +
-		esc(s.EWSURL()) + `</ASUrl><EwsUrl>` + esc(s.EWSURL()) + `</EwsUrl><GroupingInformation>` + backendFor(addr) +
+		esc(s.EWSURL()) + `</ASUrl><EwsUrl>` + esc(s.EWSURL()) + `</EwsUrl><GroupingInformation>` + s.Backend(addr) +
 		`</GroupingInformation></Protocol></Account></Response></Autodiscover>`
 	writeXML(w, http.StatusOK, doc)
 }

@@ -54,6 +54,9 @@ const (
 	DefaultSubscriptionTTL = 30 * time.Minute
 	DefaultKeepAlive       = time.Minute
 	DefaultWatchInterval   = 100 * time.Millisecond
+	// DefaultBackends is how many mailbox servers (GroupingInformation values) the rooms are
+	// spread over.
+	DefaultBackends = 2
 )
 
 // Exchange 2019 CU14's build, as ServerVersionInfo reports it.
@@ -88,6 +91,11 @@ type Options struct {
 	// RequireAffinity answers ErrorSubscriptionNotFound to a GetStreamingEvents that does not
 	// carry the X-BackEndOverrideCookie of its subscriptions (as a multi-server site does).
 	RequireAffinity bool
+	// Backends is how many mailbox servers the rooms live on (default 2): autodiscover gives
+	// each room its server's GroupingInformation (EXCH01, EXCH02, …) and a room's streaming
+	// subscription lives on its server, so with RequireAffinity a GetStreamingEvents whose
+	// subscriptions span servers finds only those of the server its cookie routes to.
+	Backends        int
 	SubscriptionTTL time.Duration // default 30 min
 	KeepAlive       time.Duration // streaming keepalive; default 1 min
 	// StreamMinute is the length of one minute of ConnectionTimeout (tests shorten it).
@@ -137,6 +145,7 @@ type Settings struct {
 	MaxConcurrency         int               `json:"max_concurrency"`
 	HangingConnectionLimit int               `json:"hanging_connection_limit"`
 	RequireAffinity        bool              `json:"require_affinity"`
+	Backends               int               `json:"backends"`
 }
 
 // New prepares a simulator; Start makes it listen.
@@ -165,6 +174,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.FindCountLimit <= 0 {
 		opts.FindCountLimit = DefaultFindCountLimit
+	}
+	if opts.Backends <= 0 {
+		opts.Backends = DefaultBackends
 	}
 	if opts.SubscriptionTTL <= 0 {
 		opts.SubscriptionTTL = DefaultSubscriptionTTL
@@ -202,7 +214,8 @@ func New(opts Options) (*Server, error) {
 		accounts: map[string]*account{}, subs: map[string]*subscription{}, watch: map[string]*watchState{},
 		streams: map[*stream]bool{}, stop: make(chan struct{}), poke: make(chan struct{}, 1),
 		settings: Settings{Basic: opts.Basic, ExtendedProtection: opts.ExtendedProtection, Latency: graphsim.Duration(opts.Latency),
-			MaxConcurrency: opts.MaxConcurrency, HangingConnectionLimit: opts.HangingConnectionLimit, RequireAffinity: opts.RequireAffinity}}
+			MaxConcurrency: opts.MaxConcurrency, HangingConnectionLimit: opts.HangingConnectionLimit, RequireAffinity: opts.RequireAffinity,
+			Backends: opts.Backends}}
 	s.stats.reset()
 	for _, a := range opts.Accounts {
 		if err := s.PutAccount(a); err != nil {
@@ -332,6 +345,7 @@ type SettingsPatch struct {
 	MaxConcurrency         *int               `json:"max_concurrency,omitempty"`
 	HangingConnectionLimit *int               `json:"hanging_connection_limit,omitempty"`
 	RequireAffinity        *bool              `json:"require_affinity,omitempty"`
+	Backends               *int               `json:"backends,omitempty"`
 }
 
 // SetSettings applies a patch.
@@ -355,6 +369,9 @@ func (s *Server) SetSettings(p SettingsPatch) {
 	}
 	if p.RequireAffinity != nil {
 		s.settings.RequireAffinity = *p.RequireAffinity
+	}
+	if p.Backends != nil && *p.Backends > 0 {
+		s.settings.Backends = *p.Backends
 	}
 }
 

@@ -129,13 +129,16 @@ type AccountStats struct {
 
 // Stats is GET /ews/stats.
 type Stats struct {
-	Requests      int                     `json:"requests"`
-	ServerBusy    int                     `json:"server_busy"`
-	AuthFailures  int                     `json:"auth_failures"` // 401s after a complete handshake or bad Basic
-	EPARefusals   int                     `json:"epa_refusals"`  // of which: right password, no channel binding
-	Notifications int                     `json:"notifications"`
-	Mailboxes     map[string]MailboxStats `json:"mailboxes"`
-	Accounts      map[string]AccountStats `json:"accounts"`
+	Requests      int `json:"requests"`
+	ServerBusy    int `json:"server_busy"`
+	AuthFailures  int `json:"auth_failures"` // 401s after a complete handshake or bad Basic
+	EPARefusals   int `json:"epa_refusals"`  // of which: right password, no channel binding
+	Notifications int `json:"notifications"`
+	// AffinityRefusals counts subscriptions a GetStreamingEvents named that live on another
+	// server than its affinity cookie routes to (require_affinity: answered ErrorSubscriptionNotFound).
+	AffinityRefusals int                     `json:"affinity_refusals"`
+	Mailboxes        map[string]MailboxStats `json:"mailboxes"`
+	Accounts         map[string]AccountStats `json:"accounts"`
 }
 
 type statsState struct{ Stats }

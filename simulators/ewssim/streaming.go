@@ -177,10 +177,19 @@ func (s *Server) snapshot(mb string) *watchState {
 	return w
 }
 
-func backendFor(anchor string) string {
+// Backend is the mailbox server a mailbox (or an account's address) lives on, as autodiscover's
+// GroupingInformation names it: EXCH01 … EXCHnn for Settings.Backends servers.
+func (s *Server) Backend(mailbox string) string {
+	s.mu.Lock()
+	n := s.settings.Backends
+	s.mu.Unlock()
+	return backendFor(mailbox, n)
+}
+
+func backendFor(mailbox string, backends int) string {
 	h := fnv.New32a()
-	h.Write([]byte(strings.ToLower(anchor)))
-	return fmt.Sprintf("EXCH%02d", h.Sum32()%2+1)
+	h.Write([]byte(strings.ToLower(strings.TrimSpace(mailbox))))
+	return fmt.Sprintf("EXCH%02d", h.Sum32()%uint32(max(1, backends))+1)
 }
 
 const affinityCookie = "X-BackEndOverrideCookie"
@@ -213,23 +222,21 @@ func (s *Server) subscribe(w http.ResponseWriter, rc *reqCtx) string {
 	for _, e := range req.child("EventTypes").all("EventType") {
 		types[e.text()] = true
 	}
-	backend := ""
-	if c, err := rc.r.Cookie(affinityCookie); err == nil {
-		backend, _, _ = strings.Cut(c.Value, "~")
-	}
-	if backend == "" {
+	// The request is routed by the affinity cookie, else by X-AnchorMailbox; the first
+	// Subscribe of a group asks for the cookie that pins its server. The subscription itself
+	// lives where the mailbox's events are raised: on the mailbox's own server. A group that
+	// mixes servers (GroupingInformation values) thus has subscriptions its stream's server
+	// does not hold.
+	if _, err := rc.r.Cookie(affinityCookie); err != nil && strings.EqualFold(rc.r.Header.Get("X-PreferServerAffinity"), "true") {
 		anchor := rc.r.Header.Get("X-AnchorMailbox")
 		if anchor == "" {
 			anchor = mailbox
 		}
-		backend = backendFor(anchor)
-		if strings.EqualFold(rc.r.Header.Get("X-PreferServerAffinity"), "true") {
-			http.SetCookie(w, &http.Cookie{Name: affinityCookie, Value: backend + "~" + strconv.Itoa(int(time.Now().Unix())), Path: "/", Secure: true, HttpOnly: true})
-		}
+		http.SetCookie(w, &http.Cookie{Name: affinityCookie, Value: s.Backend(anchor) + "~" + strconv.Itoa(int(time.Now().Unix())), Path: "/", Secure: true, HttpOnly: true})
 	}
 	var raw [24]byte
 	_, _ = rand.Read(raw[:])
-	sub := &subscription{id: base64.StdEncoding.EncodeToString(raw[:]), mailbox: mailbox, user: rc.user, backend: backend, types: types, lastSeen: s.now()}
+	sub := &subscription{id: base64.StdEncoding.EncodeToString(raw[:]), mailbox: mailbox, user: rc.user, backend: s.Backend(mailbox), types: types, lastSeen: s.now()}
 	s.mu.Lock()
 	need := s.watch[mailbox] == nil
 	s.mu.Unlock()
@@ -297,8 +304,11 @@ func (s *Server) getStreamingEvents(w http.ResponseWriter, rc *reqCtx) {
 	for _, n := range ids {
 		sub := s.subs[n.text()]
 		switch {
-		case sub == nil, sub.user != rc.user, sub.attached == 0 && now.Sub(sub.lastSeen) > s.opts.SubscriptionTTL,
-			s.settings.RequireAffinity && backend != sub.backend:
+		case sub == nil, sub.user != rc.user, sub.attached == 0 && now.Sub(sub.lastSeen) > s.opts.SubscriptionTTL:
+			bad = append(bad, n.text())
+		case s.settings.RequireAffinity && backend != sub.backend:
+			// Routed (by the cookie) to another server than the one holding the subscription.
+			s.stats.AffinityRefusals++
 			bad = append(bad, n.text())
 		default:
 			subs = append(subs, sub)

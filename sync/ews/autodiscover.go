@@ -102,6 +102,7 @@ type getUserSettingsResponse struct {
 	Body struct {
 		Resp struct {
 			ErrorCode string `xml:"Response>ErrorCode"`
+			Message   string `xml:"Response>ErrorMessage"`
 			Users     []struct {
 				ErrorCode string `xml:"ErrorCode"`
 				Message   string `xml:"ErrorMessage"`
@@ -115,38 +116,68 @@ type getUserSettingsResponse struct {
 }
 
 func getUserSettings(ctx context.Context, hc *http.Client, in Integration, url, email string) (string, error) {
-	body := `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" ` +
-		`xmlns:a="http://schemas.microsoft.com/exchange/2010/Autodiscover" xmlns:wsa="http://www.w3.org/2005/08/addressing">` +
-		`<soap:Header><a:RequestedServerVersion>Exchange2013</a:RequestedServerVersion>` +
-		`<wsa:Action>http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings</wsa:Action>` +
-		`<wsa:To>` + esc(url) + `</wsa:To></soap:Header><soap:Body><a:GetUserSettingsRequestMessage><a:Request><a:Users><a:User>` +
-		`<a:Mailbox>` + esc(email) + `</a:Mailbox></a:User></a:Users><a:RequestedSettings><a:Setting>InternalEwsUrl</a:Setting>` +
-		`<a:Setting>ExternalEwsUrl</a:Setting></a:RequestedSettings></a:Request></a:GetUserSettingsRequestMessage></soap:Body></soap:Envelope>`
-	raw, err := postXML(ctx, hc, in, url, body, "text/xml; charset=utf-8")
+	users, err := getUsersSettings(ctx, hc, in, url, []string{email}, "InternalEwsUrl", "ExternalEwsUrl")
 	if err != nil {
 		return "", err
 	}
-	var r getUserSettingsResponse
-	if err := xml.Unmarshal(raw, &r); err != nil {
-		return "", &ewsError{op: "autodiscover", code: "garbage", message: "GetUserSettings answer is not XML: " + err.Error()}
-	}
-	if c := r.Body.Resp.ErrorCode; c != "" && c != "NoError" {
-		return "", &ewsError{op: "autodiscover", code: c, message: "GetUserSettings: " + c}
-	}
-	for _, u := range r.Body.Resp.Users {
-		if u.ErrorCode != "" && u.ErrorCode != "NoError" {
-			return "", &ewsError{op: "autodiscover", code: u.ErrorCode, message: firstNonEmpty(u.Message, u.ErrorCode)}
-		}
-		set := map[string]string{}
-		for _, st := range u.Settings {
-			set[st.Name] = strings.TrimSpace(st.Value)
+	for _, u := range users {
+		if u.code != "" {
+			return "", &ewsError{op: "autodiscover", code: u.code, message: firstNonEmpty(u.message, u.code)}
 		}
 		// The agent sits on the site's network: the internal URL first.
-		if v := firstNonEmpty(set["InternalEwsUrl"], set["ExternalEwsUrl"]); v != "" {
+		if v := firstNonEmpty(u.settings["InternalEwsUrl"], u.settings["ExternalEwsUrl"]); v != "" {
 			return v, nil
 		}
 	}
 	return "", nil
+}
+
+// userSettings is one user's answer to GetUserSettings: its settings by name, or its error.
+type userSettings struct {
+	code, message string // "" when the user was found
+	settings      map[string]string
+}
+
+// getUsersSettings asks GetUserSettings for several users at once (at most
+// maxUsersPerGetUserSettings); the answers come in the order of the users.
+func getUsersSettings(ctx context.Context, hc *http.Client, in Integration, url string, emails []string, names ...string) ([]userSettings, error) {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" ` +
+		`xmlns:a="http://schemas.microsoft.com/exchange/2010/Autodiscover" xmlns:wsa="http://www.w3.org/2005/08/addressing">` +
+		`<soap:Header><a:RequestedServerVersion>Exchange2013</a:RequestedServerVersion>` +
+		`<wsa:Action>http://schemas.microsoft.com/exchange/2010/Autodiscover/Autodiscover/GetUserSettings</wsa:Action>` +
+		`<wsa:To>` + esc(url) + `</wsa:To></soap:Header><soap:Body><a:GetUserSettingsRequestMessage><a:Request><a:Users>`)
+	for _, e := range emails {
+		b.WriteString(`<a:User><a:Mailbox>` + esc(e) + `</a:Mailbox></a:User>`)
+	}
+	b.WriteString(`</a:Users><a:RequestedSettings>`)
+	for _, n := range names {
+		b.WriteString(`<a:Setting>` + esc(n) + `</a:Setting>`)
+	}
+	b.WriteString(`</a:RequestedSettings></a:Request></a:GetUserSettingsRequestMessage></soap:Body></soap:Envelope>`)
+	raw, err := postXML(ctx, hc, in, url, b.String(), "text/xml; charset=utf-8")
+	if err != nil {
+		return nil, err
+	}
+	var r getUserSettingsResponse
+	if err := xml.Unmarshal(raw, &r); err != nil {
+		return nil, &ewsError{op: "autodiscover", code: "garbage", message: "GetUserSettings answer is not XML: " + err.Error()}
+	}
+	if c := r.Body.Resp.ErrorCode; c != "" && c != "NoError" {
+		return nil, &ewsError{op: "autodiscover", code: c, message: "GetUserSettings: " + firstNonEmpty(r.Body.Resp.Message, c)}
+	}
+	out := make([]userSettings, 0, len(r.Body.Resp.Users))
+	for _, u := range r.Body.Resp.Users {
+		us := userSettings{settings: map[string]string{}}
+		if u.ErrorCode != "" && u.ErrorCode != "NoError" {
+			us.code, us.message = u.ErrorCode, u.Message
+		}
+		for _, st := range u.Settings {
+			us.settings[st.Name] = strings.TrimSpace(st.Value)
+		}
+		out = append(out, us)
+	}
+	return out, nil
 }
 
 type poxResponse struct {

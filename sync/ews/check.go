@@ -46,7 +46,7 @@ func Check(ctx context.Context, in Integration, mailboxes []string, httpClient *
 	c := &client{url: url, user: in.Username, password: in.Password.Value, auth: in.Auth, access: in.Access,
 		version: in.RequestServerVersion, http: &http.Client{Transport: authTransport(in.Auth, httpClient.Transport), Timeout: 60 * time.Second}}
 	now := time.Now()
-	signedIn := false
+	signedIn, versionShown := false, false
 	for _, m := range mailboxes {
 		m = strings.ToLower(strings.TrimSpace(m))
 		items, complete, version, err := c.probe(ctx, m, now, now.Add(24*time.Hour))
@@ -66,6 +66,11 @@ func Check(ctx context.Context, in Integration, mailboxes []string, httpClient *
 		if !signedIn {
 			signedIn = true
 			line(true, "sign-in ok (%s as %s at %s)", in.Auth, in.Username, url)
+		}
+		if !versionShown {
+			// The first answer that is not a SOAP fault carries ServerVersionInfo (a refused
+			// room's fault does not): show it once, whichever room that is.
+			versionShown = true
 			line(true, "server version %s (requests ask for %s)", version, in.RequestServerVersion)
 		}
 		more := ""

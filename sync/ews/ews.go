@@ -75,6 +75,9 @@ type Tuning struct {
 	MaxEntries     int
 	StreamDebounce time.Duration
 	RollSpread     time.Duration
+	// StreamGroup is the most rooms in one subscription group (default and maximum 200,
+	// Exchange's limit per GetStreamingEvents; tests make groups smaller).
+	StreamGroup int
 }
 
 func (t *Tuning) defaults() {

@@ -91,7 +91,7 @@ type findItemResponse struct {
 func (c *client) calendarView(ctx context.Context, mailbox string, ws, we time.Time, max int) (items []viewItem, complete bool, err error) {
 	body := `<m:FindItem Traversal="Shallow"><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>` +
 		`<t:FieldURI FieldURI="calendar:Start"/><t:FieldURI FieldURI="calendar:End"/>` +
-		`<t:FieldURI FieldURI="calendar:CalendarItemType"/></t:AdditionalProperties></m:ItemShape>` +
+		`<t:FieldURI FieldURI="calendar:CalendarItemType"/><t:FieldURI FieldURI="calendar:UID"/></t:AdditionalProperties></m:ItemShape>` +
 		fmt.Sprintf(`<m:CalendarView MaxEntriesReturned="%d" StartDate="%s" EndDate="%s"/>`, max, ewsTime(ws), ewsTime(we)) +
 		`<m:ParentFolderIds>` + c.calendarFolder(mailbox) + `</m:ParentFolderIds></m:FindItem>`
 	resp, _, err := call[findItemResponse](ctx, c, "FindItem", target{mailbox: mailbox}, body)

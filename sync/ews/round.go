@@ -254,37 +254,38 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 	}
 	keep := map[string]bool{}
 	var need []getRef
+	asked := map[string]bool{}
 	for _, it := range items {
 		keep[it.ItemID.ID] = true
 		if h, ok := have[it.ItemID.ID]; !ok || h.changeKey != it.ItemID.ChangeKey || it.ItemID.ChangeKey == "" {
 			need = append(need, getRef{id: it.ItemID.ID})
 		}
-	}
-	got, err := s.getAll(ctx, c, mailbox, need, false)
-	if err != nil {
-		return err
-	}
-	// Occurrences and exceptions of a series the store does not know yet: their master, in
-	// one more GetItem (its id is the occurrences' seriesMasterId, as in Graph).
-	var masterRefs []getRef
-	asked := map[string]bool{}
-	for _, g := range got {
-		typ := itemTypes[g.item.Type]
-		if g.code != "" || (typ != calendar.TypeOccurrence && typ != calendar.TypeException) {
-			continue
+		// An occurrence or exception of a series the store does not know yet: its master
+		// (whose id is the occurrences' seriesMasterId, as in Graph) comes in the same
+		// GetItem batches, as a RecurringMasterItemId of this occurrence (the view names the
+		// type and UID, so no second round trip is needed for it).
+		typ := itemTypes[it.Type]
+		if (typ == calendar.TypeOccurrence || typ == calendar.TypeException) && it.UID != "" && !asked[it.UID] {
+			if _, ok := masterOfUID[it.UID]; !ok {
+				asked[it.UID] = true
+				need = append(need, getRef{id: it.ItemID.ID, masterOf: true})
+			}
 		}
-		if _, ok := masterOfUID[g.item.UID]; ok || g.item.UID == "" || asked[g.item.UID] {
-			continue
-		}
-		asked[g.item.UID] = true
-		masterRefs = append(masterRefs, getRef{id: g.item.ItemID.ID, masterOf: true})
 	}
 	// A master Exchange will not give (an error for that id alone) leaves its occurrences
 	// without seriesMasterId this round: they are complete items in EWS, and a room's
 	// meetings never wait for their series (the master is asked for again next read).
-	masters, err := s.getAll(ctx, c, mailbox, masterRefs, true)
+	all, err := s.getAll(ctx, c, mailbox, need)
 	if err != nil {
 		return err
+	}
+	var fetched, masters []got
+	for _, g := range all {
+		if g.ref.masterOf {
+			masters = append(masters, g)
+		} else {
+			fetched = append(fetched, g)
+		}
 	}
 	var masterItems []calendarItem
 	for _, m := range masters {
@@ -314,7 +315,7 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 				return err
 			}
 		}
-		for _, g := range got {
+		for _, g := range fetched {
 			if g.code != "" {
 				// Gone since the view (ErrorItemNotFound): it goes with the sweep.
 				delete(keep, g.ref.id)
@@ -364,7 +365,7 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 	s.mu.Lock()
 	r.due = s.nextPoll(r, s.clk.Now())
 	s.mu.Unlock()
-	s.log.Debug("room read", "room", mailbox, "items", len(items), "fetched", len(got), "changed", changed)
+	s.log.Debug("room read", "room", mailbox, "items", len(items), "fetched", len(fetched), "changed", changed)
 	return nil
 }
 
@@ -375,8 +376,9 @@ type got struct {
 }
 
 // getAll reads refs in batches; a per-item ErrorItemNotFound is an answer (the item went),
-// any other per-item error fails the round unless tolerated (then it is an answer too).
-func (s *Syncer) getAll(ctx context.Context, c *client, mailbox string, refs []getRef, tolerate bool) ([]got, error) {
+// any other per-item error fails the round, except for a series master (then it is an
+// answer too).
+func (s *Syncer) getAll(ctx context.Context, c *client, mailbox string, refs []getRef) ([]got, error) {
 	var out []got
 	for i := 0; i < len(refs); i += getBatch {
 		part := refs[i:min(len(refs), i+getBatch)]
@@ -385,7 +387,7 @@ func (s *Syncer) getAll(ctx context.Context, c *client, mailbox string, refs []g
 			return nil, err
 		}
 		for j, g := range res {
-			if g.code != "" && g.code != "ErrorItemNotFound" && !tolerate {
+			if g.code != "" && g.code != "ErrorItemNotFound" && !part[j].masterOf {
 				return nil, g.err
 			}
 			out = append(out, got{gotItem: g, ref: part[j]})

@@ -40,16 +40,18 @@ type client struct {
 	// slots bounds the requests in flight across rooms (nil: no bound); a streaming
 	// connection hangs for minutes and takes none.
 	slots chan struct{}
+	// subSlots bounds Subscribe/Unsubscribe requests, which take no slot (target.subscription).
+	subSlots chan struct{}
 }
 
 // acquire takes an in-flight slot; release gives it back.
-func (c *client) acquire(ctx context.Context) (release func(), err error) {
-	if c.slots == nil {
+func acquire(ctx context.Context, slots chan struct{}) (release func(), err error) {
+	if slots == nil {
 		return func() {}, nil
 	}
 	select {
-	case c.slots <- struct{}{}:
-		return func() { <-c.slots }, nil
+	case slots <- struct{}{}:
+		return func() { <-slots }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -63,6 +65,11 @@ type target struct {
 	cookie  string // X-BackEndOverrideCookie of a subscription group
 	// gotCookie receives the X-BackEndOverrideCookie the answer sets (subscription groups).
 	gotCookie *string
+	// subscription marks Subscribe/Unsubscribe of a group: they take no MaxInFlight slot
+	// (each group makes one at a time, so they add at most one request per group), so the
+	// streams are up while the first sync's reads fill the slots: waiting behind 1,000 rooms'
+	// reads, a room read first would miss its changes until a safety-net poll.
+	subscription bool
 }
 
 // ewsError is a failed EWS call: the HTTP status, the response code (ErrorServerBusy, …) or
@@ -178,7 +185,11 @@ type envelope[T any] struct {
 // out's envelope. It returns the server version header.
 func call[T any](ctx context.Context, c *client, op string, tg target, body string) (T, serverVersion, error) {
 	var zero T
-	release, err := c.acquire(ctx)
+	slots := c.slots
+	if tg.subscription {
+		slots = c.subSlots
+	}
+	release, err := acquire(ctx, slots)
 	if err != nil {
 		return zero, serverVersion{}, &ewsError{op: op, err: err}
 	}

@@ -26,6 +26,10 @@ import (
 // streamGroup is the most subscriptions one GetStreamingEvents carries.
 const streamGroup = 200
 
+// subscribeInFlight is how many Subscribe/Unsubscribe requests may run at once, besides the
+// rooms' MaxInFlight reads (8 + 4 stays well under Exchange's default EWSMaxConcurrency of 27).
+const subscribeInFlight = 4
+
 // connectionTimeout is GetStreamingEvents' ConnectionTimeout in minutes (1–30).
 const connectionTimeout = 30
 
@@ -34,6 +38,8 @@ type streamState struct {
 	disabled bool              // Exchange refused subscriptions for the account
 	subs     map[string]string // subscription id → mailbox
 	live     int               // groups with an open stream
+	groups   int               // subscription groups
+	fallback string            // why the groups are not by GroupingInformation ("": they are)
 	rooms    map[string]bool   // rooms subscribed on an open stream
 }
 
@@ -68,25 +74,61 @@ func (s *Syncer) runStreams(ctx context.Context) {
 	s.stream.subs = map[string]string{}
 	order := append([]string(nil), s.order...)
 	s.mu.Unlock()
-	done := make(chan struct{}, len(order)/streamGroup+1)
-	n := 0
-	for i := 0; i < len(order); i += streamGroup {
-		group := order[i:min(len(order), i+streamGroup)]
-		n++
+	s.setSubscribing(true)
+	var c *client
+	for failures := 1; ; failures++ {
+		var f *failure
+		if c, f = s.client(ctx); f == nil {
+			break
+		}
+		s.setSubscribing(false)
+		ok := clock.Sleep(s.clk, poll.Jitter(s.rng2(), s.tune.Jitter, poll.Backoff(failures)), ctx.Done())
+		s.setSubscribing(true)
+		if !ok {
+			s.setSubscribing(false)
+			return
+		}
+	}
+	plan := s.planGroups(ctx, c.url, order)
+	if ctx.Err() != nil {
+		s.setSubscribing(false)
+		return
+	}
+	s.mu.Lock()
+	s.stream.groups, s.stream.fallback = len(plan.groups), plan.fallback
+	s.mu.Unlock()
+	done := make(chan struct{}, len(plan.groups))
+	for range plan.groups {
+		s.setSubscribing(true) // each group is busy until it first waits or streams
+	}
+	s.setSubscribing(false)
+	for _, group := range plan.groups {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			s.runGroup(ctx, group)
 		}()
 	}
-	for range n {
+	for range plan.groups {
 		<-done
 	}
 }
 
 // runGroup subscribes a group's rooms and reads their stream, again and again.
+// The group is counted in s.subscribing by the caller: it is busy (subscribing) until it
+// waits on the clock or reads its stream.
 func (s *Syncer) runGroup(ctx context.Context, group []string) {
+	busy := true
+	setBusy := func(b bool) {
+		if b != busy {
+			busy = b
+			s.setSubscribing(b)
+		}
+	}
+	defer setBusy(false)
 	failures := 0
 	wait := func() bool {
+		setBusy(false)
+		defer setBusy(true)
 		failures++
 		return clock.Sleep(s.clk, poll.Jitter(s.rng2(), s.tune.Jitter, poll.Backoff(failures)), ctx.Done())
 	}
@@ -116,9 +158,19 @@ func (s *Syncer) runGroup(ctx context.Context, group []string) {
 			}
 		}
 		resubscribed = true
-		s.setLive(group, ids, true)
+		// The rooms count as streamed (polls become a safety net, health says "on") once
+		// Exchange has accepted the stream, not when the subscriptions are made: a stream it
+		// refuses (ErrorSubscriptionNotFound from a server without them) leaves them polling.
+		live := false
+		opened := func() {
+			if !live {
+				live = true
+				s.setLive(group, ids, true)
+			}
+		}
+		setBusy(false)
 		for ctx.Err() == nil {
-			closed, err := s.readStream(ctx, c, group[0], cookie, ids)
+			closed, err := s.readStream(ctx, c, group[0], cookie, ids, opened)
 			if err != nil || !closed {
 				if err != nil && ctx.Err() == nil {
 					s.log.Info("the notification stream dropped; polling until it is back", "rooms", len(group), "err", err)
@@ -127,7 +179,12 @@ func (s *Syncer) runGroup(ctx context.Context, group []string) {
 			}
 			failures = 0 // a stream that ran its full time is healthy
 		}
-		s.setLive(group, ids, false)
+		setBusy(true)
+		if live {
+			s.setLive(group, ids, false)
+		} else {
+			s.streamRefused()
+		}
 		s.unsubscribeAll(context.WithoutCancel(ctx), c, group[0], cookie, ids)
 		if ctx.Err() != nil || !wait() {
 			return
@@ -165,14 +222,39 @@ func (s *Syncer) setLive(group, ids []string, live bool) {
 	}
 	switch {
 	case s.stream.disabled:
+	case s.stream.live > 0 && s.stream.fallback != "":
+		s.stream.note = fmt.Sprintf("streaming notifications on, %d of %d subscription groups open, grouped by room name (%s)",
+			s.stream.live, s.stream.groups, s.stream.fallback)
 	case s.stream.live > 0:
-		s.stream.note = "streaming notifications on"
+		s.stream.note = fmt.Sprintf("streaming notifications on, %d of %d subscription groups open (by mailbox server)", s.stream.live, s.stream.groups)
 	default:
 		s.stream.note = "notification stream down; polling"
 	}
 	s.mu.Unlock()
 	s.updateHealth()
 	s.signal()
+}
+
+// setSubscribing counts a goroutine of the streams that is making requests (planning,
+// subscribing) or stops counting it; Quiet is false while any is, so a test driving a fake
+// clock waits for them before moving time.
+func (s *Syncer) setSubscribing(busy bool) {
+	if busy {
+		s.subscribing.Add(1)
+		return
+	}
+	s.subscribing.Add(-1)
+	s.progressed()
+}
+
+// streamRefused says so in the health line when no group's stream is open.
+func (s *Syncer) streamRefused() {
+	s.mu.Lock()
+	if !s.stream.disabled && s.stream.live == 0 {
+		s.stream.note = "notification stream down; polling"
+	}
+	s.mu.Unlock()
+	s.updateHealth()
 }
 
 // rng2 draws under s.mu (the scheduler's rng is not safe for concurrent use).
@@ -186,7 +268,7 @@ func (s *Syncer) subscribeGroup(ctx context.Context, c *client, group []string) 
 	var cookie string
 	anchor := group[0]
 	for _, m := range group {
-		tg := target{mailbox: m, anchor: anchor, cookie: cookie}
+		tg := target{mailbox: m, anchor: anchor, cookie: cookie, subscription: true}
 		if cookie == "" {
 			tg.gotCookie = &cookie
 		}
@@ -225,7 +307,7 @@ func (s *Syncer) unsubscribeAll(ctx context.Context, c *client, anchor, cookie s
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for i, id := range ids {
-		_ = c.unsubscribe(ctx, target{mailbox: rooms[i], anchor: anchor, cookie: cookie}, id)
+		_ = c.unsubscribe(ctx, target{mailbox: rooms[i], anchor: anchor, cookie: cookie, subscription: true}, id)
 	}
 }
 
@@ -243,7 +325,7 @@ type streamMessage struct {
 // readStream holds one GetStreamingEvents open and wakes the rooms it reports on. closed is
 // true when Exchange ended the connection normally (ConnectionStatus Closed after
 // ConnectionTimeout): open it again with the same subscriptions.
-func (s *Syncer) readStream(ctx context.Context, c *client, anchor, cookie string, ids []string) (closed bool, err error) {
+func (s *Syncer) readStream(ctx context.Context, c *client, anchor, cookie string, ids []string, opened func()) (closed bool, err error) {
 	var b strings.Builder
 	b.WriteString(`<m:GetStreamingEvents><m:SubscriptionIds>`)
 	for _, id := range ids {
@@ -288,6 +370,7 @@ func (s *Syncer) readStream(ctx context.Context, c *client, anchor, cookie strin
 			// subscribe again (and read the rooms, in case events were lost).
 			return false, m.err("GetStreamingEvents")
 		}
+		opened()
 		for _, n := range m.Notifications {
 			for _, ev := range n.Events {
 				if ev.Local != "StatusEvent" && ev.Local != "SubscriptionId" && ev.Local != "PreviousWatermark" && ev.Local != "MoreEvents" {

@@ -104,10 +104,11 @@ func TestDroppedStreamFallsBackToPolling(t *testing.T) {
 	assert.Greater(t, took, 3*time.Second, "no notification: the poll brought it")
 
 	require.NoError(t, h.es.RemoveFault(refuse))
-	for start := h.clk.Now(); !h.streamOn() || h.es.Subscriptions()[r] != 1; {
-		require.Less(t, h.clk.Now().Sub(start), 10*time.Minute, "subscribed again")
+	for start := h.clk.Now(); h.es.Subscriptions()[r] != 1; {
+		require.Less(t, h.clk.Now().Sub(start), 10*time.Minute, "subscribed again: %v %q", h.es.Subscriptions(), h.healthItem().Message)
 		h.advance(s, 5*time.Second, 5*time.Second)
 	}
+	h.waitFor("the stream open again", h.streamOn)
 	h.settle(s)
 	h.edit(r, id, "Edited with the stream back")
 	h.waitNotified(s, r)

@@ -42,9 +42,10 @@ type Syncer struct {
 	base      *http.Client
 	slots     chan struct{} // MaxInFlight requests across rooms
 
-	running  atomic.Bool
-	wake     chan struct{}
-	progress chan struct{}
+	running     atomic.Bool
+	subscribing atomic.Int32 // stream goroutines making requests (setSubscribing)
+	wake        chan struct{}
+	progress    chan struct{}
 
 	urlMu  sync.Mutex
 	cli    *client // nil until the EWS URL is known (autodiscover)
@@ -191,7 +192,7 @@ func normalize(in Integration) (Integration, error) {
 func (s *Syncer) newClient(url string) *client {
 	hc := &http.Client{Transport: authTransport(s.in.Auth, s.base.Transport), Timeout: s.base.Timeout}
 	return &client{url: url, user: s.in.Username, password: s.in.Password.Value, auth: s.in.Auth, access: s.in.Access,
-		version: s.in.RequestServerVersion, http: hc, admit: s.admit, slots: s.slots}
+		version: s.in.RequestServerVersion, http: hc, admit: s.admit, slots: s.slots, subSlots: make(chan struct{}, subscribeInFlight)}
 }
 
 // client returns the EWS client, discovering the URL first when the config has none.
@@ -405,8 +406,12 @@ func (s *Syncer) progressed() {
 	}
 }
 
-// Quiet reports whether no room is mid-step and none is due at the clock's current time.
+// Quiet reports whether no room is mid-step, none is due at the clock's current time and no
+// subscription is being made.
 func (s *Syncer) Quiet() bool {
+	if s.subscribing.Load() > 0 {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.steps > 0 {
