@@ -21,7 +21,7 @@ func init() {
 // every other EWS client of the service account.
 const (
 	DefaultEWSMaxRequestsPerDay    = 1_000_000
-	DefaultEWSMaxInFlight          = 8
+	DefaultEWSMaxInFlight          = 10
 	DefaultEWSRequestServerVersion = "Exchange2013_SP1"
 	maxEWSInFlight                 = 27 // EWSMaxConcurrency of the default throttling policy
 )

@@ -30,7 +30,7 @@ func TestEWSIntegrationDecodesWithDefaults(t *testing.T) {
 	assert.Equal(t, "impersonation", e.Access)
 	assert.True(t, e.StreamingOn())
 	assert.EqualValues(t, 1_000_000, e.MaxRequestsPerDay)
-	assert.Equal(t, 8, e.MaxInFlight)
+	assert.Equal(t, 10, e.MaxInFlight)
 	assert.Equal(t, "Exchange2013_SP1", e.RequestServerVersion)
 	assert.Equal(t, "ews-password-value", e.Password.Value())
 	assert.Nil(t, cfg.Integration("onprem").Graph())

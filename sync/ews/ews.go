@@ -50,7 +50,7 @@ type Integration struct {
 	CAFile    string
 	PinSHA256 string
 	// MaxRequestsPerDay is the daily EWS request quota (default 1,000,000); MaxInFlight the
-	// concurrent requests across rooms (default 8; Exchange's default policy allows 27 per
+	// concurrent requests across rooms (default 10, as Microsoft advises per account; Exchange's default policy allows 27 per
 	// account for EWS, fewer is kinder to a shared server).
 	MaxRequestsPerDay int64
 	MaxInFlight       int
@@ -122,5 +122,5 @@ var _ source.Source = (*Syncer)(nil)
 // Defaults of an integration.
 const (
 	DefaultMaxRequestsPerDay = 1_000_000
-	DefaultMaxInFlight       = 8
+	DefaultMaxInFlight       = 10 // Microsoft's advice: at most 10 concurrent requests per account
 )

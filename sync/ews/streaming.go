@@ -27,7 +27,7 @@ import (
 const streamGroup = 200
 
 // subscribeInFlight is how many Subscribe/Unsubscribe requests may run at once, besides the
-// rooms' MaxInFlight reads (8 + 4 stays well under Exchange's default EWSMaxConcurrency of 27).
+// rooms' MaxInFlight reads (10 + 4 stays well under Exchange's default EWSMaxConcurrency of 27).
 const subscribeInFlight = 4
 
 // connectionTimeout is GetStreamingEvents' ConnectionTimeout in minutes (1–30).
