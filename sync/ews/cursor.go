@@ -1,9 +1,9 @@
 package ews
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
+
+	"github.com/otj-edge/otj-edge/sync/source/poll"
 )
 
 // cursor is where the EWS source is in one room: the SyncFolderItems SyncState of the last
@@ -14,32 +14,17 @@ type cursor struct {
 	ws, we time.Time
 }
 
-type cursorJSON struct {
-	SyncState   string `json:"sync_state,omitempty"`
-	WindowStart int64  `json:"window_start,omitempty"` // Unix ms
-	WindowEnd   int64  `json:"window_end,omitempty"`
-}
+// cursorCodec writes the SyncState under "sync_state" (the text stored since the source
+// began; poll.CursorCodec keeps it so).
+var cursorCodec = poll.NewCursorCodec("sync_state", "the EWS source")
 
 // encode is the store's text; "" (start over) without a SyncState.
-func (c cursor) encode() string {
-	if c.state == "" {
-		return ""
-	}
-	b, _ := json.Marshal(cursorJSON{SyncState: c.state, WindowStart: c.ws.UnixMilli(), WindowEnd: c.we.UnixMilli()})
-	return string(b)
-}
+func (c cursor) encode() string { return cursorCodec.Encode(c.state, c.ws, c.we) }
 
 func decodeCursor(s string) (cursor, error) {
-	if s == "" {
-		return cursor{}, nil
+	state, ws, we, err := cursorCodec.Decode(s)
+	if err != nil {
+		return cursor{}, err
 	}
-	var j cursorJSON
-	if err := json.Unmarshal([]byte(s), &j); err != nil {
-		return cursor{}, fmt.Errorf("stored sync cursor is not the EWS source's: %w", err)
-	}
-	c := cursor{state: j.SyncState}
-	if j.WindowStart != 0 {
-		c.ws, c.we = time.UnixMilli(j.WindowStart).UTC(), time.UnixMilli(j.WindowEnd).UTC()
-	}
-	return c, nil
+	return cursor{state: state, ws: ws, we: we}, nil
 }

@@ -2,7 +2,6 @@ package ews
 
 import (
 	"errors"
-	"hash/fnv"
 	"time"
 
 	"github.com/otj-edge/otj-edge/store"
@@ -19,7 +18,6 @@ import (
 var errBudget = errors.New("the daily EWS request quota (max_requests_per_day) is used up")
 
 const (
-	budgetHeadroom = 0.95
 	// perRoomOverhead is a room's daily requests besides polls: the window roll's view and
 	// its GetItems, and a few changes.
 	perRoomOverhead = 6
@@ -41,11 +39,11 @@ type budget struct {
 	nextPlan       time.Time
 }
 
-func dayKey(t time.Time) string { return t.Format("2006-01-02") }
+func dayKey(t time.Time) string { return poll.DayKey(t) }
 
 // counterKey is the store key of a day's request count.
 func counterKey(integration string, t time.Time) string {
-	return "ews.requests." + integration + "." + dayKey(t)
+	return poll.CounterKey("ews", integration, t)
 }
 
 func (s *Syncer) hotInterval() time.Duration {
@@ -57,7 +55,7 @@ func (s *Syncer) coldInterval() time.Duration {
 }
 
 func (s *Syncer) rollDay(now time.Time) {
-	if d := dayKey(now); d != s.budget.day {
+	if d := poll.DayKey(now); d != s.budget.day {
 		s.budget.day, s.budget.used, s.budget.exhausted = d, 0, false
 		s.budget.nextPlan = now
 	}
@@ -92,73 +90,27 @@ func (s *Syncer) takeCount() (string, int64) {
 // plan sets the stretch and the projections (under s.mu), as the Graph source does.
 func (s *Syncer) plan(now time.Time) {
 	s.rollDay(now)
-	midnight := poll.DayStart(now).AddDate(0, 0, 1)
-	rooms := float64(len(s.rooms))
-	overheadToday := rooms * perRoomOverhead * midnight.Sub(now).Hours() / 24
 	b := &s.budget
-	full, lean := s.pollCost(now, midnight, true), s.pollCost(now, midnight, false)
-	hot, stretch := poll.FitPlan(full, lean, budgetHeadroom*float64(b.limit)-float64(b.used)-overheadToday, float64(b.limit-b.used))
-	tomorrow := now.Add(24 * time.Hour)
-	hot24, stretch24 := poll.FitPlan(s.pollCost(now, tomorrow, true), s.pollCost(now, tomorrow, false),
-		budgetHeadroom*float64(b.limit)-rooms*perRoomOverhead, float64(b.limit))
-	b.runningHot, b.stretch = hot && hot24, max(stretch, stretch24)
-	today := lean
-	if b.runningHot {
-		today = full
-	}
-	b.projectedToday = b.used + int64(today/b.stretch+overheadToday)
-	b.projected24h = int64(s.pollCost(now, tomorrow, b.runningHot)/b.stretch + rooms*perRoomOverhead)
+	p := poll.PlanDay(now, b.limit, b.used, len(s.rooms), perRoomOverhead, s.pollCost)
+	b.runningHot, b.stretch, b.projectedToday, b.projected24h = p.RunningHot, p.Stretch, p.ProjectedToday, p.Projected24h
 	b.nextPlan = now.Add(time.Minute)
 }
 
 // pollCost is how many polls the rooms make in [from, to) at the shortest intervals.
 func (s *Syncer) pollCost(from, to time.Time, runningHot bool) float64 {
-	total := to.Sub(from).Seconds()
-	hotI, coldI := s.tune.HotInterval.Seconds(), s.tune.ColdInterval.Seconds()
-	cost := 0.0
-	for _, r := range s.rooms {
-		switch r.state.Status {
-		case store.RoomPolicyDenied, store.RoomNotFound, store.RoomAuthFailed:
-			cost += total / retryPolicy.Seconds()
-			continue
+	pace := poll.Pace{Hot: s.tune.HotInterval, Cold: s.tune.ColdInterval, Lead: s.tune.HotLead, Fix: retryPolicy}
+	return poll.PollCost(func(yield func(string, []store.Span) bool) {
+		for _, r := range s.rooms {
+			if !yield(r.state.Status, r.spans) {
+				return
+			}
 		}
-		hot := poll.HotSeconds(r.spans, from, to, s.tune.HotLead, runningHot)
-		cost += hot/hotI + (total-hot)/coldI
-	}
-	return cost
+	}, from, to, pace, runningHot)
 }
 
 // hot reports whether a meeting of the room starts within HotLead or runs (under s.mu).
 func (s *Syncer) hot(r *room, now time.Time) bool {
-	for _, sp := range r.spans {
-		st, en := poll.HotPeriod(sp, s.tune.HotLead, s.budget.runningHot)
-		if !now.Before(st) && now.Before(en) {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *Syncer) nextHot(r *room, now time.Time) time.Time {
-	var at time.Time
-	for _, sp := range r.spans {
-		t, _ := poll.HotPeriod(sp, s.tune.HotLead, s.budget.runningHot)
-		if t.After(now) && (at.IsZero() || t.Before(at)) {
-			at = t
-		}
-	}
-	return at
-}
-
-// rollOffset is when after midnight the room's window rolls (spread by mailbox).
-func (s *Syncer) rollOffset(r *room) time.Duration {
-	spread := uint32(s.tune.RollSpread / time.Second)
-	if spread == 0 {
-		return 0
-	}
-	h := fnv.New32a()
-	h.Write([]byte(r.spec.Mailbox))
-	return time.Duration(h.Sum32()%spread) * time.Second
+	return poll.Hot(r.spans, now, s.tune.HotLead, s.budget.runningHot)
 }
 
 // needsView reports whether the room's window must be read whatever the probe says: no
@@ -168,36 +120,23 @@ func (s *Syncer) needsView(r *room, now time.Time) bool {
 	if r.forceFull || r.dirty || c.state == "" || c.ws.IsZero() {
 		return true
 	}
-	ws, we := poll.Window(r.spec.UpcomingDays, now)
-	if c.ws.Equal(ws) && c.we.Equal(we) {
-		return false
-	}
-	yesterday := c.ws.Equal(ws.AddDate(0, 0, -1)) && c.we.Equal(we.AddDate(0, 0, -1))
-	return !yesterday || !now.Before(poll.DayStart(now).Add(s.rollOffset(r)))
+	return poll.Rolled(c.ws, c.we, r.spec.UpcomingDays, now, poll.RollOffset(r.spec.Mailbox, s.tune.RollSpread))
 }
 
-// nextPoll is when a room that just synced polls again (under s.mu).
+// nextPoll is when a room that just synced polls again (under s.mu): hot or cold, brought
+// forward to the room's next hot period and its window roll.
 func (s *Syncer) nextPoll(r *room, now time.Time) time.Time {
 	if s.budget.exhausted {
-		return poll.DayStart(now).AddDate(0, 0, 1)
+		return poll.NextMidnight(now)
 	}
+	roll := poll.NextMidnight(now).Add(poll.RollOffset(r.spec.Mailbox, s.tune.RollSpread))
 	hot := s.hot(r, now)
 	if every, ok := s.safetyNet(r, hot); ok {
-		due := now.Add(poll.Jitter(s.rng, s.tune.Jitter, every))
-		if roll := poll.DayStart(now).AddDate(0, 0, 1).Add(s.rollOffset(r)); roll.Before(due) {
-			due = roll
-		}
-		return due
+		return poll.Earliest(now.Add(poll.Jitter(s.rng, s.tune.Jitter, every)), roll)
 	}
 	if hot {
 		return now.Add(poll.Jitter(s.rng, s.tune.Jitter, s.hotInterval()))
 	}
 	due := now.Add(poll.Jitter(s.rng, s.tune.Jitter, s.coldInterval()))
-	if h := s.nextHot(r, now); !h.IsZero() && h.Before(due) {
-		due = h
-	}
-	if roll := poll.DayStart(now).AddDate(0, 0, 1).Add(s.rollOffset(r)); roll.Before(due) {
-		due = roll
-	}
-	return due
+	return poll.Earliest(due, poll.NextHot(r.spans, now, s.tune.HotLead, s.budget.runningHot), roll)
 }

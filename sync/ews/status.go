@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -129,7 +128,7 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure) {
 	mailbox := r.spec.Mailbox
 	s.mu.Lock()
 	if f.budget {
-		r.due = poll.DayStart(now).AddDate(0, 0, 1)
+		r.due = poll.NextMidnight(now)
 		s.mu.Unlock()
 		return
 	}
@@ -144,22 +143,12 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure) {
 		delay = poll.Jitter(s.rng, s.tune.Jitter, poll.Backoff(r.failures))
 	}
 	r.due = now.Add(delay)
-	st := r.state
 	ev, emitted := s.transition(r, f.status, &f)
-	changed := st.Status != f.status || st.StatusDetail != f.detail
-	st.Status, st.StatusDetail, st.LastAttempt, st.Integration = f.status, f.detail, now, s.name
-	st.RetryAfter = time.Time{}
-	if f.status == store.RoomThrottled {
-		st.RetryAfter = r.due
-	}
+	st, changed := poll.Failed(r.state, f.outcome(), s.name, now, r.due)
 	r.lastCode = f.code
 	s.mu.Unlock()
 	if changed {
-		level := slog.LevelWarn
-		if f.status != store.RoomThrottled && f.status != store.RoomTransient {
-			level = slog.LevelError
-		}
-		s.log.Log(ctx, level, "room not syncing", "room", mailbox, "status", f.status, "code", f.code, "detail", f.detail, "retry_in", delay.Round(time.Second))
+		poll.LogFailure(ctx, s.log, mailbox, f.outcome(), delay)
 	}
 	err := s.writeRoom(ctx, r, func(tx *store.Tx, key string, n int64) error {
 		if err := tx.PutRoom(st); err != nil {
@@ -178,30 +167,20 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure) {
 	s.mu.Unlock()
 }
 
-// transition decides whether a status change is worth an event (as the Graph source does):
-// conditions a person must fix at once, passing ones when they last, and the recovery.
+// outcome is the failure as poll's status helpers take it.
+func (f *failure) outcome() poll.Outcome {
+	return poll.Outcome{Status: f.status, Code: f.code, Detail: f.detail}
+}
+
+// transition decides whether a status change is worth an event (poll.Transition, as the
+// Graph source does): conditions a person must fix at once, passing ones when they last, and
+// the recovery. f is nil for store.RoomOK.
 func (s *Syncer) transition(r *room, status string, f *failure) (*store.Event, bool) {
-	mailbox := r.spec.Mailbox
-	if status == store.RoomOK {
-		if r.emitted {
-			return &store.Event{Kind: EventSyncRecovered, Level: "info", Room: mailbox, Message: mailbox + ": calendar sync works again",
-				Data: map[string]any{"integration": s.name}}, false
-		}
-		return nil, false
+	o := poll.Outcome{Status: status}
+	if f != nil {
+		o = f.outcome()
+		o.Status = status
 	}
-	mk := func(level string) *store.Event {
-		return &store.Event{Kind: EventSyncError, Level: level, Room: mailbox, Message: mailbox + ": " + f.detail,
-			Data: map[string]any{"status": status, "code": f.code, "integration": s.name}}
-	}
-	switch status {
-	case store.RoomThrottled, store.RoomTransient:
-		if !r.emitted && r.failures >= 3 {
-			return mk("warn"), true
-		}
-		return nil, r.emitted
-	}
-	if !r.emitted || status != r.state.Status || f.code != r.lastCode {
-		return mk("error"), true
-	}
-	return nil, true
+	h := poll.History{Emitted: r.emitted, Failures: r.failures, Status: r.state.Status, LastCode: r.lastCode}
+	return poll.Transition(poll.Kinds{Error: EventSyncError, Recovered: EventSyncRecovered}, s.name, r.spec.Mailbox, h, o)
 }

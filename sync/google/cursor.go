@@ -1,9 +1,9 @@
 package google
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
+
+	"github.com/otj-edge/otj-edge/sync/source/poll"
 )
 
 // cursor is where the Google source is in one room: the nextSyncToken of the last complete
@@ -14,32 +14,17 @@ type cursor struct {
 	ws, we time.Time
 }
 
-type cursorJSON struct {
-	SyncToken   string `json:"sync_token,omitempty"`
-	WindowStart int64  `json:"window_start,omitempty"` // Unix ms
-	WindowEnd   int64  `json:"window_end,omitempty"`
-}
+// cursorCodec writes the syncToken under "sync_token" (the text stored since the source
+// began; poll.CursorCodec keeps it so).
+var cursorCodec = poll.NewCursorCodec("sync_token", "the Google source")
 
 // encode is the store's text; "" (start over) without a syncToken.
-func (c cursor) encode() string {
-	if c.token == "" {
-		return ""
-	}
-	b, _ := json.Marshal(cursorJSON{SyncToken: c.token, WindowStart: c.ws.UnixMilli(), WindowEnd: c.we.UnixMilli()})
-	return string(b)
-}
+func (c cursor) encode() string { return cursorCodec.Encode(c.token, c.ws, c.we) }
 
 func decodeCursor(s string) (cursor, error) {
-	if s == "" {
-		return cursor{}, nil
+	token, ws, we, err := cursorCodec.Decode(s)
+	if err != nil {
+		return cursor{}, err
 	}
-	var j cursorJSON
-	if err := json.Unmarshal([]byte(s), &j); err != nil {
-		return cursor{}, fmt.Errorf("stored sync cursor is not the Google source's: %w", err)
-	}
-	c := cursor{token: j.SyncToken}
-	if j.WindowStart != 0 {
-		c.ws, c.we = time.UnixMilli(j.WindowStart).UTC(), time.UnixMilli(j.WindowEnd).UTC()
-	}
-	return c, nil
+	return cursor{token: token, ws: ws, we: we}, nil
 }

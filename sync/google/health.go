@@ -3,12 +3,9 @@ package google
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
-	"time"
 
-	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/source"
+	"github.com/otj-edge/otj-edge/sync/source/poll"
 )
 
 // The integration's health line, Stats, and what a read that changed something refreshes:
@@ -16,46 +13,20 @@ import (
 // sync/exchange findings as for Graph rooms: they read the
 // neutral events, whichever source filled them).
 
+// updateHealth sets the integration's health line (the words are poll.Tally's, the same for
+// every polling source).
 func (s *Syncer) updateHealth() {
 	s.mu.Lock()
-	var bad []string
-	counts := map[string]int{}
-	pending := 0
+	var t poll.Tally
 	for _, n := range s.order {
-		switch st := s.rooms[n].state.Status; st {
-		case store.RoomOK:
-		case store.RoomPending, "":
-			pending++
-		default:
-			counts[st]++
-			bad = append(bad, n+" "+st)
-		}
+		t.Add(n, s.rooms[n].state.Status)
 	}
-	total := len(s.order)
-	exhausted := s.budget.exhausted
+	exhausted := ""
+	if s.budget.exhausted {
+		exhausted = fmt.Sprintf("the daily budget of %d Calendar API requests is used up; rooms show what they have until midnight", s.budget.limit)
+	}
 	s.mu.Unlock()
-	switch {
-	case total > 0 && len(bad) == total:
-		s.health.Fail(s.component, fmt.Sprintf("no room syncs: %s", summarize(counts)))
-	case exhausted:
-		s.health.Warn(s.component, fmt.Sprintf("the daily budget of %d Calendar API requests is used up; rooms show what they have until midnight", s.budget.limit))
-	case len(bad) > 0:
-		sort.Strings(bad)
-		s.health.Warn(s.component, fmt.Sprintf("%d of %d rooms not syncing (%s): %s", len(bad), total, summarize(counts), strings.Join(bad[:min(3, len(bad))], ", ")))
-	case pending > 0:
-		s.health.OK(s.component, fmt.Sprintf("first sync: %d of %d rooms done", total-pending, total))
-	default:
-		s.health.OK(s.component, fmt.Sprintf("%d rooms in sync", total))
-	}
-}
-
-func summarize(counts map[string]int) string {
-	var parts []string
-	for k, v := range counts {
-		parts = append(parts, fmt.Sprintf("%d %s", v, k))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
+	t.Report(s.health, s.component, exhausted, "")
 }
 
 // Stats reports the source's accounting and its rooms' statuses.
@@ -68,17 +39,7 @@ func (s *Syncer) Stats() source.Stats {
 		ColdInterval: s.coldInterval(&room{}, now), Rooms: map[string]int{}, BudgetExhausted: s.budget.exhausted}
 	for _, n := range s.order {
 		r := s.rooms[n]
-		status := r.state.Status
-		if status == "" {
-			status = store.RoomPending
-		}
-		st.Rooms[status]++
-		if s.hot(r, now) {
-			st.HotRooms++
-		}
-		if r.cur.token != "" {
-			st.Synced++
-		}
+		poll.CountRoom(&st, r.state.Status, s.hot(r, now), r.cur.token != "")
 	}
 	return st
 }
@@ -88,14 +49,13 @@ func (s *Syncer) Stats() source.Stats {
 // its signs are Exchange's settings, which a Google resource calendar does not have.
 func (s *Syncer) refresh(ctx context.Context, r *room) {
 	now := s.clk.Now()
-	spans, err := s.st.EventSpans(ctx, r.spec.Mailbox, now.Add(-time.Hour), now.Add(48*time.Hour))
+	from, to := poll.SpanWindow(now)
+	spans, err := s.st.EventSpans(ctx, r.spec.Mailbox, from, to)
 	if err != nil {
 		return
 	}
 	s.mu.Lock()
 	r.spans = spans
-	if next := now.Add(5 * time.Second); next.Before(s.budget.nextPlan) {
-		s.budget.nextPlan = next
-	}
+	s.budget.nextPlan = poll.Replan(now, s.budget.nextPlan)
 	s.mu.Unlock()
 }
