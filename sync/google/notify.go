@@ -69,8 +69,17 @@ func (s *Syncer) ensureChannel(ctx context.Context, r *room) {
 	}
 	ch := &channel{id: randomHex(16), token: randomToken()}
 	exp := now.Add(s.tune.ChannelTTL)
+	s.mu.Lock()
+	if s.opening == nil {
+		s.opening = map[string]openingChannel{}
+	}
+	s.opening[ch.id] = openingChannel{room: r, token: ch.token}
+	s.mu.Unlock()
 	res, err := s.cli.watch(ctx, r.spec.Mailbox, &gcal.Channel{Id: ch.id, Type: "web_hook", Address: s.in.NotificationsURL,
 		Token: ch.token, Expiration: exp.UnixMilli()})
+	s.mu.Lock()
+	delete(s.opening, ch.id)
+	s.mu.Unlock()
 	if err != nil {
 		s.nstats.failures.Add(1)
 		s.mu.Lock()
@@ -138,8 +147,13 @@ func (s *Syncer) HandleNotification(w http.ResponseWriter, req *http.Request) {
 	token := req.Header.Get("X-Goog-Channel-Token")
 	state := req.Header.Get("X-Goog-Resource-State")
 	s.mu.Lock()
-	r := s.channels[id]
-	ok := r != nil && r.ch != nil && subtle.ConstantTimeCompare([]byte(r.ch.token), []byte(token)) == 1
+	r, want := s.channels[id], ""
+	if r != nil && r.ch != nil {
+		want = r.ch.token
+	} else if o, opening := s.opening[id]; opening {
+		r, want = o.room, o.token
+	}
+	ok := r != nil && want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(token)) == 1
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
 	if !ok {
@@ -153,6 +167,13 @@ func (s *Syncer) HandleNotification(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	_ = s.SyncNow(r.spec.Mailbox, false)
+}
+
+// openingChannel is a channel whose events.watch has not answered yet: its messages are
+// taken on its token.
+type openingChannel struct {
+	room  *room
+	token string
 }
 
 // NotifyStats reports the push counters.

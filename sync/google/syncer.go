@@ -47,7 +47,10 @@ type Syncer struct {
 	unsaved  int64 // requests counted but not yet in the store
 	unsavedK string
 	channels map[string]*room // push channel id → room (notify.go)
-	nstats   notifyCounters
+	// opening are channels asked for and not yet answered: Google sends a channel's "sync"
+	// message as it creates it, often before events.watch returns (notify.go).
+	opening map[string]openingChannel
+	nstats  notifyCounters
 }
 
 // room is the scheduler's view of one room.
