@@ -44,6 +44,9 @@ type Report struct {
 	Errors map[string]string `json:"errors,omitempty"`
 	// Fleet is the fleet scenario: simulated sites on one Mosquitto, `otj-edge fleet --serve` following them.
 	Fleet *FleetRun `json:"fleet,omitempty"`
+	// Google is otj-edge's run with its rooms read from Google Workspace (the google scenario,
+	// BENCH_GOOGLE_ROOMS).
+	Google *Run `json:"google,omitempty"`
 }
 
 // Host describes the machine the figures come from.

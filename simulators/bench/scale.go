@@ -126,6 +126,8 @@ type Run struct {
 
 	// EWS figures of an ews run (its graph_* request counts stay Graph's: none).
 	EWS *EWSFigures `json:"ews,omitempty"`
+	// Google figures of a google run (scenario_google.go; graph_* counts stay Graph's: none).
+	Google *GoogleFigures `json:"google,omitempty"`
 	// Webex figures: the Webex devices beside the LAN codecs (scenario_webex.go).
 	Webex *WebexFigures `json:"webex,omitempty"`
 
@@ -206,6 +208,10 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		r.Source = "ews"
 		flags = append(flags, "--source", "ews")
 	}
+	if o.source == "google" { // scenario_google.go
+		r.Source = "google"
+		flags = append(flags, "--source", "google")
+	}
 	s, err := harness.StartSim(ctx, bins.Bins, dir, flags...)
 	if err != nil {
 		return nil, err
@@ -245,6 +251,10 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 	e0, err := ewsStats(ctx, st)
 	if err != nil {
+		return nil, err
+	}
+	var gm googleMarks // googlesim's counters at the same marks (scenario_google.go)
+	if err := gm.mark(ctx, s); err != nil {
 		return nil, err
 	}
 
@@ -289,6 +299,9 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	if err != nil {
 		return nil, err
 	}
+	if err := gm.mark(ctx, s); err != nil {
+		return nil, err
+	}
 	r.ColdGraphReqs = g1.Requests - g0.Requests
 	if !sleepCtx(ctx, o.settle) {
 		return nil, ctx.Err()
@@ -306,6 +319,9 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 	e2, err := ewsStats(ctx, st)
 	if err != nil {
+		return nil, err
+	}
+	if err := gm.mark(ctx, s); err != nil {
 		return nil, err
 	}
 	r.ColdCPUSeconds = round2(u0.CPU.Seconds())
@@ -337,6 +353,9 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 	e3, err := ewsStats(ctx, st)
 	if err != nil {
+		return nil, err
+	}
+	if err := gm.mark(ctx, s); err != nil {
 		return nil, err
 	}
 	wall := time.Since(t0).Seconds()
@@ -381,11 +400,15 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	if err != nil {
 		return nil, err
 	}
+	if err := gm.mark(ctx, s); err != nil {
+		return nil, err
+	}
 	r.GraphThrottled, r.GraphEarlyRetries = g4.throttled-g0.throttled, g4.early-g0.early
 	r.GraphMaxInFlightPerMailbox = g4.maxInFlight
 	if st.ewsAdmin != "" {
 		r.EWS = ewsFigures(e0, e1, e2, e3, e4, wall, ch)
 	}
+	r.Google = gm.figures(wall, ch)
 	if st.webex != nil {
 		w1, err := webexStats(ctx, st)
 		if err != nil {
@@ -412,6 +435,9 @@ func (r *Run) summary() string {
 	perDay := fmt.Sprintf("%d Graph req/day", r.ProjectedGraphRequestsPerDay)
 	if r.EWS != nil {
 		perDay = fmt.Sprintf("%d EWS req/day, p95 change %s s", r.EWS.ProjectedPerDay, f(r.EWS.P95Change))
+	}
+	if g := r.Google; g != nil {
+		perDay = fmt.Sprintf("%d Google req/day, p95 change %s s, %d rate-limited", g.ProjectedPerDay, f(g.P95Change), g.RateLimited)
 	}
 	if w := r.Webex; w != nil {
 		perDay += fmt.Sprintf(", %d Webex devices: hot p95 %s s (%d/%d), %s s behind LAN, %d 429s, %d Retry-After violations",

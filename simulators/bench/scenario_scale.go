@@ -14,6 +14,7 @@ func init() {
 	register("scale", scaleScenario)
 	register("baseline", baselineScenario)
 	afterScenarios = append(afterScenarios, ratios, targets, ewsTargets, webexTargets)
+	afterScenarios = append(afterScenarios, googleTargets) // after targets, which starts the map
 }
 
 var (
