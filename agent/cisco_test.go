@@ -246,6 +246,13 @@ func TestEndpointsRetryMakesOneLoginNow(t *testing.T) {
 	cfg := offlineCiscoSite(t, freePort(t), room, codec, "fixed-on-the-codec-later-789")
 	storeSyncedRoom(t, cfg, room)
 	a, logs := runTestAgent(t, cfg)
+	// The retry that connects below pushes only once the processor has resolved the room (the
+	// first-sync gate; otherwise it answers "waiting"): the processor runs beside the codec's
+	// first login, so wait for its mark rather than assume it came first.
+	waitStore(t, a.store, "the room's meetings resolved", func() bool {
+		ok, _, err := a.store.RoomResolved(t.Context(), room)
+		return err == nil && ok
+	})
 	deadline := time.After(30 * time.Second)
 	for codec.Stats().Handshakes.ByStatus[http.StatusForbidden] == 0 {
 		select {

@@ -42,14 +42,43 @@ type e2e struct {
 
 // syncBuffer is a log sink the agent's goroutines and the test can share.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{} // closed at the next write (waitLog)
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.wrote != nil {
+		close(s.wrote)
+		s.wrote = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitLog waits until the log holds substr, woken by each write.
+func (s *syncBuffer) waitLog(t *testing.T, substr string) {
+	t.Helper()
+	deadline := time.NewTimer(30 * time.Second) // a failure guard, not a wait
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		if strings.Contains(s.b.String(), substr) {
+			s.mu.Unlock()
+			return
+		}
+		if s.wrote == nil {
+			s.wrote = make(chan struct{})
+		}
+		wrote := s.wrote
+		s.mu.Unlock()
+		select {
+		case <-wrote:
+		case <-deadline.C:
+			t.Fatalf("timed out waiting for %q in the log:\n%s", substr, s.String())
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
@@ -88,6 +117,9 @@ func (e *e2e) start() {
 		e.t.Fatalf("agent stopped at start: %v\n%s", err, e.logs)
 	}
 	e.t.Cleanup(e.stop)
+	if e.cfg.Status.Listen != "" { // the CLI needs the API token the status page writes (runTestAgent)
+		e.logs.waitLog(e.t, "status page listening")
+	}
 }
 
 func (e *e2e) stop() {

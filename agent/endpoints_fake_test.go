@@ -108,6 +108,9 @@ func (d *fakeDriver) Retry(ctx context.Context, name string) (device.Result, err
 // on `otj-edge endpoints retry`; `otj-edge endpoints` lists it with the state its driver set.
 func TestAFakeEndpointTypePlugsIn(t *testing.T) {
 	room := "room-2@example.com"
+	fakePushes.Lock()
+	delete(fakePushes.m, "fake-1") // an earlier run's (go test -count=N)
+	fakePushes.Unlock()
 	yaml := testSiteHead(freePort(t), "https://127.0.0.1:1/contoso/oauth2/v2.0/token", "") + "  - name: default\n" + testCodec1 +
 		"  - name: fake-1\n    type: fake\n    room: " + room + "\n"
 	cfg, err := loadConfig(writeTestConfig(t, "", yaml), IO{Env: os.LookupEnv})

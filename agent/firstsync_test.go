@@ -176,5 +176,10 @@ func runTestAgent(t *testing.T, cfg *config.Config) (*Agent, *syncBuffer) {
 	case err := <-done:
 		t.Fatalf("agent stopped at start: %v\n%s", err, logs)
 	}
+	// Ready means every part has started, not that the status page serves: it writes the API
+	// token the CLI needs (push, retry) just before it logs this.
+	if cfg.Status.Listen != "" {
+		logs.waitLog(t, "status page listening")
+	}
 	return a, logs
 }

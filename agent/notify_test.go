@@ -2,6 +2,7 @@ package agent
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -52,12 +53,20 @@ func TestAgentTakesGraphNotificationsThroughAReverseProxy(t *testing.T) {
 	require.NoError(t, err)
 	a, logs := runTestAgent(t, cfg)
 
-	eventually(t, "a subscription for the room", []string{"users/" + room + "/events"}, func() []string {
+	// Graph lists the subscription before its answer reaches the agent: wait until the agent
+	// has it too, or the notification below could come before it knows the subscription.
+	eventually(t, "a subscription for the room, live in the agent", []string{"users/" + room + "/events", "live in the agent: 1"}, func() []string {
 		var out []string
 		for _, s := range sim.Subscriptions() {
 			out = append(out, s.Resource)
 		}
-		return out
+		live := 0
+		for _, st := range a.sourceStats() {
+			if st.Notifications != nil {
+				live += st.Notifications.Live
+			}
+		}
+		return append(out, fmt.Sprintf("live in the agent: %d", live))
 	})
 	roomSynced := func() bool {
 		r, ok, err := a.store.Room(t.Context(), room)
@@ -82,6 +91,9 @@ func TestAgentTakesGraphNotificationsThroughAReverseProxy(t *testing.T) {
 	})
 	assert.Less(t, time.Since(changed), 20*time.Second, "through the notification, not the 30-minute poll")
 	assert.Equal(t, polls+1, sim.MailboxStats(room).DeltaPolls, "one incremental request")
+	// The agent answers 202 and syncs the room beside it: graphsim counts the delivery only
+	// once the answer is back through the proxy, which may be after the meeting is stored.
+	sim.WaitNotifications()
 	assert.Equal(t, 1, sim.NotifyStats().Delivered)
 	assert.NotContains(t, logs.String(), testGraphSecret)
 }
