@@ -255,3 +255,26 @@ func TestPickDueTakesDueRoomsHotFirstWithinTheFreeSlots(t *testing.T) {
 	require.Len(t, picked, 1)
 	assert.Same(t, later, picked[0])
 }
+
+// BenchmarkPickDueColdBacklog is the scheduler's work after each step of a cold start: 1,000
+// rooms due, one slot freed. It walks the due part of the heap and takes one room (it used to
+// pop all 1,000 and push 999 back: 24 % of a 1,000-room cold start's CPU in a profile).
+func BenchmarkPickDueColdBacklog(b *testing.B) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	s := &Syncer{rooms: map[string]*room{}, budget: budget{stretch: 1, nextPlan: now.Add(time.Minute)}}
+	s.in.MaxInFlight = 8
+	s.tune.defaults()
+	for i := range 1000 {
+		r := &room{spec: RoomSpec{Mailbox: fmt.Sprintf("room-%04d", i)}, due: now.Add(-time.Duration(i) * time.Millisecond), hidx: -1}
+		s.rooms[r.spec.Mailbox] = r
+		s.queue(r)
+	}
+	s.steps = s.maxActive() - 1
+	b.ResetTimer()
+	for b.Loop() {
+		got, _ := s.pickDue(now)
+		got[0].running = false
+		s.steps--
+		s.queue(got[0])
+	}
+}
