@@ -54,6 +54,9 @@ type scaleOptions struct {
 	naiveRef time.Duration
 	budget   int  // BENCH_BUDGET: Graph requests per day both strategies must fit (default 1,000,000)
 	keep     bool // BENCH_KEEP: keep run directories (logs, state)
+	// agentEnv is extra environment for the otj-edge process only (BENCH_AGENT_ENV, e.g.
+	// "GOMEMLIMIT=48MiB GOGC=100"): settings tried on the agent never reach otj-sim or naive.
+	agentEnv []string
 	// source is the calendar source the agent reads: "graph" (the scale and baseline
 	// scenarios) or "ews" (the ews scenario: otj-sim --source ews, ewssim in front of
 	// graphsim's calendars, the agent on an ews integration with streaming).
@@ -63,7 +66,7 @@ type scaleOptions struct {
 func scaleOptionsFromEnv() (scaleOptions, error) {
 	o := scaleOptions{source: "graph", rooms: envInt("BENCH_ROOMS", 1000), meetings: envInt("BENCH_MEETINGS", 40),
 		latency: 100 * time.Millisecond, changes: envInt("BENCH_CHANGES", 20), keep: os.Getenv("BENCH_KEEP") != "",
-		budget: envInt("BENCH_BUDGET", graphconf.DefaultMaxRequestsPerDay)}
+		budget: envInt("BENCH_BUDGET", graphconf.DefaultMaxRequestsPerDay), agentEnv: strings.Fields(os.Getenv("BENCH_AGENT_ENV"))}
 	var err error
 	for _, d := range []struct {
 		name string
@@ -276,7 +279,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	var p process
 	switch strategy {
 	case "otj-edge":
-		a, err := harness.StartAgent(ctx, bins.Bins, s.File.Agent.Config, s.File.Agent.StatusURL, filepath.Join(dir, "agent.log"))
+		a, err := harness.StartAgent(ctx, bins.Bins, s.File.Agent.Config, s.File.Agent.StatusURL, filepath.Join(dir, "agent.log"), o.agentEnv...)
 		if err != nil {
 			return nil, err
 		}
