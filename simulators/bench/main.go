@@ -33,10 +33,16 @@ type Report struct {
 	Run *Run `json:"run,omitempty"`
 	// Scale is the scale scenario at each room count (BENCH_SCALE), otj-edge only.
 	Scale []*Run `json:"scale,omitempty"`
-	// Baseline is the naive strategy's run at BENCH_ROOMS, and Ratios compare it with
-	// otj-edge's run at the same size (ratio = naive ÷ otj-edge).
+	// Baseline is the naive strategy's run at BENCH_ROOMS, polling at the fair interval (rooms ×
+	// 86,400 s ÷ the daily budget: the same Graph budget as otj-edge; until issue 22 it polled
+	// every minute), and Ratios compare it with otj-edge's run at the same size (ratio = naive ÷
+	// otj-edge).
 	Baseline *Run             `json:"baseline,omitempty"`
 	Ratios   map[string]Ratio `json:"ratios,omitempty"`
+	// BaselineOverBudget is the naive run at BENCH_NAIVE_REFERENCE (every minute: over the
+	// budget at 1,000 rooms), a second reference, and RatiosOverBudget compare with it.
+	BaselineOverBudget *Run             `json:"baseline_over_budget,omitempty"`
+	RatiosOverBudget   map[string]Ratio `json:"ratios_over_budget,omitempty"`
 	// EWS is otj-edge's run with its rooms read over EWS (the ews scenario, BENCH_EWS_ROOMS).
 	EWS        *Run                 `json:"ews,omitempty"`
 	Benchmarks map[string]Benchmark `json:"benchmarks"`

@@ -15,6 +15,7 @@ import (
 
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/simulators/harness"
+	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 )
 
 // The scale scenario: real processes on loopback. otj-sim serves N rooms (~40 meetings each
@@ -47,8 +48,15 @@ type scaleOptions struct {
 	changes     int           // BENCH_CHANGES: edits of each kind
 	changeLimit time.Duration // BENCH_CHANGE_LIMIT
 	coldLimit   time.Duration // BENCH_COLD_LIMIT
-	naiveEvery  time.Duration // BENCH_NAIVE_INTERVAL
-	keep        bool          // BENCH_KEEP: keep run directories (logs, state)
+	naiveEvery  time.Duration // BENCH_NAIVE_INTERVAL; zero: the fair interval (fairNaiveInterval)
+	// naiveRef is the over-budget reference run's interval (BENCH_NAIVE_REFERENCE, default 1m;
+	// zero: no reference run).
+	naiveRef time.Duration
+	budget   int  // BENCH_BUDGET: Graph requests per day both strategies must fit (default 1,000,000)
+	keep     bool // BENCH_KEEP: keep run directories (logs, state)
+	// agentEnv is extra environment for the otj-edge process only (BENCH_AGENT_ENV, e.g.
+	// "GOMEMLIMIT=48MiB GOGC=100"): settings tried on the agent never reach otj-sim or naive.
+	agentEnv []string
 	// source is the calendar source the agent reads: "graph" (the scale and baseline
 	// scenarios) or "ews" (the ews scenario: otj-sim --source ews, ewssim in front of
 	// graphsim's calendars, the agent on an ews integration with streaming).
@@ -57,7 +65,8 @@ type scaleOptions struct {
 
 func scaleOptionsFromEnv() (scaleOptions, error) {
 	o := scaleOptions{source: "graph", rooms: envInt("BENCH_ROOMS", 1000), meetings: envInt("BENCH_MEETINGS", 40),
-		latency: 100 * time.Millisecond, changes: envInt("BENCH_CHANGES", 20), keep: os.Getenv("BENCH_KEEP") != ""}
+		latency: 100 * time.Millisecond, changes: envInt("BENCH_CHANGES", 20), keep: os.Getenv("BENCH_KEEP") != "",
+		budget: envInt("BENCH_BUDGET", graphconf.DefaultMaxRequestsPerDay), agentEnv: strings.Fields(os.Getenv("BENCH_AGENT_ENV"))}
 	var err error
 	for _, d := range []struct {
 		name string
@@ -68,11 +77,14 @@ func scaleOptionsFromEnv() (scaleOptions, error) {
 		{"BENCH_SETTLE", 30 * time.Second, &o.settle},
 		{"BENCH_CHANGE_LIMIT", 10 * time.Minute, &o.changeLimit},
 		{"BENCH_COLD_LIMIT", 20 * time.Minute, &o.coldLimit},
-		{"BENCH_NAIVE_INTERVAL", time.Minute, &o.naiveEvery},
+		{"BENCH_NAIVE_INTERVAL", 0, &o.naiveEvery},
+		{"BENCH_NAIVE_REFERENCE", time.Minute, &o.naiveRef},
 		{"BENCH_LATENCY", 100 * time.Millisecond, &o.latency},
 	} {
 		*d.to = d.def
-		if v := os.Getenv(d.name); v != "" {
+		if v := os.Getenv(d.name); v == "none" && d.name == "BENCH_NAIVE_REFERENCE" {
+			*d.to = 0
+		} else if v != "" {
 			if *d.to, err = time.ParseDuration(v); err != nil || *d.to < 0 {
 				return o, fmt.Errorf("%s=%q is not a duration like 3m or 30s", d.name, v)
 			}
@@ -94,7 +106,27 @@ func scaleOptionsFromEnv() (scaleOptions, error) {
 	}
 	slices.Sort(o.scale)
 	o.scale = slices.Compact(o.scale)
+	if o.budget < 1 {
+		return o, fmt.Errorf("BENCH_BUDGET=%d is not a request count", o.budget)
+	}
 	return o, nil
+}
+
+// fairNaiveInterval is the naive poller's interval that keeps it within the same daily Graph
+// budget as otj-edge: it spends one request per room per visit (one calendarView page of up
+// to 100 events holds a room's window), so rooms × 86,400 s ÷ budget (86.4 s for 1,000 rooms
+// at 1,000,000 a day). A baseline polling faster than that would buy its freshness with
+// requests otj-edge may not spend.
+func fairNaiveInterval(rooms, budget int) time.Duration {
+	return time.Duration(float64(rooms) * 86400 / float64(budget) * float64(time.Second)).Round(100 * time.Millisecond)
+}
+
+// naiveInterval is the baseline's interval: BENCH_NAIVE_INTERVAL when set, else the fair one.
+func (o scaleOptions) naiveInterval(rooms int) time.Duration {
+	if o.naiveEvery > 0 {
+		return o.naiveEvery
+	}
+	return fairNaiveInterval(rooms, o.budget)
 }
 
 // Run is one scale run's figures (a figure that could not be measured is absent).
@@ -105,6 +137,8 @@ type Run struct {
 	Codecs        int    `json:"codecs"`
 	PolyEndpoints int    `json:"poly_endpoints"`
 	Meetings      int    `json:"meetings"` // events in graphsim's rooms (series occurrences counted)
+	// NaiveIntervalSeconds is the naive program's polling interval (naive runs only).
+	NaiveIntervalSeconds float64 `json:"naive_interval_seconds,omitempty"`
 
 	ColdSyncSeconds *float64 `json:"cold_sync_seconds,omitempty"`
 	CodecsRight     int      `json:"codecs_right"` // codecs showing their right bookings at the end of the cold start
@@ -190,6 +224,9 @@ func (p process) stop() { _ = p.proc.Stop(30 * time.Second) }
 // scaleRun runs one strategy at n rooms.
 func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy string, n int) (*Run, error) {
 	r := &Run{Strategy: strategy, Rooms: n, Codecs: n, PolyEndpoints: min(100, n/10)}
+	if strategy == "naive" {
+		r.NaiveIntervalSeconds = o.naiveInterval(n).Seconds()
+	}
 	logf("scale: %s, %d rooms: starting otj-sim", strategy, n)
 	dir, err := os.MkdirTemp("", "otj-bench-scale-")
 	if err != nil {
@@ -263,13 +300,13 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	var p process
 	switch strategy {
 	case "otj-edge":
-		a, err := harness.StartAgent(ctx, bins.Bins, s.File.Agent.Config, s.File.Agent.StatusURL, filepath.Join(dir, "agent.log"))
+		a, err := harness.StartAgent(ctx, bins.Bins, s.File.Agent.Config, s.File.Agent.StatusURL, filepath.Join(dir, "agent.log"), o.agentEnv...)
 		if err != nil {
 			return nil, err
 		}
 		p = process{proc: a.Proc, agent: a}
 	case "naive":
-		np, err := harness.StartProcess(bins.Naive, []string{"-config", s.File.Agent.Config, "-interval", o.naiveEvery.String()},
+		np, err := harness.StartProcess(bins.Naive, []string{"-config", s.File.Agent.Config, "-interval", o.naiveInterval(n).String()},
 			filepath.Join(dir, "naive.log"))
 		if err != nil {
 			return nil, err

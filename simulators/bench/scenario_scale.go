@@ -80,7 +80,9 @@ func scaleScenario(ctx context.Context, rep *Report) error {
 	return errors.Join(errs...)
 }
 
-// baselineScenario runs the naive strategy at BENCH_ROOMS.
+// baselineScenario runs the naive strategy at BENCH_ROOMS: at the fair interval, within the
+// same daily Graph budget as otj-edge (the baseline the ratios and targets compare with), then
+// at BENCH_NAIVE_REFERENCE (1 min: over the budget) as a second reference.
 func baselineScenario(ctx context.Context, rep *Report) error {
 	o, err := scaleOptionsFromEnv()
 	if err != nil {
@@ -95,6 +97,16 @@ func baselineScenario(ctx context.Context, rep *Report) error {
 		return fmt.Errorf("naive at %d rooms: %w", o.rooms, err)
 	}
 	rep.Baseline = r
+	if o.naiveRef <= 0 || o.naiveRef == o.naiveInterval(o.rooms) {
+		return nil
+	}
+	ref := o
+	ref.naiveEvery = o.naiveRef
+	r, err = scaleRun(ctx, bins, ref, "naive", o.rooms)
+	if err != nil {
+		return fmt.Errorf("naive at %d rooms every %s (the over-budget reference): %w", o.rooms, o.naiveRef, err)
+	}
+	rep.BaselineOverBudget = r
 	return nil
 }
 
@@ -158,13 +170,19 @@ var headlineKeys = []string{"cold_sync_seconds", "p95_hot_change_seconds", "p95_
 	"projected_graph_requests_per_day", "peak_rss_mb", "steady_rss_mb", "steady_cpu_percent"}
 
 func ratios(rep *Report) {
-	if edgeAtRooms == nil || rep.Baseline == nil || edgeAtRooms.Rooms != rep.Baseline.Rooms {
-		return
+	rep.Ratios = ratiosWith(rep.Baseline)
+	rep.RatiosOverBudget = ratiosWith(rep.BaselineOverBudget)
+}
+
+// ratiosWith sets otj-edge's headline figures beside a naive run's (nil: no comparable run).
+func ratiosWith(naive *Run) map[string]Ratio {
+	if edgeAtRooms == nil || naive == nil || edgeAtRooms.Rooms != naive.Rooms {
+		return nil
 	}
-	rep.Ratios = map[string]Ratio{}
+	out := map[string]Ratio{}
 	for _, k := range headlineKeys {
 		e, ok1 := runFigure(edgeAtRooms, k)
-		n, ok2 := runFigure(rep.Baseline, k)
+		n, ok2 := runFigure(naive, k)
 		if !ok1 || !ok2 {
 			continue
 		}
@@ -172,8 +190,9 @@ func ratios(rep *Report) {
 		if e > 0 {
 			r.Ratio = ptr(round2(n / e))
 		}
-		rep.Ratios[k] = r
+		out[k] = r
 	}
+	return out
 }
 
 // Target is one of design.md's targets, the figure it applies to and whether it is met.
@@ -224,13 +243,16 @@ func targets(rep *Report) {
 	}
 	add("binary_bytes", "≤ 25 MB (25,000,000 bytes; linux/amd64, stripped, CGO off)", 25e6, true, "")
 	add("rules_invites_per_sec", "≥ 20,000 realistic HTML invites per second per core", 20000, false, "")
-	add("cold_sync_seconds", "≤ 60 s: 1,000 rooms × ~40 events, every room synced and every codec pushed", 60, true, note)
-	add("p95_hot_change_seconds", "p95 ≤ 20 s: a change to a meeting starting within 30 min reaches the codec", 20, true, note)
-	add("p95_cold_change_seconds", "≤ 5 min (300 s): any other change reaches the codec (p95)", 300, true, note)
+	// Issue 22's targets (they replaced design.md's looser first ones: cold ≤ 60 s, hot ≤ 20 s,
+	// cold changes ≤ 300 s, peak ≤ 64 MB).
+	add("cold_sync_seconds", "≤ 15 s: 1,000 rooms × ~40 events, every room synced and every codec pushed", 15, true, note)
+	add("p95_hot_change_seconds", "p95 ≤ 10 s: a change to a meeting starting within 30 min reaches the codec", 10, true, note)
+	add("p95_cold_change_seconds", "p95 ≤ 120 s: any other change reaches the codec", 120, true, note)
 	add("projected_graph_requests_per_day", "≤ 1,000,000 Graph requests per 24 h for 1,000 rooms", 1e6, true, note)
-	add("peak_rss_mb", "≤ 64 MB RSS with 1,000 rooms, 1,000 codecs, 100 Poly endpoints (peak, VmHWM)", 64, true, note)
+	add("peak_rss_mb", "≤ 80 MB RSS with 1,000 rooms, 1,000 codecs, 100 Poly endpoints (peak, VmHWM)", 80, true, note)
 	add("steady_rss_mb", "≤ 64 MB RSS at steady state (mean over the steady window)", 64, true, note)
 	add("steady_cpu_percent", "≤ 5 % of one core at steady state", 5, true, note)
+	belowNaive(rep, note)
 	if t, ok := rep.Targets["projected_graph_requests_per_day"]; ok && t.Value != nil {
 		// The window's rate is not the day's use: the syncer spends the budget where meetings
 		// start or run, so busy hours poll more than the day's average. Say what the syncer
@@ -264,4 +286,26 @@ func joinNote(a, b string) string {
 		return b
 	}
 	return a + "; " + b
+}
+
+// belowNaive adds the target that the cold sync beat the fair naive baseline's in the same run
+// (cold_sync_below_naive: its value is otj-edge's cold sync, its note the naive one's).
+func belowNaive(rep *Report, note string) {
+	t := Target{Target: "cold sync below the naive baseline's (fair interval) in the same run"}
+	switch {
+	case edgeAtRooms == nil || rep.Baseline == nil || edgeAtRooms.Rooms != rep.Baseline.Rooms:
+		t.Note = "not measured in this run (needs the scale and baseline scenarios at BENCH_ROOMS)"
+	case edgeAtRooms.ColdSyncSeconds == nil:
+		t.Met = ptr(false)
+		t.Note = "otj-edge's cold start did not converge"
+	case rep.Baseline.ColdSyncSeconds == nil:
+		t.Value = ptr(*edgeAtRooms.ColdSyncSeconds)
+		t.Met = ptr(true)
+		t.Note = joinNote(note, "the naive run's cold start did not converge")
+	default:
+		e, n := *edgeAtRooms.ColdSyncSeconds, *rep.Baseline.ColdSyncSeconds
+		t.Value, t.Met = ptr(e), ptr(e < n)
+		t.Note = joinNote(note, fmt.Sprintf("naive: %.1f s", n))
+	}
+	rep.Targets["cold_sync_below_naive"] = t
 }

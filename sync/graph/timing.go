@@ -43,34 +43,67 @@ func (s *Syncer) maxActive() int { return s.in.MaxInFlight * maxBatch }
 
 // pickDue marks the rooms to step now (hot rooms first, then by due time) and returns when to
 // look again (under s.mu).
+//
+// It runs after every step. In a cold start all 1,000 rooms are due at once and a step frees
+// one slot at a time, so popping every due room and pushing back all but one (as it first did)
+// cost O(rooms × log rooms) per step: 14 % of the cold start's CPU in a profile. Now it only
+// walks the due part of the heap, and pops or removes just the rooms it takes.
 func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
 	var due []*room
-	for len(s.due) > 0 && !s.due[0].due.After(now) {
-		due = append(due, heap.Pop(&s.due).(*room))
-	}
-	free := s.maxActive() - s.steps
-	if len(due) > free {
-		sort.SliceStable(due, func(i, j int) bool {
-			hi, hj := s.hot(due[i], now), s.hot(due[j], now)
-			if hi != hj {
-				return hi
-			}
-			return due[i].due.Before(due[j].due)
-		})
-		for _, r := range due[max(0, free):] {
-			heap.Push(&s.due, r) // still due: picked when a step ends
-		}
-		due = due[:max(0, free)]
+	if free := s.maxActive() - s.steps; free > 0 {
+		due = s.takeDue(now, free)
 	}
 	for _, r := range due {
 		r.running = true
 		s.steps++
 	}
+	// With every slot busy, a room still due cannot start before a step ends, and a step's
+	// end wakes the loop (step signals). Waking for it anyway armed the timer in the past, so
+	// the loop spun (timer, select, pickDue) until then: through a whole cold start, with
+	// 1,000 rooms due and the slots full, that spin was about a fifth of the agent's CPU.
 	next := s.budget.nextPlan
-	if len(s.due) > 0 && s.due[0].due.Before(next) {
+	if len(s.due) > 0 && s.due[0].due.Before(next) && s.steps < s.maxActive() {
 		next = s.due[0].due
 	}
 	return due, next
+}
+
+// takeDue removes up to free due rooms from the heap: the hot ones first (soonest due first),
+// then the soonest due (under s.mu).
+func (s *Syncer) takeDue(now time.Time, free int) []*room {
+	// The due rooms, found by walking the heap from its root: a node that is not due has no
+	// due descendants.
+	var due []*room
+	for stack := []int{0}; len(stack) > 0; {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(s.due) || s.due[i].due.After(now) {
+			continue
+		}
+		due = append(due, s.due[i])
+		stack = append(stack, 2*i+1, 2*i+2)
+	}
+	if len(due) <= free {
+		for range due {
+			heap.Pop(&s.due)
+		}
+		return due
+	}
+	var hot []*room
+	for _, r := range due {
+		if s.hot(r, now) {
+			hot = append(hot, r)
+		}
+	}
+	sort.SliceStable(hot, func(i, j int) bool { return hot[i].due.Before(hot[j].due) })
+	taken := hot[:min(len(hot), free)]
+	for _, r := range taken {
+		heap.Remove(&s.due, r.hidx)
+	}
+	for len(taken) < free && len(s.due) > 0 && !s.due[0].due.After(now) {
+		taken = append(taken, heap.Pop(&s.due).(*room))
+	}
+	return taken
 }
 
 // rollOffset is when after midnight a room's daily full round starts (spread by mailbox).
