@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,14 +58,23 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
-// waitLog waits until the log holds substr, woken by each write.
-func (s *syncBuffer) waitLog(t *testing.T, substr string) {
+// len is how much has been logged: waitLog looks only past it (a log that spans restarts).
+func (s *syncBuffer) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
+}
+
+// waitLog waits until every substr is in the log written since offset from, woken by each write.
+func (s *syncBuffer) waitLog(t *testing.T, from int, substrs ...string) {
 	t.Helper()
 	deadline := time.NewTimer(30 * time.Second) // a failure guard, not a wait
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
-		if strings.Contains(s.b.String(), substr) {
+		logged := s.b.String()[from:]
+		missing := slices.DeleteFunc(slices.Clone(substrs), func(sub string) bool { return strings.Contains(logged, sub) })
+		if len(missing) == 0 {
 			s.mu.Unlock()
 			return
 		}
@@ -76,7 +86,7 @@ func (s *syncBuffer) waitLog(t *testing.T, substr string) {
 		select {
 		case <-wrote:
 		case <-deadline.C:
-			t.Fatalf("timed out waiting for %q in the log:\n%s", substr, s.String())
+			t.Fatalf("timed out waiting for %q in the log:\n%s", missing, s.String())
 		}
 	}
 }
@@ -109,6 +119,7 @@ func (e *e2e) start() {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel, e.done = cancel, make(chan error, 1)
+	from := e.logs.len()
 	e.agent = New(e.cfg, Options{Logger: NewLogger(e.logs, "text", "debug", SecretsOf(e.cfg), nil)})
 	go func() { e.done <- e.agent.Run(ctx) }()
 	select {
@@ -117,9 +128,7 @@ func (e *e2e) start() {
 		e.t.Fatalf("agent stopped at start: %v\n%s", err, e.logs)
 	}
 	e.t.Cleanup(e.stop)
-	if e.cfg.Status.Listen != "" { // the CLI needs the API token the status page writes (runTestAgent)
-		e.logs.waitLog(e.t, "status page listening")
-	}
+	e.logs.waitLog(e.t, from, serving(e.cfg)...)
 }
 
 func (e *e2e) stop() {

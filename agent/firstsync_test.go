@@ -176,10 +176,20 @@ func runTestAgent(t *testing.T, cfg *config.Config) (*Agent, *syncBuffer) {
 	case err := <-done:
 		t.Fatalf("agent stopped at start: %v\n%s", err, logs)
 	}
-	// Ready means every part has started, not that the status page serves: it writes the API
-	// token the CLI needs (push, retry) just before it logs this.
-	if cfg.Status.Listen != "" {
-		logs.waitLog(t, "status page listening")
-	}
+	logs.waitLog(t, 0, serving(cfg)...)
 	return a, logs
+}
+
+// serving is what the agent logs once its listeners serve. Ready means every part has started,
+// not that they listen: the status page writes the API token the CLI needs (push, retry) just
+// before its line, and Poly endpoints polling before the calendar service's line are refused.
+func serving(cfg *config.Config) []string {
+	var lines []string
+	if cfg.Status.Listen != "" {
+		lines = append(lines, "status page listening")
+	}
+	if cfg.HasPoly() {
+		lines = append(lines, "ews: calendar service listening")
+	}
+	return lines
 }
