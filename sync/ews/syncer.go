@@ -304,37 +304,11 @@ func (s *Syncer) SyncNow(mailbox string, full bool) error {
 // rooms' meeting times from the store.
 func (s *Syncer) load(ctx context.Context) error {
 	now := s.clk.Now()
-	stored, err := s.st.Rooms(ctx)
+	ld, err := poll.LoadRooms(ctx, s.st, "ews syncer", s.name, s.order, counterKey(s.name, now))
 	if err != nil {
-		return fmt.Errorf("ews syncer: %w", err)
+		return err
 	}
-	have := map[string]store.RoomState{}
-	for _, r := range stored {
-		have[r.Mailbox] = r
-	}
-	cursors, err := s.st.Cursors(ctx, s.name)
-	if err != nil {
-		return fmt.Errorf("ews syncer: %w", err)
-	}
-	err = s.st.Write(ctx, func(tx *store.Tx) error {
-		for _, n := range s.order {
-			if _, ok := have[n]; !ok {
-				st := store.RoomState{Mailbox: n, Integration: s.name, Status: store.RoomPending}
-				if err := tx.PutRoom(st); err != nil {
-					return err
-				}
-				have[n] = st
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("ews syncer: add rooms: %w", err)
-	}
-	used, err := s.st.Counter(ctx, counterKey(s.name, now))
-	if err != nil {
-		return fmt.Errorf("ews syncer: %w", err)
-	}
+	have, cursors, used := ld.Rooms, ld.Cursors, ld.Used
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.budget.day, s.budget.used = dayKey(now), used
