@@ -407,11 +407,13 @@ func (s *Server) flushEvents(st *stream, send func(string) bool) bool {
 			if n == 0 {
 				break
 			}
+			// Counted as it is handed to the connection, so a client that has read it sees it
+			// counted (counting after the write raced the reader).
+			s.countNotifications(sub.mailbox, n)
 			if !send("<m:Notifications><m:Notification><t:SubscriptionId>" + sub.id + "</t:SubscriptionId>" + strings.Join(batch, "") +
 				"</m:Notification></m:Notifications>") {
 				return false
 			}
-			s.countNotifications(sub.mailbox, n)
 		}
 	}
 	return true
