@@ -51,6 +51,9 @@ type notifyRun struct {
 	RequestsPerDay   int64       `json:"graph_requests_per_day"`
 	AgentPlanPerDay  int64       `json:"agent_projected_graph_requests_per_day,omitempty"`
 	Notifications    *notifyFig  `json:"notifications_status,omitempty"`
+	// Webex: the run's Webex devices (scenario_webex.go) beside the LAN codecs, with the same
+	// Graph freshness; only the run with notifications starts them.
+	Webex *WebexFigures `json:"webex,omitempty"`
 }
 
 // notifyFig is the status API's notifications block at the end of the window.
@@ -88,6 +91,9 @@ func notifyScenario(ctx context.Context, rep *Report) error {
 	}
 	if without.Changes.P95 != nil {
 		rep.Figures["graph_polling_change_to_codec_p95_seconds"] = *without.Changes.P95
+	}
+	if w := with.Webex; w != nil && w.HotChanges.P95 != nil {
+		rep.Figures["graph_notify_webex_p95_hot_change_seconds"] = *w.HotChanges.P95
 	}
 	rep.Figures["graph_notify_requests_per_day"] = with.RequestsPerDay
 	rep.Figures["graph_polling_requests_per_day"] = without.RequestsPerDay
@@ -129,6 +135,33 @@ func notifyTargets(rep *Report, n int, with *notifyRun, ratio *float64) {
 		r.Note = joinNote(r.Note, "steady windows × 24 h on the same site; renewals added (one per room per 46 h)")
 	}
 	rep.Targets["graph_notify_requests_ratio_to_polling"] = r
+	if w := with.Webex; w != nil {
+		rep.Targets["graph_notify_webex_p95_hot_change_seconds"] = webexNotifyTarget(w, with, note)
+	}
+}
+
+// webexNotifyTarget is issue 20's freshness target for the Webex devices of the run with
+// notifications: the same hot edits as the scale run's, when Graph tells the agent of a change
+// instead of waiting for the next poll.
+func webexNotifyTarget(w *WebexFigures, with *notifyRun, note string) Target {
+	t := Target{Target: "p95 ≤ 10 s: a change to a meeting starting within 30 min reaches a Webex device through the cloud xAPI, " +
+		"with Graph change notifications", Note: note}
+	p := w.HotChanges.P95
+	if p == nil {
+		t.Note = joinNote(t.Note, "no edit measured")
+		return t
+	}
+	t.Value, t.Met = ptr(*p), ptr(*p <= 10 && w.HotChanges.Missed == 0 && w.Violations == 0)
+	if w.HotChanges.Missed > 0 {
+		t.Note = joinNote(t.Note, fmt.Sprintf("%d of %d edits did not arrive within the change limit", w.HotChanges.Missed, w.HotChanges.Count))
+	}
+	if w.Violations > 0 {
+		t.Note = joinNote(t.Note, fmt.Sprintf("%d requests inside a Retry-After", w.Violations))
+	}
+	if l := with.HotChanges.P95; l != nil {
+		t.Note = joinNote(t.Note, fmt.Sprintf("%d Webex devices; the LAN codecs' hot p95 in the same run was %.1f s", w.Devices, *l))
+	}
+	return t
 }
 
 // notifyRunAt runs otj-edge at n rooms, with notifications or polling alone.
@@ -149,8 +182,11 @@ func notifyRunAt(ctx context.Context, bins binaries, o scaleOptions, n int, noti
 	}
 	args := []string{"--rooms", strconv.Itoa(n), "--cisco", strconv.Itoa(n), "--poly", "0", "--meetings", strconv.Itoa(o.meetings),
 		"--latency", o.latency.String(), "--clean", "--mqtt", "off"}
+	webexN := 0
 	if notify {
 		args = append(args, "--notify")
+		webexN = webexDevices(o, "otj-edge", n)
+		args = append(args, webexFlags(webexN)...)
 	}
 	logf("graph_notify: %s, %d rooms: starting otj-sim", what, n)
 	s, err := harness.StartSim(ctx, bins.Bins, dir, args...)
@@ -170,7 +206,18 @@ func notifyRunAt(ctx context.Context, bins binaries, o scaleOptions, n int, noti
 	if err != nil {
 		return nil, err
 	}
+	webexHot, err := createHotMeetings(ctx, st, sampleWebex(st, o.changes, hotRooms, coldRooms), time.Now())
+	if err != nil {
+		return nil, err
+	}
 	if err := st.resolve(ctx, time.Now()); err != nil {
+		return nil, err
+	}
+	if webexN > 0 && st.webex == nil {
+		return nil, fmt.Errorf("otj-sim --webex %d configured no Webex devices", webexN)
+	}
+	w0, err := webexStats(ctx, st)
+	if err != nil {
 		return nil, err
 	}
 
@@ -225,6 +272,7 @@ func notifyRunAt(ctx context.Context, bins binaries, o scaleOptions, n int, noti
 	}
 	t0 := time.Now()
 	ch := startChanges(ctx, st, hot, coldRooms, o.window*2/3, o.changeLimit)
+	wch := webexChanges(ctx, st, webexHot, o.window*2/3, o.changeLimit)
 	if !sleepCtx(ctx, o.window) {
 		return nil, ctx.Err()
 	}
@@ -260,6 +308,18 @@ func notifyRunAt(ctx context.Context, bins binaries, o scaleOptions, n int, noti
 	ch.mu.Unlock()
 	r.Changes = stats(all, true, ch.limit)
 	r.Changes.Skipped = hotStats.Skipped + coldStats.Skipped
+	if st.webex != nil {
+		w1, err := webexStats(ctx, st)
+		if err != nil {
+			return nil, err
+		}
+		if r.Webex, err = webexFigures(ctx, st, wch, w0, w1); err != nil {
+			return nil, err
+		}
+		logf("graph_notify: %d Webex devices: hot p95 %s s (%d/%d seen), %s s behind LAN, %d Retry-After violations",
+			r.Webex.Devices, fmtP(r.Webex.HotChanges.P95), r.Webex.HotChanges.Seen, r.Webex.HotChanges.Count,
+			fmtP(r.Webex.P95BehindLAN), r.Webex.Violations)
+	}
 	if exited, err := p.proc.Exited(); exited {
 		return nil, fmt.Errorf("otj-edge exited during the run (%v): see %s", err, p.proc.Log)
 	}
