@@ -41,6 +41,12 @@ func (s *Syncer) Stats() source.Stats {
 		r := s.rooms[n]
 		poll.CountRoom(&st, r.state.Status, s.hot(r, now), r.cur.token != "")
 	}
+	if s.pushing() {
+		// The same block Graph's notifications fill, so the page, the API, the MQTT metrics and
+		// /metrics show push channels without knowing the source's type.
+		st.Notifications = &source.NotifyStats{Rooms: len(s.order), Live: len(s.channels),
+			Received: s.nstats.received.Load(), Ignored: s.nstats.ignored.Load(), Failures: s.nstats.failures.Load()}
+	}
 	return st
 }
 

@@ -62,6 +62,11 @@ func TestPushChannelSyncsTheRoomAtOnceAndPollsOnlyAsASafetyNet(t *testing.T) {
 	e.post(mb, "Pushed", "", start.Add(time.Hour), nil)
 	e.waitFor(s, "the pushed change", func() bool { _, ok := e.events(id)["Pushed"]; return ok })
 	assert.Positive(t, s.NotifyStats().Received)
+	if n := s.Stats().Notifications; assert.NotNil(t, n, "the status carries the push channels") {
+		assert.Equal(t, 2, n.Rooms)
+		assert.Equal(t, 2, n.Live)
+		assert.Equal(t, s.NotifyStats().Received, n.Received)
+	}
 	// The channel's "sync" message went before the change on the same channel (Google sends it
 	// as it creates the channel, often before events.watch answers): it is ours, not a forgery.
 	assert.Zero(t, s.NotifyStats().Ignored, "a channel's own sync message is not a forgery")

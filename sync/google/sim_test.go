@@ -167,6 +167,7 @@ func TestSyncAgainstGooglesimFollowsAddsEditsCancelsDeletesAndRecurringException
 	}})
 	s, _ := e.start(e.integration())
 	e.synced(s, id, now)
+	require.Nil(t, s.Stats().Notifications, "a source without notifications_url shows no push block")
 	got := e.events(id)
 	require.Contains(t, got, "Budget")
 	require.Contains(t, got, "Offsite prep")
