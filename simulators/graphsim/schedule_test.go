@@ -145,3 +145,216 @@ func TestGetScheduleAvailabilityView(t *testing.T) {
 	}
 	assert.Equal(t, []string{"busy", "free", "tentative"}, statuses)
 }
+
+func adminCall(t *testing.T, s *Server, method, path string, body any) int {
+	t.Helper()
+	b, err := json.Marshal(body)
+	require.NoError(t, err)
+	req, err := http.NewRequest(method, s.AdminURL()+path, bytes.NewReader(b))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestGetScheduleDetailLevels: Exchange's default shows times and status only; limited details
+// (set per room or for the app through the admin API) add subject, location and isPrivate, and
+// a private meeting still shows only its times.
+func TestGetScheduleDetailLevels(t *testing.T) {
+	s, _ := start(t, Options{})
+	room, other := "room-01@contoso.example", "room-02@contoso.example"
+	require.NoError(t, s.AddRoom(Room{Mailbox: room, Processing: ptr(Recommended())}))
+	require.NoError(t, s.AddRoom(Room{Mailbox: other, Processing: ptr(Recommended())}))
+	day := t0.Truncate(24 * time.Hour)
+	for _, r := range []string{room, other} {
+		open := newInvite("Quarterly review", day.Add(10*time.Hour), time.Hour)
+		open["location"] = map[string]any{"displayName": "Board room"}
+		_, err := s.PostEvent(r, open)
+		require.NoError(t, err)
+		secret := newInvite("Reorg", day.Add(12*time.Hour), time.Hour)
+		secret["sensitivity"] = "private"
+		_, err = s.PostEvent(r, secret)
+		require.NoError(t, err)
+	}
+	tok := token(t, s)
+	ask := func() (map[string]any, map[string]any) {
+		a := postSchedule(t, s, tok, room, scheduleBody([]string{room, other}, day, day.Add(24*time.Hour), 0))
+		require.Equal(t, http.StatusOK, a.status, a.raw)
+		v := values(a)
+		return v[0], v[1]
+	}
+	info, _ := ask()
+	for _, it := range scheduleItems(t, info) {
+		assert.ElementsMatch(t, []string{"status", "start", "end"}, keys(it), "availability only")
+	}
+
+	require.Equal(t, http.StatusOK, adminCall(t, s, http.MethodPatch, "/rooms/"+room, map[string]any{"free_busy_details": "limited_details"}))
+	ri, err := s.RoomInfo(room)
+	require.NoError(t, err)
+	assert.Equal(t, FreeBusyLimitedDetails, ri.FreeBusyDetails)
+	info, otherInfo := ask()
+	items := scheduleItems(t, info)
+	require.Len(t, items, 2)
+	assert.Equal(t, false, items[0]["isPrivate"])
+	assert.Contains(t, items[0]["subject"], "Quarterly review")
+	assert.Contains(t, items[0]["location"], "Board room")
+	assert.Equal(t, true, items[1]["isPrivate"])
+	assert.NotContains(t, items[1], "subject", "a private meeting's subject is never shown")
+	assert.NotContains(t, items[1], "location")
+	for _, it := range scheduleItems(t, otherInfo) {
+		assert.NotContains(t, it, "subject", "the other room keeps the default")
+	}
+
+	require.Equal(t, http.StatusBadRequest, adminCall(t, s, http.MethodPatch, "/rooms/"+room, map[string]any{"free_busy_details": "reviewer"}))
+	require.Equal(t, http.StatusNoContent, adminCall(t, s, http.MethodPatch, "/app", map[string]any{"free_busy_details": "limited_details"}))
+	_, otherInfo = ask()
+	assert.Contains(t, scheduleItems(t, otherInfo)[0], "subject", "the app's level applies to rooms without their own")
+	require.Equal(t, http.StatusOK, adminCall(t, s, http.MethodPatch, "/rooms/"+other, map[string]any{"free_busy_details": "availability_only"}))
+	_, otherInfo = ask()
+	assert.NotContains(t, scheduleItems(t, otherInfo)[0], "subject", "a room's own level wins over the app's")
+}
+
+// TestGetScheduleRefusalsAndItemErrors: more than 20 schedules, more than 62 days or an interval
+// outside 5–1440 fail the request; an address Graph cannot resolve fails only its own item.
+func TestGetScheduleRefusalsAndItemErrors(t *testing.T) {
+	s, _ := start(t, Options{})
+	room := "room-01@contoso.example"
+	require.NoError(t, s.AddRoom(Room{Mailbox: room, Processing: ptr(Recommended())}))
+	require.NoError(t, s.AddRoom(Room{Mailbox: "legacy@contoso.example", RESTEnabled: ptr(false)}))
+	_, err := s.PostEvent(room, newInvite("Standup", t0.Add(time.Hour), 30*time.Minute))
+	require.NoError(t, err)
+	tok := token(t, s)
+	day := t0.Truncate(24 * time.Hour)
+
+	many := make([]string, 21)
+	for i := range many {
+		many[i] = room
+	}
+	a := postSchedule(t, s, tok, room, scheduleBody(many, day, day.Add(24*time.Hour), 0))
+	assert.Equal(t, http.StatusBadRequest, a.status)
+	assert.Equal(t, "ErrorMailboxDataArrayTooBig", errCode(a))
+	a = postSchedule(t, s, tok, room, scheduleBody(many[:20], day, day.Add(24*time.Hour), 0))
+	assert.Equal(t, http.StatusOK, a.status, "20 is allowed")
+	assert.Len(t, values(a), 20)
+
+	a = postSchedule(t, s, tok, room, scheduleBody([]string{room}, day, day.Add(63*24*time.Hour), 0))
+	assert.Equal(t, http.StatusBadRequest, a.status)
+	assert.Equal(t, "ErrorTimeIntervalTooBig", errCode(a))
+	a = postSchedule(t, s, tok, room, scheduleBody([]string{room}, day, day.Add(62*24*time.Hour), 1440))
+	require.Equal(t, http.StatusOK, a.status, "62 days is allowed: %s", a.raw)
+	assert.Len(t, values(a)[0]["availabilityView"], 62)
+
+	for _, bad := range []int{4, 1441} {
+		a = postSchedule(t, s, tok, room, scheduleBody([]string{room}, day, day.Add(24*time.Hour), bad))
+		assert.Equal(t, http.StatusBadRequest, a.status, "interval %d", bad)
+	}
+	a = postSchedule(t, s, tok, room, scheduleBody([]string{room}, day.Add(time.Hour), day, 0))
+	assert.Equal(t, http.StatusBadRequest, a.status, "end before start")
+	a = postSchedule(t, s, tok, room, scheduleBody(nil, day, day.Add(time.Hour), 0))
+	assert.Equal(t, http.StatusBadRequest, a.status, "no schedules")
+	assert.Equal(t, http.StatusMethodNotAllowed, get(t, s, tok, "/users/"+room+"/calendar/getSchedule").status)
+
+	// The concept page's spelling: capitalised names and the interval as a string.
+	a = postSchedule(t, s, tok, room, map[string]any{"Schedules": []string{room},
+		"StartTime": map[string]any{"dateTime": "2026-11-23T09:00:00", "timeZone": "Pacific Standard Time"},
+		"EndTime":   map[string]any{"dateTime": "2026-11-23T18:00:00", "timeZone": "Pacific Standard Time"}, "availabilityViewInterval": "15"})
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	assert.Len(t, values(a)[0]["availabilityView"], 36)
+
+	a = postSchedule(t, s, tok, room, scheduleBody([]string{"nobody@contoso.example", room, "legacy@contoso.example", "bob@fabrikam.example"},
+		day, day.Add(24*time.Hour), 0))
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	v := values(a)
+	require.Len(t, v, 4)
+	for i, code := range map[int]string{0: "5016", 2: "5016", 3: "5009"} {
+		assert.Nil(t, v[i]["scheduleItems"], v[i]["scheduleId"])
+		assert.NotContains(t, v[i], "availabilityView")
+		e, _ := v[i]["error"].(map[string]any)
+		assert.Equal(t, code, e["responseCode"], v[i]["scheduleId"])
+		assert.NotEmpty(t, e["message"])
+	}
+	assert.Len(t, scheduleItems(t, v[1]), 1, "the known room is answered")
+	assert.NotContains(t, v[1], "error")
+}
+
+// TestGetScheduleTimeZone: items come in UTC unless Prefer: outlook.timezone names a zone.
+func TestGetScheduleTimeZone(t *testing.T) {
+	s, _ := start(t, Options{})
+	room := "room-01@contoso.example"
+	require.NoError(t, s.AddRoom(Room{Mailbox: room, Processing: ptr(Recommended())}))
+	_, err := s.PostEvent(room, newInvite("Standup", t0, 30*time.Minute)) // 09:00 UTC
+	require.NoError(t, err)
+	tok := token(t, s)
+	body := scheduleBody([]string{room}, t0.Add(-time.Hour), t0.Add(time.Hour), 0)
+	it := scheduleItems(t, values(postSchedule(t, s, tok, room, body))[0])[0]
+	assert.Equal(t, map[string]any{"dateTime": "2026-11-23T09:00:00.0000000", "timeZone": "UTC"}, it["start"])
+	a := postSchedule(t, s, tok, room, body, `outlook.timezone="Europe/Berlin"`)
+	it = scheduleItems(t, values(a)[0])[0]
+	assert.Equal(t, map[string]any{"dateTime": "2026-11-23T10:00:00.0000000", "timeZone": "Europe/Berlin"}, it["start"])
+	assert.Contains(t, a.header.Get("Preference-Applied"), "outlook.timezone")
+}
+
+// TestGetScheduleIsOneRequestOfTheURLMailbox: a getSchedule for 3 rooms is one request, charged
+// to the URL's mailbox: counted (total, per kind), refused over that mailbox's rate limit with
+// Retry-After, and subject to faults injected for it.
+func TestGetScheduleIsOneRequestOfTheURLMailbox(t *testing.T) {
+	s, clk := start(t, Options{})
+	rooms := []string{"room-01@contoso.example", "room-02@contoso.example", "room-03@contoso.example"}
+	for _, r := range rooms {
+		require.NoError(t, s.AddRoom(Room{Mailbox: r, Processing: ptr(Recommended()), RateLimit: 3}))
+	}
+	tok := token(t, s)
+	day := t0.Truncate(24 * time.Hour)
+	body := scheduleBody(rooms, day, day.Add(8*24*time.Hour), 0)
+	before := s.Stats().Requests
+	require.Equal(t, http.StatusOK, postSchedule(t, s, tok, rooms[0], body).status)
+	st := s.Stats()
+	assert.Equal(t, 1, st.Requests-before, "one request for three rooms")
+	assert.Equal(t, 1, st.GetSchedules)
+	assert.Equal(t, 1, st.Mailboxes[rooms[0]].GetSchedules)
+	assert.Equal(t, 1, st.Mailboxes[rooms[0]].Requests)
+	assert.Zero(t, st.Mailboxes[rooms[1]].Requests, "the rooms asked about are not charged")
+	assert.Equal(t, 1, st.Mailboxes[rooms[1]].FreeBusyLookups)
+
+	require.Equal(t, http.StatusOK, postSchedule(t, s, tok, rooms[0], body).status)
+	require.Equal(t, http.StatusOK, postSchedule(t, s, tok, rooms[0], body).status)
+	over := postSchedule(t, s, tok, rooms[0], body)
+	require.Equal(t, http.StatusTooManyRequests, over.status, "the 4th request within 10 minutes, limit 3")
+	assert.Equal(t, "TooManyRequests", errCode(over))
+	assert.NotEmpty(t, over.header.Get("Retry-After"))
+	assert.Equal(t, http.StatusOK, postSchedule(t, s, tok, rooms[1], body).status, "another URL mailbox has its own budget")
+	clk.Add(RateWindow)
+	assert.Equal(t, http.StatusOK, postSchedule(t, s, tok, rooms[0], body).status)
+	assert.Equal(t, 1, s.MailboxStats(rooms[0]).Throttled)
+
+	_, err := s.AddFault(Fault{Kind: FaultStatus, Path: "getSchedule", Status: http.StatusServiceUnavailable, Count: 1})
+	require.NoError(t, err)
+	failed := postSchedule(t, s, tok, rooms[2], body)
+	assert.Equal(t, http.StatusServiceUnavailable, failed.status)
+	assert.Equal(t, "ServiceNotAvailable", errCode(failed))
+	assert.Equal(t, http.StatusOK, postSchedule(t, s, tok, rooms[2], body).status, "the fault fired once")
+
+	require.NoError(t, s.PatchRoom(rooms[2], RoomPatch{InPolicy: ptr(false)}))
+	assert.Equal(t, http.StatusForbidden, postSchedule(t, s, tok, rooms[2], body).status, "the URL's mailbox must be in the access policy")
+	assert.Equal(t, http.StatusNotFound, postSchedule(t, s, tok, "nobody@contoso.example", body).status)
+	assert.Equal(t, http.StatusUnauthorized, postSchedule(t, s, "bogus", rooms[1], body).status)
+}
+
+// TestGetScheduleMe: /me/calendar/getSchedule is the signed-in user's with a delegated token
+// and a 400 with an app-only one.
+func TestGetScheduleMe(t *testing.T) {
+	s, _ := start(t, Options{})
+	room := "room-01@contoso.example"
+	require.NoError(t, s.AddRoom(Room{Mailbox: room, Processing: ptr(Recommended())}))
+	require.NoError(t, s.AddRoom(Room{Mailbox: svc}))
+	_, err := s.PostEvent(room, newInvite("Standup", t0, 30*time.Minute))
+	require.NoError(t, err)
+	body := scheduleBody([]string{room}, t0.Add(-time.Hour), t0.Add(time.Hour), 0)
+	status, out := graphCall(t, s, signIn(t, s)["access_token"].(string), http.MethodPost, "/me/calendar/getSchedule", body)
+	require.Equal(t, http.StatusOK, status, out)
+	assert.Len(t, out["value"], 1)
+	assert.Equal(t, 1, s.MailboxStats(svc).GetSchedules, "charged to the signed-in user's mailbox")
+	status, out = graphCall(t, s, token(t, s), http.MethodPost, "/me/calendar/getSchedule", body)
+	assert.Equal(t, http.StatusBadRequest, status, out)
+}
