@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -357,4 +358,36 @@ func TestGetScheduleMe(t *testing.T) {
 	assert.Equal(t, 1, s.MailboxStats(svc).GetSchedules, "charged to the signed-in user's mailbox")
 	status, out = graphCall(t, s, token(t, s), http.MethodPost, "/me/calendar/getSchedule", body)
 	assert.Equal(t, http.StatusBadRequest, status, out)
+}
+
+// BenchmarkGetSchedule20Rooms is the probe's request: 20 rooms × 8 days of ~40 meetings each,
+// served and encoded (the HTTP and TLS layers excluded).
+func BenchmarkGetSchedule20Rooms(b *testing.B) {
+	s, err := New(Options{Now: func() time.Time { return t0 }})
+	require.NoError(b, err)
+	rooms := make([]string, 20)
+	for i := range rooms {
+		rooms[i] = fmt.Sprintf("room-%02d@contoso.example", i+1)
+	}
+	_, err = s.Load(Scenario{Rooms: rooms, Meetings: 40, Days: 8, Seed: 1, Now: t0})
+	require.NoError(b, err)
+	s.app.rateLimit = 1 << 30
+	day := t0.Truncate(24 * time.Hour)
+	body, err := json.Marshal(scheduleBody(rooms, day, day.Add(8*24*time.Hour), 0))
+	require.NoError(b, err)
+	req := gReq{method: http.MethodPost, path: "/users/" + rooms[0] + "/calendar/getSchedule", body: body}
+	b.ReportAllocs()
+	size := 0
+	for b.Loop() {
+		resp := s.do(context.Background(), req)
+		if resp.status != http.StatusOK {
+			b.Fatalf("status %d: %v", resp.status, resp.body)
+		}
+		out, err := json.Marshal(resp.body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(out)
+	}
+	b.ReportMetric(float64(size), "bytes/answer")
 }
