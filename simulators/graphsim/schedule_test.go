@@ -391,3 +391,41 @@ func BenchmarkGetSchedule20Rooms(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "bytes/answer")
 }
+
+// TestGetScheduleShowsOnlyWhatFreeBusyShows: with Exchange's default detail level a new subject
+// or join link leaves the answer byte for byte the same (a probe cannot see it), while a move,
+// a new meeting or a cancellation changes it.
+func TestGetScheduleShowsOnlyWhatFreeBusyShows(t *testing.T) {
+	s, _ := start(t, Options{})
+	room := "room-01@contoso.example"
+	require.NoError(t, s.AddRoom(Room{Mailbox: room, Processing: ptr(Recommended())}))
+	day := t0.Truncate(24 * time.Hour)
+	id, err := s.PostEvent(room, newInvite("Standup", day.Add(10*time.Hour), 30*time.Minute))
+	require.NoError(t, err)
+	tok := token(t, s)
+	body := scheduleBody([]string{room}, day, day.Add(8*24*time.Hour), 0)
+	answer := func() string {
+		a := postSchedule(t, s, tok, room, body)
+		require.Equal(t, http.StatusOK, a.status, a.raw)
+		v, err := json.Marshal(a.body["value"])
+		require.NoError(t, err)
+		return string(v)
+	}
+	before := answer()
+	_, err = s.PatchEvent(room, id, map[string]any{"subject": "Standup (moved to Teams)",
+		"body": map[string]any{"contentType": "html", "content": "<a href=\"https://teams.microsoft.com/l/meetup-join/x\">Join</a>"}})
+	require.NoError(t, err)
+	assert.Equal(t, before, answer(), "subject and body are not free/busy")
+
+	_, err = s.PatchEvent(room, id, map[string]any{"start": map[string]any{"dateTime": day.Add(11 * time.Hour).Format("2006-01-02T15:04:05"), "timeZone": "UTC"},
+		"end": map[string]any{"dateTime": day.Add(11*time.Hour + 30*time.Minute).Format("2006-01-02T15:04:05"), "timeZone": "UTC"}})
+	require.NoError(t, err)
+	moved := answer()
+	assert.NotEqual(t, before, moved, "a move shows")
+	_, err = s.PostEvent(room, newInvite("Lunch", day.Add(12*time.Hour), time.Hour))
+	require.NoError(t, err)
+	added := answer()
+	assert.NotEqual(t, moved, added, "a new meeting shows")
+	require.NoError(t, s.CancelEvent(room, id))
+	assert.NotEqual(t, added, answer(), "a cancellation shows")
+}
