@@ -9,7 +9,7 @@
 //   - Graph v1.0: calendarView (paged), calendarView/delta (also the delta() form and
 //     %40-escaped UPNs the SDK sends) with skip/delta tokens, @removed, occurrence stubs and
 //     410 SyncStateNotFound; events/{id} with $select; $batch (at most 20 parts, 4 executed at
-//     a time).
+//     a time); calendar/getSchedule (free/busy of up to 20 mailboxes, schedule.go).
 //   - Limits and errors per app and mailbox: more than 4 requests in flight (429
 //     MailboxConcurrency), N requests per 10 minutes (429 with Retry-After), the application
 //     access policy (403 "Access to OData is disabled."), unknown mailboxes (404
