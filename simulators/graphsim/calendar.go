@@ -93,7 +93,8 @@ type mailbox struct {
 	inPolicy    bool   // member of the group the application access policy names
 	restEnabled bool   // false: on-premises / inactive / unlicensed (MailboxNotEnabledForRESTAPI)
 	proc        Processing
-	rateLimit   int // 0: the app default
+	rateLimit   int    // 0: the app default
+	freeBusy    string // free/busy detail level (schedule.go); "": the app default
 
 	events map[string]*eventRec // singles and series masters, by id
 

@@ -134,6 +134,10 @@ type MailboxStats struct {
 	Pages         int `json:"pages"`         // requests following a nextLink
 	EventGets     int `json:"event_gets"`    // GET /events/{id}
 	CalendarViews int `json:"calendar_views"`
+	// GetSchedules counts getSchedule requests against this mailbox (the URL's, not the
+	// schedules named in the body); FreeBusyLookups counts the times a getSchedule named it.
+	GetSchedules    int `json:"get_schedules"`
+	FreeBusyLookups int `json:"free_busy_lookups"`
 	// Statuses counts answers by HTTP status.
 	Statuses map[string]int `json:"statuses"`
 }
@@ -152,6 +156,7 @@ type Totals struct {
 	TokenFailures int `json:"token_failures"`
 	Batches       int `json:"batches"`
 	BatchParts    int `json:"batch_parts"`
+	GetSchedules  int `json:"get_schedules"` // getSchedule requests (each also in Requests)
 }
 
 // Stats is GET /stats.

@@ -16,6 +16,7 @@ type gReq struct {
 	path   string // below /v1.0, decoded
 	query  url.Values
 	prefer []string // every Prefer value, split on commas
+	body   []byte   // the request body (getSchedule)
 }
 
 // gResp is its answer.
@@ -67,6 +68,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		s.writeResp(w, s.servePlaces(r.Method, path, r.URL.Query())) // places.go
 		return
 	}
+	if isSchedulePath(path) {
+		s.serveSchedule(w, r, path) // schedule.go
+		return
+	}
 	if r.Method != http.MethodGet {
 		s.writeResp(w, errResp(http.StatusMethodNotAllowed, "BadRequest", "graphsim serves GET requests (and POST /$batch) only."))
 		return
@@ -109,7 +114,7 @@ func (s *Server) writeResp(w http.ResponseWriter, resp gResp) {
 // route is a parsed Graph path.
 type route struct {
 	user    string
-	kind    string // calendarView, delta, event
+	kind    string // calendarView, delta, event, getSchedule
 	eventID string
 }
 
@@ -126,6 +131,8 @@ func parseRoute(path string) (route, bool) {
 		r.kind = "delta"
 	case len(parts) == 4 && strings.EqualFold(parts[2], "events"):
 		r.kind, r.eventID = "event", parts[3]
+	case len(parts) == 4 && strings.EqualFold(parts[2], "calendar") && strings.EqualFold(parts[3], "getSchedule"):
+		r.kind = "getSchedule"
 	default:
 		return route{}, false
 	}
@@ -157,6 +164,9 @@ func (s *Server) do(ctx context.Context, req gReq) gResp {
 		mb.stats.CalendarViews++
 	case "event":
 		mb.stats.EventGets++
+	case "getSchedule":
+		mb.stats.GetSchedules++
+		s.totals.GetSchedules++
 	}
 	mb.inFlight++
 	mb.stats.MaxInFlight = max(mb.stats.MaxInFlight, mb.inFlight)
@@ -327,6 +337,8 @@ func (s *Server) work(mb *mailbox, rt route, req gReq) gResp {
 		return s.delta(mb, req, pref)
 	case "calendarView":
 		return s.calendarView(mb, req, pref)
+	case "getSchedule":
+		return s.getSchedule(req, pref) // schedule.go
 	default:
 		inst, ok := mb.findInstance(rt.eventID)
 		if !ok {

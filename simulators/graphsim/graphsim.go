@@ -9,7 +9,7 @@
 //   - Graph v1.0: calendarView (paged), calendarView/delta (also the delta() form and
 //     %40-escaped UPNs the SDK sends) with skip/delta tokens, @removed, occurrence stubs and
 //     410 SyncStateNotFound; events/{id} with $select; $batch (at most 20 parts, 4 executed at
-//     a time).
+//     a time); calendar/getSchedule (free/busy of up to 20 mailboxes, schedule.go).
 //   - Limits and errors per app and mailbox: more than 4 requests in flight (429
 //     MailboxConcurrency), N requests per 10 minutes (429 with Retry-After), the application
 //     access policy (403 "Access to OData is disabled."), unknown mailboxes (404
@@ -86,6 +86,9 @@ type Options struct {
 	// PartialUpdates makes delta rounds send only the changed properties (plus id) of updated
 	// events, which Graph may do (README "Calendar sync (Microsoft Graph)").
 	PartialUpdates bool
+	// FreeBusyDetails is what getSchedule shows of every room whose own level is not set:
+	// FreeBusyAvailabilityOnly (default, Exchange's) or FreeBusyLimitedDetails.
+	FreeBusyDetails string
 	// DeltaTokenTTL expires delta tokens older than this (410 SyncStateNotFound); 0: never by age.
 	DeltaTokenTTL time.Duration
 	// GraphAddr and AdminAddr are the listen addresses; default 127.0.0.1:0 (loopback only).
@@ -131,6 +134,7 @@ type appState struct {
 	rateLimit     int
 	latency       time.Duration
 	partial       bool
+	freeBusy      string
 }
 
 // New prepares a simulator; Start makes it listen.
@@ -162,6 +166,9 @@ func New(opts Options) (*Server, error) {
 	if opts.AdminAddr == "" {
 		opts.AdminAddr = "127.0.0.1:0"
 	}
+	if err := validFreeBusyDetails(opts.FreeBusyDetails); err != nil {
+		return nil, err
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -182,7 +189,7 @@ func New(opts Options) (*Server, error) {
 		domains: map[string]bool{strings.ToLower(opts.TenantDomain): true},
 		tokens:  map[string]time.Time{},
 		app: appState{secret: opts.ClientSecret, certs: opts.ClientCertificates, tokenTTL: opts.TokenTTL, rateLimit: opts.RateLimit,
-			latency: opts.Latency, partial: opts.PartialUpdates},
+			latency: opts.Latency, partial: opts.PartialUpdates, freeBusy: opts.FreeBusyDetails},
 	}
 	return s, nil
 }
@@ -286,6 +293,9 @@ type AppSettings struct {
 	Latency        *Duration `json:"latency,omitempty"`         // added to every Graph operation
 	PartialUpdates *bool     `json:"partial_updates,omitempty"` // delta sends changed properties only
 	RevokeTokens   bool      `json:"revoke_tokens,omitempty"`   // every issued token becomes invalid
+	// FreeBusyDetails is the getSchedule detail level of rooms without their own:
+	// "availability_only" or "limited_details".
+	FreeBusyDetails *string `json:"free_busy_details,omitempty"`
 	// ClientCertificates replaces the certificates uploaded to the app (PEM, one or more
 	// CERTIFICATE blocks each); an empty list removes them all.
 	ClientCertificates *[]string `json:"client_certificates,omitempty"`
@@ -293,6 +303,11 @@ type AppSettings struct {
 
 // SetApp applies settings; a certificate that does not parse changes nothing.
 func (s *Server) SetApp(a AppSettings) error {
+	if a.FreeBusyDetails != nil && *a.FreeBusyDetails != "" {
+		if err := validFreeBusyDetails(*a.FreeBusyDetails); err != nil {
+			return err
+		}
+	}
 	var certs []*x509.Certificate
 	if a.ClientCertificates != nil {
 		for i, p := range *a.ClientCertificates {
@@ -335,6 +350,9 @@ func (s *Server) SetApp(a AppSettings) error {
 	}
 	if a.PartialUpdates != nil {
 		s.app.partial = *a.PartialUpdates
+	}
+	if a.FreeBusyDetails != nil {
+		s.app.freeBusy = *a.FreeBusyDetails
 	}
 	if a.RevokeTokens {
 		s.tokens = map[string]time.Time{}

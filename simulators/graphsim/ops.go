@@ -23,6 +23,9 @@ type Room struct {
 	Processing *Processing `json:"processing,omitempty"`
 	// RateLimit overrides the per-10-minute request limit for this mailbox.
 	RateLimit int `json:"rate_limit,omitempty"`
+	// FreeBusyDetails is what getSchedule shows of this room: "availability_only" or
+	// "limited_details"; default the app's (PATCH /app), itself default "availability_only".
+	FreeBusyDetails string `json:"free_busy_details,omitempty"`
 }
 
 // RoomInfo is a room as the admin API lists it.
@@ -34,6 +37,8 @@ type RoomInfo struct {
 	Processing  Processing `json:"processing"`
 	RateLimit   int        `json:"rate_limit"`
 	Events      int        `json:"events"` // singles and series on the calendar
+	// FreeBusyDetails is the room's effective getSchedule detail level.
+	FreeBusyDetails string `json:"free_busy_details"`
 }
 
 // RoomPatch changes a room (nil fields stay).
@@ -43,6 +48,8 @@ type RoomPatch struct {
 	RESTEnabled *bool            `json:"rest_enabled,omitempty"`
 	Processing  *ProcessingPatch `json:"processing,omitempty"`
 	RateLimit   *int             `json:"rate_limit,omitempty"`
+	// FreeBusyDetails sets the room's getSchedule detail level ("" = the app's).
+	FreeBusyDetails *string `json:"free_busy_details,omitempty"`
 }
 
 // ErrNotFound is returned for unknown rooms and events.
@@ -53,6 +60,9 @@ func (s *Server) AddRoom(r Room) error {
 	addr := strings.ToLower(strings.TrimSpace(r.Mailbox))
 	if !strings.Contains(addr, "@") {
 		return fmt.Errorf("mailbox %q: want an SMTP address", r.Mailbox)
+	}
+	if err := validFreeBusyDetails(r.FreeBusyDetails); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,6 +91,7 @@ func (s *Server) AddRoom(r Room) error {
 		}
 	}
 	mb.rateLimit = r.RateLimit
+	mb.freeBusy = r.FreeBusyDetails
 	return nil
 }
 
@@ -102,6 +113,11 @@ func (s *Server) PatchRoom(mailbox string, p RoomPatch) error {
 	if mb == nil {
 		return fmt.Errorf("room %s: %w", mailbox, ErrNotFound)
 	}
+	if p.FreeBusyDetails != nil {
+		if err := validFreeBusyDetails(*p.FreeBusyDetails); err != nil {
+			return err
+		}
+	}
 	if p.Processing != nil {
 		proc := mb.proc
 		if err := proc.apply(*p.Processing); err != nil {
@@ -120,6 +136,9 @@ func (s *Server) PatchRoom(mailbox string, p RoomPatch) error {
 	}
 	if p.RateLimit != nil {
 		mb.rateLimit = *p.RateLimit
+	}
+	if p.FreeBusyDetails != nil {
+		mb.freeBusy = *p.FreeBusyDetails
 	}
 	return nil
 }
@@ -142,7 +161,7 @@ func (s *Server) Rooms() []RoomInfo {
 	defer s.mu.Unlock()
 	out := make([]RoomInfo, 0, len(s.boxes))
 	for _, mb := range s.boxes {
-		out = append(out, mb.info(s.app.rateLimit))
+		out = append(out, s.roomInfo(mb))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Mailbox < out[j].Mailbox })
 	return out
@@ -156,16 +175,16 @@ func (s *Server) RoomInfo(mailbox string) (RoomInfo, error) {
 	if mb == nil {
 		return RoomInfo{}, fmt.Errorf("room %s: %w", mailbox, ErrNotFound)
 	}
-	return mb.info(s.app.rateLimit), nil
+	return s.roomInfo(mb), nil
 }
 
-func (mb *mailbox) info(defaultRate int) RoomInfo {
+func (s *Server) roomInfo(mb *mailbox) RoomInfo {
 	rl := mb.rateLimit
 	if rl == 0 {
-		rl = defaultRate
+		rl = s.app.rateLimit
 	}
 	return RoomInfo{Mailbox: mb.addr, DisplayName: mb.name, InPolicy: mb.inPolicy, RESTEnabled: mb.restEnabled,
-		Processing: mb.proc, RateLimit: rl, Events: len(mb.events)}
+		Processing: mb.proc, RateLimit: rl, Events: len(mb.events), FreeBusyDetails: s.freeBusyDetails(mb)}
 }
 
 // PostEvent delivers an invite (a Graph event JSON from the organizer's side) to a room. The

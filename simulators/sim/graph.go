@@ -20,7 +20,8 @@ func init() {
 // Unless --clean, the second-to-last room keeps Exchange's default calendar processing and
 // the last one is outside the app's access policy, so the demo shows both problems.
 func startGraph(_ context.Context, env *Env) error {
-	srv, err := graphsim.New(graphsim.Options{CA: env.CA, Latency: env.Opts.Latency, Now: env.Opts.Now, Logger: env.Log})
+	srv, err := graphsim.New(graphsim.Options{CA: env.CA, Latency: env.Opts.Latency, Now: env.Opts.Now, Logger: env.Log,
+		FreeBusyDetails: env.Opts.FreeBusyDetails})
 	if err != nil {
 		return err
 	}
@@ -41,7 +42,11 @@ func startGraph(_ context.Context, env *Env) error {
 	}
 	caFile := filepath.Join(env.Opts.Dir, "ca.pem")
 	env.File.Graph = &GraphInfo{URL: srv.GraphURL(), TokenURL: srv.TokenURL(), ClientID: srv.ClientID(),
-		ClientSecret: srv.ClientSecret(), CAFile: caFile, Admin: srv.AdminURL(), Rooms: append([]string(nil), env.Rooms...)}
+		ClientSecret: srv.ClientSecret(), CAFile: caFile, Admin: srv.AdminURL(), Rooms: append([]string(nil), env.Rooms...),
+		FreeBusyDetails: graphsim.FreeBusyAvailabilityOnly}
+	if env.Opts.FreeBusyDetails != "" {
+		env.File.Graph.FreeBusyDetails = env.Opts.FreeBusyDetails
+	}
 	env.Agent.Integrations = append(env.Agent.Integrations, AgentIntegration{Name: GraphIntegration, Type: "graph",
 		ClientID: srv.ClientID(), ClientSecret: srv.ClientSecret(), TokenURL: srv.TokenURL(), GraphURL: srv.GraphURL(), CAFile: caFile})
 	for i := range env.Agent.Profiles {

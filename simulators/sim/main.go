@@ -30,9 +30,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Clean, "clean", false, "no deliberately misconfigured rooms (the demo has one with bad calendar processing and one outside the access policy)")
 	fs.StringVar(&o.Source, "source", SourceGraph, "calendar source of the generated agent config: graph, ews (ewssim serves the same rooms over EWS) or google (googlesim serves them as Google resource calendars)")
 	fs.BoolVar(&o.Notify, "notify", false, "Graph change notifications: a TLS reverse proxy (the sim CA) in front of the agent's notifications listener")
+	fs.StringVar(&o.FreeBusyDetails, "free-busy-details", "availability_only", "what graphsim's getSchedule shows of the rooms: availability_only (Exchange's default) or limited_details (subject and location too)")
 	verbose := fs.Bool("v", false, "log simulator activity to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--webex N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean] [--source graph|ews|google] [--notify]")
+		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--webex N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean] [--source graph|ews|google] [--notify] [--free-busy-details availability_only|limited_details]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -47,6 +47,9 @@ type Options struct {
 	// Notify puts a TLS reverse proxy in front of the agent's Graph change-notification
 	// listener and turns notifications on in the generated config (notify.go).
 	Notify bool
+	// FreeBusyDetails is what graphsim's getSchedule shows of every room: "availability_only"
+	// (default, Exchange's) or "limited_details" (sim.json graph.free_busy_details).
+	FreeBusyDetails string
 }
 
 // Defaults fills unset options.
@@ -110,6 +113,9 @@ type GraphInfo struct {
 	Rooms        []string `json:"rooms"`
 	// Notifications is set with --notify (notify.go).
 	Notifications *NotifyInfo `json:"notifications,omitempty"`
+	// FreeBusyDetails is the rooms' getSchedule detail level (--free-busy-details):
+	// "availability_only" or "limited_details".
+	FreeBusyDetails string `json:"free_busy_details"`
 }
 
 // CiscoInfo is one simulated codec.
