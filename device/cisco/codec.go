@@ -180,14 +180,14 @@ func (c *codec) handle() {
 		c.pending = 0
 		if ev == 0 || ctx.Err() != nil {
 			c.handling = false
-			connected, pushes := c.connected, c.pushes
+			connected, pushes := c.connected || c.released, c.pushes
 			var stranded callers
 			if ctx.Err() != nil {
 				stranded = c.asked.take()
 			}
 			c.mu.Unlock()
 			stranded.answer(Result{Endpoint: c.ep.Name, Outcome: OutcomeFailed, Detail: "the agent is stopping"})
-			if ev == 0 && (connected || c.parked) && c.m.opts.idle != nil {
+			if ev == 0 && connected && c.m.opts.idle != nil {
 				c.m.opts.idle(c.ep.Name, pushes)
 			}
 			return

@@ -86,6 +86,9 @@ type Options struct {
 	// idle, when set (tests), is called each time a connected codec's loop waits, with the
 	// number of pushes it has made: virtual-time tests advance the clock only then.
 	idle func(name string, pushes int)
+	// released, when set (tests), is called each time an on-demand codec's connection has
+	// been released (its reader goroutine has ended).
+	released func(name string)
 }
 
 // MinAuthRetry is the floor for AuthRetry: codecs lock an account after 5 failed logins

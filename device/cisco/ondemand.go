@@ -232,4 +232,7 @@ func (c *codec) release(now time.Time) {
 		sch.set(c, timerHot, next)
 	}
 	c.log.Debug("idle codec released; next liveness check", "at", sch.dueAt(c, timerLive))
+	if c.m.opts.released != nil {
+		c.m.opts.released(c.ep.Name)
+	}
 }
