@@ -12,12 +12,12 @@ func TestCiscoConnectionModel(t *testing.T) {
 	c, err := Parse("c.yaml", []byte(limitsHead), env(nil))
 	require.NoError(t, err)
 	assert.Equal(t, CiscoOnDemand, c.Cisco.Connection, "default")
-	assert.Equal(t, 2*time.Minute, *c.Cisco.CheckInterval)
+	assert.Equal(t, 5*time.Minute, *c.Cisco.CheckInterval)
 
-	c, err = Parse("c.yaml", []byte(limitsHead+"cisco: {connection: persistent, check_interval: 5m}\n"), env(nil))
+	c, err = Parse("c.yaml", []byte(limitsHead+"cisco: {connection: persistent, check_interval: 3m}\n"), env(nil))
 	require.NoError(t, err)
 	assert.Equal(t, CiscoPersistent, c.Cisco.Connection)
-	assert.Equal(t, 5*time.Minute, *c.Cisco.CheckInterval)
+	assert.Equal(t, 3*time.Minute, *c.Cisco.CheckInterval)
 
 	_, err = Parse("c.yaml", []byte(limitsHead+"cisco:\n  connection: always\n"), env(nil))
 	require.Error(t, err)

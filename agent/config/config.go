@@ -97,7 +97,7 @@ type Cisco struct {
 	// and meetings, released when idle) or persistent (one connection per codec, always).
 	Connection string `yaml:"connection"`
 	// CheckInterval is on_demand's liveness check of each idle codec (a restarted codec gets
-	// its bookings back within it); default 2m.
+	// its bookings back within it, and always before a meeting's join window); default 5m.
 	CheckInterval *time.Duration `yaml:"check_interval"`
 	Pos           Pos            `yaml:"-"`
 }

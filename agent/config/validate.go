@@ -150,7 +150,7 @@ func (l *loader) ciscoSection(c *Config) {
 	default:
 		l.errorf(p.Pos.Line("connection"), "cisco.connection %q: must be %s or %s", p.Connection, CiscoOnDemand, CiscoPersistent)
 	}
-	defDur(&p.CheckInterval, 2*time.Minute)
+	defDur(&p.CheckInterval, 5*time.Minute)
 	if *p.CheckInterval < 30*time.Second || *p.CheckInterval > 30*time.Minute {
 		l.errorf(p.Pos.Line("check_interval"), "cisco.check_interval %s is outside 30s–30m (it bounds how long a restarted codec stays without bookings)", *p.CheckInterval)
 	}

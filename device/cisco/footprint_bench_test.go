@@ -162,7 +162,9 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := New(Options{Endpoints: eps, Store: st, WindowPast: time.Hour, WindowDays: 1, Connection: model, IdleAfter: time.Second})
+	check, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_CHECK"))   // on_demand's check interval; default the driver's
+	steady, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_STEADY")) // also measure CPU over this window once settled
+	m, err := New(Options{Endpoints: eps, Store: st, WindowPast: time.Hour, WindowDays: 1, Connection: model, IdleAfter: time.Second, CheckEvery: check})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -190,6 +192,11 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 	b.ReportMetric(float64(int64(after.stack)-int64(before.stack))/float64(n), "stack-B/codec")
 	b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(n), "goroutines/codec")
 	b.ReportMetric(float64(startCPU.Microseconds())/float64(n), "start-CPU-µs/codec")
+	if steady > 0 {
+		cpu1 := cpuTime()
+		time.Sleep(steady) // a benchmark's measuring window
+		b.ReportMetric(100*float64(cpuTime()-cpu1)/float64(steady), "steady-CPU-%")
+	}
 }
 
 // BenchmarkDialCheck is the CPU of one connection made and closed: TCP, TLS handshake

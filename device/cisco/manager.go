@@ -75,7 +75,7 @@ type Options struct {
 	// Connection is cisco.connection: ConnOnDemand (default) or ConnPersistent (ondemand.go).
 	Connection ConnectionModel
 	// CheckEvery is cisco.check_interval: on_demand's liveness check of each released codec
-	// (a restarted codec gets its bookings back within this, plus the dial); default 2m.
+	// (a restarted codec gets its bookings back within this, plus the dial); default 5m.
 	CheckEvery time.Duration
 	// IdleAfter is how long a codec stays connected after its last push; default 1m.
 	IdleAfter time.Duration
@@ -134,7 +134,7 @@ func (o *Options) defaults() {
 	if o.Connection == "" {
 		o.Connection = ConnOnDemand
 	}
-	def(&o.CheckEvery, 2*time.Minute)
+	def(&o.CheckEvery, 5*time.Minute)
 	def(&o.IdleAfter, time.Minute)
 	def(&o.FeedbackMargin, 5*time.Minute)
 }
