@@ -1,5 +1,6 @@
 // Package cisco pushes the rooms' meetings to Cisco codecs as bookings (One-Button-To-Push):
-// one persistent xAPI WebSocket connection per codec (JSON-RPC 2.0 at wss://<codec>/ws), the
+// an xAPI WebSocket connection per codec (JSON-RPC 2.0 at wss://<codec>/ws; persistent, or on
+// demand with idle codecs released and checked: ondemand.go), the
 // codec's certificate pinned on first use, a full-replace Bookings Put whenever the room's
 // meetings change (and after every reconnect, on a slow safety timer and just after local
 // midnight), feedback turned into telemetry events. Protocol facts: README "Cisco endpoints".
