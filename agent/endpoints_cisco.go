@@ -24,6 +24,7 @@ func init() {
 			mgr, err := cisco.New(cisco.Options{
 				Endpoints: ciscoEndpoints(eps), Store: a.store, Logger: a.log.With("part", "cisco"), Clock: a.clock, Health: a.health,
 				WindowPast: *cfg.Cisco.WindowPast, WindowDays: *cfg.Cisco.WindowDays, SafetyInterval: *cfg.Cisco.SafetyInterval,
+				Connection: cisco.ConnectionModel(cfg.Cisco.Connection), CheckEvery: *cfg.Cisco.CheckInterval,
 			})
 			if err != nil {
 				return nil, err

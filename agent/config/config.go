@@ -79,6 +79,12 @@ type EWS struct {
 	Pos              Pos     `yaml:"-"`
 }
 
+// cisco.connection values (device/cisco's connection models).
+const (
+	CiscoOnDemand   = "on_demand"
+	CiscoPersistent = "persistent"
+)
+
 // Cisco holds the booking push settings for all Cisco endpoints.
 type Cisco struct {
 	// WindowPast is how far back pushed bookings reach; default 1h.
@@ -87,7 +93,13 @@ type Cisco struct {
 	WindowDays *int `yaml:"window_days"`
 	// SafetyInterval is the slow timer that re-pushes even without changes; default 30m.
 	SafetyInterval *time.Duration `yaml:"safety_interval"`
-	Pos            Pos            `yaml:"-"`
+	// Connection is how codecs are held: on_demand (default: connected for pushes, checks
+	// and meetings, released when idle) or persistent (one connection per codec, always).
+	Connection string `yaml:"connection"`
+	// CheckInterval is on_demand's liveness check of each idle codec (a restarted codec gets
+	// its bookings back within it, and always before a meeting's join window); default 5m.
+	CheckInterval *time.Duration `yaml:"check_interval"`
+	Pos           Pos            `yaml:"-"`
 }
 
 // MQTT is the central broker telemetry and commands go through.

@@ -143,6 +143,17 @@ func (l *loader) ciscoSection(c *Config) {
 	if *p.SafetyInterval < time.Minute {
 		l.errorf(p.Pos.Line("safety_interval"), "cisco.safety_interval %s is below 1m", *p.SafetyInterval)
 	}
+	switch p.Connection {
+	case "":
+		p.Connection = CiscoOnDemand
+	case CiscoOnDemand, CiscoPersistent:
+	default:
+		l.errorf(p.Pos.Line("connection"), "cisco.connection %q: must be %s or %s", p.Connection, CiscoOnDemand, CiscoPersistent)
+	}
+	defDur(&p.CheckInterval, 5*time.Minute)
+	if *p.CheckInterval < 30*time.Second || *p.CheckInterval > 30*time.Minute {
+		l.errorf(p.Pos.Line("check_interval"), "cisco.check_interval %s is outside 30s–30m (it bounds how long a restarted codec stays without bookings)", *p.CheckInterval)
+	}
 }
 
 func (l *loader) mqttSection(c *Config) {

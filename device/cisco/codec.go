@@ -36,6 +36,7 @@ const (
 	KindMeetingStarted = "meeting.started"
 	KindMeetingJoined  = "meeting.joined"
 	KindNotJoined      = "meeting.not_joined"
+	KindRestarted      = "endpoint.restarted" // on_demand: a liveness check found the codec restarted
 )
 
 // codec drives one codec. Everything below mu is owned by the run goroutine.
@@ -53,6 +54,7 @@ type codec struct {
 	mu        sync.Mutex
 	state     string
 	connected bool
+	released  bool   // parked, for Stats (the handler's parked, under mu)
 	pending   uint32 // events not handled yet (ev*)
 	handling  bool   // a handler goroutine runs
 	asked     asked  // callers waiting for the outcome of a push or retry (results.go)
@@ -93,6 +95,12 @@ type codec struct {
 	roomSynced   bool   // the room's meetings are resolved from a completed sync (gate.go)
 	waiting      bool   // connected, but nothing pushed: the room has not synced yet
 	outcome      Result // what this pass did, for the callers asking (results.go)
+
+	// The on-demand model (ondemand.go).
+	parked      bool          // the connection was released on purpose; the codec is up as far as we know
+	subscribed  bool          // the live connection carries the feedback subscriptions
+	lastContact time.Time     // when the codec last answered (a restart after it lost the bookings)
+	phase       time.Duration // the codec's offset in the liveness check interval
 }
 
 type liveBooking struct {
@@ -122,10 +130,10 @@ func newCodec(m *Manager, ep Endpoint) (*codec, error) {
 	return c, nil
 }
 
-func (c *codec) status() (string, bool) {
+func (c *codec) status() (state string, connected, released bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state, c.connected
+	return c.state, c.connected, c.released
 }
 
 func (c *codec) clk() clock.Clock { return c.m.opts.Clock }
@@ -172,7 +180,7 @@ func (c *codec) handle() {
 		c.pending = 0
 		if ev == 0 || ctx.Err() != nil {
 			c.handling = false
-			connected, pushes := c.connected, c.pushes
+			connected, pushes := c.connected || c.released, c.pushes
 			var stranded callers
 			if ctx.Err() != nil {
 				stranded = c.asked.take()
@@ -200,9 +208,20 @@ func (c *codec) process(ctx context.Context, ev uint32) {
 		due = c.m.sched.take(c, c.clk().Now())
 	}
 	now := ev&evRetry != 0 // one attempt now, even while waiting out a 403; never a second in this pass
+	if c.onDemand() {
+		defer func() {
+			if c.conn != nil {
+				c.settle(ctx, ev, due)
+			}
+		}()
+	}
 	if ev&evStart != 0 {
 		c.load(ctx)
 		c.connect(ctx, now)
+		return
+	}
+	if c.conn == nil && c.parked {
+		c.whileParked(ctx, ev, due, now)
 		return
 	}
 	if c.conn == nil {
@@ -241,12 +260,7 @@ func (c *codec) whileUp(ctx context.Context, ev, due uint32) {
 		}
 	}
 	if ev&evDirty != 0 {
-		now := c.clk().Now()
-		if c.burstStart.IsZero() {
-			c.burstStart = now
-		}
-		wait := min(o.Debounce, o.MaxDebounce-now.Sub(c.burstStart))
-		sch.set(c, timerDebounce, now.Add(max(wait, 0)))
+		c.debounce()
 	}
 	if due&timerPing.bit() != 0 {
 		conn.Ping(o.PongWait)
@@ -271,6 +285,16 @@ func (c *codec) whileUp(ctx context.Context, ev, due uint32) {
 	if conn.Err() != nil {
 		c.lost(ctx)
 	}
+}
+
+// debounce (re)arms the push that follows a change once the burst goes quiet.
+func (c *codec) debounce() {
+	o, now := c.m.opts, c.clk().Now()
+	if c.burstStart.IsZero() {
+		c.burstStart = now
+	}
+	wait := min(o.Debounce, o.MaxDebounce-now.Sub(c.burstStart))
+	c.m.sched.set(c, timerDebounce, now.Add(max(wait, 0)))
 }
 
 // pushed re-arms the timers that follow a push.

@@ -24,7 +24,7 @@ import (
 // it schedules the next.
 func (c *codec) connect(ctx context.Context, now bool) {
 	c.m.sched.clear(c, timerReconnect, timerPin)
-	wait, w := c.session(ctx, now)
+	wait, w := c.session(ctx, now, c.serve)
 	if c.conn != nil || ctx.Err() != nil {
 		return
 	}
@@ -55,7 +55,8 @@ func (c *codec) dropConn() {
 	c.conn = nil
 	c.burstStart = time.Time{}
 	c.setConnected(false)
-	c.m.sched.clear(c, timerDebounce, timerRetry, timerSafety, timerMidnight, timerEdge, timerCheck, timerPing)
+	c.m.sched.clear(c, timerDebounce, timerRetry, timerSafety, timerMidnight, timerEdge, timerCheck, timerPing, timerRelease, timerLive, timerHot)
+	c.parked, c.subscribed = false, false
 }
 
 // wake says what may cut a wait short.
@@ -76,7 +77,7 @@ func (c *codec) storedPin(ctx context.Context) string {
 // session makes one connection attempt and, when it succeeds, sets the connection up (serve).
 // When it fails, it returns how long to wait before the next attempt. Within AuthRetry of a
 // 403 it makes none, unless an operator asked for one attempt now (Retry).
-func (c *codec) session(ctx context.Context, retryNow bool) (time.Duration, wake) {
+func (c *codec) session(ctx context.Context, retryNow bool, up func(ctx context.Context, conn *Conn, st store.EndpointState, connected func())) (time.Duration, wake) {
 	now := c.clk().Now()
 	if !c.authFailedAt.IsZero() && !retryNow {
 		if left := c.m.opts.AuthRetry - now.Sub(c.authFailedAt); left > 0 {
@@ -125,7 +126,7 @@ func (c *codec) session(ctx context.Context, retryNow bool) (time.Duration, wake
 		conn.Wait()
 		return 0, wakeNever
 	}
-	c.serve(ctx, conn, st, release)
+	up(ctx, conn, st, release)
 	return 0, wakeNever
 }
 
@@ -211,7 +212,7 @@ func (c *codec) down(ctx context.Context, detail string) {
 
 func (c *codec) setConnected(on bool) {
 	c.mu.Lock()
-	c.connected = on
+	c.connected, c.released = on, false
 	c.mu.Unlock()
 }
 
@@ -239,6 +240,7 @@ func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState, c
 	c.certEventFor = ""
 	c.readInfo(ctx, conn)
 	c.subscribe(ctx, conn)
+	c.subscribed, c.parked, c.lastContact = true, false, c.clk().Now()
 	if c.lastState != store.EndpointUp && c.lastState != store.EndpointDegraded {
 		evs = append(evs, c.event(KindUp, "info", fmt.Sprintf("codec connected: %s, %s", c.product, c.fw.Name()), nil))
 	}

@@ -24,6 +24,7 @@ const (
 	beforePush  verifyMode = iota // on connect: only foreign bookings matter
 	afterPush                     // ids we pushed but the codec lacks were dropped silently
 	afterUpdate                   // the list changed by another hand (Event Bookings Updated)
+	onCheck                       // on_demand's liveness check: as afterPush, recorded when it changes
 )
 
 // verify lists the codec's bookings: ids we did not push are another system's (reported,
@@ -75,10 +76,11 @@ func (c *codec) verify(ctx context.Context, conn *Conn, mode verifyMode) {
 		}
 		evs = append(evs, c.event(KindDropped, "warn", msg, map[string]any{"ids": missing}))
 	}
+	changed := !slices.Equal(missing, c.missing)
 	if mode != beforePush {
 		c.missing = missing
 	}
-	if len(evs) > 0 || mode == afterUpdate {
+	if len(evs) > 0 || mode == afterUpdate || (mode == onCheck && changed) {
 		c.updateSummary(ctx, func(e *store.EndpointState) { e.LastContact = c.clk().Now() }, evs...)
 	}
 }

@@ -182,6 +182,8 @@ func (h *harness) build(eps []Endpoint, tune func(*Options)) *Manager {
 		WindowPast: time.Hour, WindowDays: 1,
 		Debounce: 50 * time.Millisecond, MaxDebounce: 200 * time.Millisecond, RetryMin: 50 * time.Millisecond,
 		CertRecheck: 100 * time.Millisecond,
+		// The existing tests describe the persistent model; the on-demand ones say so.
+		Connection: ConnPersistent,
 	}
 	if tune != nil {
 		tune(&opts)

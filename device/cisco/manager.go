@@ -1,5 +1,6 @@
 // Package cisco pushes the rooms' meetings to Cisco codecs as bookings (One-Button-To-Push):
-// one persistent xAPI WebSocket connection per codec (JSON-RPC 2.0 at wss://<codec>/ws), the
+// an xAPI WebSocket connection per codec (JSON-RPC 2.0 at wss://<codec>/ws; persistent, or on
+// demand with idle codecs released and checked: ondemand.go), the
 // codec's certificate pinned on first use, a full-replace Bookings Put whenever the room's
 // meetings change (and after every reconnect, on a slow safety timer and just after local
 // midnight), feedback turned into telemetry events. Protocol facts: README "Cisco endpoints".
@@ -72,9 +73,23 @@ type Options struct {
 	CallTimeout   time.Duration // one request; default 30s
 	MidnightSkew  time.Duration // push this long after local midnight; default 30s
 
+	// Connection is cisco.connection: ConnOnDemand (default) or ConnPersistent (ondemand.go).
+	Connection ConnectionModel
+	// CheckEvery is cisco.check_interval: on_demand's liveness check of each released codec
+	// (a restarted codec gets its bookings back within this, plus the dial); default 5m.
+	CheckEvery time.Duration
+	// IdleAfter is how long a codec stays connected after its last push; default 1m.
+	IdleAfter time.Duration
+	// FeedbackMargin widens a pushed meeting's join window: the codec stays connected (and
+	// subscribed) from this long before it until this long after; default 5m.
+	FeedbackMargin time.Duration
+
 	// idle, when set (tests), is called each time a connected codec's loop waits, with the
 	// number of pushes it has made: virtual-time tests advance the clock only then.
 	idle func(name string, pushes int)
+	// released, when set (tests), is called each time an on-demand codec's connection has
+	// been released (its reader goroutine has ended).
+	released func(name string)
 }
 
 // MinAuthRetry is the floor for AuthRetry: codecs lock an account after 5 failed logins
@@ -117,6 +132,12 @@ func (o *Options) defaults() {
 	if o.MaxConnecting <= 0 {
 		o.MaxConnecting = 32
 	}
+	if o.Connection == "" {
+		o.Connection = ConnOnDemand
+	}
+	def(&o.CheckEvery, 5*time.Minute)
+	def(&o.IdleAfter, time.Minute)
+	def(&o.FeedbackMargin, 5*time.Minute)
 }
 
 // Manager runs every Cisco codec of the site.
@@ -147,6 +168,9 @@ func New(opts Options) (*Manager, error) {
 	if opts.Store == nil {
 		return nil, errors.New("cisco: a store is required")
 	}
+	if _, err := ParseConnectionModel(string(opts.Connection)); err != nil {
+		return nil, fmt.Errorf("cisco: %w", err)
+	}
 	m := &Manager{opts: opts, log: opts.Logger, byName: map[string]*codec{}, byRoom: map[string][]*codec{}, work: make(chan func()),
 		connecting: make(chan struct{}, opts.MaxConnecting), sched: newScheduler(opts.Clock)}
 	var errs []error
@@ -166,6 +190,9 @@ func New(opts Options) (*Manager, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	for i, c := range m.codecs { // liveness checks spread evenly over the interval
+		c.phase = opts.CheckEvery * time.Duration(i) / time.Duration(len(m.codecs))
 	}
 	return m, nil
 }
@@ -275,6 +302,7 @@ func (m *Manager) Names() []string {
 type Stats struct {
 	Codecs       int            `json:"codecs"`
 	Connected    int            `json:"connected"`
+	Released     int            `json:"released"`      // on_demand: idle codecs without a connection, up as far as known
 	States       map[string]int `json:"states"`        // codecs per endpoint state
 	Pushes       int64          `json:"pushes"`        // Puts and Clears the codecs accepted
 	PushFailures int64          `json:"push_failures"` // refused or lost
@@ -324,10 +352,13 @@ func (s *statsState) same() {
 func (m *Manager) Stats() Stats {
 	st := Stats{Codecs: len(m.codecs), States: map[string]int{}}
 	for _, c := range m.codecs {
-		state, connected := c.status()
+		state, connected, released := c.status()
 		st.States[state]++
 		if connected {
 			st.Connected++
+		}
+		if released {
+			st.Released++
 		}
 	}
 	m.stats.mu.Lock()

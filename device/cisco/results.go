@@ -176,7 +176,7 @@ func (m *Manager) ask(ctx context.Context, cs []*codec, retry bool) ([]Result, e
 		case <-ctx.Done():
 		case <-running.Done():
 		}
-		state, connected := cs[i].status()
+		state, connected, _ := cs[i].status()
 		out[i] = Result{Endpoint: cs[i].ep.Name, Outcome: OutcomePending, State: state, Connected: connected,
 			Detail: "no answer yet: the codec is still being connected or pushed; the push goes on"}
 		if running.Err() != nil {

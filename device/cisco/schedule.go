@@ -25,6 +25,9 @@ const (
 	timerEdge                       // push when a pushed meeting falls out of the window
 	timerCheck                      // list the bookings after the codec announced a change
 	timerPing                       // keep-alive
+	timerRelease                    // on_demand: release the connection of a quiet codec
+	timerLive                       // on_demand: liveness check of a released codec
+	timerHot                        // on_demand: connect for a meeting's feedback
 	numTimers
 )
 

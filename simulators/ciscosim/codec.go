@@ -72,6 +72,10 @@ type CodecConfig struct {
 	// KeepBookingsOnReboot keeps the stored bookings across a reboot (unconfirmed on real
 	// codecs; default: lost).
 	KeepBookingsOnReboot bool
+	// UpFor is how long the codec has been up when the simulator starts it (Status
+	// SystemUnit Uptime, in whole seconds of the simulator clock; default 0). A reboot starts
+	// the count again.
+	UpFor time.Duration
 	// MaxFailedLogins locks a user out after this many wrong passwords in a row (default 5;
 	// negative: never). LockoutFor is how long (default 10 min of the simulator clock).
 	MaxFailedLogins int
@@ -158,6 +162,7 @@ type Codec struct {
 	downUntil    time.Time // wall clock: rebooting until then (502)
 	readyAt      time.Time // wall clock: requests before this get -31997 (still booting)
 	boots        int
+	bootedAt     time.Time // simulator clock: Status SystemUnit Uptime counts from here
 	conns        map[*conn]bool
 	connSeq      int
 	dropGen      int // bumped by every drop of all connections
@@ -242,6 +247,7 @@ func newCodec(f *Fleet, cfg CodecConfig) (*Codec, error) {
 	if cfg.Certificate != nil {
 		c.cert = *cfg.Certificate
 	}
+	c.bootedAt = c.now().Add(-cfg.UpFor)
 	c.stats.Handshakes.ByStatus = map[int]int{}
 	c.stats.Requests = map[string]int{}
 	for _, u := range cfg.Users {
@@ -572,6 +578,7 @@ func (c *Codec) Reboot(o RebootOptions) {
 	c.downUntil = time.Now().Add(o.Down)
 	c.readyAt = c.downUntil.Add(o.NotReady)
 	c.boots++
+	c.bootedAt = c.now()
 	c.stats.Reboots++
 	if !keep {
 		c.bookings = nil

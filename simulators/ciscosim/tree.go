@@ -30,7 +30,8 @@ func (c *Codec) treeLocked() map[string]any {
 				"Version":     p.Version,
 				"DisplayName": p.DisplayName,
 			},
-			"State": map[string]any{"NumberOfActiveCalls": len(c.calls)},
+			"State":  map[string]any{"NumberOfActiveCalls": len(c.calls)},
+			"Uptime": int64(max(c.now().Sub(c.bootedAt), 0) / time.Second),
 		},
 		"Bookings": map[string]any{
 			"Current":      map[string]any{"Id": c.current},

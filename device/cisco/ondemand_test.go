@@ -1,0 +1,189 @@
+package cisco
+
+import (
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otj-edge/otj-edge/simulators/ciscosim"
+	"github.com/otj-edge/otj-edge/store"
+)
+
+// The on-demand model against ciscosim, in virtual time (the driver and the codec share the
+// fake clock; the codec's connections are real TLS WebSockets on loopback).
+
+// onDemand tunes a harness manager to the on-demand model with a channel told of releases.
+func onDemand(rel chan string, every time.Duration) func(*Options) {
+	return func(o *Options) {
+		o.Connection, o.IdleAfter, o.CheckEvery, o.SafetyInterval = ConnOnDemand, time.Minute, every, 24*time.Hour
+		o.released = func(name string) { rel <- name }
+	}
+}
+
+func (h *harness) waitReleased(rel chan string) {
+	h.t.Helper()
+	select {
+	case <-rel:
+	case <-time.After(waitLimit):
+		h.t.Fatalf("no connection released within %s\n%s", waitLimit, h.logs.String())
+	}
+}
+
+// readers counts the xAPI reader goroutines alive (one per open connection).
+func readers() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "cisco.(*Conn).readLoop")
+}
+
+func TestOnDemandReleasesIdleCodecsRedialsForChangesAndRepushesAfterAReboot(t *testing.T) {
+	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
+	h := newHarness(t, true, start)
+	room := "room-01@contoso.example"
+	c, ep := h.codec("codec-1", room, ciscosim.CodecConfig{UpFor: time.Hour})
+	ms := providerMeetings(room, start.Add(3*time.Hour))[:3] // 11:00 on: no feedback needed before 10:50
+	h.meetings(room, ms...)
+	rel := make(chan string, 8)
+	h.start([]Endpoint{ep}, onDemand(rel, 2*time.Minute))
+	want := ids(h.waitPuts(c, 1)[0].Bookings)
+	h.waitIdle("codec-1", 1)
+	require.Equal(t, 1, h.mgr.Stats().Connected)
+
+	// A quiet minute after its push, the connection is released and its reader has ended;
+	// the endpoint stays up (nothing went down).
+	h.fake.Advance(time.Minute)
+	h.waitReleased(rel)
+	st := h.mgr.Stats()
+	assert.Equal(t, 0, st.Connected)
+	assert.Equal(t, 1, st.Released)
+	assert.Zero(t, readers(), "no reader goroutine left")
+	assert.Equal(t, store.EndpointUp, h.waitEndpoint("codec-1", stateIs(store.EndpointUp)).State)
+	assert.Empty(t, h.events("codec-1", KindDown))
+
+	// The liveness check at 08:02 dials, finds the codec up since before, pushes nothing and
+	// hangs up at once.
+	hs := c.HandshakeSignal()
+	h.fake.Advance(time.Minute)
+	<-hs
+	h.waitReleased(rel)
+	assert.Equal(t, 2, c.Stats().Handshakes.ByStatus[http.StatusSwitchingProtocols])
+	assert.Len(t, c.Puts(), 1, "a check of a codec that did not restart pushes nothing")
+
+	// A change dials again (after its debounce) and pushes it; a quiet minute later, released.
+	ms[0].Subject = "changed while released"
+	h.meetings(room, ms...)
+	h.waitTimer(0, 50*time.Millisecond)
+	h.fake.Advance(50 * time.Millisecond)
+	puts := h.waitPuts(c, 2)
+	assert.Equal(t, "changed while released", byID(puts[1].Bookings)["teams-cvi"].Title)
+	assert.Equal(t, 3, c.Stats().Handshakes.ByStatus[http.StatusSwitchingProtocols])
+	h.waitIdle("codec-1", 2) // the release is armed: a minute from the push
+	h.fake.Advance(time.Minute)
+	h.waitReleased(rel)
+
+	// The codec restarts (bookings lost) while released: the next check, at most CheckEvery
+	// later, sees the short uptime and pushes everything again.
+	c.Reboot(ciscosim.RebootOptions{Down: time.Nanosecond})
+	require.Empty(t, c.Bookings())
+	rebootAt := h.fake.Now()
+	next := rebootAt.Truncate(2 * time.Minute).Add(2 * time.Minute)
+	h.fake.Advance(next.Sub(rebootAt))
+	puts = h.waitPuts(c, 3)
+	assert.Equal(t, want, ids(c.Bookings()))
+	assert.LessOrEqual(t, puts[2].At.Sub(rebootAt), 2*time.Minute, "bookings back within the check interval")
+	ev := h.waitEvent("codec-1", KindRestarted)
+	assert.Contains(t, ev.Message, "codec restarted")
+	h.waitReleased(rel)
+	assert.Zero(t, readers())
+	assert.NotContains(t, h.logs.String(), testPassword)
+}
+
+func TestOnDemandWrongPasswordIsTriedNoMoreThanOncePerFiveMinutes(t *testing.T) {
+	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
+	h := newHarness(t, true, start)
+	room := "room-01@contoso.example"
+	c, ep := h.codec("codec-1", room, ciscosim.CodecConfig{UpFor: time.Hour})
+	h.meetings(room, providerMeetings(room, start.Add(3*time.Hour))[:2]...)
+	rel := make(chan string, 8)
+	h.start([]Endpoint{ep}, onDemand(rel, time.Minute))
+	h.waitPuts(c, 1)
+	h.waitIdle("codec-1", 1)
+	h.fake.Advance(time.Minute)
+	h.waitReleased(rel)
+
+	// Someone changes the password on the codec; the next check's login fails.
+	c.SetUser(ciscosim.User{Username: testUser, Password: "changed-on-the-codec", Roles: []string{ciscosim.RoleAdmin}})
+	wait := func(ch <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(waitLimit):
+			t.Fatalf("timed out waiting for %s\n%s", what, h.logs.String())
+		}
+	}
+	hs, slept := c.HandshakeSignal(), h.fake.TimerCreated()
+	h.fake.Advance(time.Minute) // 08:02, the check
+	wait(hs, "the check's login")
+	wait(slept, "the driver to wait")
+	e := h.waitEndpoint("codec-1", stateIs(store.EndpointAuthFailed))
+	assert.Contains(t, e.Detail, "at most once every 5m0s")
+	for minute := 1; minute <= 30; minute++ {
+		hs, slept = c.HandshakeSignal(), h.fake.TimerCreated()
+		h.fake.Advance(time.Minute)
+		if minute%5 == 0 {
+			wait(hs, "the next attempt")
+			wait(slept, "the driver to wait again")
+		}
+	}
+	st := c.Stats()
+	assert.Equal(t, 7, st.Handshakes.ByStatus[http.StatusForbidden], "attempts at 08:02, 08:07, … 08:32: as the persistent model")
+	var failed []time.Time
+	for _, r := range st.Handshakes.History {
+		if r.Status == http.StatusForbidden {
+			failed = append(failed, r.At)
+		}
+	}
+	for i := 1; i < len(failed); i++ {
+		assert.GreaterOrEqual(t, failed[i].Sub(failed[i-1]), 5*time.Minute)
+	}
+	assert.Len(t, h.events("codec-1", KindAuthFailed), 1)
+}
+
+func TestOnDemandStaysConnectedForAMeetingsFeedback(t *testing.T) {
+	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
+	h := newHarness(t, true, start)
+	room := "room-01@contoso.example"
+	c, ep := h.codec("codec-1", room, ciscosim.CodecConfig{UpFor: time.Hour})
+	ms := providerMeetings(room, start.Add(30*time.Minute))[:1] // 08:30–09:00, joinable from 08:25
+	h.meetings(room, ms...)
+	rel := make(chan string, 8)
+	h.start([]Endpoint{ep}, onDemand(rel, time.Hour))
+	h.waitPuts(c, 1)
+	h.waitIdle("codec-1", 1)
+	h.fake.Advance(time.Minute)
+	h.waitReleased(rel)
+	assert.Zero(t, readers())
+
+	// 08:20 (the join window less FeedbackMargin): connected and subscribed again.
+	hs := c.HandshakeSignal()
+	h.idleMu.Lock()
+	h.idleAt["codec-1"] = 0
+	h.idleMu.Unlock()
+	h.fake.Advance(19 * time.Minute)
+	<-hs
+	h.waitIdle("codec-1", 1)
+	assert.Equal(t, 4, c.Stats().Subscribed)
+	assert.Equal(t, 1, h.mgr.Stats().Connected)
+
+	h.fake.Advance(10 * time.Minute) // 08:30, the meeting starts
+	c.Tick()
+	h.waitEvent("codec-1", KindMeetingStarted)
+	c.Dial("1234567890.acme@m.webex.com", "Sip", "")
+	joined := h.waitEvent("codec-1", KindMeetingJoined)
+	assert.Equal(t, "teams-cvi", joined.Data["booking_id"])
+	assert.Len(t, c.Puts(), 1, "no push needed for it")
+}
