@@ -274,6 +274,10 @@ func (s *Syncer) probe(ctx context.Context, j probeJob) {
 		s.mu.Lock()
 		url := s.probeURL(j.rooms)
 		s.mu.Unlock()
+		if url == "" {
+			return // every room waits out a Retry-After: not probed this time
+		}
+
 		res := s.probeCall(ctx, url, j.rooms, seg[0], seg[1])
 		if ctx.Err() != nil {
 			return
@@ -300,18 +304,25 @@ func (s *Syncer) probe(ctx context.Context, j probeJob) {
 	s.probeAnswered(j, items, errs)
 }
 
-// probeURL picks the mailbox the request is sent as: the rooms of a chunk take turns, and a
-// room mid-step or under Retry-After is passed over when another can go (under s.mu).
+// probeURL picks the mailbox the request is sent as (it counts against that mailbox's
+// limits): the rooms of a chunk take turns, a room mid-step is passed over when another can
+// go, and a room under Retry-After never goes; "" when every room is (under s.mu).
 func (s *Syncer) probeURL(rooms []string) string {
 	s.pr.rot++
 	now := s.clk.Now()
+	busy := ""
 	for i := range rooms {
 		m := rooms[(s.pr.rot+i)%len(rooms)]
-		if r := s.rooms[m]; r != nil && !r.running && !r.notBefore.After(now) {
+		r := s.rooms[m]
+		switch {
+		case r == nil || r.notBefore.After(now):
+		case !r.running:
 			return m
+		case busy == "":
+			busy = m
 		}
 	}
-	return rooms[s.pr.rot%len(rooms)]
+	return busy
 }
 
 // probeCall sends one getSchedule within the budget and counts it. A token Graph rejects is
@@ -374,6 +385,15 @@ func (s *Syncer) probeFailed(res result, url string) {
 		wait = dayStart(now).AddDate(0, 0, 1).Sub(now)
 	case res.retryAfter >= 0:
 		wait = res.retryAfter + 100*time.Millisecond // never at the very instant it ends
+	case f.badToken:
+		// A token rejected while a room's step was replacing it: the backoff, not the
+		// quarter of an hour a lasting auth failure waits.
+	case f.status == store.RoomNotFound || f.status == store.RoomNotRESTEnabled || f.status == store.RoomPolicyDenied:
+		// About the mailbox the request was sent as: another room of the chunk names the
+		// next one.
+		if p := pr.rooms[url]; p != nil {
+			p.unavailable = now.Add(probeUnavailable)
+		}
 	case f.retryIn > 0:
 		wait = f.retryIn
 	}
@@ -472,7 +492,6 @@ func (s *Syncer) probeRecheck(r *room, changed int, now, due time.Time) time.Tim
 	}
 	return due
 }
-
 
 // probeExpected reports whether the budget's projection may count on the probe watching the
 // room (under s.mu): it covers the room and has not failed since its last success.

@@ -15,6 +15,9 @@ import (
 // client.go). The URL template is msgraph-sdk-go's ItemCalendarGetScheduleRequestBuilder's;
 // the generated builder itself is not referred to, for the binary-size reason client.go gives.
 
+// Delegated integrations send it as a room too, not as /me: the signed-in account reads the
+// room calendars already (delegate access), need not have a mailbox of its own, and the
+// per-mailbox limits stay spread over the rooms.
 const scheduleTemplate = "{+baseurl}/users/{user%2Did}/calendar/getSchedule"
 
 // maxSchedules is the most mailboxes one getSchedule may name, and maxScheduleSpan the

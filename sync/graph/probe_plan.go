@@ -188,7 +188,7 @@ func (fp *fingerprint) within(from, to int64) []fpItem {
 
 // probeCost is what the probe sends in [from, to), for the budget's projection (under s.mu):
 //
-//	hot  = (Σ hot seconds / 20 + 0.95 × min(span, Σ hot seconds)) / hot interval
+//	hot  = (Σ hot seconds / 20 + 0.95 × seconds any room is hot) / hot interval
 //	cold = (Σ cold seconds × segments / 20 + 0.95 × min(span, Σ cold seconds)) / cold interval
 //	     + probeChanges a day per room (the polls the changes it finds trigger)
 //
@@ -200,12 +200,19 @@ func (s *Syncer) probeCost(from, to time.Time, runningHot bool) float64 {
 	}
 	total := to.Sub(from).Seconds()
 	var hotSum, coldSum, coldSeg float64
+	var periods [][2]time.Time // when rooms are hot: their union is when the hot set is not empty
 	rooms := 0
 	for _, r := range s.list {
 		if !s.probeEligible(r, from) {
 			continue
 		}
 		rooms++
+		for _, sp := range r.spans {
+			a, b := hotPeriod(sp, s.tune.HotLead, runningHot)
+			if a, b = laterOf(a, from), earlierOf(b, to); a.Before(b) {
+				periods = append(periods, [2]time.Time{a, b})
+			}
+		}
 		hot := hotSeconds(r.spans, from, to, s.tune.HotLead, runningHot)
 		hotSum += hot
 		coldSum += total - hot
@@ -213,7 +220,7 @@ func (s *Syncer) probeCost(from, to time.Time, runningHot bool) float64 {
 		segs := float64(len(segments(from.Add(-s.pr.tune.Before), laterOf(we, ws))))
 		coldSeg += (total - hot) * segs
 	}
-	cost := (hotSum/maxSchedules + 0.95*min(total, hotSum)) / s.pr.tune.HotInterval.Seconds()
+	cost := (hotSum/maxSchedules + 0.95*union(periods)) / s.pr.tune.HotInterval.Seconds()
 	cost += (coldSeg/maxSchedules + 0.95*min(total, coldSum)) / s.pr.tune.ColdInterval.Seconds()
 	cost += float64(rooms) * probeChanges * total / 86400
 	return cost
@@ -231,4 +238,21 @@ func laterOf(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// union is how many seconds the periods cover together.
+func union(periods [][2]time.Time) float64 {
+	slices.SortFunc(periods, func(a, b [2]time.Time) int { return a[0].Compare(b[0]) })
+	var total time.Duration
+	var end time.Time
+	for _, p := range periods {
+		if p[0].After(end) {
+			total += p[1].Sub(p[0])
+			end = p[1]
+		} else if p[1].After(end) {
+			total += p[1].Sub(end)
+			end = p[1]
+		}
+	}
+	return total.Seconds()
 }

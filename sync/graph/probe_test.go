@@ -118,7 +118,7 @@ func TestPollFindsBodyOnlyEdit(t *testing.T) {
 		ev := h.events(room)[ids[0]]
 		return strings.Contains(ev.BodyText(), "meeting_y")
 	})
-	assert.Greater(t, took, 7*time.Second, "not through the probe")
+	assert.LessOrEqual(t, took, 21*time.Second, "at the safety net's 20 s")
 	assert.Zero(t, s.ProbeStats().Changes, "free/busy does not show a body edit")
 }
 
@@ -186,4 +186,58 @@ func TestProbeOffPollsAsBefore(t *testing.T) {
 
 func graphTimeOf(t time.Time) map[string]any {
 	return map[string]any{"dateTime": t.UTC().Format("2006-01-02T15:04:05"), "timeZone": "UTC"}
+}
+
+// TestDelegatedProbe: a delegated integration (probe on) probes the rooms it reads as the
+// signed-in account and finds a move.
+func TestDelegatedProbe(t *testing.T) {
+	room := roomName(1)
+	h := delegatedHarness(t, room)
+	h.in.Probe.Mode = graphconf.ProbeOn
+	start := t0.Add(20 * time.Minute)
+	id := h.post(room, invite("Stand-up", start, 30*time.Minute))
+	require.NoError(t, h.sim.GrantDelegate(room, svcUser, true))
+	h.login()
+	s, _ := h.start(probeTuning())
+	h.waitFor("the first sync", h.synced(room))
+	h.advance(s, 30*time.Second, time.Second)
+	require.Equal(t, 1, s.ProbeStats().Live)
+
+	moved := start.Add(-2 * time.Minute)
+	_, err := h.sim.PatchEvent(room, id, map[string]any{"start": graphTimeOf(moved), "end": graphTimeOf(moved.Add(30 * time.Minute))})
+	require.NoError(t, err)
+	untilStored(t, h, s, 11*time.Second, func() bool {
+		ev := h.events(room)[id]
+		st, err := ev.StartTime()
+		return err == nil && st.Equal(moved)
+	})
+	assert.Equal(t, int64(1), s.ProbeStats().Changes)
+}
+
+// TestProbeUnknownMailbox: a room getSchedule names an error for (or cannot be sent as) is
+// left to its polls; the other rooms of its chunk are probed as usual.
+func TestProbeUnknownMailbox(t *testing.T) {
+	known, unknown := roomName(1), roomName(2)
+	h := newHarness(t, graphsim.Options{}, known, unknown)
+	h.in.Probe.Mode = graphconf.ProbeOn
+	h.addRoom(known, graphsim.Recommended()) // the other mailbox does not exist
+	start := t0.Add(20 * time.Minute)
+	id := h.post(known, invite("Stand-up", start, 30*time.Minute))
+	s, _ := h.start(probeTuning())
+	h.waitFor("the known room synced", h.synced(known))
+	h.advance(s, 30*time.Second, time.Second)
+	st := s.ProbeStats()
+	assert.Equal(t, 1, st.Live)
+	assert.Equal(t, 1, st.Unavailable)
+	assert.Contains(t, st.LastError, unknown)
+	assert.Equal(t, store.RoomNotFound, h.status(unknown)(), "its polls say what is wrong")
+
+	moved := start.Add(-2 * time.Minute)
+	_, err := h.sim.PatchEvent(known, id, map[string]any{"start": graphTimeOf(moved), "end": graphTimeOf(moved.Add(30 * time.Minute))})
+	require.NoError(t, err)
+	untilStored(t, h, s, 11*time.Second, func() bool {
+		ev := h.events(known)[id]
+		st, err := ev.StartTime()
+		return err == nil && st.Equal(moved)
+	})
 }
