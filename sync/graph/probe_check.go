@@ -21,9 +21,9 @@ type ProbeCheck struct {
 }
 
 // checkProbe sends one getSchedule for up to 20 of the readable rooms over the next 7 days.
-func checkProbe(ctx context.Context, a *api, in Integration, rooms []RoomCheck) ProbeCheck {
+func checkProbe(ctx context.Context, a *api, in Integration, checked []RoomCheck) ProbeCheck {
 	var names []string
-	for _, rc := range rooms {
+	for _, rc := range checked {
 		if rc.Status == store.RoomOK && len(names) < maxSchedules {
 			names = append(names, rc.Mailbox)
 		}
@@ -60,12 +60,12 @@ func checkProbe(ctx context.Context, a *api, in Integration, rooms []RoomCheck) 
 	pc := ProbeCheck{OK: len(errs) < len(names)}
 	switch {
 	case len(withItems) == 0:
-		pc.Detail = fmt.Sprintf("getSchedule answers for %d rooms; none has a meeting in the next 7 days, so whether subjects show is not known", len(names)-len(errs))
+		pc.Detail = "getSchedule answers for " + rooms(len(names)-len(errs)) + "; none has a meeting in the next 7 days, so whether subjects show is not known"
 	case len(withSubjects) == len(withItems):
-		pc.Detail = fmt.Sprintf("getSchedule answers for %d rooms and shows subjects (LimitedDetails): subject edits and moves are found within seconds", len(names)-len(errs))
+		pc.Detail = "getSchedule answers for " + rooms(len(names)-len(errs)) + " and shows subjects (LimitedDetails): subject edits and moves are found within seconds"
 	default:
-		pc.Detail = fmt.Sprintf("getSchedule answers for %d rooms; %d of the %d with meetings show free/busy only (AvailabilityOnly): moves are found within seconds, subject edits at the rooms' own polls",
-			len(names)-len(errs), len(withItems)-len(withSubjects), len(withItems))
+		pc.Detail = fmt.Sprintf("getSchedule answers for %s; %d of the %d with meetings show free/busy only (AvailabilityOnly): moves are found within seconds, subject edits at the rooms' own polls",
+			rooms(len(names)-len(errs)), len(withItems)-len(withSubjects), len(withItems))
 		example := firstNonEmpty(missing(withItems, withSubjects), "room@example.com")
 		pc.Advice = "to let the probe see subject edits too, share limited details of the room calendars: Set-MailboxFolderPermission -Identity " +
 			example + `:\Calendar -User Default -AccessRights LimitedDetails (optional)`
@@ -74,6 +74,14 @@ func checkProbe(ctx context.Context, a *api, in Integration, rooms []RoomCheck) 
 		pc.Detail += "; getSchedule named an error for " + strings.Join(errs, ", ") + " (polled as usual)"
 	}
 	return pc
+}
+
+// rooms is "1 room" or "n rooms".
+func rooms(n int) string {
+	if n == 1 {
+		return "1 room"
+	}
+	return fmt.Sprintf("%d rooms", n)
 }
 
 // missing is the first of all that is not in some.
@@ -90,7 +98,7 @@ func missing(all, some []string) string {
 	return ""
 }
 
-// probeLines renders the probe check (never a failure: polling covers the rooms without it).
+// lines renders the probe check (never a failure: polling covers the rooms without it).
 func (pc *ProbeCheck) lines(prefix string) []string {
 	if !pc.OK {
 		return []string{fmt.Sprintf("%s: change probe: not available: %s", prefix, pc.Detail)}
