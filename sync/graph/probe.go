@@ -45,7 +45,8 @@ type ProbeTuning struct {
 	// Recheck is when a room polls again after a probe-triggered poll found nothing (default
 	// 5 s; once): the two reads need not see a change at the same instant.
 	Recheck time.Duration
-	// InFlight is how many probe requests go at once (default 2), on top of max_in_flight.
+	// InFlight is how many hot and how many cold probe requests go at once (default 2 each),
+	// on top of max_in_flight.
 	InFlight int
 }
 
@@ -104,7 +105,7 @@ type prober struct {
 	nextHot    time.Time
 	nextCold   time.Time
 	wakeAt     time.Time // when the loop looks again (Quiet)
-	busy       bool
+	inflight   int       // jobs sent or waiting for a slot
 	rot        int // which room of a chunk names the request (spreads per-mailbox limits)
 	kick       chan struct{}
 	stats      ProbeStats
@@ -119,6 +120,7 @@ type probeRoom struct {
 	unavailable time.Time    // getSchedule named an error for the room: not probed before
 	details     bool         // the last answer showed subjects
 	recheck     bool         // a probe-found change made it poll: poll once more if that found nothing
+	pending     bool         // in a job not answered yet
 }
 
 func newProber(tune ProbeTuning, p ProbeSettings, rooms []string) *prober {
@@ -180,7 +182,7 @@ func (s *Syncer) probeBusy(now time.Time) bool {
 		return false
 	}
 	// Due exactly when the loop's timer is: a test's fake clock waits for nothing else.
-	return s.pr.busy || !s.pr.wakeAt.After(now)
+	return s.pr.inflight > 0 || !s.pr.wakeAt.After(now)
 }
 
 // ProbeStats reports the change probe (zero when it does not run).
@@ -215,26 +217,45 @@ func (s *Syncer) probeStats(now time.Time) ProbeStats {
 	return st
 }
 
-// probeLoop probes until ctx ends (Run).
+// probeLoop probes until ctx ends (Run). It never waits for a request: jobs run on their
+// own, InFlight hot and InFlight cold ones at a time, so a slow answer for the cold rooms
+// never delays the next hot probe (a room is in one job at a time).
 func (s *Syncer) probeLoop(ctx context.Context) {
 	t := s.clk.NewTimer(time.Hour)
 	defer t.Stop()
+	hotSlots, coldSlots := make(chan struct{}, s.pr.tune.InFlight), make(chan struct{}, s.pr.tune.InFlight)
+	var jobs sync.WaitGroup
+	defer jobs.Wait()
 	for ctx.Err() == nil {
 		now := s.clk.Now()
 		s.mu.Lock()
-		jobs, next := s.probePlan(now)
-		s.pr.busy, s.pr.wakeAt = len(jobs) > 0, next
+		due, next := s.probePlan(now)
+		s.pr.inflight += len(due)
+		s.pr.wakeAt = next
 		s.mu.Unlock()
-		if len(jobs) > 0 {
-			s.runProbes(ctx, jobs)
-			s.mu.Lock()
-			s.pr.busy = false
-			s.mu.Unlock()
-			s.signalProgress()
-			continue
+		for _, j := range due {
+			slots := coldSlots
+			if j.hot {
+				slots = hotSlots
+			}
+			jobs.Go(func() {
+				select {
+				case slots <- struct{}{}:
+					s.probe(ctx, j)
+					<-slots
+				case <-ctx.Done():
+				}
+				s.mu.Lock()
+				s.pr.inflight--
+				for _, m := range j.rooms {
+					s.pr.rooms[m].pending = false
+				}
+				s.mu.Unlock()
+				s.signalProgress()
+			})
 		}
-		// Nothing to send (say, no hot room when the hot probe fell due), but what Quiet
-		// reports has changed: tools driving a fake clock wait on this.
+		// What Quiet reports has changed (tools driving a fake clock wait on this), even
+		// when nothing was due after all (no hot room when the hot probe fell due).
 		s.signalProgress()
 		s.arm(t, next)
 		select {
@@ -243,23 +264,6 @@ func (s *Syncer) probeLoop(ctx context.Context) {
 		case <-s.pr.kick:
 		}
 	}
-}
-
-// runProbes sends the jobs, InFlight at a time.
-func (s *Syncer) runProbes(ctx context.Context, jobs []probeJob) {
-	slots := make(chan struct{}, s.pr.tune.InFlight)
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		if ctx.Err() != nil {
-			break
-		}
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			s.probe(ctx, j)
-		})
-	}
-	wg.Wait()
 }
 
 // probe sends one job (a request per segment of its window) and acts on the answer.
@@ -395,7 +399,7 @@ func (s *Syncer) probeFailed(res result, url string) {
 	}
 	pr.pauseUntil = laterOf(pr.pauseUntil, now.Add(wait))
 	pr.stats.Failures++
-	pr.stats.LastError = "getSchedule: " + describe(res)
+	pr.stats.LastError = clipLine("getSchedule: "+describe(res), 300)
 	first := pr.failures == 1
 	var lost []*room
 	for _, r := range s.list {

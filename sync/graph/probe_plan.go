@@ -33,7 +33,7 @@ func (s *Syncer) probePlan(now time.Time) ([]probeJob, time.Time) {
 	}
 	var hot, cold []*room
 	for _, r := range s.list {
-		if !s.probeEligible(r, now) {
+		if !s.probeEligible(r, now) || pr.rooms[r.spec.Mailbox].pending {
 			continue
 		}
 		if s.hot(r, now) {
@@ -78,7 +78,7 @@ func (s *Syncer) probeJob(rooms []*room, hot bool, now, ws, we time.Time) probeJ
 		j.rooms = append(j.rooms, m)
 		_, e := window(r, now)
 		j.roomEnd[m] = e
-		s.pr.rooms[m].attempt = now
+		s.pr.rooms[m].attempt, s.pr.rooms[m].pending = now, true
 	}
 	return j
 }
