@@ -106,7 +106,7 @@ type prober struct {
 	nextCold   time.Time
 	wakeAt     time.Time // when the loop looks again (Quiet)
 	inflight   int       // jobs sent or waiting for a slot
-	rot        int // which room of a chunk names the request (spreads per-mailbox limits)
+	rot        int       // which room of a chunk names the request (spreads per-mailbox limits)
 	kick       chan struct{}
 	stats      ProbeStats
 }
