@@ -107,7 +107,6 @@ type prober struct {
 	wakeAt     time.Time // when the loop looks again (Quiet)
 	inflight   int       // jobs sent or waiting for a slot
 	rot        int       // which room of a chunk names the request (spreads per-mailbox limits)
-	kick       chan struct{}
 	stats      ProbeStats
 }
 
@@ -125,7 +124,7 @@ type probeRoom struct {
 
 func newProber(tune ProbeTuning, p ProbeSettings, rooms []string) *prober {
 	tune.defaults(p)
-	pr := &prober{tune: tune, rooms: map[string]*probeRoom{}, kick: make(chan struct{}, 1)}
+	pr := &prober{tune: tune, rooms: map[string]*probeRoom{}}
 	for _, m := range rooms {
 		pr.rooms[m] = &probeRoom{}
 	}
@@ -261,7 +260,6 @@ func (s *Syncer) probeLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-t.C():
-		case <-s.pr.kick:
 		}
 	}
 }
@@ -277,7 +275,6 @@ func (s *Syncer) probe(ctx context.Context, j probeJob) {
 		if url == "" {
 			return // every room waits out a Retry-After: not probed this time
 		}
-
 		res := s.probeCall(ctx, url, j.rooms, seg[0], seg[1])
 		if ctx.Err() != nil {
 			return
