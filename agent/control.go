@@ -138,6 +138,10 @@ func (a *Agent) webSourceStats() []web.SourceStats {
 			ws.Notifications = &web.SourceNotifications{Rooms: n.Rooms, Live: n.Live, Received: n.Received, Ignored: n.Ignored,
 				Lifecycle: n.Lifecycle, Failures: n.Failures, LastError: n.LastError}
 		}
+		if p := st.Probe; p != nil {
+			ws.Probe = &web.SourceProbe{Enabled: p.Enabled, Rooms: p.Rooms, Live: p.Live, DetailsVisible: p.DetailsVisible,
+				Unavailable: p.Unavailable, Requests: p.Requests, Changes: p.Changes, Failures: p.Failures, LastError: p.LastError}
+		}
 		out = append(out, ws)
 	}
 	return out

@@ -87,6 +87,7 @@ func graphIntegration(name string, g *config.Graph) graph.Integration {
 		TokenURL: g.TokenURL, Tenant: g.Tenant, AuthorityHost: g.AuthorityHost, GraphURL: g.GraphURL,
 		MaxRequestsPerDay: g.MaxRequestsPerDay, MaxInFlight: g.MaxInFlight, CAFile: g.CAFile,
 		NotificationURL: g.NotificationsURL, NotificationListen: g.NotificationsListen,
+		Probe: graph.ProbeSettings{Mode: g.Probe.Mode, HotInterval: g.Probe.HotInterval, ColdInterval: g.Probe.ColdInterval},
 	}
 	if g.Delegated() {
 		// The signed-in account's refresh token, sealed in the state directory apart from

@@ -55,6 +55,9 @@ type Graph struct {
 	// Scopes are the delegated permissions asked for; default Calendars.Read.Shared
 	// offline_access (add Place.Read.All for room discovery).
 	Scopes []string `yaml:"scopes"`
+	// Probe is the change probe (calendar getSchedule, outbound only): mode auto|on|off and
+	// its intervals (graph_probe.go).
+	Probe GraphProbe `yaml:"probe"`
 	// StateDir is the state directory, where a delegated integration's token vault lives
 	// (set by validation).
 	StateDir string `yaml:"-" json:"-"`
@@ -146,6 +149,7 @@ func (g *Graph) Check(c *IntegrationCheck) {
 	g.CAFile = c.Path(g.CAFile)
 	c.FileExists("ca_file", g.CAFile)
 	g.checkNotifications(c) // graph_notify.go
+	g.checkProbe(c)         // graph_probe.go
 }
 
 // Auth modes (graph.AuthAppOnly and graph.AuthDelegated).

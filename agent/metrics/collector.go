@@ -52,6 +52,12 @@ var (
 	descLifecycle  = desc("otj_source_lifecycle_notifications_total", "Lifecycle notifications accepted since start (also counted as accepted in otj_source_notifications_total).", src...)
 	descSubCalls   = desc("otj_source_subscription_calls_total", "Subscriptions created, renewed and deleted since start.", append(slices.Clone(src), "call")...)
 	descSubFailed  = desc("otj_source_subscription_failures_total", "Subscription calls that failed since start.", src...)
+	descProbeRooms = desc("otj_source_probe_rooms", "Rooms the change probe covers (sources with a probe on only).", src...)
+	descProbeLive  = desc("otj_source_probe_live_rooms", "Rooms whose last change probe succeeded (their polls slow to the safety net's intervals).", src...)
+	descProbeSubj  = desc("otj_source_probe_details_visible_rooms", "Live probed rooms whose free/busy shows subjects (LimitedDetails).", src...)
+	descProbeReqs  = desc("otj_source_probe_requests_total", "Change-probe requests sent since start (also counted in otj_source_requests_today).", src...)
+	descProbeChg   = desc("otj_source_probe_changes_total", "Rooms the change probe found changed since start (each then polled at once).", src...)
+	descProbeFail  = desc("otj_source_probe_failures_total", "Change-probe requests that failed since start.", src...)
 
 	descEndpoints = desc("otj_endpoints", "Endpoints by type and state.", "type", "state")
 	descConnected = desc("otj_endpoints_connected", "Endpoints of a pushing type with a live connection.", "type")
@@ -81,6 +87,7 @@ var (
 var allDescs = []*prometheus.Desc{descBuild, descSite, descStarted, descHealth,
 	descReqToday, descBudget, descProjToday, descProj24h, descInterval, descRooms, descHotRooms, descSynced, descExhausted,
 	descNotifRooms, descNotifLive, descNotifIn, descLifecycle, descSubCalls, descSubFailed,
+	descProbeRooms, descProbeLive, descProbeSubj, descProbeReqs, descProbeChg, descProbeFail,
 	descEndpoints, descConnected, descPushes, descLatency,
 	descOutboxDepth, descOutboxBytes, descOutboxDropped, descOutboxDiscarded,
 	descMQTTConnected, descMQTTConnects, descMQTTPublished, descMQTTRetries, descMQTTRooms, descMQTTCommands,

@@ -36,7 +36,8 @@ func fixedSnapshot() Snapshot {
 				Projected24h: 99000, HotInterval: 30 * time.Second, ColdInterval: 300 * time.Second,
 				Rooms: map[string]int{"ok": 41, "policy_denied": 1}, HotRooms: 6, Synced: 42, BudgetExhausted: true,
 				Notifications: &Notifications{Rooms: 42, Live: 40, Received: 812, Ignored: 3, Lifecycle: 7,
-					Creates: 44, Renewals: 120, Deletes: 2, Failures: 4}},
+					Creates: 44, Renewals: 120, Deletes: 2, Failures: 4},
+				Probe: &Probe{Rooms: 42, Live: 41, DetailsVisible: 30, Requests: 9120, Changes: 57, Failures: 2}},
 		},
 		Endpoints: []EndpointType{
 			{Type: "cisco", States: map[string]int{"up": 39, "auth_failed": 1},

@@ -56,6 +56,18 @@ type Source struct {
 	BudgetExhausted bool           `json:"budget_exhausted"`
 	// Notifications is present for a source that takes change notifications.
 	Notifications *Notifications `json:"notifications"`
+	// Probe is present for a source whose change probe is on.
+	Probe *Probe `json:"probe"`
+}
+
+// Probe is a source's change-probe figures (sync/source.ProbeStats).
+type Probe struct {
+	Rooms          int   `json:"rooms"`
+	Live           int   `json:"live"`
+	DetailsVisible int   `json:"details_visible"`
+	Requests       int64 `json:"requests"`
+	Changes        int64 `json:"changes"`
+	Failures       int64 `json:"failures"`
 }
 
 // Notifications are a source's change-notification figures (sync/source.NotifyStats).

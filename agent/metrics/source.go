@@ -18,6 +18,14 @@ func writeSource(ch chan<- prometheus.Metric, st Source) {
 	ch <- gauge(descHotRooms, float64(st.HotRooms), l...)
 	ch <- gauge(descSynced, float64(st.Synced), l...)
 	ch <- gauge(descExhausted, bit(st.BudgetExhausted), l...)
+	if p := st.Probe; p != nil {
+		ch <- gauge(descProbeRooms, float64(p.Rooms), l...)
+		ch <- gauge(descProbeLive, float64(p.Live), l...)
+		ch <- gauge(descProbeSubj, float64(p.DetailsVisible), l...)
+		ch <- counter(descProbeReqs, float64(p.Requests), l...)
+		ch <- counter(descProbeChg, float64(p.Changes), l...)
+		ch <- counter(descProbeFail, float64(p.Failures), l...)
+	}
 	n := st.Notifications
 	if n == nil {
 		return

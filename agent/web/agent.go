@@ -68,6 +68,22 @@ type SourceStats struct {
 	// Notifications are the source's change notifications (Graph with notifications_url);
 	// absent for a source that only polls.
 	Notifications *SourceNotifications `json:"notifications,omitempty"`
+	// Probe is the source's change probe (Graph's getSchedule); absent when it is off.
+	Probe *SourceProbe `json:"probe,omitempty"`
+}
+
+// SourceProbe is how a source's change probe is doing: rooms it covers and watches, those
+// whose free/busy shows subjects, what it sent and found, and its last error (never a secret).
+type SourceProbe struct {
+	Enabled        bool   `json:"enabled"`
+	Rooms          int    `json:"rooms"`
+	Live           int    `json:"live"`
+	DetailsVisible int    `json:"details_visible"`
+	Unavailable    int    `json:"unavailable"`
+	Requests       int64  `json:"requests"`
+	Changes        int64  `json:"changes"`
+	Failures       int64  `json:"failures"`
+	LastError      string `json:"last_error,omitempty"`
 }
 
 // SourceNotifications is how a source's change notifications are doing: rooms subscribed of

@@ -41,3 +41,27 @@ func TestOverviewShowsChangeNotifications(t *testing.T) {
 	assert.Contains(t, body, "Change notifications for m365: 3 of 3 rooms subscribed;")
 	assert.NotContains(t, body, "Last error")
 }
+
+// TestOverviewShowsChangeProbe: a source with the change probe on shows how many rooms it
+// watches (a warning badge while some are not) and what it found; /api/status carries the
+// same block.
+func TestOverviewShowsChangeProbe(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	f.agent.sources = []SourceStats{{Type: "graph", Name: "m365", RequestsToday: 41250, Budget: 1000000, Projected24h: 850000,
+		Probe: &SourceProbe{Enabled: true, Rooms: 3, Live: 2, DetailsVisible: 1, Requests: 1200, Changes: 7, Failures: 1,
+			LastError: "getSchedule: TooManyRequests: Please retry again later."}}}
+	code, body := f.get("/")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `Change probe for m365: <span class="badge warn">2 of 3 rooms watched</span>, subjects visible in 1;`)
+	assert.Contains(t, body, "1200 requests, 7 changes found, 1 failed. Last error: getSchedule: TooManyRequests")
+
+	code, body = f.get("/api/status")
+	require.Equal(t, http.StatusOK, code)
+	var doc struct {
+		Sources []map[string]json.RawMessage `json:"sources"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &doc))
+	require.Len(t, doc.Sources, 1)
+	assert.JSONEq(t, `{"enabled":true,"rooms":3,"live":2,"details_visible":1,"unavailable":0,"requests":1200,"changes":7,"failures":1,
+		"last_error":"getSchedule: TooManyRequests: Please retry again later."}`, string(doc.Sources[0]["probe"]))
+}

@@ -36,6 +36,9 @@ type CheckReport struct {
 	// Notify is the change-notification round trip (check_notify.go), when notifications_url
 	// is set and there was a token.
 	Notify *NotifyCheck
+	// Probe is the change probe's getSchedule (probe_check.go), when the probe is on and
+	// there was a token.
+	Probe *ProbeCheck
 }
 
 // Check fetches a token and reads each room's next 24 hours (one request per room, at most
@@ -110,6 +113,10 @@ func Check(ctx context.Context, in Integration, mailboxes []string, httpClient *
 		}
 		rep.Notify = &nc
 	}
+	if probeEnabled(in) {
+		pc := checkProbe(ctx, a, in, rep.Rooms)
+		rep.Probe = &pc
+	}
 	return rep
 }
 
@@ -154,6 +161,9 @@ func (rep CheckReport) Lines() (lines []string, failed int) {
 			failed++
 			lines = append(lines, fmt.Sprintf("%s: notifications FAILED: %s", prefix, n.Detail))
 		}
+	}
+	if rep.Probe != nil {
+		lines = append(lines, rep.Probe.lines(prefix)...)
 	}
 	return lines, failed
 }

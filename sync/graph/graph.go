@@ -68,6 +68,8 @@ type Tuning struct {
 	Seed uint64
 	// Notify tunes change notifications (notify.go).
 	Notify NotifyTuning
+	// Probe tunes the change probe (probe.go).
+	Probe ProbeTuning
 }
 
 func (t *Tuning) defaults() {
@@ -116,6 +118,7 @@ type Syncer struct {
 	disp      *dispatcher
 	tune      Tuning
 	nt        *notifier // change notifications; nil without a notification URL (notify.go)
+	pr        *prober   // the change probe; nil when it is off (probe.go)
 
 	running  atomic.Bool
 	wake     chan struct{}
@@ -239,6 +242,9 @@ func New(opts Options) (*Syncer, error) {
 	if in.NotificationURL != "" {
 		s.nt = newNotifier(in.NotificationURL, opts.Tuning.Notify, s.order)
 	}
+	if probeEnabled(in) {
+		s.pr = newProber(opts.Tuning.Probe, in.Probe, s.order)
+	}
 	for _, name := range s.order {
 		r := s.rooms[name]
 		s.list = append(s.list, r)
@@ -285,6 +291,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 		notifying.Go(func() { s.notifyLoop(ctx) })
 	} else {
 		notifying.Go(func() { s.dropSubscriptions(ctx) })
+	}
+	if s.pr != nil {
+		notifying.Go(func() { s.probeLoop(ctx) })
 	}
 	s.updateHealth()
 	s.log.Info("calendar sync started", "rooms", len(s.order), "budget", s.in.MaxRequestsPerDay, "max_in_flight", s.in.MaxInFlight)

@@ -18,6 +18,7 @@ import (
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
 	"github.com/otj-edge/otj-edge/sync/calendar/stored"
+	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 )
 
 // t0 is a Monday morning; the default window is [Sunday 00:00, Tuesday a week later 00:00).
@@ -59,7 +60,10 @@ func newHarnessAt(t *testing.T, start time.Time, opts graphsim.Options, mailboxe
 	h.openStore()
 	h.in = Integration{Name: "m365", ClientID: sim.ClientID(),
 		ClientSecret: secret.New(sim.ClientSecret()), TokenURL: sim.TokenURL(), GraphURL: sim.GraphURL(),
-		MaxRequestsPerDay: DefaultMaxRequestsPerDay, MaxInFlight: DefaultMaxInFlight, CAFile: caFile}
+		MaxRequestsPerDay: DefaultMaxRequestsPerDay, MaxInFlight: DefaultMaxInFlight, CAFile: caFile,
+		// The polling tests count polls and their intervals; the change probe's tests turn it
+		// on (probe_test.go), as the config's default auto does for app-only integrations.
+		Probe: ProbeSettings{Mode: graphconf.ProbeOff}}
 	for _, m := range mailboxes {
 		h.rooms = append(h.rooms, RoomSpec{Mailbox: m, UpcomingDays: 7})
 	}

@@ -112,12 +112,15 @@ func (s *Syncer) subscribed(r *room, now time.Time) bool {
 }
 
 // pollIntervals are the room's hot and cold poll intervals: the safety net's while its
-// subscription is live (under s.mu).
+// subscription or the change probe is live (under s.mu).
 func (s *Syncer) pollIntervals(r *room, now time.Time) (hot, cold time.Duration) {
 	hot, cold = s.hotInterval(), s.coldInterval()
 	if s.subscribed(r, now) {
 		hot = max(hot, time.Duration(float64(s.nt.tune.HotInterval)*s.budget.stretch))
 		cold = max(cold, time.Duration(float64(s.nt.tune.ColdInterval)*s.budget.stretch))
+	} else if s.probeLive(r, now) { // the change probe watches it (probe.go)
+		hot = max(hot, time.Duration(float64(s.pr.tune.PollHot)*s.budget.stretch))
+		cold = max(cold, time.Duration(float64(s.pr.tune.PollCold)*s.budget.stretch))
 	}
 	return hot, cold
 }

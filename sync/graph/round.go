@@ -245,7 +245,7 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 			s.unsaved[counterKey(s.name, now)] += int64(sent)
 		}
 		r.state, r.cur, r.emitted, r.failures, r.lastCode, r.round = st, cur, emitted, 0, "", nil
-		r.due = s.nextPoll(r, now)
+		r.due = s.probeRecheck(r, 0, now, s.nextPoll(r, now))
 		s.mu.Unlock()
 		return nil
 	}
@@ -411,7 +411,8 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 			s.refresh(ctx, r)
 		}
 		s.mu.Lock()
-		r.due = s.nextPoll(r, s.clk.Now())
+		now := s.clk.Now()
+		r.due = s.probeRecheck(r, rd.changed, now, s.nextPoll(r, now))
 		s.mu.Unlock()
 		s.log.Debug("round done", "room", mailbox, "full", rd.full, "changed", rd.changed)
 	}

@@ -114,7 +114,8 @@ func (s *Syncer) plan(now time.Time) {
 // fitPlan is poll.FitPlan (shared with the other polling sources).
 var fitPlan = poll.FitPlan
 
-// pollCost is how many polls the rooms make in [from, to) at the shortest intervals.
+// pollCost is how many polls (and change-probe requests) the rooms make in [from, to) at the
+// shortest intervals.
 func (s *Syncer) pollCost(from, to time.Time, runningHot bool) float64 {
 	total := to.Sub(from).Seconds()
 	hotI, coldI := s.tune.HotInterval.Seconds(), s.tune.ColdInterval.Seconds()
@@ -129,10 +130,13 @@ func (s *Syncer) pollCost(from, to time.Time, runningHot bool) float64 {
 		hi, ci := hotI, coldI
 		if s.subscribed(r, from) { // the safety net's intervals (notify.go)
 			hi, ci = max(hi, s.nt.tune.HotInterval.Seconds()), max(ci, s.nt.tune.ColdInterval.Seconds())
+		} else if s.probeExpected(r, from) { // the probe watches the room (probe.go)
+			hi, ci = max(hi, s.pr.tune.PollHot.Seconds()), max(ci, s.pr.tune.PollCold.Seconds())
 		}
 		cost += hot/hi + (total-hot)/ci
 	}
-	return cost
+	// The change probe's requests stretch with the polls (probe_plan.go).
+	return cost + s.probeCost(from, to, runningHot)
 }
 
 // hotSeconds and hotPeriod are poll's (shared with the other polling sources).

@@ -3,6 +3,7 @@ package graph
 import (
 	"crypto"
 	"crypto/x509"
+	"time"
 
 	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/agent/tokenvault"
@@ -49,6 +50,16 @@ type Integration struct {
 	// NotificationListen is where the agent's listener takes them (notifications_listen); only
 	// `otj-edge check` uses it, to answer the validation itself when the agent is not running.
 	NotificationListen string
+	// Probe is the change probe's mode (graphconf.ProbeAuto, "" too, ProbeOn or ProbeOff) and
+	// intervals (zero: graphconf's defaults); probe.go.
+	Probe ProbeSettings
+}
+
+// ProbeSettings are the change probe's keys (probe: in the config).
+type ProbeSettings struct {
+	Mode         string
+	HotInterval  time.Duration
+	ColdInterval time.Duration
 }
 
 // UsesCertificate reports whether the integration authenticates with a certificate.

@@ -10,6 +10,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/simulators/sourcetest"
+	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 	"github.com/otj-edge/otj-edge/sync/source"
 )
 
@@ -44,7 +45,10 @@ func (g *graphRig) NewSource(deps source.Deps, rooms []source.Room, maxInFlight 
 	}
 	in := Integration{Name: g.Integration(), ClientID: g.sim.ClientID(), ClientSecret: secret.New(g.sim.ClientSecret()),
 		TokenURL: g.sim.TokenURL(), GraphURL: g.sim.GraphURL(), MaxRequestsPerDay: DefaultMaxRequestsPerDay,
-		MaxInFlight: maxInFlight, CAFile: g.caFile}
+		MaxInFlight: maxInFlight, CAFile: g.caFile,
+		// The shared contract counts a polling source's requests; the change probe (on by
+		// default, a request a minute even for one room) has its own tests (probe_test.go).
+		Probe: ProbeSettings{Mode: graphconf.ProbeOff}}
 	return New(Options{Integration: in, Rooms: rooms, Store: deps.Store, Logger: deps.Logger, Clock: deps.Clock,
 		Health: deps.Health, Tuning: Tuning{Seed: 1}})
 }

@@ -38,6 +38,10 @@ func (s *Syncer) Stats() Stats {
 		n := s.notifyStats(now)
 		st.Notifications = &n
 	}
+	if s.pr != nil {
+		p := s.probeStats(now)
+		st.Probe = &p
+	}
 	return st
 }
 
@@ -50,7 +54,7 @@ func (s *Syncer) Quiet() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clk.Now()
-	if s.steps > 0 || s.notifyBusy(now) {
+	if s.steps > 0 || s.notifyBusy(now) || s.probeBusy(now) {
 		return false
 	}
 	for _, r := range s.rooms {

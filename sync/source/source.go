@@ -110,6 +110,30 @@ type Stats struct {
 	// Notifications are the change-notification figures of a source that takes them (Graph
 	// with notifications_url); nil, and absent from the JSON, for one that only polls.
 	Notifications *NotifyStats `json:"notifications,omitempty"`
+	// Probe is the change probe's figures (Graph's getSchedule probe); nil, and absent from
+	// the JSON, for a source without one or with it off.
+	Probe *ProbeStats `json:"probe,omitempty"`
+}
+
+// ProbeStats are a source's change probe: a cheap outbound read of many rooms' free/busy that
+// makes a room poll at once when it changed (status page, MQTT metrics).
+type ProbeStats struct {
+	Enabled bool `json:"enabled"`
+	// Rooms the probe covers (not while a live subscription does); Live those whose last probe
+	// succeeded (their polls slow to the safety net's intervals); DetailsVisible those whose
+	// free/busy shows subjects (the room shares LimitedDetails); Unavailable those the service
+	// named an error for (unknown mailbox), polled as without a probe.
+	Rooms          int `json:"rooms"`
+	Live           int `json:"live"`
+	DetailsVisible int `json:"details_visible"`
+	Unavailable    int `json:"unavailable"`
+	// HotInterval and ColdInterval are the probe intervals in force (after stretching).
+	HotInterval  time.Duration `json:"hot_interval"`
+	ColdInterval time.Duration `json:"cold_interval"`
+	Requests     int64         `json:"requests"` // probe requests sent since start
+	Changes      int64         `json:"changes"`  // rooms it found changed (each then polled)
+	Failures     int64         `json:"failures"` // probe requests that failed
+	LastError    string        `json:"last_error,omitempty"`
 }
 
 // NotifyStats are a source's change notifications: how many rooms are subscribed, what came

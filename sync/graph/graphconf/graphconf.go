@@ -108,3 +108,42 @@ func Thumbprint(c *x509.Certificate) string {
 	sum := sha1.Sum(c.Raw) // #nosec G401: an identifier, as Entra shows it
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
+
+// The change probe (calendar getSchedule, sync/graph/probe.go): its modes and defaults, shared
+// by the config loader and the Graph source.
+const (
+	// ProbeAuto probes app-only integrations, and delegated ones whose scopes include a
+	// permission getSchedule documents for delegated calls (Calendars.Read or
+	// Calendars.ReadWrite; the default Calendars.Read.Shared is not one).
+	ProbeAuto = "auto"
+	// ProbeOn probes whatever the auth mode; ProbeOff never does (polling as without a probe).
+	ProbeOn  = "on"
+	ProbeOff = "off"
+	// DefaultProbeHotInterval is how often rooms with a meeting soon or running are probed,
+	// DefaultProbeColdInterval the others (both stretch with the budget like the polls).
+	DefaultProbeHotInterval  = 7 * time.Second
+	DefaultProbeColdInterval = 60 * time.Second
+	// MinProbeHotInterval and MaxProbeColdInterval bound what the config may set.
+	MinProbeHotInterval  = 3 * time.Second
+	MaxProbeColdInterval = 30 * time.Minute
+)
+
+// ProbeEnabled reports whether a probe in mode runs for an integration with this auth
+// ("delegated" or app-only) and these delegated scopes.
+func ProbeEnabled(mode string, delegated bool, scopes []string) bool {
+	switch mode {
+	case ProbeOff:
+		return false
+	case ProbeOn:
+		return true
+	}
+	if !delegated {
+		return true
+	}
+	for _, s := range scopes {
+		if strings.EqualFold(s, "Calendars.Read") || strings.EqualFold(s, "Calendars.ReadWrite") {
+			return true
+		}
+	}
+	return false
+}
