@@ -255,7 +255,9 @@ func measureSteadyDay(ctx context.Context, n int) (perRoom float64, projected in
 	before := env.sim.Stats().Requests
 	fmt.Fprintf(os.Stderr, "coldsync: simulating a day of %d rooms in virtual time…\n", n)
 	for end := monday.Add(24 * time.Hour); clk.Now().Before(end); {
-		clk.Advance(5 * time.Second)
+		// One second at a time: the change probe's hot interval (7 s) is not a multiple of a
+		// coarser step, which would stretch it and undercount its requests.
+		clk.Advance(time.Second)
 		if err := settle(ctx, s); err != nil {
 			return 0, 0, 0, 0, err
 		}

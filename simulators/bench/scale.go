@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
+	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/simulators/harness"
 	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 )
@@ -57,6 +59,11 @@ type scaleOptions struct {
 	// agentEnv is extra environment for the otj-edge process only (BENCH_AGENT_ENV, e.g.
 	// "GOMEMLIMIT=48MiB GOGC=100"): settings tried on the agent never reach otj-sim or naive.
 	agentEnv []string
+	// freeBusy is graphsim's getSchedule detail level for every room (BENCH_FREE_BUSY_DETAILS,
+	// default limited_details: the room calendars share subjects, as `otj-edge check` advises,
+	// so the change probe sees the sample's subject edits; availability_only is Exchange's
+	// default, where it sees only moves, new meetings and cancellations).
+	freeBusy string
 	// source is the calendar source the agent reads: "graph" (the scale and baseline
 	// scenarios) or "ews" (the ews scenario: otj-sim --source ews, ewssim in front of
 	// graphsim's calendars, the agent on an ews integration with streaming).
@@ -66,7 +73,11 @@ type scaleOptions struct {
 func scaleOptionsFromEnv() (scaleOptions, error) {
 	o := scaleOptions{source: "graph", rooms: envInt("BENCH_ROOMS", 1000), meetings: envInt("BENCH_MEETINGS", 40),
 		latency: 100 * time.Millisecond, changes: envInt("BENCH_CHANGES", 20), keep: os.Getenv("BENCH_KEEP") != "",
-		budget: envInt("BENCH_BUDGET", graphconf.DefaultMaxRequestsPerDay), agentEnv: strings.Fields(os.Getenv("BENCH_AGENT_ENV"))}
+		budget: envInt("BENCH_BUDGET", graphconf.DefaultMaxRequestsPerDay), agentEnv: strings.Fields(os.Getenv("BENCH_AGENT_ENV")),
+		freeBusy: cmp.Or(os.Getenv("BENCH_FREE_BUSY_DETAILS"), graphsim.FreeBusyLimitedDetails)}
+	if o.freeBusy != graphsim.FreeBusyLimitedDetails && o.freeBusy != graphsim.FreeBusyAvailabilityOnly {
+		return o, fmt.Errorf("BENCH_FREE_BUSY_DETAILS=%q is neither %s nor %s", o.freeBusy, graphsim.FreeBusyLimitedDetails, graphsim.FreeBusyAvailabilityOnly)
+	}
 	var err error
 	for _, d := range []struct {
 		name string
@@ -240,6 +251,9 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	flags := []string{"--rooms", strconv.Itoa(n), "--cisco", strconv.Itoa(n),
 		"--poly", strconv.Itoa(r.PolyEndpoints), "--meetings", strconv.Itoa(o.meetings), "--latency", o.latency.String(),
 		"--clean", "--mqtt", "embedded"}
+	if o.freeBusy != "" {
+		flags = append(flags, "--free-busy-details", o.freeBusy)
+	}
 	flags = append(flags, webexFlags(webexDevices(o, strategy, n))...)
 	if o.source == "ews" {
 		r.Source = "ews"
