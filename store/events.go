@@ -107,6 +107,35 @@ func (s *Store) Events(ctx context.Context, room string) ([]EventRow, error) {
 	return out, rows.Err()
 }
 
+// EachEvent calls fn with each of a room's stored events by start time, reading them one at a
+// time: ev.Data is valid only during the call (the next row reuses its buffer), so fn decodes
+// it or copies it. The processor and the diagnosis read every event of a room after each
+// change (180 KB of JSON for 40 Teams invites); Events' copy of each row was a second
+// allocation of all of it. An error from fn stops the walk and is returned as it is.
+func (s *Store) EachEvent(ctx context.Context, room string, fn func(ev EventRow) error) error {
+	rows, err := s.query(ctx, "SELECT "+eventCols+" FROM raw_events WHERE room = ? ORDER BY start_ms, id", room)
+	if err != nil {
+		return fmt.Errorf("list events of %s: %w", room, err)
+	}
+	defer rows.Close()
+	var ev EventRow
+	var st, en int64
+	var data sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&ev.ID, &ev.Type, &ev.SeriesMasterID, &ev.ChangeKey, &st, &en, &ev.Cancelled, &data); err != nil {
+			return fmt.Errorf("list events of %s: %w", room, err)
+		}
+		ev.Start, ev.End, ev.Data = fromMS(st), fromMS(en), data
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list events of %s: %w", room, err)
+	}
+	return nil
+}
+
 // EventCount is how many events a room has stored.
 func (s *Store) EventCount(ctx context.Context, room string) (int, error) {
 	var n int

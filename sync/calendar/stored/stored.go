@@ -39,18 +39,20 @@ func PutEvent(tx *store.Tx, room string, ev calendar.Event, data []byte) error {
 }
 
 // Events lists a room's stored events by start time, decoded.
+// Each row is decoded as it is read (store.EachEvent), so the rows' JSON is never held all at
+// once nor copied first.
 func Events(ctx context.Context, st *store.Store, room string) ([]calendar.Event, error) {
-	rows, err := st.Events(ctx, room)
-	if err != nil {
-		return nil, err
-	}
 	var out []calendar.Event
-	for _, r := range rows {
+	err := st.EachEvent(ctx, room, func(r store.EventRow) error {
 		var ev calendar.Event
 		if err := json.Unmarshal(r.Data, &ev); err != nil {
-			return nil, fmt.Errorf("list events of %s: decode: %w", room, err)
+			return fmt.Errorf("list events of %s: decode: %w", room, err)
 		}
 		out = append(out, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
