@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 )
 
 // The store keeps events and meetings model-agnostic: a row is the columns the store indexes
@@ -46,13 +47,20 @@ func (t *Tx) PutEvent(room string, ev EventRow) error {
 		ON CONFLICT(room, id) DO UPDATE SET type=excluded.type, series_master_id=excluded.series_master_id,
 		change_key=excluded.change_key, start_ms=excluded.start_ms, end_ms=excluded.end_ms, cancelled=excluded.cancelled,
 		data=excluded.data, updated=excluded.updated`,
-		room, ev.ID, ev.Type, ev.SeriesMasterID, ev.ChangeKey, ms(ev.Start), ms(ev.End), ev.Cancelled, string(ev.Data), ms(t.now))
+		room, ev.ID, ev.Type, ev.SeriesMasterID, ev.ChangeKey, ms(ev.Start), ms(ev.End), ev.Cancelled, textArg(ev.Data), ms(t.now))
 	if err != nil {
 		return fmt.Errorf("store event %s: %w", ev.ID, err)
 	}
 	t.Changed(TopicEvents, room)
 	return nil
 }
+
+// textArg passes JSON bytes as the TEXT argument the STRICT column wants (a []byte would bind
+// as a BLOB) without copying them first: the driver copies a text argument into SQLite's
+// memory while the statement runs, and the caller's bytes are not changed meanwhile (Tx
+// methods run synchronously). string(data) copied every event (4-5 KB each, 40,000 at a
+// 1,000-room cold start) only to throw the copy away.
+func textArg(data []byte) string { return unsafe.String(unsafe.SliceData(data), len(data)) }
 
 // EventJSON reads one stored event's JSON inside the transaction (to merge a partial update).
 func (t *Tx) EventJSON(room, id string) ([]byte, bool, error) {
@@ -154,7 +162,7 @@ func (t *Tx) PutMaster(room string, ev EventRow) error {
 	}
 	_, err := t.exec(`INSERT INTO series_masters(room, id, change_key, data, fetched) VALUES (?,?,?,?,?)
 		ON CONFLICT(room, id) DO UPDATE SET change_key=excluded.change_key, data=excluded.data, fetched=excluded.fetched`,
-		room, ev.ID, ev.ChangeKey, string(ev.Data), ms(t.now))
+		room, ev.ID, ev.ChangeKey, textArg(ev.Data), ms(t.now))
 	if err != nil {
 		return fmt.Errorf("store series master %s: %w", ev.ID, err)
 	}
