@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
+	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/rules"
@@ -93,4 +94,59 @@ func TestARoundResolvesEachRoomOnce(t *testing.T) {
 		waitAnnounced([]string{sentinel})
 		assert.Equal(t, int64(perBatch+1), p.Passes()-before, "batch %d: one pass per room and one for the sentinel", b)
 	}
+}
+
+// TestAPassResolvesManyRoomsAndReportsTheOnesThatFail: a pass over many rooms (a cold start's
+// backlog, resolved several at a time) resolves every room it can, and the processor's health
+// names how many could not be resolved and why.
+func TestAPassResolvesManyRoomsAndReportsTheOnesThatFail(t *testing.T) {
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	var rooms []string
+	var refs []store.RoomRef
+	profiles := map[string]*rules.Profile{}
+	for i := range 12 {
+		r := fmt.Sprintf("room-%02d@contoso.example", i)
+		rooms = append(rooms, r)
+		refs = append(refs, store.RoomRef{Mailbox: r, Integration: "m365"})
+		profiles[r] = compile(t)
+	}
+	bad := rooms[7]
+	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
+		if err := tx.SyncRooms(refs); err != nil {
+			return err
+		}
+		for _, r := range rooms {
+			if r == bad { // a row whose JSON cannot be read
+				if err := tx.PutEvent(r, store.EventRow{ID: "x", Type: "singleInstance", Start: now, End: now.Add(time.Hour), Data: []byte("{not json")}); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := stored.PutEvent(tx, r, event("e-"+r, "Planning "+r, "<p>Join: sip:4455@vmr.example.com</p>", now.Add(time.Hour)), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	hl := health.New(func() time.Time { return now })
+	p := New(Options{Store: st, Clock: clock.NewFake(now), Rooms: profiles, Health: hl})
+	p.resolve(t.Context(), rooms)
+
+	assert.Equal(t, int64(len(rooms)), p.Passes())
+	for _, r := range rooms {
+		ms, err := stored.Meetings(t.Context(), st, r, time.Time{}, time.Time{})
+		require.NoError(t, err)
+		if r == bad {
+			assert.Empty(t, ms)
+			continue
+		}
+		require.Len(t, ms, 1, r)
+		assert.Equal(t, "Planning "+r, ms[0].Subject)
+	}
+	problems := hl.Problems()
+	require.Len(t, problems, 1)
+	assert.Contains(t, problems[0].Message, "1 room(s) could not be resolved: resolve "+bad)
 }
