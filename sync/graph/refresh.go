@@ -35,7 +35,9 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 	var events []calendar.Event
 	// Summaries, not Events: the diagnosis reads neither attendees nor locations, nor a body
 	// whose preview has text (half the decoding, which ran for every room at a cold start).
-	s.db(ctx, func() { events, err = stored.Summaries(ctx, s.st, mailbox) })
+	// Read here, not on the store worker: a read needs no writer, and decoding a room's events
+	// (a few ms) on the one worker held up every other room's writes behind it.
+	events, err = stored.Summaries(ctx, s.st, mailbox)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("cannot read events for the diagnosis", "room", mailbox, "err", err)
