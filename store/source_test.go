@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,4 +74,38 @@ func TestSourceSyncHelpers(t *testing.T) {
 	_, ok, err = s.Master(ctx, room, "Old")
 	require.NoError(t, err)
 	assert.False(t, ok, "a master nothing refers to is swept")
+}
+
+// TestEachEventWalksTheRowsAsEventsLists: EachEvent hands over the same rows as Events, in the
+// same order (by start time), each row's data whole; an error from the callback stops the walk.
+func TestEachEventWalksTheRowsAsEventsLists(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	ctx := context.Background()
+	const room = "room-01@contoso.example"
+	at := func(h int) time.Time { return time.Date(2026, 11, 23, h, 0, 0, 0, time.UTC) }
+	require.NoError(t, s.Write(ctx, func(tx *Tx) error {
+		require.NoError(t, tx.PutRoom(RoomState{Mailbox: room}))
+		for i, h := range []int{15, 9, 12} { // written out of order, with data of different sizes
+			data := fmt.Sprintf(`{"id":"e%d","body":%q}`, i, strings.Repeat("x", 1000*(3-i)))
+			require.NoError(t, tx.PutEvent(room, EventRow{ID: fmt.Sprintf("e%d", i), Type: "singleInstance", Start: at(h), End: at(h + 1),
+				Cancelled: i == 2, Data: []byte(data)}))
+		}
+		return nil
+	}))
+	want, err := s.Events(ctx, room)
+	require.NoError(t, err)
+	var got []EventRow
+	require.NoError(t, s.EachEvent(ctx, room, func(ev EventRow) error {
+		ev.Data = bytes.Clone(ev.Data) // valid only during the call
+		got = append(got, ev)
+		return nil
+	}))
+	assert.Equal(t, want, got)
+	assert.Equal(t, []string{"e1", "e2", "e0"}, []string{got[0].ID, got[1].ID, got[2].ID}, "by start time")
+
+	stop := errors.New("enough")
+	calls := 0
+	err = s.EachEvent(ctx, room, func(EventRow) error { calls++; return stop })
+	assert.Same(t, stop, err, "the callback's error, as it is")
+	assert.Equal(t, 1, calls)
 }

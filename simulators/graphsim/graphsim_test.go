@@ -644,3 +644,23 @@ func TestScenario(t *testing.T) {
 	assert.Positive(t, cancelled)
 	assert.Positive(t, exceptions)
 }
+
+// Graph writes an HTML body as it is in its JSON (<p>, &amp;), not as \u003cp\u003e: so does
+// the simulator, and the body reads back the same.
+func TestBodiesAreServedWithHTMLAsIs(t *testing.T) {
+	s, _ := start(t, Options{})
+	room := "room-01@contoso.example"
+	yes := true
+	require.NoError(t, s.AddRoom(Room{Mailbox: room, Processing: ptr(Recommended()), InPolicy: &yes}))
+	inv := newInvite("Review", t0.Add(time.Hour), 30*time.Minute)
+	inv["body"] = map[string]any{"contentType": "html", "content": `<p>Join: <a href="https://zoom.us/j/81234567890?pwd=a&amp;b">Zoom</a> & sip:vmr@vc.contoso.example</p>`}
+	_, err := s.PostEvent(room, inv)
+	require.NoError(t, err)
+	a := get(t, s, token(t, s), "/users/"+room+"/calendarView/delta?startDateTime=2026-11-23T00:00:00Z&endDateTime=2026-11-24T00:00:00Z")
+	require.Equal(t, http.StatusOK, a.status, a.raw)
+	assert.Contains(t, a.raw, `<p>Join: <a href=\"https://zoom.us/j/81234567890?pwd=a&amp;b\">Zoom</a> & sip:`)
+	assert.NotContains(t, a.raw, `\u003c`)
+	items := values(a)
+	require.Len(t, items, 1)
+	assert.Equal(t, inv["body"].(map[string]any)["content"], items[0]["body"].(map[string]any)["content"])
+}

@@ -60,6 +60,10 @@ func TestDiagnoseThresholds(t *testing.T) {
 		{"empty bodies", meetings(10, func(_ int, ev *calendar.Event) {
 			ev.Body = &calendar.ItemBody{ContentType: "html", Content: "<html><body>&nbsp;</body></html>"}
 		}), []string{FlagDeleteComments}},
+		{"markup-only bodies with preview text are not empty", meetings(10, func(_ int, ev *calendar.Event) {
+			ev.Body = &calendar.ItemBody{ContentType: "html", Content: "<html><body>&nbsp;</body></html>"}
+			ev.BodyPreview = "Agenda: quarterly numbers"
+		}), nil},
 		{"tentative", meetings(10, func(i int, ev *calendar.Event) {
 			if i < 6 {
 				ev.ShowAs, ev.ResponseStatus = "tentative", &calendar.ResponseStatus{Response: "notResponded"}

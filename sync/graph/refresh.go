@@ -33,7 +33,11 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 	s.budget.nextPlan = minTime(s.budget.nextPlan, now.Add(5*time.Second))
 	s.mu.Unlock()
 	var events []calendar.Event
-	s.db(ctx, func() { events, err = stored.Events(ctx, s.st, mailbox) })
+	// Summaries, not Events: the diagnosis reads neither attendees nor locations, nor a body
+	// whose preview has text (half the decoding, which ran for every room at a cold start).
+	// Read here, not on the store worker: a read needs no writer, and decoding a room's events
+	// (a few ms) on the one worker held up every other room's writes behind it.
+	events, err = stored.Summaries(ctx, s.st, mailbox)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Warn("cannot read events for the diagnosis", "room", mailbox, "err", err)

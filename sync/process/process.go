@@ -12,6 +12,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
@@ -105,9 +106,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-sub.C:
-			p.resolve(ctx, sub.Take())
+			p.resolve(ctx, p.changed(sub, roomsSub))
 		case <-roomsSub.C:
-			p.resolve(ctx, p.notSynced(roomsSub.Take()))
+			p.resolve(ctx, p.changed(sub, roomsSub))
 		case <-p.reapply:
 			p.resolveAll(ctx)
 		case <-tick.C():
@@ -125,17 +126,39 @@ func (p *Processor) resolveAll(ctx context.Context) {
 	p.resolve(ctx, rooms)
 }
 
+// workers is how many rooms a pass resolves at once. A cold start hands the processor hundreds
+// of rooms at a time while the syncer and the codec drivers keep both cores busy: as one
+// goroutine it got one goroutine's share of the CPU and fell 4-10 s behind the sync (measured
+// at 1,000 rooms), which the last codecs waited for. Reads and decoding run in parallel (the
+// store has 4 readers), the writes queue for the store's one writer.
+const workers = 4
+
 func (p *Processor) resolve(ctx context.Context, rooms []string) {
+	errs := make([]error, len(rooms))
+	if len(rooms) == 1 { // the steady state: one room changed, no goroutine to start
+		errs[0] = p.ResolveRoom(ctx, rooms[0])
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range min(workers, len(rooms)) {
+			wg.Go(func() {
+				for i := int(next.Add(1)) - 1; i < len(rooms) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+					errs[i] = p.ResolveRoom(ctx, rooms[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if ctx.Err() != nil {
+		return
+	}
 	failed := 0
 	var last error
-	for _, room := range rooms {
-		if ctx.Err() != nil {
-			return
-		}
-		if err := p.ResolveRoom(ctx, room); err != nil {
+	for i, err := range errs {
+		if err != nil {
 			failed++
 			last = err
-			p.log.Error("resolve meetings", "room", room, "err", err)
+			p.log.Error("resolve meetings", "room", rooms[i], "err", err)
 		}
 	}
 	switch {
@@ -144,6 +167,23 @@ func (p *Processor) resolve(ctx context.Context, rooms []string) {
 	case len(rooms) > 0:
 		p.health.OK(Component, "")
 	}
+}
+
+// changed takes what both subscriptions hold: the rooms whose events changed and those not yet
+// resolved from a completed sync whose sync state changed, each once. A sync round writes a
+// room's events and its sync state in one transaction, so both notices arrive together; taken
+// one channel at a time they resolved the room twice (measured: 2.1 passes per room over a
+// cold start instead of 1, each re-reading and decoding all of the room's events).
+func (p *Processor) changed(events, rooms *store.Sub) []string {
+	ev := events.Take() // sorted
+	out := ev
+	for _, r := range p.notSynced(rooms.Take()) {
+		if _, found := slices.BinarySearch(ev, r); !found {
+			out = append(out, r)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // notSynced keeps the rooms not yet resolved from a completed sync.
