@@ -70,8 +70,9 @@ func TestCheckGraphReportsEachRoom(t *testing.T) {
 	var out bytes.Buffer
 	failed := checkIntegrations(t.Context(), graphConfig(t, sim, sim.ClientSecret(), ok, denied), &out)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Len(t, lines, 3, out.String())
+	require.Len(t, lines, 4, out.String())
 	assert.Equal(t, 1, failed)
+	assert.Equal(t, probeLine, lines[3], "the change probe is checked on the readable room only")
 	assert.True(t, strings.HasPrefix(lines[0], "graph/m365: token ok (tenant "+sim.Tenant()), lines[0])
 	assert.Equal(t, "graph/m365: room-01@contoso.example: ok, readable (0 meetings in the next 24 h)", lines[1])
 	assert.Contains(t, lines[2], "graph/m365: room-02@contoso.example: policy_denied: Exchange Online does not let the app read room-02@contoso.example")
@@ -123,7 +124,8 @@ func TestCheckGraphWithACertificate(t *testing.T) {
 	failed := checkIntegrations(t.Context(), cfg, &out)
 	assert.Equal(t, 0, failed, out.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Len(t, lines, 2, out.String())
+	require.Len(t, lines, 3, out.String())
+	assert.Equal(t, probeLine, lines[2])
 	assert.Contains(t, lines[0], "graph/m365: token ok (tenant "+sim.Tenant())
 	assert.Contains(t, lines[0], "certificate "+thumb+" (CN=otj-edge test site, valid until ")
 	assert.Equal(t, "graph/m365: room-01@contoso.example: ok, readable (0 meetings in the next 24 h)", lines[1])
@@ -141,3 +143,7 @@ func TestCheckGraphWithACertificate(t *testing.T) {
 	assert.Contains(t, out.String(), "[certificate "+cfg.Integrations[0].Graph().CertificateThumbprint()+" (CN=otj-edge test site")
 	assert.NotContains(t, out.String(), "PRIVATE KEY")
 }
+
+// probeLine is what `otj-edge check` says of the change probe (on for app-only integrations)
+// when getSchedule answers for one readable room with an empty calendar.
+const probeLine = "graph/m365: change probe: ok, getSchedule answers for 1 room; none has a meeting in the next 7 days, so whether subjects show is not known"

@@ -41,8 +41,9 @@ func TestCheckGraphNotificationsRoundTrip(t *testing.T) {
 	var out bytes.Buffer
 	failed := checkIntegrations(t.Context(), graphConfigWith(t, sim, t.TempDir(), cred, room), &out)
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	require.Len(t, lines, 3, out.String())
+	require.Len(t, lines, 4, out.String())
 	assert.Zero(t, failed, out.String())
+	assert.Equal(t, probeLine, lines[3])
 	assert.Equal(t, "graph/m365: notifications: ok, Graph validated "+proxy.URL+"/graph/notify (through the reverse proxy to notifications_listen "+
 		listen+"): a test subscription for "+room+" created and deleted", lines[2])
 	assert.Equal(t, 1, sim.NotifyStats().Validations)
