@@ -335,15 +335,15 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 						continue
 					}
 				}
-				d = fillOccurrence(m, it.doc)
+				d = fillOccurrence(m, it.document())
 			case had && !rd.full:
 				old, err := parseDoc(prev)
 				if err != nil {
 					old = doc{}
 				}
-				d = mergeUpdate(old, it.doc)
+				d = mergeUpdate(old, it.document())
 			default:
-				d = withoutNulls(it.doc)
+				d = withoutNulls(it.document())
 			}
 			if !had {
 				prev = nil
