@@ -88,4 +88,3 @@ func TestParsePageRefusesGarbage(t *testing.T) {
 		assert.Error(t, err, body)
 	}
 }
-

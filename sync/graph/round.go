@@ -60,6 +60,10 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 		s.failed(ctx, r, *f, 0)
 		return
 	}
+	if !s.takeAnswerSlot(ctx) {
+		return
+	}
+	defer s.freeAnswerSlot()
 	s.mu.Lock()
 	if r.round == nil {
 		r.round = s.newRound(r, s.clk.Now())
