@@ -3,7 +3,6 @@ package graph
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -29,7 +28,7 @@ type page struct {
 // part of the cold start's peak heap (22 MB at 1,000 rooms).
 type item struct {
 	id       string
-	raw      json.RawMessage // the event as Graph sent it (a copy, not the page's buffer)
+	raw      json.RawMessage // the event as Graph sent it (in the page's own copy of its text)
 	doc      doc             // set instead of raw by pages built as documents (delegated_view.go)
 	removed  bool            // @removed: deleted, or moved out of the window
 	typ      string          // singleInstance, occurrence, exception
@@ -52,43 +51,14 @@ func (it item) document() doc {
 	return d
 }
 
-// itemHead is what parsePage reads of each event. (encoding/json matches names regardless of
-// case; Graph's property names never differ only by case.)
-type itemHead struct {
-	ID       string          `json:"id"`
-	Type     string          `json:"type"`
-	MasterID string          `json:"seriesMasterId"`
-	ETag     string          `json:"@odata.etag"`
-	Removed  json.RawMessage `json:"@removed"`
-}
-
-// parsePage reads a delta page.
+// parsePage reads a delta page (pagescan.go).
 func parsePage(body []byte) (page, error) {
-	var raw struct {
-		Value     []json.RawMessage `json:"value"`
-		NextLink  string            `json:"@odata.nextLink"`
-		DeltaLink string            `json:"@odata.deltaLink"`
-	}
-	if err := json.Unmarshal(body, &raw); err != nil {
+	p, err := scanPage(body)
+	if err != nil {
 		return page{}, fmt.Errorf("delta page is not valid JSON: %w", err)
 	}
-	if raw.NextLink == "" && raw.DeltaLink == "" {
+	if p.nextLink == "" && p.deltaLink == "" {
 		return page{}, fmt.Errorf("delta page has neither @odata.nextLink nor @odata.deltaLink")
-	}
-	p := page{nextLink: raw.NextLink, deltaLink: raw.DeltaLink, items: make([]item, 0, len(raw.Value))}
-	for _, v := range raw.Value {
-		var h itemHead
-		if err := json.Unmarshal(v, &h); err != nil {
-			var te *json.UnmarshalTypeError
-			if !errors.As(err, &te) {
-				return page{}, fmt.Errorf("delta page: an event is not a JSON object: %w", err)
-			}
-			// A property of another type than expected reads as absent, as it did from a map.
-		}
-		if h.ID == "" {
-			continue
-		}
-		p.items = append(p.items, item{id: h.ID, raw: v, removed: h.Removed != nil, typ: h.Type, masterID: h.MasterID, etag: h.ETag})
 	}
 	return p, nil
 }
