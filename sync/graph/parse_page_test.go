@@ -35,9 +35,9 @@ func deltaPage(events int) []byte {
 }
 
 // A delta page's items carry what the step needs before the write (id, type, series, etag,
-// removal) and the event's properties exactly as a property map would read them, in a copy
-// of the page's own: the buffer Graph's answer came in (a batch answer holds twenty rooms' pages) is not kept alive
-// by a page waiting for the store writer.
+// removal) and the event's properties exactly as a property map would read them, in the page's
+// own copy of its text: the buffer Graph's answer came in (a batch answer holds twenty rooms'
+// pages) is not kept alive by a page waiting for the store writer.
 func TestParsePageKeepsEachEventAsItsOwnJSON(t *testing.T) {
 	body := []byte(`{"value":[` +
 		graphEvent("ev1", 1) + `,` +
