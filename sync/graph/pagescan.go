@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Reading a delta page without building it. parsePage used to decode every event into a
@@ -119,6 +120,10 @@ func isName(name []byte, want string) bool {
 	return jsonString(name) == want
 }
 
+// isField reports whether a member name matches a page field the way encoding/json matches
+// struct fields (regardless of case), as the page was read before.
+func isField(name []byte, want string) bool { return strings.EqualFold(jsonString(name), want) }
+
 var errNotPage = errors.New("not a delta page object")
 
 // scanPage reads a delta page. body is copied once; the items' raw events share that copy.
@@ -145,7 +150,7 @@ func scanPage(body []byte) (page, error) {
 	}
 	p.members(func(name []byte) {
 		switch {
-		case isName(name, "value"):
+		case isField(name, "value"):
 			switch p.b[p.i] {
 			case '[':
 				var e error
@@ -159,13 +164,13 @@ func scanPage(body []byte) (page, error) {
 				p.value()
 				fail(errors.New(`"value" is not a list of events`))
 			}
-		case isName(name, "@odata.nextLink"), isName(name, "@odata.deltaLink"):
+		case isField(name, "@odata.nextLink"), isField(name, "@odata.deltaLink"):
 			v := p.value()
 			if v[0] != '"' && v[0] != 'n' {
 				fail(fmt.Errorf("%s is not a link", name))
 				return
 			}
-			if isName(name, "@odata.nextLink") {
+			if isField(name, "@odata.nextLink") {
 				pg.nextLink = jsonString(v)
 			} else {
 				pg.deltaLink = jsonString(v)
