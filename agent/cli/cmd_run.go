@@ -141,10 +141,6 @@ func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
 		log.Warn("config: " + w.String())
 	}
 	tuneGC(stdio.Env, log)
-	mctx, stopMem := context.WithCancel(ctx)
-	memDone := make(chan struct{})
-	go func() { defer close(memDone); releaseIdle(mctx, log) }()
-	defer func() { stopMem(); <-memDone }()
 	if addr, ok := stdio.Env(pprofEnv); ok && addr != "" {
 		pctx, stopPprof := context.WithCancel(ctx)
 		wait, err := startPprof(pctx, addr, log)
