@@ -124,6 +124,7 @@ type Syncer struct {
 	wake     chan struct{}
 	work     chan func()   // store calls of the steps, run by one long-lived worker (see db)
 	progress chan struct{} // a step finished (coalesced)
+	answers  chan struct{} // slots for steps holding Graph's answer until it is written (pagebound.go)
 
 	mu          sync.Mutex
 	rooms       map[string]*room
@@ -222,6 +223,7 @@ func New(opts Options) (*Syncer, error) {
 		wake: make(chan struct{}, 1), progress: make(chan struct{}, 1), rooms: map[string]*room{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		budget: budget{limit: int64(in.MaxRequestsPerDay), stretch: 1},
 		polls:  map[string]store.RoomPoll{}, unsaved: map[string]int64{},
+		answers: make(chan struct{}, answerSlots(in.MaxInFlight)),
 	}
 	s.disp = &dispatcher{api: a, maxInFlight: in.MaxInFlight, batching: !opts.Tuning.NoBatch, admit: s.admit}
 	for _, spec := range opts.Rooms {

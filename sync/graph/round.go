@@ -60,6 +60,10 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 		s.failed(ctx, r, *f, 0)
 		return
 	}
+	if !s.takeAnswerSlot(ctx) {
+		return
+	}
+	defer s.freeAnswerSlot()
 	s.mu.Lock()
 	if r.round == nil {
 		r.round = s.newRound(r, s.clk.Now())
@@ -335,15 +339,15 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 						continue
 					}
 				}
-				d = fillOccurrence(m, it.doc)
+				d = fillOccurrence(m, it.document())
 			case had && !rd.full:
 				old, err := parseDoc(prev)
 				if err != nil {
 					old = doc{}
 				}
-				d = mergeUpdate(old, it.doc)
+				d = mergeUpdate(old, it.document())
 			default:
-				d = withoutNulls(it.doc)
+				d = withoutNulls(it.document())
 			}
 			if !had {
 				prev = nil
