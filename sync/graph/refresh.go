@@ -8,6 +8,7 @@ import (
 	"github.com/otj-edge/otj-edge/sync/calendar"
 	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/exchange"
+	"github.com/otj-edge/otj-edge/sync/source/poll"
 )
 
 // After a round that changed something: the room's meeting times for the scheduler and its
@@ -30,7 +31,7 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 	s.mu.Lock()
 	r.spans = spans
 	// The day's plan depends on the meeting times: redo it soon.
-	s.budget.nextPlan = minTime(s.budget.nextPlan, now.Add(5*time.Second))
+	s.budget.nextPlan = poll.Replan(now, s.budget.nextPlan)
 	s.mu.Unlock()
 	var events []calendar.Event
 	// Summaries, not Events: the diagnosis reads neither attendees nor locations, nor a body
@@ -92,11 +93,4 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 	for _, f := range fresh {
 		s.log.Warn("room calendar processing needs attention", "room", mailbox, "flag", f.Flag, "fix", f.Fix)
 	}
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
 }

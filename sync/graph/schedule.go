@@ -98,16 +98,16 @@ func (s *Syncer) plan(now time.Time) {
 	hot, stretch := fitPlan(full, lean, available, float64(b.limit-b.used))
 
 	tomorrow := now.Add(24 * time.Hour)
-	hot24, stretch24 := fitPlan(s.pollCost(now, tomorrow, true), s.pollCost(now, tomorrow, false),
-		budgetHeadroom*float64(b.limit)-rooms*perRoomOverhead, float64(b.limit))
+	full24, lean24 := s.pollCost(now, tomorrow, true), s.pollCost(now, tomorrow, false)
+	hot24, stretch24 := fitPlan(full24, lean24, budgetHeadroom*float64(b.limit)-rooms*perRoomOverhead, float64(b.limit))
 	b.runningHot, b.stretch = hot && hot24, max(stretch, stretch24)
 
-	today := lean
+	today, day := lean, lean24
 	if b.runningHot {
-		today = full
+		today, day = full, full24
 	}
 	b.projectedToday = b.used + int64(today/b.stretch+overheadToday)
-	b.projected24h = int64(s.pollCost(now, tomorrow, b.runningHot)/b.stretch + rooms*perRoomOverhead)
+	b.projected24h = int64(day/b.stretch + rooms*perRoomOverhead)
 	b.nextPlan = now.Add(time.Minute)
 }
 

@@ -152,10 +152,17 @@ func Earliest(due time.Time, also ...time.Time) time.Time {
 	return due
 }
 
-// Replan is when the budget is planned again after a room's meeting times changed: within 5
-// seconds, or sooner when already due.
+// ReplanAfterChange is how soon the budget is planned again after a room's meeting times
+// changed. A plan walks every room's meeting times several times (today's and the next 24 h's
+// costs, hot and lean): at 1,000 rooms in business hours, when some room's times change every
+// few seconds, planning within 5 s of each change was about 5 % of the agent's steady CPU. The
+// plan only sets how far the intervals stretch, and a day's budget does not move in 30 s.
+const ReplanAfterChange = 30 * time.Second
+
+// Replan is when the budget is planned again after a room's meeting times changed: within
+// ReplanAfterChange, or sooner when already due.
 func Replan(now, next time.Time) time.Time {
-	if soon := now.Add(5 * time.Second); soon.Before(next) {
+	if soon := now.Add(ReplanAfterChange); soon.Before(next) {
 		return soon
 	}
 	return next

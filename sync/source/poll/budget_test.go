@@ -106,6 +106,6 @@ func TestEarliestBringsAPollForwardButNeverToZero(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	assert.Equal(t, t0, Earliest(t0, time.Time{}, t0.Add(time.Minute)))
 	assert.Equal(t, t0.Add(-time.Minute), Earliest(t0, t0.Add(-time.Minute), time.Time{}))
-	assert.Equal(t, t0.Add(5*time.Second), Replan(t0, t0.Add(time.Minute)))
+	assert.Equal(t, t0.Add(30*time.Second), Replan(t0, t0.Add(time.Minute)))
 	assert.Equal(t, t0.Add(time.Second), Replan(t0, t0.Add(time.Second)), "a sooner plan stays")
 }
