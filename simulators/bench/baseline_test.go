@@ -72,3 +72,39 @@ func TestBaselineRatiosAndTargets(t *testing.T) {
 	targets(&rep)
 	assert.False(t, met("cold_sync_below_naive"), "slower than the fair baseline")
 }
+
+// TestGraphDayTarget: issue 22's request target is judged on the day (the syncer's plan and a
+// simulated day's count, both ≤ 1,000,000), not on a busy-hours window's rate; either missing
+// leaves it unjudged, and either over the line fails it.
+func TestGraphDayTarget(t *testing.T) {
+	t.Cleanup(func() { edgeAtRooms = nil })
+	cases := []struct {
+		name    string
+		plan    int64
+		counted any // the coldsync figure, or nil when that scenario did not run
+		value   *float64
+		met     *bool
+	}{
+		{"both under", 922_479, int64(915_440), ptr(922_479.0), ptr(true)},
+		{"count over", 922_479, int64(1_040_000), ptr(1_040_000.0), ptr(false)},
+		{"plan over", 1_200_000, int64(915_440), ptr(1_200_000.0), ptr(false)},
+		{"no simulated day", 922_479, nil, ptr(922_479.0), nil},
+		{"no plan", 0, int64(915_440), ptr(915_440.0), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			edgeAtRooms = &Run{AgentProjectedPerDay: c.plan}
+			rep := Report{Figures: map[string]any{"projected_graph_requests_per_day": int64(2_193_904)}}
+			if c.counted != nil {
+				rep.Figures["graph_sync_projected_requests_per_day"] = c.counted
+			}
+			targets(&rep)
+			tg := rep.Targets["graph_requests_per_day"]
+			assert.Equal(t, c.value, tg.Value)
+			assert.Equal(t, c.met, tg.Met)
+			if w := rep.Targets["projected_graph_requests_per_day"]; assert.NotNil(t, w.Met) {
+				assert.False(t, *w.Met, "the busy-hours window rate is judged on its own")
+			}
+		})
+	}
+}

@@ -248,7 +248,8 @@ func targets(rep *Report) {
 	add("cold_sync_seconds", "≤ 15 s: 1,000 rooms × ~40 events, every room synced and every codec pushed", 15, true, note)
 	add("p95_hot_change_seconds", "p95 ≤ 10 s: a change to a meeting starting within 30 min reaches the codec", 10, true, note)
 	add("p95_cold_change_seconds", "p95 ≤ 120 s: any other change reaches the codec", 120, true, note)
-	add("projected_graph_requests_per_day", "≤ 1,000,000 Graph requests per 24 h for 1,000 rooms", 1e6, true, note)
+	add("projected_graph_requests_per_day", "≤ 1,000,000 Graph requests per 24 h for 1,000 rooms, at the steady window's rate "+
+		"(a busy-hours reference; graph_requests_per_day is the day's)", 1e6, true, note)
 	add("peak_rss_mb", "≤ 80 MB RSS with 1,000 rooms, 1,000 codecs, 100 Poly endpoints (peak, VmHWM)", 80, true, note)
 	add("steady_rss_mb", "≤ 64 MB RSS at steady state (mean over the steady window)", 64, true, note)
 	add("steady_cpu_percent", "≤ 5 % of one core at steady state", 5, true, note)
@@ -270,6 +271,7 @@ func targets(rep *Report) {
 			"busy hours projects more than a day uses; "+plan+day)
 		rep.Targets["projected_graph_requests_per_day"] = t
 	}
+	graphDayTarget(rep, fig)
 	if edgeAtRooms != nil {
 		h, c := edgeAtRooms.HotChanges, edgeAtRooms.ColdChanges
 		for key, s := range map[string]ChangeStats{"p95_hot_change_seconds": h, "p95_cold_change_seconds": c} {
@@ -279,6 +281,36 @@ func targets(rep *Report) {
 			}
 		}
 	}
+}
+
+// graphDayTarget is issue 22's request target as the issue states it: the Graph requests of a
+// day, both as the syncer plans them (its projection for the next 24 h in the headline run) and
+// as graphsim counts them over a simulated day (the coldsync scenario, virtual time), each
+// ≤ 1,000,000 at 1,000 rooms. The value is the larger of the two; unmet or unknown when either
+// is missing.
+func graphDayTarget(rep *Report, fig func(string) (float64, bool)) {
+	t := Target{Target: "≤ 1,000,000 Graph requests a day for 1,000 rooms, planned (the syncer's 24-h projection) and " +
+		"counted over a simulated day (coldsync)"}
+	var plan float64
+	if edgeAtRooms != nil && edgeAtRooms.AgentProjectedPerDay > 0 {
+		plan = float64(edgeAtRooms.AgentProjectedPerDay)
+		t.Note = fmt.Sprintf("planned %d", edgeAtRooms.AgentProjectedPerDay)
+	} else {
+		t.Note = "no plan read from the agent in this run"
+	}
+	counted, ok := fig("graph_sync_projected_requests_per_day")
+	if ok {
+		t.Note = joinNote(t.Note, fmt.Sprintf("counted %.0f over a simulated day", counted))
+	} else {
+		t.Note = joinNote(t.Note, "the coldsync scenario's simulated day was not run")
+	}
+	if plan > 0 || ok {
+		t.Value = ptr(max(plan, counted))
+	}
+	if plan > 0 && ok {
+		t.Met = ptr(plan <= 1e6 && counted <= 1e6)
+	}
+	rep.Targets["graph_requests_per_day"] = t
 }
 
 func joinNote(a, b string) string {

@@ -255,7 +255,7 @@ func webexTargets(rep *Report) {
 		}
 		if l := r.HotChanges.P95; l != nil && w.P95BehindLAN != nil {
 			t.Note = joinNote(t.Note, fmt.Sprintf("the LAN codecs' hot p95 in the same run was %.1f s and the Webex device was p95 %.1f s "+
-				"behind the LAN codec of its room: the calendar source's delay (Graph polling: hot rooms every 15 s) is common to both",
+				"behind the LAN codec of its room: the calendar source's delay (Graph: polls and the change probe) is common to both",
 				*l, *w.P95BehindLAN))
 		}
 	} else {
