@@ -395,6 +395,12 @@ func (a *api) send(ctx context.Context, spec reqSpec) result {
 		return result{err: err, retryAfter: -1}
 	}
 	adapter, gen := a.current()
+	return a.sendBytes(ctx, adapter, gen, ri)
+}
+
+// sendBytes sends a request through the adapter of generation gen and returns Graph's answer
+// as bytes, or the error mapped to a result (polls and the change probe alike).
+func (a *api) sendBytes(ctx context.Context, adapter *msgraphsdk.GraphRequestAdapter, gen int, ri *abstractions.RequestInformation) result {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	v, err := adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)

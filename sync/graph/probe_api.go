@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"time"
 
@@ -97,14 +96,5 @@ func (a *api) getSchedule(ctx context.Context, url string, schedules []string, s
 	ri.Headers.TryAdd("Accept", "application/json")
 	ri.Headers.Add("Prefer", `outlook.timezone="UTC"`)
 	ri.SetStreamContentAndContentType(body, "application/json")
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	v, err := adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
-	if err != nil {
-		r := a.errorResult(err)
-		r.gen, r.account = gen, a.account()
-		return r
-	}
-	out, _ := v.([]byte)
-	return result{status: http.StatusOK, body: out, retryAfter: -1, sent: true, gen: gen, account: a.account()}
+	return a.sendBytes(ctx, adapter, gen, ri)
 }
