@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,7 +27,12 @@ func TestWebexScaleSmoke(t *testing.T) {
 
 	const rooms = 20
 	o := scaleOptions{source: "graph", rooms: rooms, meetings: 20, latency: 100 * time.Millisecond, window: 16 * time.Second,
-		settle: time.Second, changes: 2, changeLimit: 40 * time.Second, coldLimit: 2 * time.Minute}
+		settle: time.Second, changes: 2, coldLimit: 2 * time.Minute,
+		// As make bench runs: rooms share subjects, so the change probe finds the subject edit
+		// too. The limit is generous because the settle is short: an edit made before the
+		// probe's first look at its room waits for the room's own poll (20 s while probed),
+		// which -race on a loaded 2-core CI machine can stretch past 40 s (it did once).
+		freeBusy: graphsim.FreeBusyLimitedDetails, changeLimit: 2 * time.Minute}
 	r, err := scaleRun(ctx, bins, o, "otj-edge", rooms)
 	require.NoError(t, err)
 	require.NotNil(t, r.Webex, "otj-sim ran Webex devices")
@@ -37,7 +43,9 @@ func TestWebexScaleSmoke(t *testing.T) {
 	require.NotNil(t, w.HotChanges.P95)
 	assert.LessOrEqual(t, *w.HotChanges.P95, o.changeLimit.Seconds())
 	require.NotNil(t, w.P95BehindLAN, "the rooms' LAN codecs took the same edits")
-	assert.Less(t, *w.P95BehindLAN, 10.0, "the Webex device follows the LAN codec of its room closely")
+	// The lowered rate limit makes webexsim answer 429s with a Retry-After the device waits out,
+	// so it may lag its room's LAN codec by that wait (7.7 s seen under -race), not by a poll.
+	assert.Less(t, *w.P95BehindLAN, 30.0, "the Webex device follows the LAN codec of its room, within a Retry-After")
 	assert.Positive(t, w.RateLimited, "the lowered limit answered 429s")
 	assert.Zero(t, w.Violations, "no request inside a Retry-After")
 	assert.Zero(t, w.StaleRefreshes)
