@@ -215,6 +215,16 @@ func (st *site) codecBookings(ctx context.Context, name string) ([]ciscosim.Book
 	return p.Bookings, err
 }
 
+// codecPutCounts reads how many Puts each ciscosim codec has received (Webex devices are not
+// in it).
+func (st *site) codecPutCounts(ctx context.Context) (map[string]int, error) {
+	var n map[string]int
+	if err := harness.GetJSON(ctx, st.ciscoAdmin+"/codecs/puts", &n); err != nil {
+		return nil, fmt.Errorf("read ciscosim's Put counts: %w", err)
+	}
+	return n, nil
+}
+
 // codecPuts reads every Put a codec received.
 func (st *site) codecPuts(ctx context.Context, name string) ([]ciscosim.PutRecord, error) {
 	var p struct {

@@ -12,6 +12,7 @@ import (
 // AdminHandler is the fleet's admin API (plain HTTP, JSON; simulators/README.md):
 //
 //	GET  /codecs                          every codec: name, url, profile, fingerprint, up
+//	GET  /codecs/puts                     every codec's count of Puts received: {"name": n, …}
 //	GET  /codecs/{name}/bookings          current bookings, in the Bookings Put JSON form
 //	GET  /codecs/{name}/puts              every Put received, with times
 //	GET  /codecs/{name}/stats             handshakes by status, connections, requests, puts
@@ -35,6 +36,15 @@ func (f *Fleet) AdminHandler() http.Handler {
 			out = append(out, map[string]any{
 				"name": c.Name(), "url": c.URL(), "profile": c.Profile().Name, "fingerprint": c.Fingerprint(), "up": c.Up(),
 			})
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+	// One answer for the whole fleet, so an observer (make bench's cold start) can read only the
+	// codecs that received a Put since it last looked instead of every codec's bookings.
+	mux.HandleFunc("GET /codecs/puts", func(w http.ResponseWriter, _ *http.Request) {
+		out := map[string]int{}
+		for _, c := range f.Codecs() {
+			out[c.Name()] = c.PutCount()
 		}
 		writeJSON(w, http.StatusOK, out)
 	})

@@ -196,6 +196,13 @@ func (c *Codec) Puts() []PutRecord {
 	return append([]PutRecord(nil), c.puts...)
 }
 
+// PutCount is how many Bookings Puts the codec has received (accepted or not, any source).
+func (c *Codec) PutCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.puts)
+}
+
 // PutSignal returns a channel closed at the next Bookings Put received (accepted or not).
 func (c *Codec) PutSignal() <-chan struct{} {
 	c.mu.Lock()

@@ -699,9 +699,15 @@ func TestAdminAPI(t *testing.T) {
 	require.Len(t, puts, 1)
 	assert.Equal(t, t0.Format(time.RFC3339), puts[0].(map[string]any)["at"])
 
+	code, out = do("GET", "/codecs/puts", "")
+	require.Equal(t, 200, code)
+	assert.Equal(t, map[string]any{"codec-1": float64(1)}, out, "the fleet's Put counts")
+
 	code, out = do("POST", "/codecs/codec-1/foreign-put", putBody(t, booking("tms-1", t0.Add(time.Hour), 30, nil)))
 	require.Equal(t, 200, code, out)
 	assert.Equal(t, "tms-1", c.Bookings()[0].Id)
+	_, out = do("GET", "/codecs/puts", "")
+	assert.Equal(t, map[string]any{"codec-1": float64(2)}, out, "another system's Put counts too")
 	assert.Equal(t, "admin", c.Puts()[1].Source)
 
 	code, out = do("POST", "/codecs/codec-1/faults", `{"delay_ms": 20, "reorder": true}`)
