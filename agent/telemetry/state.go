@@ -3,6 +3,7 @@ package telemetry
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -39,15 +40,15 @@ type stateLoop struct {
 	allRooms     bool // rebuild every room (connect, refresh)
 	roomsForce   bool // publish without waiting for RoomMinInterval
 	lastRoomsAt  time.Time
-	roomKeys     map[string]string    // content published per room (without timestamps)
-	roomAt       map[string]time.Time // when each room was last published
-	retained     map[string]bool      // rooms with a retained state on the broker
-	endpointRoom map[string]string    // endpoint name → room, to map endpoint notices
-	migration    migrationState       // the retained migration topic (migration.go)
+	roomKeys     map[string]roomDigest // digest of the content published per room (without timestamps)
+	roomAt       map[string]time.Time  // when each room was last published
+	retained     map[string]bool       // rooms with a retained state on the broker
+	endpointRoom map[string]string     // endpoint name → room, to map endpoint notices
+	migration    migrationState        // the retained migration topic (migration.go)
 }
 
 func (t *Telemetry) stateLoop(ctx context.Context) {
-	s := &stateLoop{t: t, dirtyRooms: map[string]bool{}, roomKeys: map[string]string{}, roomAt: map[string]time.Time{},
+	s := &stateLoop{t: t, dirtyRooms: map[string]bool{}, roomKeys: map[string]roomDigest{}, roomAt: map[string]time.Time{},
 		retained: map[string]bool{}, endpointRoom: map[string]string{}}
 	if rooms, err := t.store.RetainedRooms(ctx); err != nil {
 		t.log.Warn("read the rooms published before", "err", err)
@@ -344,7 +345,7 @@ func (s *stateLoop) publishRooms(ctx context.Context, now time.Time) error {
 	dayEnd := dayStart.AddDate(0, 0, 1)
 	type pending struct {
 		room    string
-		key     string
+		key     roomDigest
 		payload []byte
 	}
 	var batch []pending
@@ -362,18 +363,19 @@ func (s *stateLoop) publishRooms(ctx context.Context, now time.Time) error {
 			return keep(err)
 		}
 		state := buildRoomState(rs, day, byRoom[name], now)
-		key, err := json.Marshal(roomContent(state))
+		content, err := json.Marshal(roomContent(state))
 		if err != nil {
 			return keep(err)
 		}
-		if !force && string(key) == s.roomKeys[name] && now.Sub(s.roomAt[name]) < t.opts.Timing.RoomRefresh {
+		key := digestRoom(content)
+		if prev, ok := s.roomKeys[name]; !force && ok && key == prev && now.Sub(s.roomAt[name]) < t.opts.Timing.RoomRefresh {
 			continue
 		}
 		payload, err := json.Marshal(state)
 		if err != nil {
 			return keep(err)
 		}
-		batch = append(batch, pending{room: name, key: string(key), payload: payload})
+		batch = append(batch, pending{room: name, key: key, payload: payload})
 	}
 
 	// Record a room as retained before its state is published (write-ahead): if the agent
@@ -432,6 +434,13 @@ func (s *stateLoop) publishRooms(ctx context.Context, now time.Time) error {
 	}
 	return firstErr
 }
+
+// roomDigest stands for a room's published content (roomContent's JSON). Only what the next
+// publish compares is kept: at 1,000 rooms the documents themselves held ~3 MB for as long as
+// the agent ran, the digests 32 KB.
+type roomDigest [sha256.Size]byte
+
+func digestRoom(content []byte) roomDigest { return sha256.Sum256(content) }
 
 // saveRetained records which rooms have a retained state on the broker.
 func (s *stateLoop) saveRetained(ctx context.Context) {

@@ -26,8 +26,7 @@ func (s *Server) api(fn func(r *http.Request) (any, error)) http.HandlerFunc {
 }
 
 func (s *Server) apiStatus(r *http.Request) (any, error) {
-	st, _, err := s.status(r.Context(), s.reader())
-	return st, err
+	return s.summary(r.Context(), s.reader())
 }
 
 func (s *Server) apiHealth(*http.Request) (any, error) {

@@ -180,7 +180,7 @@ func (f *fakeAgent) Reload(context.Context) error {
 }
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	cfg    *config.Config
 	store  *store.Store
@@ -197,7 +197,7 @@ type fixtureOpts struct {
 	outage      bool // the outage site (outageConfig, seedOutage) instead of the three rooms
 }
 
-func newFixture(t *testing.T, o fixtureOpts) *fixture {
+func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	yaml := fixtureConfig

@@ -237,8 +237,8 @@ func (s *Server) fillLayout(r *http.Request, p *page) {
 	p.SignIn = s.hasSignIns()
 	if p.Age.Text == "" {
 		rd := s.reader()
-		if rooms, err := rd.Rooms(r.Context()); err == nil {
-			p.Age = rd.DataAge(rooms)
+		if age, err := rd.StoredDataAge(r.Context()); err == nil {
+			p.Age = age
 		} else {
 			p.Age = DataAge{Text: "calendar data age unknown: " + err.Error(), Stale: true}
 		}

@@ -308,17 +308,37 @@ func (r *Reader) Events(ctx context.Context, f store.EventFilter) ([]Event, erro
 
 // DataAge sums up how old the rooms' calendar data is.
 func (r *Reader) DataAge(rooms []Room) DataAge {
-	d := DataAge{Rooms: len(rooms), StaleAfterS: int64(r.staleAfter() / time.Second)}
-	for _, rm := range rooms {
-		if rm.LastSuccess.IsZero() {
+	return r.dataAge(len(rooms), func(i int) time.Time { return rooms[i].LastSuccess })
+}
+
+// StoredDataAge is DataAge read from the store's room rows alone: the status API and the
+// pages' header need only each room's last success, not the rooms' agendas and devices.
+func (r *Reader) StoredDataAge(ctx context.Context) (DataAge, error) {
+	states, err := r.Store.Rooms(ctx)
+	if err != nil {
+		return DataAge{}, err
+	}
+	return r.roomStatesAge(states), nil
+}
+
+func (r *Reader) roomStatesAge(states []store.RoomState) DataAge {
+	return r.dataAge(len(states), func(i int) time.Time { return states[i].LastSuccess })
+}
+
+// dataAge sums up n rooms whose last successful syncs lastSuccess gives.
+func (r *Reader) dataAge(n int, lastSuccess func(i int) time.Time) DataAge {
+	d := DataAge{Rooms: n, StaleAfterS: int64(r.staleAfter() / time.Second)}
+	for i := range n {
+		last := lastSuccess(i)
+		if last.IsZero() {
 			continue // waiting for its first sync: no data to be stale
 		}
-		if r.Now.Sub(rm.LastSuccess) > r.staleAfter() {
+		if r.Now.Sub(last) > r.staleAfter() {
 			d.StaleRooms++
 		}
 		d.Synced++
-		if rm.LastSuccess.After(d.Newest) {
-			d.Newest = rm.LastSuccess
+		if last.After(d.Newest) {
+			d.Newest = last
 		}
 	}
 	switch {

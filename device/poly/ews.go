@@ -320,10 +320,10 @@ func (c *call) writeItem(w *xmlWriter, it *item, sh shape) {
 		w.leaf("t:IsCancelled", "false")
 	}
 	if has["calendar:IsRecurring"] {
-		w.leaf("t:IsRecurring", strconv.FormatBool(m.SeriesMasterID != ""))
+		w.leaf("t:IsRecurring", strconv.FormatBool(m.Recurring))
 	}
 	if has["calendar:CalendarItemType"] {
-		w.leaf("t:CalendarItemType", pick(m.SeriesMasterID != "", "Occurrence", "Single"))
+		w.leaf("t:CalendarItemType", pick(m.Recurring, "Occurrence", "Single"))
 	}
 	if has["calendar:MyResponseType"] {
 		w.leaf("t:MyResponseType", pick(m.Tentative, "Tentative", "Accept"))

@@ -114,10 +114,7 @@ func (s *Service) polled(ctx context.Context, a *account, now time.Time, waiting
 	// While the room waits for its first sync the endpoint's calendar is OFFLINE by our own
 	// answer: an early REST check would only find that again.
 	if r := s.rest[a.Name]; r != nil && r.Calendar != "" && r.Calendar != "ONLINE" && !waiting {
-		select {
-		case s.restWake[a.Name] <- struct{}{}:
-		default:
-		}
+		s.wakeREST(a)
 	}
 	s.pollMu.Unlock()
 

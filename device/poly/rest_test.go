@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/agent/secret"
 	"github.com/otj-edge/otj-edge/device/pin"
@@ -42,6 +43,29 @@ func waitRow(t *testing.T, st *store.Store, sub *store.Sub, name string, ok func
 			sub.Take()
 		case <-deadline:
 			t.Fatalf("endpoint %s never reached the expected state; last: %+v", name, row)
+		}
+	}
+}
+
+// waitREST returns once the REST scheduler has no check running and no wake to take, and waits
+// on its timer beside the monitor: only then may the clock move.
+func waitREST(t *testing.T, clk *clock.Fake, svc *Service) {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		created := clk.TimerCreated()
+		idle, quiet := svc.restBusy.idle()
+		if idle && clk.Timers() >= 2 {
+			return
+		}
+		if quiet == nil {
+			quiet = make(chan struct{})
+		}
+		select {
+		case <-created:
+		case <-quiet:
+		case <-deadline:
+			t.Fatalf("the REST scheduler did not settle (%d timers)", clk.Timers())
 		}
 	}
 }
@@ -78,7 +102,7 @@ func TestRESTHealth(t *testing.T) {
 	f.opts.Endpoints[1].AdminUsername, f.opts.Endpoints[1].AdminPassword = "admin", secret.New("not-the-password")
 	sub := f.st.Subscribe(store.TopicEndpoints)
 	defer sub.Close()
-	f.start()
+	svc := f.start()
 
 	// First check, before the endpoint has polled: it reports its calendar as CONNECTING.
 	row := waitRow(t, f.st, sub, "poly-a", func(e store.EndpointState) bool { return e.Product != "" })
@@ -98,10 +122,8 @@ func TestRESTHealth(t *testing.T) {
 
 	// The endpoint polls while its calendar was last seen offline: it is checked again early
 	// (after restRecheckMin, not restEvery), reports ONLINE, and health is fine.
-	rearmed := f.clk.TimerCreated()
 	require.NoError(t, a.PollNow(t.Context()))
-	<-rearmed // poly-a's REST loop woke and sleeps restRecheckMin
-	waitTimer(t, f.clk, 3)
+	waitREST(t, f.clk, svc) // poly-a's check is due restRecheckMin from the poll
 	f.clk.Advance(restRecheckMin)
 	row = waitRow(t, f.st, sub, "poly-a", func(e store.EndpointState) bool { return restOf(t, e).Calendar == "ONLINE" })
 	assert.Empty(t, restOf(t, row).Error)
@@ -112,7 +134,7 @@ func TestRESTHealth(t *testing.T) {
 	// A wrong calendar password on the device shows up both ways: its own status and ours.
 	a.SetFaults(polysim.Faults{WrongPassword: true})
 	require.Error(t, a.PollNow(t.Context()))
-	waitTimer(t, f.clk, 3)
+	waitREST(t, f.clk, svc)
 	f.clk.Advance(restEvery)
 	row = waitRow(t, f.st, sub, "poly-a", func(e store.EndpointState) bool { return restOf(t, e).Calendar == "ERR_AUTHENTICATION" })
 	assert.Equal(t, store.EndpointAuthFailed, row.State)
@@ -124,7 +146,7 @@ func TestRESTHealth(t *testing.T) {
 	// kept for `otj-edge endpoints trust`, the fix in the detail.
 	pinned := row.CertSHA256
 	require.NoError(t, a.Reboot())
-	waitTimer(t, f.clk, 3)
+	waitREST(t, f.clk, svc)
 	f.clk.Advance(restEvery)
 	row = waitRow(t, f.st, sub, "poly-a", func(e store.EndpointState) bool { return e.SeenSHA256 != "" })
 	fresh := a.RESTCertificate()
@@ -149,7 +171,7 @@ func TestRESTHealth(t *testing.T) {
 	// running loop reads the pin again within CertRecheck and checks at once with it.
 	_, err = f.st.TrustSeenCertificate(t.Context(), "poly-a")
 	require.NoError(t, err)
-	waitTimer(t, f.clk, 3)
+	waitREST(t, f.clk, svc)
 	f.clk.Advance(30 * time.Second)
 	row = waitRow(t, f.st, sub, "poly-a", func(e store.EndpointState) bool { return e.State == store.EndpointUp })
 	assert.Equal(t, hex.EncodeToString(sum[:]), row.CertSHA256, "the accepted certificate is the pin")

@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/device/pin"
 	"github.com/otj-edge/otj-edge/store"
 )
 
-// The REST health loop of each endpoint with an address, and what a check's result does to
-// the endpoint's row. The certificate is handled as the Cisco driver does (package pin): pinned
+// The REST health checks of each endpoint with an address (scheduled in restsched.go), and
+// what a check's result does to the endpoint's row. The certificate is handled as the Cisco driver does (package pin): pinned
 // on first use; a changed one is refused before the login is sent, the row goes to
 // cert_changed with the presented fingerprint, and `otj-edge endpoints trust` makes it the pin,
-// which the loop reads again every CertRecheck while it refuses one.
+// which is read again every CertRecheck while the endpoint's certificate is refused.
 
 // restRecheckMin is the least time between two REST checks of one endpoint.
 const restRecheckMin = 20 * time.Second
@@ -28,58 +27,33 @@ func (s *Service) storedPin(ctx context.Context, a *account) string {
 	return e.CertSHA256
 }
 
-// restLoop checks one endpoint's REST health now and every RESTEvery until ctx ends, and
-// early (at most every restRecheckMin) when wake says the endpoint polls while its calendar
-// was last seen offline.
-func (s *Service) restLoop(ctx context.Context, a *account, wake <-chan struct{}) {
-	c, err := newRESTClient(a, s.storedPin(ctx, a))
-	if err != nil {
-		s.setREST(ctx, a, nil, restStatus{Checked: s.clock.Now(), Error: err.Error()})
-		return
-	}
-	for {
-		c.usePin(s.storedPin(ctx, a))
-		cctx, cancel := context.WithTimeout(ctx, 2*restTimeout)
-		st := c.check(cctx)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		st.Checked = s.clock.Now()
-		s.setREST(ctx, a, c, st)
-		if !s.restWait(ctx, a, c, wake, st.changed != nil) {
-			return
+// restCheck runs one REST check of a with c (c nil: the first, which makes the client) and
+// records it. It returns the client to check with next time (nil: none, the address is
+// unusable) and whether the check met a refused certificate.
+func (s *Service) restCheck(ctx context.Context, a *account, c *restClient) (*restClient, bool) {
+	if c == nil {
+		var err error
+		if c, err = newRESTClient(a, s.storedPin(ctx, a)); err != nil {
+			s.setREST(ctx, a, nil, restStatus{Checked: s.clock.Now(), Error: err.Error()})
+			return nil, false
 		}
 	}
+	c.usePin(s.storedPin(ctx, a))
+	cctx, cancel := context.WithTimeout(ctx, 2*restTimeout)
+	st := c.check(cctx)
+	cancel()
+	if ctx.Err() != nil {
+		return c, false
+	}
+	st.Checked = s.clock.Now()
+	s.setREST(ctx, a, c, st)
+	return c, st.changed != nil
 }
 
-// restWait waits for the next check: RESTEvery, or restRecheckMin after wake. While the
-// endpoint's certificate is refused it reads the stored pin every CertRecheck and ends the
-// wait once an operator has accepted a certificate. False when ctx ended.
-func (s *Service) restWait(ctx context.Context, a *account, c *restClient, wake <-chan struct{}, refused bool) bool {
-	next := s.clock.Now().Add(s.opts.RESTEvery)
-	for {
-		d := next.Sub(s.clock.Now())
-		if refused {
-			d = min(d, s.opts.CertRecheck)
-		}
-		t := s.clock.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-wake:
-			t.Stop()
-			return clock.Sleep(s.clock, restRecheckMin, ctx.Done())
-		case <-t.C():
-		}
-		if !s.clock.Now().Before(next) {
-			return true
-		}
-		if refused && !c.fixed && s.storedPin(ctx, a) != c.ver.Pin() {
-			return true
-		}
-	}
+// pinAccepted reports whether an operator has accepted another certificate for a since c
+// refused one (`otj-edge endpoints trust` from another process).
+func (s *Service) pinAccepted(ctx context.Context, a *account, c *restClient) bool {
+	return !c.fixed && s.storedPin(ctx, a) != c.ver.Pin()
 }
 
 // setREST records a REST health result: the endpoint row (model, firmware, pin, data), health,

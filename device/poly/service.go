@@ -84,10 +84,12 @@ type Service struct {
 	pollMu sync.Mutex
 	polls  map[string]*pollState
 	rest   map[string]*restStatus
-	// restWake asks an endpoint's REST health loop for an early check: the endpoint polls us
-	// while its last REST check said its calendar was not online (it was checked before the
+	// restWake asks for an early REST check of an endpoint (restsched.go): the endpoint polls
+	// us while its last REST check said its calendar was not online (it was checked before the
 	// agent served it, say), so the alarm clears at the next poll instead of minutes later.
-	restWake map[string]chan struct{}
+	restWake map[string]bool
+	restKick chan struct{} // the REST scheduler has a wake to take
+	restBusy busy          // wakes and checks the scheduler has not finished with (tests)
 
 	limits connLimits // defaultConnLimits; tests shrink them
 
@@ -134,7 +136,7 @@ func NewService(opts Options) (*Service, error) {
 		opts: opts, log: opts.Logger, clock: opts.Clock, health: opts.Health, st: opts.Store,
 		accts: newAccounts(opts.Endpoints), folderRooms: map[string]string{},
 		thr: newThrottle(), capture: newCapturer(), gate: newSyncGate(opts.Store),
-		polls: map[string]*pollState{}, rest: map[string]*restStatus{}, ready: make(chan struct{}),
+		polls: map[string]*pollState{}, rest: map[string]*restStatus{}, ready: make(chan struct{}), restKick: make(chan struct{}, 1),
 		limits: defaultConnLimits,
 	}
 	seenUser := map[string]string{}
@@ -229,18 +231,17 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 	wg.Go(func() { s.monitor(wctx) })
-	s.pollMu.Lock()
-	s.restWake = map[string]chan struct{}{}
+	var checked []*account
 	for _, a := range s.list {
 		if a.Address != "" && a.AdminUsername != "" {
-			s.restWake[a.Name] = make(chan struct{}, 1)
+			checked = append(checked, a)
 		}
 	}
+	s.pollMu.Lock()
+	s.restWake = map[string]bool{}
 	s.pollMu.Unlock()
-	for _, a := range s.list {
-		if wake := s.restWake[a.Name]; wake != nil {
-			wg.Go(func() { s.restLoop(wctx, a, wake) })
-		}
+	if len(checked) > 0 {
+		wg.Go(func() { s.restSchedule(wctx, checked) })
 	}
 
 	errc := make(chan error, 1)

@@ -15,11 +15,11 @@ import (
 	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
-// One goroutine per endpoint: it owns the endpoint's state and decides when to push. Changes
-// of the room's meetings are coalesced (Debounce quiet time, MaxDebounce at most), so a busy
-// calendar makes one command per burst; a push is also due on a status round that finds the
-// device back online, on the safety timer, just after local midnight, and when a refusal or a
-// Retry-After has been waited out.
+// Each endpoint's steps decide when to push; the manager's scheduler (sched.go) runs them, one
+// at a time per endpoint. Changes of the room's meetings are coalesced (Debounce quiet time,
+// MaxDebounce at most), so a busy calendar makes one command per burst; a push is also due on a
+// status round that finds the device back online, on the safety timer, just after local
+// midnight, and when a refusal or a Retry-After has been waited out.
 
 type request struct {
 	reply chan device.Result
@@ -40,9 +40,8 @@ type dev struct {
 	log  *slog.Logger
 	comp string
 
-	wake chan struct{}
-
 	mu          sync.Mutex // guards what other goroutines hand over, and state/online
+	woken       bool       // a wake the scheduler has not taken yet
 	dirtyAt     time.Time  // first change of the burst not pushed yet (zero: none)
 	lastChange  time.Time
 	reqs        []request
@@ -51,7 +50,8 @@ type dev struct {
 	online      bool
 	workspaceID string // poller's cache
 
-	// Owned by run.
+	// Owned by the step running (the scheduler runs one step of an endpoint at a time, and
+	// reads nextDeadline only between steps).
 	resolved    bool
 	device      Device
 	resolveErr  error
@@ -83,19 +83,35 @@ type dev struct {
 }
 
 func newDev(m *Manager, c *conn, ep Endpoint) *dev {
-	return &dev{m: m, c: c, ep: ep, comp: "webex/" + ep.Name, wake: make(chan struct{}, 1),
+	return &dev{m: m, c: c, ep: ep, comp: "webex/" + ep.Name,
 		log: m.log.With("endpoint", ep.Name, "room", ep.Room, "webex", ep.Connection), state: store.EndpointUnknown}
 }
 
 func (d *dev) clk() clock.Clock { return d.m.opts.Clock }
 
+// kick asks the scheduler for a step of this endpoint soon.
 func (d *dev) kick() {
-	d.m.busy.add(1)
-	select {
-	case d.wake <- struct{}{}:
-	default:
-		d.m.busy.add(-1) // one wake is pending already
+	d.mu.Lock()
+	pending := d.woken
+	d.woken = true
+	d.mu.Unlock()
+	if pending {
+		return // one wake is pending already
 	}
+	d.m.busy.add(1) // until the scheduler has run the step and armed its next deadline
+	select {
+	case d.m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeWake reports (and clears) a pending wake.
+func (d *dev) takeWake() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.woken
+	d.woken = false
+	return w
 }
 
 // changed: the room's meetings changed.
@@ -133,43 +149,11 @@ func (d *dev) status() (string, bool) {
 	return d.state, d.online
 }
 
-func (d *dev) run(ctx context.Context) {
-	now := d.clk().Now()
+// start sets the timers an endpoint has from the start.
+func (d *dev) start(now time.Time) {
 	d.safetyAt = now.Add(d.m.opts.SafetyInterval)
 	d.midnightAt = bookings.NextMidnight(now, d.m.opts.Location).Add(d.m.opts.MidnightSkew)
 	d.due = true // the first push after start is in full, once the device is known
-	var timer clock.Timer
-	woken := false
-	for {
-		d.step(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		next := d.nextDeadline()
-		if timer != nil {
-			timer.Stop()
-			timer = nil
-		}
-		var fire <-chan time.Time
-		if !next.IsZero() {
-			timer = d.clk().NewTimer(max(0, next.Sub(d.clk().Now())))
-			fire = timer.C()
-		}
-		if woken {
-			d.m.busy.add(-1) // the wake is handled and the next deadline armed
-		}
-		select {
-		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
-			return
-		case <-d.wake:
-			woken = true
-		case <-fire:
-			woken, timer = false, nil
-		}
-	}
 }
 
 // nextDeadline is the earliest time something is due.

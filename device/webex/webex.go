@@ -133,7 +133,8 @@ type Manager struct {
 	byName  map[string]*dev
 	byRoom  map[string][]*dev
 	stats   statsState
-	busy    busy // wakes not yet handled (tests wait for none on a fake clock)
+	busy    busy          // wakes and steps not yet handled (tests wait for none on a fake clock)
+	wake    chan struct{} // an endpoint was kicked (sched.go)
 
 	mu      sync.Mutex
 	running bool
@@ -148,7 +149,8 @@ func New(opts Options) (*Manager, error) {
 	if opts.Store == nil {
 		return nil, errors.New("webex: a store is required")
 	}
-	m := &Manager{opts: opts, log: opts.Logger, conns: map[string]*conn{}, byName: map[string]*dev{}, byRoom: map[string][]*dev{}}
+	m := &Manager{opts: opts, log: opts.Logger, conns: map[string]*conn{}, byName: map[string]*dev{}, byRoom: map[string][]*dev{},
+		wake: make(chan struct{}, 1)}
 	m.http = opts.HTTPClient
 	var errs []error
 	for _, c := range opts.Connections {
@@ -209,28 +211,19 @@ func (m *Manager) Run(ctx context.Context) error {
 	sub := m.opts.Store.Subscribe(store.TopicMeetings)
 	defer sub.Close()
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	now := m.opts.Clock.Now()
 	for _, d := range m.devices {
 		d.load(ctx)
-		wg.Go(func() { d.run(ctx) })
+		d.start(now)
 	}
 	for _, c := range m.conns {
 		if len(m.devicesOf(c)) > 0 {
 			wg.Go(func() { c.poll(ctx) })
 		}
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			return nil
-		case <-sub.C:
-			for _, room := range sub.Take() {
-				for _, d := range m.byRoom[room] {
-					d.changed()
-				}
-			}
-		}
-	}
+	m.schedule(ctx, sub)
+	return nil
 }
 
 func (m *Manager) devicesOf(c *conn) []*dev {
