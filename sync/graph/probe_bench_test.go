@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// scheduleBody is a getSchedule answer as Graph sends it (LimitedDetails): rooms mailboxes,
+// scheduleAnswerBody is a getSchedule answer as Graph sends it (LimitedDetails): rooms mailboxes,
 // each with perRoom meetings of an hour from t0 on, and the parts the probe does not read
 // (availabilityView, workingHours).
-func scheduleBody(rooms, perRoom int) ([]byte, []string) {
+func scheduleAnswerBody(rooms, perRoom int) ([]byte, []string) {
 	var b strings.Builder
 	var names []string
 	b.WriteString(`{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.scheduleInformation)","value":[`)
@@ -42,7 +42,7 @@ func scheduleBody(rooms, perRoom int) ([]byte, []string) {
 // 50 meetings each over a week): reading it and making each room's fingerprint, as it was
 // (encoding/json, whole items) and as it is (scanSchedule, probeRead).
 func BenchmarkProbeAnswer(b *testing.B) {
-	body, names := scheduleBody(20, 50)
+	body, names := scheduleAnswerBody(20, 50)
 	ws, we := t0.Add(-time.Hour), t0.Add(7*24*time.Hour)
 	b.Run("encoding-json", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
@@ -89,7 +89,7 @@ func BenchmarkProbeAnswer(b *testing.B) {
 // BenchmarkFingerprintRetained is what 1,000 rooms' fingerprints keep live (50 meetings a
 // room over the week's window).
 func BenchmarkFingerprintRetained(b *testing.B) {
-	body, names := scheduleBody(20, 50)
+	body, names := scheduleAnswerBody(20, 50)
 	ws, we := t0.Add(-time.Hour), t0.Add(7*24*time.Hour)
 	var ans scheduleAnswer
 	if err := json.Unmarshal(body, &ans); err != nil {

@@ -92,7 +92,7 @@ func refRead(t *testing.T, bodies [][]byte, rooms []string, ws time.Time, ends [
 // with encoding/json: the same rooms present or in error (with the same message), the same
 // items in each room's fingerprint over any part of its window, the same details flag.
 func FuzzProbeRead(f *testing.F) {
-	body, _ := scheduleBody(3, 4)
+	body, _ := scheduleAnswerBody(3, 4)
 	f.Add(body, []byte(`{"value":[{"scheduleId":" ROOM-002@contoso.example ","scheduleItems":[{"status":"Busy","start":{"dateTime":"2026-11-23T09:00:00Z","timeZone":"UTC"},"end":{"dateTime":"2026-11-23T10:00:00.5","timeZone":"utc"}}]}]}`), int64(0), int64(3600))
 	for _, s := range scheduleSeeds {
 		f.Add([]byte(s), []byte(`{"value":[{"scheduleId":"room-001@contoso.example","error":{"message":"m","responseCode":"c"}}]}`), int64(-7200), int64(600))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -68,7 +69,7 @@ var scheduleSeeds = []string{
 // FuzzScanSchedule: the scan reads from any answer what encoding/json decodes into
 // scheduleAnswer, and refuses what it refuses.
 func FuzzScanSchedule(f *testing.F) {
-	body, _ := scheduleBody(3, 4)
+	body, _ := scheduleAnswerBody(3, 4)
 	f.Add(body)
 	for _, s := range scheduleSeeds {
 		f.Add([]byte(s))
@@ -108,4 +109,28 @@ func TestScanScheduleSaysWhatIsWrong(t *testing.T) {
 	require.NoError(t, scanSchedule(sc, []byte(`{"value":[{"scheduleId":"a","scheduleId":"b"}]}`)))
 	assert.True(t, sc.fallback, "a property named twice is left to encoding/json")
 	assert.Equal(t, "b", string(sc.str(sc.infos[0].id)))
+}
+
+// TestScheduleBodyAsMarshalled: the written getSchedule body is the bytes encoding/json made
+// of it, whatever the mailbox names hold.
+func TestScheduleBodyAsMarshalled(t *testing.T) {
+	type dtz struct {
+		DateTime string `json:"dateTime"`
+		TimeZone string `json:"timeZone"`
+	}
+	start := time.Date(2026, 11, 23, 8, 0, 0, 999, time.FixedZone("CET", 3600))
+	end := start.AddDate(0, 0, 61)
+	for _, schedules := range [][]string{nil, {}, {"room-1@contoso.example", "Room-2@Contoso.Example"},
+		{`a"b\c`, "x<y>&z", "tab\there", "é@ex.example", "\u2028", "bad\xff", "del\x7f"}} {
+		want, err := json.Marshal(struct {
+			Schedules []string `json:"schedules"`
+			StartTime dtz      `json:"startTime"`
+			EndTime   dtz      `json:"endTime"`
+			Interval  int      `json:"availabilityViewInterval"`
+		}{schedules, dtz{start.UTC().Format("2006-01-02T15:04:05"), "UTC"}, dtz{end.UTC().Format("2006-01-02T15:04:05"), "UTC"}, 1440})
+		require.NoError(t, err)
+		got, err := scheduleBody(schedules, start, end)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(got))
+	}
 }
