@@ -252,7 +252,7 @@ func newFP(items []fpWide, ws, we time.Time, details bool) *fingerprint {
 	return fp
 }
 
-// newFingerprint is the fingerprint of decoded items (tests, and `otj-edge check`'s reading).
+// newFingerprint is the fingerprint of decoded items (tests).
 func newFingerprint(items []scheduleItem, ws, we time.Time) *fingerprint {
 	rd := &probeRead{ws: ws, rooms: []string{""}, ends: []time.Time{we}, got: make([]roomRead, 1)}
 	rd.got[0].present = true
