@@ -2,9 +2,7 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -104,9 +102,10 @@ type prober struct {
 	failures   int       // consecutive failed requests
 	nextHot    time.Time
 	nextCold   time.Time
-	wakeAt     time.Time // when the loop looks again (Quiet)
-	inflight   int       // jobs sent or waiting for a slot
-	rot        int       // which room of a chunk names the request (spreads per-mailbox limits)
+	wakeAt     time.Time   // when the loop looks again (Quiet)
+	inflight   int         // jobs sent or waiting for a slot
+	rot        int         // which room of a chunk names the request (spreads per-mailbox limits)
+	scratch    [2][]fpWide // fingerprints compared (probeAnswered)
 	stats      ProbeStats
 }
 
@@ -266,8 +265,13 @@ func (s *Syncer) probeLoop(ctx context.Context) {
 
 // probe sends one job (a request per segment of its window) and acts on the answer.
 func (s *Syncer) probe(ctx context.Context, j probeJob) {
-	items := map[string][]scheduleItem{}
-	errs := map[string]string{}
+	rd := newProbeRead(j)
+	defer rd.done()
+	sc := schedPool.Get().(*schedScan)
+	defer func() {
+		sc.b = nil // the answer is not kept alive by the pool
+		schedPool.Put(sc)
+	}()
 	for _, seg := range segments(j.ws, j.we) {
 		s.mu.Lock()
 		url := s.probeURL(j.rooms)
@@ -279,26 +283,19 @@ func (s *Syncer) probe(ctx context.Context, j probeJob) {
 		if ctx.Err() != nil {
 			return
 		}
-		var ans scheduleAnswer
 		if res.ok() {
-			if err := json.Unmarshal(res.body, &ans); err != nil {
-				res = result{err: errors.New("getSchedule's answer is not valid JSON"), retryAfter: -1, sent: true}
+			if err := scanSchedule(sc, res.body); err != nil {
+				res = result{err: err, retryAfter: -1, sent: true}
 			}
 		}
 		if !res.ok() {
 			s.probeFailed(res, url)
 			return
 		}
-		for _, info := range ans.Value {
-			m := strings.ToLower(strings.TrimSpace(info.ScheduleID))
-			if info.Error != nil {
-				errs[m] = strings.TrimSpace(info.Error.ResponseCode + ": " + info.Error.Message)
-				continue
-			}
-			items[m] = append(items[m], info.Items...)
-		}
+		rd.add(sc)
 	}
-	s.probeAnswered(j, items, errs)
+	rd.finish()
+	s.probeAnswered(j, rd)
 }
 
 // probeURL picks the mailbox the request is sent as (it counts against that mailbox's
@@ -436,18 +433,18 @@ func (s *Syncer) probeLost(r *room, now time.Time) {
 
 // probeAnswered compares each room's items with its previous probe's and makes the rooms
 // that changed poll now.
-func (s *Syncer) probeAnswered(j probeJob, items map[string][]scheduleItem, errs map[string]string) {
+func (s *Syncer) probeAnswered(j probeJob, rd *probeRead) {
 	now := s.clk.Now()
 	var changed []string
 	s.mu.Lock()
 	pr := s.pr
 	pr.failures = 0
-	for _, m := range j.rooms {
-		p, r := pr.rooms[m], s.rooms[m]
-		_, present := items[m]
-		if msg, bad := errs[m]; bad || !present {
+	for k, m := range j.rooms {
+		p, r, g := pr.rooms[m], s.rooms[m], &rd.got[k]
+		if g.bad || !g.present {
 			wasLive := s.probeLive(r, now)
-			if !bad {
+			msg := g.msg
+			if !g.bad {
 				msg = "getSchedule's answer left the room out"
 			}
 			p.unavailable, p.fp = now.Add(probeUnavailable), nil
@@ -457,9 +454,8 @@ func (s *Syncer) probeAnswered(j probeJob, items map[string][]scheduleItem, errs
 			}
 			continue
 		}
-		we := earlierOf(j.we, j.roomEnd[m])
-		fp := newFingerprint(items[m], j.ws, we)
-		if p.fp != nil && p.fp.differs(fp) {
+		fp := g.fp
+		if p.fp != nil && p.fp.differsWith(fp, &pr.scratch) {
 			changed = append(changed, m)
 			p.recheck = true
 			pr.stats.Changes++

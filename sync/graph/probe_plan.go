@@ -1,10 +1,8 @@
 package graph
 
 import (
-	"hash/fnv"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -92,97 +90,6 @@ func segments(ws, we time.Time) [][2]time.Time {
 	if len(out) == 0 {
 		out = append(out, [2]time.Time{ws, ws.Add(time.Minute)})
 	}
-	return out
-}
-
-// fingerprint is a room's free/busy items over a window, compact: times and a hash of the
-// rest. Items are kept (not one hash of them all) because two probes cover different windows:
-// only the part both covered is compared, so a window that slides is no change.
-type fingerprint struct {
-	ws, we  time.Time
-	items   []fpItem // sorted
-	details bool     // an item carried a subject: the room shares LimitedDetails (or more)
-}
-
-type fpItem struct {
-	start, end int64 // unix seconds
-	h          uint64
-}
-
-func newFingerprint(items []scheduleItem, ws, we time.Time) *fingerprint {
-	fp := &fingerprint{ws: ws, we: we}
-	seen := map[fpItem]bool{} // an item straddling two segments comes twice
-	for _, it := range items {
-		st, ok1 := it.Start.time()
-		en, ok2 := it.End.time()
-		if !ok1 || !ok2 || !en.After(ws) || !st.Before(we) {
-			continue
-		}
-		h := fnv.New64a()
-		priv := "0"
-		if it.IsPrivate {
-			priv = "1"
-		}
-		h.Write([]byte(strings.ToLower(it.Status) + "\x00" + it.Subject + "\x00" + it.Location + "\x00" + priv))
-		fi := fpItem{start: st.Unix(), end: en.Unix(), h: h.Sum64()}
-		if !seen[fi] {
-			seen[fi] = true
-			fp.items = append(fp.items, fi)
-		}
-		if it.Subject != "" {
-			fp.details = true
-		}
-	}
-	sortItems(fp.items)
-	return fp
-}
-
-func sortItems(v []fpItem) {
-	slices.SortFunc(v, func(a, b fpItem) int {
-		switch {
-		case a.start != b.start:
-			return cmpInt(a.start, b.start)
-		case a.end != b.end:
-			return cmpInt(a.end, b.end)
-		case a.h < b.h:
-			return -1
-		case a.h > b.h:
-			return 1
-		}
-		return 0
-	})
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// differs reports whether two probes disagree over the period both covered: each item is cut
-// to that period, and the items that fall outside it are left out.
-func (fp *fingerprint) differs(next *fingerprint) bool {
-	from, to := laterOf(fp.ws, next.ws).Unix(), earlierOf(fp.we, next.we).Unix()
-	if from >= to {
-		return false // nothing in common to compare
-	}
-	a, b := fp.within(from, to), next.within(from, to)
-	return !slices.Equal(a, b)
-}
-
-func (fp *fingerprint) within(from, to int64) []fpItem {
-	var out []fpItem
-	for _, it := range fp.items {
-		if it.end <= from || it.start >= to {
-			continue
-		}
-		out = append(out, fpItem{start: max(it.start, from), end: min(it.end, to), h: it.h})
-	}
-	sortItems(out)
 	return out
 }
 
