@@ -3,11 +3,14 @@ package process
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
@@ -38,5 +41,82 @@ func BenchmarkFirstPass(b *testing.B) {
 	p := New(Options{Store: st, Clock: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), Rooms: profiles})
 	for b.Loop() {
 		p.resolve(b.Context(), rooms)
+	}
+}
+
+// roomOfInvites stores 40 Teams-like invites (an HTML body of ~3 KB each, attendees,
+// locations) for room, synced, and returns the profile map for it.
+func roomOfInvites(b *testing.B, st *store.Store, room string, now time.Time) map[string]*rules.Profile {
+	prof, err := rules.Compile(rules.Settings{}.WithDefaults(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := `<html><head><style>.x{color:#242424}</style></head><body><div>Quarterly review.</div>` +
+		strings.Repeat(`<div style="width:100%"><span style="white-space:nowrap;color:#5F5F5F">________________</span></div>`, 12) +
+		`<div><a href="https://teams.microsoft.com/l/meetup-join/19%3ameeting_Y2geCiwcEX5bSDmXyGJFm2NvKVxiyxd6udXzXVkqkFDuj2pS%40thread.v2/0?context=%7b%22Tid%22%3a%228f2c%22%7d">Join the meeting now</a></div>` +
+		`<div>Meeting ID: 540 277 441 538</div><div>Passcode: CdLmQVn5</div></body></html>`
+	err = st.Write(b.Context(), func(tx *store.Tx) error {
+		if err := tx.SyncRooms([]store.RoomRef{{Mailbox: room, Integration: "m365"}}); err != nil {
+			return err
+		}
+		for i := range 40 {
+			ev := event(fmt.Sprintf("AAMkAGLN5XMLDiUMvOEgPs4f-%04d", i), fmt.Sprintf("Quarterly review %d", i), body, now.Add(time.Duration(i)*4*time.Hour))
+			ev.BodyPreview = "Quarterly review. ________ Microsoft Teams Need help? Join the meeting now Meeting ID: 540 277 441 538"
+			ev.Attendees = []calendar.Attendee{
+				{Type: "required", EmailAddress: calendar.EmailAddress{Name: "Wen Andersen", Address: "wen.andersen@contoso.example"}},
+				{Type: "resource", EmailAddress: calendar.EmailAddress{Name: "Room", Address: room}, Status: &calendar.ResponseStatus{Response: "accepted"}}}
+			ev.Locations = []calendar.Location{{DisplayName: "Microsoft Teams Meeting"}, {DisplayName: "Room", LocationEmailAddress: room, LocationType: "conferenceRoom"}}
+			ev.IsOnlineMeeting, ev.OnlineMeetingProvider = true, "teamsForBusiness"
+			ev.OnlineMeeting = &calendar.OnlineMeetingInfo{JoinURL: "https://teams.microsoft.com/l/meetup-join/19%3ameeting_Y2geCiwcEX5bSDmXyGJFm2NvKVxiyxd6udXzXVkqkFDuj2pS%40thread.v2/0"}
+			ev.ResponseStatus = &calendar.ResponseStatus{Response: "accepted"}
+			if err := stored.PutEvent(tx, room, ev, nil); err != nil {
+				return err
+			}
+		}
+		return tx.PutRoom(store.RoomState{Mailbox: room, Integration: "m365", Status: store.RoomOK, LastSuccess: now})
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return map[string]*rules.Profile{room: prof}
+}
+
+// BenchmarkResolveUnchanged measures a resolve of a synced room of 40 invites whose events,
+// profile and window did not change since its last resolve (a notice that changed nothing).
+func BenchmarkResolveUnchanged(b *testing.B) {
+	st, err := store.Open(b.Context(), filepath.Join(b.TempDir(), "s.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	p := New(Options{Store: st, Clock: clock.NewFake(now), Rooms: roomOfInvites(b, st, room, now)})
+	for b.Loop() {
+		if err := p.ResolveRoom(b.Context(), room); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkResolveEdited measures an edit of one of a synced room's 40 invites (its write
+// included) and the room's resolve after it: the work a changed poll costs the processor.
+func BenchmarkResolveEdited(b *testing.B) {
+	st, err := store.Open(b.Context(), filepath.Join(b.TempDir(), "s.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	p := New(Options{Store: st, Clock: clock.NewFake(now), Rooms: roomOfInvites(b, st, room, now)})
+	for i := 0; b.Loop(); i++ {
+		err := st.Write(b.Context(), func(tx *store.Tx) error {
+			return stored.PutEvent(tx, room, event("AAMkAGLN5XMLDiUMvOEgPs4f-0001", fmt.Sprintf("Edited %d", i), "<p>Agenda</p>", now.Add(4*time.Hour)), nil)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := p.ResolveRoom(b.Context(), room); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
