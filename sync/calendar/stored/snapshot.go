@@ -2,7 +2,6 @@ package stored
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"sync"
@@ -84,9 +83,11 @@ func (s *Snapshot) Events(room string) ([]calendar.Event, error) {
 	out := make([]calendar.Event, len(s.ends))
 	from := 0
 	for i, end := range s.ends {
-		if err := json.Unmarshal((*s.buf)[from:end], &out[i]); err != nil {
+		ev, err := decode((*s.buf)[from:end])
+		if err != nil {
 			return nil, fmt.Errorf("list events of %s: decode: %w", room, err)
 		}
+		out[i] = ev
 		from = end
 	}
 	return out, nil

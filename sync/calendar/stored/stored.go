@@ -45,8 +45,8 @@ func PutEvent(tx *store.Tx, room string, ev calendar.Event, data []byte) error {
 func Events(ctx context.Context, st *store.Store, room string) ([]calendar.Event, error) {
 	var out []calendar.Event
 	err := st.EachEvent(ctx, room, func(r store.EventRow) error {
-		var ev calendar.Event
-		if err := json.Unmarshal(r.Data, &ev); err != nil {
+		ev, err := decode(r.Data)
+		if err != nil {
 			return fmt.Errorf("list events of %s: decode: %w", room, err)
 		}
 		out = append(out, ev)
@@ -78,11 +78,16 @@ type summary struct {
 func Summaries(ctx context.Context, st *store.Store, room string) ([]calendar.Event, error) {
 	var out []calendar.Event
 	err := st.EachEvent(ctx, room, func(r store.EventRow) error {
+		var ev calendar.Event
+		if decodeEvent(r.Data, &ev, true) {
+			out = append(out, ev)
+			return nil
+		}
 		var sum summary
 		if err := json.Unmarshal(r.Data, &sum); err != nil {
 			return fmt.Errorf("list events of %s: decode: %w", room, err)
 		}
-		ev := sum.Event
+		ev = sum.Event
 		if strings.TrimSpace(ev.BodyPreview) == "" {
 			var body struct {
 				Body *calendar.ItemBody `json:"body"`
@@ -99,6 +104,18 @@ func Summaries(ctx context.Context, st *store.Store, room string) ([]calendar.Ev
 		return nil, err
 	}
 	return out, nil
+}
+
+// decode decodes one stored event (decodeEvent, else encoding/json, which also says what is
+// wrong).
+func decode(data []byte) (calendar.Event, error) {
+	var ev calendar.Event
+	if decodeEvent(data, &ev, false) {
+		return ev, nil
+	}
+	ev = calendar.Event{}
+	err := json.Unmarshal(data, &ev)
+	return ev, err
 }
 
 // PutMaster stores a recurring series' master event (fetched once per changeKey). data is its
