@@ -8,6 +8,8 @@ package stored
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -170,15 +172,28 @@ func SeriesEvents(tx *store.Tx, room, masterID string) (map[string][]byte, error
 // room): meetings whose content (Meeting.Hash) is unchanged are left alone, so "meetings
 // changed" fires only when something an endpoint shows changed. It reports how many meetings
 // were added, changed or removed.
+//
+// Each meeting is encoded once: its JSON is both what is stored and what its hash digests,
+// as Meeting.Hash does (which encoded every meeting to hash it, and the changed ones again to
+// store them: at a room's first resolve, every one twice).
 func ReplaceMeetings(tx *store.Tx, room string, meetings []calendar.Meeting) (int, error) {
 	rows := make([]store.MeetingRow, len(meetings))
 	for i := range meetings {
 		m := &meetings[i]
 		m.Room = room
-		rows[i] = store.MeetingRow{Room: room, ID: m.ID, Start: m.Start, End: m.End, Hash: m.Hash()}
+		data, err := json.Marshal(m)
+		if err != nil {
+			return 0, fmt.Errorf("replace meetings of %s: %w", room, err)
+		}
+		rows[i] = store.MeetingRow{Room: room, ID: m.ID, Start: m.Start, End: m.End, Hash: meetingHash(data), Data: data}
 	}
-	// Only the meetings whose hash changed are encoded (the store asks for them).
-	return tx.ReplaceMeetings(room, rows, func(i int) ([]byte, error) { return json.Marshal(&meetings[i]) })
+	return tx.ReplaceMeetings(room, rows, nil)
+}
+
+// meetingHash is Meeting.Hash of the meeting whose JSON is data.
+func meetingHash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
 }
 
 // Meetings lists a room's meetings that overlap [from, to) by start time; a zero to means no
