@@ -107,22 +107,25 @@ func list[T any](raw []byte, s *[]T, fill func(*T, []byte) bool) bool {
 
 // object decodes an object whose members of interest are strings (others are skipped):
 // name gives the target of a key, nil for none.
-func object(raw []byte, name func(key string) *string) bool {
+func object(raw []byte, name func(key []byte) *string) bool {
 	if string(raw) == "null" { // a struct value: encoding/json leaves it as it is
 		return true
 	}
 	return members(raw, func(key, v []byte) bool {
-		if dst := name(string(key)); dst != nil {
+		if dst := name(key); dst != nil {
 			return decodeString(v, dst)
 		}
 		return true
 	})
 }
 
-func is(key, name string) bool { return key == name || strings.EqualFold(key, name) }
+// is reports whether a member's key names the field name, as encoding/json matches them.
+func is(key []byte, name string) bool {
+	return string(key) == name || strings.EqualFold(string(key), name)
+}
 
 func dateTime(d *calendar.DateTimeTimeZone, raw []byte) bool {
-	return object(raw, func(k string) *string {
+	return object(raw, func(k []byte) *string {
 		switch {
 		case is(k, "dateTime"):
 			return &d.DateTime
@@ -134,7 +137,7 @@ func dateTime(d *calendar.DateTimeTimeZone, raw []byte) bool {
 }
 
 func emailAddress(a *calendar.EmailAddress, raw []byte) bool {
-	return object(raw, func(k string) *string {
+	return object(raw, func(k []byte) *string {
 		switch {
 		case is(k, "name"):
 			return &a.Name
@@ -147,7 +150,7 @@ func emailAddress(a *calendar.EmailAddress, raw []byte) bool {
 
 func recipient(r *calendar.Recipient, raw []byte) bool {
 	return members(raw, func(key, v []byte) bool {
-		if is(string(key), "emailAddress") {
+		if is(key, "emailAddress") {
 			return emailAddress(&r.EmailAddress, v)
 		}
 		return true
@@ -155,7 +158,7 @@ func recipient(r *calendar.Recipient, raw []byte) bool {
 }
 
 func responseStatus(r *calendar.ResponseStatus, raw []byte) bool {
-	return object(raw, func(k string) *string {
+	return object(raw, func(k []byte) *string {
 		switch {
 		case is(k, "response"):
 			return &r.Response
@@ -167,7 +170,7 @@ func responseStatus(r *calendar.ResponseStatus, raw []byte) bool {
 }
 
 func removed(r *calendar.Removed, raw []byte) bool {
-	return object(raw, func(k string) *string {
+	return object(raw, func(k []byte) *string {
 		if is(k, "reason") {
 			return &r.Reason
 		}
@@ -180,7 +183,7 @@ func attendee(a *calendar.Attendee, raw []byte) bool {
 		return true
 	}
 	return members(raw, func(key, v []byte) bool {
-		switch k := string(key); {
+		switch k := key; {
 		case is(k, "type"):
 			return decodeString(v, &a.Type)
 		case is(k, "status"):
@@ -193,7 +196,7 @@ func attendee(a *calendar.Attendee, raw []byte) bool {
 }
 
 func location(l *calendar.Location, raw []byte) bool {
-	return object(raw, func(k string) *string {
+	return object(raw, func(k []byte) *string {
 		switch {
 		case is(k, "displayName"):
 			return &l.DisplayName
@@ -215,7 +218,7 @@ func location(l *calendar.Location, raw []byte) bool {
 func onlineMeeting(o *calendar.OnlineMeetingInfo, raw []byte) bool {
 	return members(raw, func(key, v []byte) bool {
 		var dst *string
-		switch k := string(key); {
+		switch k := key; {
 		case is(k, "joinUrl"):
 			dst = &o.JoinURL
 		case is(k, "conferenceId"):
@@ -233,6 +236,15 @@ func onlineMeeting(o *calendar.OnlineMeetingInfo, raw []byte) bool {
 	})
 }
 
+// names holds each field's name, so that a key found in fields is named without a copy.
+var names = func() map[string]string {
+	out := make(map[string]string, len(fields))
+	for k := range fields {
+		out[k] = k
+	}
+	return out
+}()
+
 // folded maps the lower-case form of each field's name to it, for encoding/json's
 // case-insensitive match of the keys that are not spelled exactly (Graph's own keys, such as
 // createdDateTime, that the model does not read: about half of an event's).
@@ -248,7 +260,7 @@ var folded = func() map[string]string {
 // under case folding.
 func lookup(key []byte) (string, field) {
 	if f, ok := fields[string(key)]; ok {
-		return string(key), f
+		return names[string(key)], f
 	}
 	var buf [32]byte
 	if len(key) <= len(buf) {
