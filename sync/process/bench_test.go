@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -40,8 +41,35 @@ func BenchmarkFirstPass(b *testing.B) {
 	if err := st.Write(b.Context(), func(tx *store.Tx) error { return tx.SyncRooms(refs) }); err != nil {
 		b.Fatal(err)
 	}
-	p := New(Options{Store: st, Clock: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), Rooms: profiles})
 	for b.Loop() {
+		// A new processor each time: one that resolved these rooms before finds them unchanged.
+		p := New(Options{Store: st, Clock: clock.NewFake(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)), Rooms: profiles})
+		p.resolve(b.Context(), rooms)
+	}
+}
+
+// BenchmarkHourlyPass measures the hourly pass over 100 resolved rooms of 40 invites in which
+// nothing changed and no meeting entered the upcoming_days window: nothing is decoded or
+// written.
+func BenchmarkHourlyPass(b *testing.B) {
+	st, err := store.Open(b.Context(), filepath.Join(b.TempDir(), "s.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	profiles := map[string]*rules.Profile{}
+	var rooms []string
+	for i := range 100 {
+		r := fmt.Sprintf("room-%04d@contoso.example", i)
+		maps.Copy(profiles, roomOfInvites(b, st, r, now))
+		rooms = append(rooms, r)
+	}
+	clk := clock.NewFake(now)
+	p := New(Options{Store: st, Clock: clk, Rooms: profiles})
+	p.resolve(b.Context(), rooms)
+	for b.Loop() {
+		clk.Advance(time.Hour)
 		p.resolve(b.Context(), rooms)
 	}
 }
