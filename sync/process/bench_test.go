@@ -85,12 +85,21 @@ func roomOfInvites(b *testing.B, st *store.Store, room string, now time.Time) ma
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
+	// Added to the rooms configured already (SyncRooms removes the rooms not listed).
+	have, err := st.Rooms(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	refs := []store.RoomRef{{Mailbox: room, Integration: "m365"}}
+	for _, r := range have {
+		refs = append(refs, store.RoomRef{Mailbox: r.Mailbox, Integration: r.Integration})
+	}
 	body := `<html><head><style>.x{color:#242424}</style></head><body><div>Quarterly review.</div>` +
 		strings.Repeat(`<div style="width:100%"><span style="white-space:nowrap;color:#5F5F5F">________________</span></div>`, 12) +
 		`<div><a href="https://teams.microsoft.com/l/meetup-join/19%3ameeting_Y2geCiwcEX5bSDmXyGJFm2NvKVxiyxd6udXzXVkqkFDuj2pS%40thread.v2/0?context=%7b%22Tid%22%3a%228f2c%22%7d">Join the meeting now</a></div>` +
 		`<div>Meeting ID: 540 277 441 538</div><div>Passcode: CdLmQVn5</div></body></html>`
 	err = st.Write(b.Context(), func(tx *store.Tx) error {
-		if err := tx.SyncRooms([]store.RoomRef{{Mailbox: room, Integration: "m365"}}); err != nil {
+		if err := tx.SyncRooms(refs); err != nil {
 			return err
 		}
 		for i := range 40 {
