@@ -53,6 +53,20 @@ type Processor struct {
 	// synced holds the rooms whose meetings were resolved from a completed sync (the store's
 	// room_resolved mark), so a room's later sync-state changes do not resolve it again.
 	synced map[string]bool
+	// last is what each room's last written resolve was made of (see ResolveRoom).
+	last map[string]basis
+	// skipped counts resolves that found their room's basis unchanged (tests, metrics).
+	skipped int64
+}
+
+// basis is what a room's resolve depends on: its profile, whether it has completed a sync
+// (the room_resolved mark), its events (their fingerprint) and the time, which decides only
+// which events lie inside the upcoming_days window.
+type basis struct {
+	prof   *rules.Profile
+	synced bool
+	sum    uint64
+	at     time.Time
 }
 
 // New makes a processor; Run starts it.
@@ -70,7 +84,7 @@ func New(o Options) *Processor {
 		o.Every = time.Hour
 	}
 	return &Processor{st: o.Store, log: o.Logger, clock: o.Clock, health: o.Health, every: o.Every,
-		rooms: maps.Clone(o.Rooms), reapply: make(chan struct{}, 1), synced: map[string]bool{}}
+		rooms: maps.Clone(o.Rooms), reapply: make(chan struct{}, 1), synced: map[string]bool{}, last: map[string]basis{}}
 }
 
 // SetRooms swaps the room → profile map (config reload) and re-resolves every room.
@@ -80,6 +94,11 @@ func (p *Processor) SetRooms(rooms map[string]*rules.Profile) {
 	for r := range p.synced { // a room removed from the config loses its data and its mark
 		if rooms[r] == nil {
 			delete(p.synced, r)
+		}
+	}
+	for r := range p.last { // and its meetings: a room added again is resolved afresh
+		if rooms[r] == nil {
+			delete(p.last, r)
 		}
 	}
 	p.mu.Unlock()
@@ -195,9 +214,18 @@ func (p *Processor) notSynced(rooms []string) []string {
 
 // ResolveRoom resolves one room now. A room that is not configured has no profile: its
 // meetings are left as they are (the store removes unconfigured rooms' data).
+//
+// A resolve is a pure function of the room's profile, its events, whether it has completed a
+// sync and the time, which only decides whether an event starts inside the upcoming_days
+// window. When none of these changed since the room's last written resolve (same profile,
+// same sync mark, events with the same fingerprint, and no event start crossed the window's
+// edge meanwhile), the meetings written then are still the answer: the events are read but
+// not decoded, and nothing is written. Most notices are such: a sync-state change of a room
+// not yet marked, a round that rewrote nothing the processor reads, the hourly tick.
 func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
 	p.mu.Lock()
 	prof := p.rooms[room]
+	last, had := p.last[room]
 	p.resolved++
 	p.mu.Unlock()
 	if prof == nil {
@@ -209,23 +237,71 @@ func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", room, err)
 	}
-	events, err := stored.Events(ctx, p.st, room)
+	snap, err := stored.Read(ctx, p.st, room)
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", room, err)
 	}
-	meetings := prof.ResolveRoom(room, events, p.clock.Now())
+	defer snap.Release()
+	now := p.clock.Now()
+	b := basis{prof: prof, synced: !rs.LastSuccess.IsZero(), sum: snap.Sum, at: now}
+	if had && last.prof == b.prof && last.synced == b.synced && last.sum == b.sum && !crossed(snap, prof, last.at, now) {
+		p.mu.Lock()
+		p.skipped++
+		p.mu.Unlock()
+		return nil
+	}
+	events, err := snap.Events(room)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", room, err)
+	}
+	meetings := prof.ResolveRoom(room, events, now)
 	err = p.st.Write(ctx, func(tx *store.Tx) error {
 		if _, err := stored.ReplaceMeetings(tx, room, meetings); err != nil {
 			return err
 		}
 		return tx.MarkResolved(room, rs.LastSuccess)
 	})
-	if err == nil && !rs.LastSuccess.IsZero() {
-		p.mu.Lock()
-		p.synced[room] = true
-		p.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		// The write did not happen, but a failed transaction need not mean nothing changed
+		// (a commit error): the next notice resolves the room in full.
+		delete(p.last, room)
+		return err
 	}
-	return err
+	if p.rooms[room] == prof { // not removed or swapped meanwhile (SetRooms)
+		p.last[room] = b
+	}
+	if b.synced {
+		p.synced[room] = true
+	}
+	return nil
+}
+
+// crossed reports whether an event of the snapshot moved into or out of prof's upcoming_days
+// window between two resolves at from and to: only then does the time change a resolve.
+func crossed(snap *stored.Snapshot, prof *rules.Profile, from, to time.Time) bool {
+	if from.Equal(to) {
+		return false
+	}
+	days := rules.DefaultUpcomingDays
+	if d := prof.Settings().UpcomingDays; d != nil {
+		days = *d
+	}
+	w := time.Duration(days) * 24 * time.Hour
+	if to.Before(from) {
+		from, to = to, from
+	}
+	// The store keeps starts in whole milliseconds: a millisecond more on each side.
+	return snap.StartsIn(from.Add(w-time.Millisecond), to.Add(w+time.Millisecond))
+}
+
+// Skipped is how many of the Passes found the room's profile, sync mark, events and window
+// unchanged since its last resolve, so decoded and wrote nothing.
+func (p *Processor) Skipped() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.skipped
 }
 
 // Passes is how many room resolutions have run (metrics).

@@ -8,6 +8,8 @@ package stored
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -45,8 +47,8 @@ func PutEvent(tx *store.Tx, room string, ev calendar.Event, data []byte) error {
 func Events(ctx context.Context, st *store.Store, room string) ([]calendar.Event, error) {
 	var out []calendar.Event
 	err := st.EachEvent(ctx, room, func(r store.EventRow) error {
-		var ev calendar.Event
-		if err := json.Unmarshal(r.Data, &ev); err != nil {
+		ev, err := decode(r.Data)
+		if err != nil {
 			return fmt.Errorf("list events of %s: decode: %w", room, err)
 		}
 		out = append(out, ev)
@@ -78,11 +80,16 @@ type summary struct {
 func Summaries(ctx context.Context, st *store.Store, room string) ([]calendar.Event, error) {
 	var out []calendar.Event
 	err := st.EachEvent(ctx, room, func(r store.EventRow) error {
+		var ev calendar.Event
+		if decodeEvent(r.Data, &ev, true) {
+			out = append(out, ev)
+			return nil
+		}
 		var sum summary
 		if err := json.Unmarshal(r.Data, &sum); err != nil {
 			return fmt.Errorf("list events of %s: decode: %w", room, err)
 		}
-		ev := sum.Event
+		ev = sum.Event
 		if strings.TrimSpace(ev.BodyPreview) == "" {
 			var body struct {
 				Body *calendar.ItemBody `json:"body"`
@@ -99,6 +106,18 @@ func Summaries(ctx context.Context, st *store.Store, room string) ([]calendar.Ev
 		return nil, err
 	}
 	return out, nil
+}
+
+// decode decodes one stored event (decodeEvent, else encoding/json, which also says what is
+// wrong).
+func decode(data []byte) (calendar.Event, error) {
+	var ev calendar.Event
+	if decodeEvent(data, &ev, false) {
+		return ev, nil
+	}
+	ev = calendar.Event{}
+	err := json.Unmarshal(data, &ev)
+	return ev, err
 }
 
 // PutMaster stores a recurring series' master event (fetched once per changeKey). data is its
@@ -153,15 +172,28 @@ func SeriesEvents(tx *store.Tx, room, masterID string) (map[string][]byte, error
 // room): meetings whose content (Meeting.Hash) is unchanged are left alone, so "meetings
 // changed" fires only when something an endpoint shows changed. It reports how many meetings
 // were added, changed or removed.
+//
+// Each meeting is encoded once: its JSON is both what is stored and what its hash digests,
+// as Meeting.Hash does (which encoded every meeting to hash it, and the changed ones again to
+// store them: at a room's first resolve, every one twice).
 func ReplaceMeetings(tx *store.Tx, room string, meetings []calendar.Meeting) (int, error) {
 	rows := make([]store.MeetingRow, len(meetings))
 	for i := range meetings {
 		m := &meetings[i]
 		m.Room = room
-		rows[i] = store.MeetingRow{Room: room, ID: m.ID, Start: m.Start, End: m.End, Hash: m.Hash()}
+		data, err := json.Marshal(m)
+		if err != nil {
+			return 0, fmt.Errorf("replace meetings of %s: %w", room, err)
+		}
+		rows[i] = store.MeetingRow{Room: room, ID: m.ID, Start: m.Start, End: m.End, Hash: meetingHash(data), Data: data}
 	}
-	// Only the meetings whose hash changed are encoded (the store asks for them).
-	return tx.ReplaceMeetings(room, rows, func(i int) ([]byte, error) { return json.Marshal(&meetings[i]) })
+	return tx.ReplaceMeetings(room, rows, nil)
+}
+
+// meetingHash is Meeting.Hash of the meeting whose JSON is data.
+func meetingHash(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
 }
 
 // Meetings lists a room's meetings that overlap [from, to) by start time; a zero to means no

@@ -131,6 +131,12 @@ func TestReplaceMeetingsOnlyAnnouncesRealChanges(t *testing.T) {
 	all, err := AllMeetings(t.Context(), s, start, time.Time{})
 	require.NoError(t, err)
 	assert.Equal(t, got, all)
+	// The hash stored is Meeting.Hash (the drivers and the web compare it), though computed
+	// from the JSON ReplaceMeetings stores.
+	rows, err := s.Meetings(t.Context(), room, start, time.Time{})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	assert.Equal(t, got[0].Hash(), rows[0].Hash)
 }
 
 // TestDaysDecodeTheMeetings: the status page's agendas and telemetry's room day carry whole
