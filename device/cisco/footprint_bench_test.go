@@ -9,8 +9,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +32,9 @@ import (
 const childFleetEnv = "CISCO_BENCH_CHILD_FLEET"
 
 func TestMain(m *testing.M) {
+	if r, err := strconv.Atoi(os.Getenv("CISCO_BENCH_MEMRATE")); err == nil && r > 0 {
+		runtime.MemProfileRate = r // finer heap profiles for CISCO_BENCH_HEAPPROF
+	}
 	if n := os.Getenv(childFleetEnv); n != "" {
 		runChildFleet(n)
 		return
@@ -100,8 +105,8 @@ func cpuTime() time.Duration {
 }
 
 type memFigures struct {
-	heap, stack uint64
-	goroutines  int
+	heap, heapInuse, stack uint64
+	goroutines             int
 }
 
 func memNow() memFigures {
@@ -109,7 +114,7 @@ func memNow() memFigures {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memFigures{heap: ms.HeapAlloc, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
+	return memFigures{heap: ms.HeapAlloc, heapInuse: ms.HeapInuse, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
 }
 
 // BenchmarkIdleFootprint runs a manager over CISCO_BENCH_CODECS codecs (default 200), each
@@ -123,13 +128,26 @@ func BenchmarkIdleFootprint(b *testing.B) {
 	for _, model := range []ConnectionModel{ConnPersistent, ConnOnDemand} {
 		b.Run(string(model), func(b *testing.B) {
 			for b.Loop() {
-				idleFootprint(b, n, model)
+				idleFootprint(b, n, model, false)
 			}
 		})
 	}
 }
 
-func idleFootprint(b *testing.B, n int, model ConnectionModel) {
+// BenchmarkConnectedFootprint is BenchmarkIdleFootprint with every room's first meeting
+// starting in two minutes: on_demand keeps each codec connected and subscribed for its
+// feedback (what 633 of make bench's 1,000 codecs cost in its steady window).
+func BenchmarkConnectedFootprint(b *testing.B) {
+	n := 200
+	if v, err := strconv.Atoi(os.Getenv("CISCO_BENCH_CODECS")); err == nil && v > 0 {
+		n = v
+	}
+	for b.Loop() {
+		idleFootprint(b, n, ConnOnDemand, true)
+	}
+}
+
+func idleFootprint(b *testing.B, n int, model ConnectionModel, hot bool) {
 	eps := childFleet(b, n)
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "otj-edge.db"), store.Options{})
@@ -152,7 +170,11 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 			if err := markSynced(tx, r.Mailbox); err != nil {
 				return err
 			}
-			ms := providerMeetings(r.Mailbox, now.Add(3*time.Hour))[:2]
+			first := now.Add(3 * time.Hour)
+			if hot { // inside the feedback stretch (join window - 5 min) from the start
+				first = now.Add(2 * time.Minute)
+			}
+			ms := providerMeetings(r.Mailbox, first)[:2]
 			if _, err := stored.ReplaceMeetings(tx, r.Mailbox, ms); err != nil {
 				return err
 			}
@@ -164,12 +186,40 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 	}
 	check, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_CHECK"))   // on_demand's check interval; default the driver's
 	steady, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_STEADY")) // also measure CPU over this window once settled
-	m, err := New(Options{Endpoints: eps, Store: st, WindowPast: time.Hour, WindowDays: 1, Connection: model, IdleAfter: time.Second, CheckEvery: check})
+	var mu sync.Mutex
+	quiet := map[string]bool{} // codecs whose handler went idle after a push (subscribed when hot)
+	idle := func(name string, pushes int) {
+		if pushes > 0 {
+			mu.Lock()
+			quiet[name] = true
+			mu.Unlock()
+		}
+	}
+	m, err := New(Options{Endpoints: eps, Store: st, WindowPast: time.Hour, WindowDays: 1, Connection: model, IdleAfter: time.Second, CheckEvery: check, idle: idle})
 	if err != nil {
 		b.Fatal(err)
 	}
 	before := memNow()
 	cpu0 := cpuTime()
+	start := time.Now()
+	peak := make(chan uint64)
+	stopPeak := make(chan struct{})
+	go func() { // the cold start's peak of heap in use and stacks (what RSS follows)
+		var top uint64
+		var ms runtime.MemStats
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			top = max(top, ms.HeapInuse+ms.StackInuse)
+			select {
+			case <-stopPeak:
+				peak <- top
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(rctx) }()
@@ -177,7 +227,11 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		s := m.Stats()
-		settled := s.Pushes >= int64(n) && (model == ConnPersistent && s.Connected == n || model == ConnOnDemand && s.Connected == 0)
+		mu.Lock()
+		nquiet := len(quiet)
+		mu.Unlock()
+		settled := s.Pushes >= int64(n) && (model == ConnPersistent && s.Connected == n ||
+			model == ConnOnDemand && !hot && s.Connected == 0 || hot && s.Connected == n && nquiet == n)
 		if settled {
 			break
 		}
@@ -186,8 +240,20 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 		}
 		time.Sleep(100 * time.Millisecond) // a benchmark's poll, not a test's wait
 	}
-	startCPU := cpuTime() - cpu0
+	startCPU, startWall := cpuTime()-cpu0, time.Since(start)
+	close(stopPeak)
+	top := <-peak
 	after := memNow()
+	if p := os.Getenv("CISCO_BENCH_HEAPPROF"); p != "" { // what the live heap is made of
+		f, err := os.Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
+	b.ReportMetric((float64(top)-float64(before.heapInuse+before.stack))/(1<<20), "start-peak-MB")
+	b.ReportMetric(startWall.Seconds(), "start-s")
 	b.ReportMetric(float64(int64(after.heap)-int64(before.heap))/float64(n), "heap-B/codec")
 	b.ReportMetric(float64(int64(after.stack)-int64(before.stack))/float64(n), "stack-B/codec")
 	b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(n), "goroutines/codec")

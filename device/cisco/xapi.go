@@ -140,8 +140,8 @@ type Conn struct {
 	// Feedback waits in a queue that grows only while notifications are waiting (a big
 	// channel per connection would cost memory at a thousand codecs).
 	fbReady  chan struct{}
-	fbQueue  []Feedback
-	notify   func() // see Notify
+	fbQueue  []json.RawMessage // as received; decoded by TakeFeedback
+	notify   func()            // see Notify
 	done     chan struct{}
 	exited   chan struct{} // the reader goroutine has returned
 	closeOne sync.Once
@@ -226,10 +226,13 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 	d := websocket.Dialer{
 		TLSClientConfig:  tlsCfg,
 		HandshakeTimeout: o.HandshakeTimeout,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  2048,
-		WriteBufferPool:  writePool,
-		NetDialContext:   (&net.Dialer{Timeout: o.HandshakeTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		// Kept for the connection's life: the read buffer's size is only how much of a
+		// message one read takes from TLS (which holds the record anyway), so it is small
+		// (gorilla's floor, a control frame, is 125). Write buffers are lent per message.
+		ReadBufferSize:  readBufferSize,
+		WriteBufferSize: 2048,
+		WriteBufferPool: writePool,
+		NetDialContext:  (&net.Dialer{Timeout: o.HandshakeTimeout, KeepAlive: 30 * time.Second}).DialContext,
 	}
 	hdr := http.Header{}
 	userPass := o.Username + ":" + o.Password
@@ -267,6 +270,9 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 }
 
 var writePool = &sync.Pool{}
+
+// readBufferSize is each connection's WebSocket read buffer (issue 22: 1,024 before).
+const readBufferSize = 256
 
 // scrub keeps a password out of an error text (it never should be there; this is a guard).
 func scrub(err error, secret string) error {
@@ -323,13 +329,19 @@ func (c *Conn) notifyFn() func() {
 // the connection failed).
 func (c *Conn) Wait() { <-c.exited }
 
-// TakeFeedback returns the waiting notifications in arrival order.
+// TakeFeedback returns the waiting notifications in arrival order, decoded.
 func (c *Conn) TakeFeedback() []Feedback {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	q := c.fbQueue
 	c.fbQueue = nil
-	return q
+	c.mu.Unlock()
+	fbs := make([]Feedback, 0, len(q))
+	for _, raw := range q {
+		if fb, ok := decodeFeedback(raw); ok {
+			fbs = append(fbs, fb)
+		}
+	}
+	return fbs
 }
 
 // Close ends the connection.
@@ -440,10 +452,34 @@ func causeOf(data json.RawMessage) int {
 	return n
 }
 
+// deliverFeedback queues a notification as it came. It is decoded by TakeFeedback, on the
+// caller's goroutine: decoding into maps on the reader goroutine grew every connected
+// codec's reader stack from 4 to 8 KB for good (issue 22), and the reader lives as long as
+// the connection.
 func (c *Conn) deliverFeedback(params json.RawMessage) {
+	c.mu.Lock()
+	if len(c.fbQueue) >= maxFeedbackQueue {
+		c.fbQueue = c.fbQueue[1:]
+		c.log.Warn("xAPI: feedback backlog full; the oldest notification was dropped")
+	}
+	c.fbQueue = append(c.fbQueue, params)
+	fn := c.notify
+	c.mu.Unlock()
+	select {
+	case c.fbReady <- struct{}{}:
+	default:
+	}
+	if fn != nil {
+		fn()
+	}
+}
+
+// decodeFeedback reads one xFeedback/Event's params; ok is false for anything but an Event,
+// Status or Configuration notification.
+func decodeFeedback(params json.RawMessage) (Feedback, bool) {
 	var p map[string]json.RawMessage
 	if json.Unmarshal(params, &p) != nil {
-		return
+		return Feedback{}, false
 	}
 	fb := Feedback{SubID: -1}
 	if id, ok := p["Id"]; ok {
@@ -456,27 +492,10 @@ func (c *Conn) deliverFeedback(params json.RawMessage) {
 		if raw, ok := p[root]; ok {
 			fb.Root = root
 			_ = json.Unmarshal(raw, &fb.Body)
-			break
+			return fb, true
 		}
 	}
-	if fb.Root == "" {
-		return
-	}
-	c.mu.Lock()
-	if len(c.fbQueue) >= maxFeedbackQueue {
-		c.fbQueue = c.fbQueue[1:]
-		c.log.Warn("xAPI: feedback backlog full; the oldest notification was dropped")
-	}
-	c.fbQueue = append(c.fbQueue, fb)
-	fn := c.notify
-	c.mu.Unlock()
-	select {
-	case c.fbReady <- struct{}{}:
-	default:
-	}
-	if fn != nil {
-		fn()
-	}
+	return Feedback{}, false
 }
 
 // Ping sends a keep-alive ping; when neither its pong nor any other message arrives within
