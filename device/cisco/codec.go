@@ -72,7 +72,7 @@ type codec struct {
 	systemName   string
 	lastHash     string
 	lastPushAt   time.Time
-	known        map[string]bool // ids we pushed recently (not foreign)
+	known        idSet           // ids we pushed recently (not foreign)
 	lastAttempt  []string        // ids of the latest Put sent
 	booked       []pushedBooking // the last accepted payload, compactly (a few dozen at most)
 	live         map[string]*liveBooking
@@ -119,7 +119,6 @@ func newCodec(m *Manager, ep Endpoint) (*codec, error) {
 		comp:  "cisco/" + ep.Name,
 		sched: schedState{idx: -1},
 		state: store.EndpointUnknown,
-		known: map[string]bool{}, live: map[string]*liveBooking{},
 	}
 	if ep.CAFile != "" {
 		c.roots, err = pin.LoadRoots(ep.CAFile)
