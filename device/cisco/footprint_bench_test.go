@@ -184,8 +184,9 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel, hot bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	check, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_CHECK"))   // on_demand's check interval; default the driver's
-	steady, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_STEADY")) // also measure CPU over this window once settled
+	check, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_CHECK"))     // on_demand's check interval; default the driver's
+	steady, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_STEADY"))   // also measure CPU over this window once settled
+	connecting, _ := strconv.Atoi(os.Getenv("CISCO_BENCH_CONNECTING")) // MaxConnecting; default the driver's
 	var mu sync.Mutex
 	quiet := map[string]bool{} // codecs whose handler went idle after a push (subscribed when hot)
 	idle := func(name string, pushes int) {
@@ -195,7 +196,7 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel, hot bool) {
 			mu.Unlock()
 		}
 	}
-	m, err := New(Options{Endpoints: eps, Store: st, WindowPast: time.Hour, WindowDays: 1, Connection: model, IdleAfter: time.Second, CheckEvery: check, idle: idle})
+	m, err := New(Options{Endpoints: eps, Store: st, WindowPast: time.Hour, WindowDays: 1, Connection: model, IdleAfter: time.Second, CheckEvery: check, MaxConnecting: connecting, idle: idle})
 	if err != nil {
 		b.Fatal(err)
 	}
