@@ -2,6 +2,7 @@ package cisco
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,7 @@ type codec struct {
 	burstStart time.Time // first change of a burst the debounce is waiting out
 
 	auth         AuthStyle
+	kex          tls.CurveID // the TLS key exchange the codec chose; 0: offer Go's defaults (connection.go)
 	authFailedAt time.Time
 	fails        int // transient failures in a row
 	fw           Firmware

@@ -3,6 +3,7 @@ package cisco
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,9 @@ import (
 
 const childFleetEnv = "CISCO_BENCH_CHILD_FLEET"
 
+// classicTLSEnv set: the child's codecs take X25519 and P-256 only (no post-quantum hybrid).
+const classicTLSEnv = "CISCO_BENCH_CLASSIC_TLS"
+
 func TestMain(m *testing.M) {
 	if r, err := strconv.Atoi(os.Getenv("CISCO_BENCH_MEMRATE")); err == nil && r > 0 {
 		runtime.MemProfileRate = r // finer heap profiles for CISCO_BENCH_HEAPPROF
@@ -51,10 +55,15 @@ func runChildFleet(n string) {
 	}
 	f := ciscosim.NewFleet(ciscosim.Options{TickEvery: -1})
 	defer f.Close()
+	var kex []tls.CurveID // Go's defaults: the post-quantum hybrid first
+	if os.Getenv(classicTLSEnv) != "" {
+		kex = []tls.CurveID{tls.X25519, tls.CurveP256} // a TLS library that predates it
+	}
 	w := bufio.NewWriter(os.Stdout)
 	for i := range count {
 		c, err := f.Add(ciscosim.CodecConfig{Name: fmt.Sprintf("codec-%04d", i), UpFor: time.Hour, MaxTotalSessions: 1000, MaxSessionsPerUser: 1000,
-			Users: []ciscosim.User{{Username: testUser, Password: testPassword, Roles: []string{ciscosim.RoleAdmin}}}})
+			KeyExchanges: kex,
+			Users:        []ciscosim.User{{Username: testUser, Password: testPassword, Roles: []string{ciscosim.RoleAdmin}}}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "child fleet:", err)
 			os.Exit(2)
@@ -272,16 +281,25 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel, hot bool) {
 func BenchmarkDialCheck(b *testing.B) {
 	ep := childFleet(b, 1)[0]
 	url, _ := WebSocketURL(ep.Address)
-	for _, check := range []bool{false, true} {
-		name := "dial"
-		if check {
-			name = "dial+check"
-		}
-		b.Run(name, func(b *testing.B) {
+	first, err := Dial(context.Background(), DialOptions{URL: url, Username: ep.Username, Password: ep.Password})
+	if err != nil {
+		b.Fatal(err)
+	}
+	learned := first.KeyExchange() // what the driver offers from the second dial on
+	first.Close()
+	first.Wait()
+	for _, v := range []struct {
+		name  string
+		check bool
+		kex   tls.CurveID
+	}{{"dial", false, 0}, {"dial+check", true, 0}, {"dial+check/remembered-kex", true, learned}} {
+		check := v.check
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
 			ctx := context.Background()
 			cpu0 := cpuTime()
 			for b.Loop() {
-				conn, err := Dial(ctx, DialOptions{URL: url, Username: ep.Username, Password: ep.Password})
+				conn, err := Dial(ctx, DialOptions{URL: url, Username: ep.Username, Password: ep.Password, KeyExchange: v.kex})
 				if err != nil {
 					b.Fatal(err)
 				}

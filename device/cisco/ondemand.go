@@ -154,7 +154,7 @@ func (c *codec) resume(ctx context.Context, conn *Conn, st store.EndpointState, 
 	// Booted after the last contact (2 s of slack for whole seconds and transit): restarted.
 	// A spurious "restarted" costs one full push; a missed one would leave the room empty.
 	if err != nil || up < now.Sub(c.lastContact)+2*time.Second {
-		c.parked = false
+		c.parked, c.kex = false, 0
 		if err != nil {
 			c.log.Info("codec uptime unreadable; pushing in full", "err", err)
 		} else {

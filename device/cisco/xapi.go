@@ -2,6 +2,7 @@ package cisco
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -53,7 +54,13 @@ type DialOptions struct {
 	Auth AuthStyle
 	// HandshakeTimeout bounds TCP+TLS+upgrade (default 10 s).
 	HandshakeTimeout time.Duration
-	Logger           *slog.Logger
+	// KeyExchange, when set, is the only TLS key exchange group offered: the one this codec
+	// chose last time (Conn.KeyExchange). Go offers the post-quantum hybrid X25519MLKEM768
+	// besides X25519 by default, and making its key share is a third of a dial's CPU, wasted
+	// on a codec that answers with X25519. When the codec refuses the group (a TLS alert,
+	// before any credential is sent), Dial tries once more with the defaults.
+	KeyExchange tls.CurveID
+	Logger      *slog.Logger
 }
 
 // HandshakeError is an upgrade answered with an HTTP status instead of 101.
@@ -129,6 +136,7 @@ type Conn struct {
 	log         *slog.Logger
 	fingerprint string
 	auth        AuthStyle
+	kex         tls.CurveID // the key exchange the handshake used
 
 	wmu sync.Mutex
 
@@ -196,6 +204,22 @@ var (
 // Dial connects and authenticates. On a 401 with the header style it retries once with the
 // subprotocol; it never retries after a 403 (codecs lock accounts after a few failures).
 func Dial(ctx context.Context, o DialOptions) (*Conn, error) {
+	c, err := dialAuth(ctx, o)
+	if o.KeyExchange != 0 && tlsRefused(err) {
+		o.KeyExchange = 0
+		c, err = dialAuth(ctx, o)
+	}
+	return c, err
+}
+
+// tlsRefused reports whether the codec ended the TLS handshake with an alert (crypto/tls
+// reports a received alert as a "remote error").
+func tlsRefused(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
+}
+
+func dialAuth(ctx context.Context, o DialOptions) (*Conn, error) {
 	c, err := dialOnce(ctx, o, o.Auth)
 	var he *HandshakeError
 	if errors.As(err, &he) && he.Status == http.StatusUnauthorized {
@@ -223,6 +247,9 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 	// use when no pin exists yet), or verified against ca_file; package pin does either.
 	verifier := pin.NewVerifier(o.TLS, host)
 	tlsCfg := verifier.TLSConfig()
+	if o.KeyExchange != 0 {
+		tlsCfg.CurvePreferences = []tls.CurveID{o.KeyExchange}
+	}
 	d := websocket.Dialer{
 		TLSClientConfig:  tlsCfg,
 		HandshakeTimeout: o.HandshakeTimeout,
@@ -253,11 +280,16 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 		}
 		return nil, scrub(err, o.Password)
 	}
+	var kex tls.CurveID
+	if tc, ok := ws.NetConn().(*tls.Conn); ok {
+		kex = tc.ConnectionState().CurveID
+	}
 	c := &Conn{
 		ws:          ws,
 		log:         o.Logger,
 		fingerprint: verifier.Presented(),
 		auth:        style,
+		kex:         kex,
 		pending:     map[string]chan rpcAnswer{},
 		fbReady:     make(chan struct{}, 1),
 		done:        make(chan struct{}),
@@ -284,6 +316,9 @@ func scrub(err error, secret string) error {
 
 // Fingerprint is the SHA-256 of the certificate the codec presented.
 func (c *Conn) Fingerprint() string { return c.fingerprint }
+
+// KeyExchange is the TLS key exchange group the codec chose (0 when unknown).
+func (c *Conn) KeyExchange() tls.CurveID { return c.kex }
 
 // Auth is the style that authenticated this connection.
 func (c *Conn) Auth() AuthStyle { return c.auth }
