@@ -1,0 +1,157 @@
+//go:build linux
+
+package cisco
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// One epoll instance and one goroutine watch every polled connection's socket (issue 22): a
+// connected codec costs no goroutine while it is quiet. A readable socket gets a short-lived
+// goroutine (Conn.drain) that reads until the socket has nothing more and re-arms the watch
+// (EPOLLONESHOT, level-triggered: data that came meanwhile fires at once).
+
+// nbConn is the TCP connection under a codec's TLS: blocking through the handshake, then,
+// once polled, a Read that never waits (errWouldBlock).
+type nbConn struct {
+	*net.TCPConn
+	rc          syscall.RawConn
+	nonblocking atomic.Bool
+}
+
+func wrapConn(conn net.Conn) *nbConn {
+	tc, ok := conn.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return &nbConn{TCPConn: tc, rc: rc}
+}
+
+func (c *nbConn) Read(p []byte) (int, error) {
+	if !c.nonblocking.Load() {
+		return c.TCPConn.Read(p)
+	}
+	var n int
+	var err error
+	if rerr := c.rc.Read(func(fd uintptr) bool {
+		for {
+			n, err = syscall.Read(int(fd), p)
+			if err != syscall.EINTR {
+				return true // never wait here: the poller does
+			}
+		}
+	}); rerr != nil {
+		return 0, rerr
+	}
+	switch {
+	case err == syscall.EAGAIN:
+		return 0, errWouldBlock
+	case err != nil:
+		return 0, os.NewSyscallError("read", err)
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// usePoller: false makes new connections read with a goroutine each (tests of that path).
+var usePoller = func() *atomic.Bool { var b atomic.Bool; b.Store(true); return &b }()
+
+type poller struct {
+	epfd int
+	mu   sync.Mutex
+	regs map[int32]*Conn
+}
+
+// sharedPoller is the process's poller, started at the first polled connection; nil when
+// epoll is unavailable (connections then read with a goroutine each).
+var sharedPoller = sync.OnceValue(func() *poller {
+	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil
+	}
+	p := &poller{epfd: fd, regs: map[int32]*Conn{}}
+	go p.run()
+	return p
+})
+
+const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+
+func (p *poller) run() {
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			continue // EINTR
+		}
+		for _, ev := range events[:n] {
+			p.mu.Lock()
+			c := p.regs[ev.Fd]
+			p.mu.Unlock()
+			if c != nil {
+				c.readable()
+			}
+		}
+	}
+}
+
+// start sets up reading: polled when it can be, else a reader goroutine.
+func (c *Conn) start(nb *nbConn) {
+	p := sharedPoller()
+	tc, ok := c.ws.NetConn().(*tls.Conn)
+	if p == nil || nb == nil || !ok || !usePoller.Load() {
+		go c.readLoop()
+		return
+	}
+	fd := -1
+	if err := nb.rc.Control(func(f uintptr) { fd = int(f) }); err != nil || fd < 0 {
+		go c.readLoop()
+		return
+	}
+	c.fr, c.nb, c.fd, c.poller = &frameReader{r: tc, limit: readLimit}, nb, fd, p
+	nb.nonblocking.Store(true)
+	p.mu.Lock()
+	p.regs[int32(fd)] = c
+	p.mu.Unlock()
+	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(fd)}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.mu.Lock()
+		delete(p.regs, int32(fd))
+		p.mu.Unlock()
+		c.fr, c.nb = nil, nil
+		nb.nonblocking.Store(false)
+		go c.readLoop()
+	}
+}
+
+// repoll watches the socket again after a drain (under c.mu, connection not ended).
+func (c *Conn) repoll() {
+	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(c.fd)}
+	if err := syscall.EpollCtl(c.poller.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
+		c.log.Warn("xAPI: cannot watch the connection", "err", err)
+	}
+}
+
+// unpoll stops watching the socket (under c.mu, before it closes).
+func (c *Conn) unpoll() {
+	if c.fr == nil {
+		return
+	}
+	p := c.poller
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.fd, nil)
+	p.mu.Lock()
+	if p.regs[int32(c.fd)] == c {
+		delete(p.regs, int32(c.fd))
+	}
+	p.mu.Unlock()
+}
