@@ -131,7 +131,12 @@ func (c *Conn) start(nb *nbConn) {
 		c.fr, c.nb = nil, nil
 		nb.nonblocking.Store(false)
 		go c.readLoop()
+		return
 	}
+	// Anything TLS already holds (read with the upgrade's answer) is read now: the socket
+	// would not announce it. (gorilla's own buffer holds nothing past the 101 answer: a codec
+	// sends nothing before the first request.)
+	c.readable()
 }
 
 // repoll watches the socket again after a drain (under c.mu, connection not ended).
