@@ -171,11 +171,13 @@ func (c *Conn) drain() {
 			c.fail(readFailure(err))
 		}
 		c.mu.Lock()
+		if c.again && c.err == nil { // the socket said "readable" while this read: read on
+			c.again = false
+			c.mu.Unlock()
+			continue
+		}
 		c.running = false
 		ended := c.err != nil
-		if !ended {
-			c.repoll()
-		}
 		c.mu.Unlock()
 		if ended {
 			c.finish()
@@ -188,6 +190,7 @@ func (c *Conn) drain() {
 func (c *Conn) readable() {
 	c.mu.Lock()
 	if c.running || c.err != nil {
+		c.again = c.running // edge-triggered: this notice comes once, so the running drain reads on
 		c.mu.Unlock()
 		return
 	}

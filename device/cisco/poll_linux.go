@@ -14,8 +14,7 @@ import (
 
 // One epoll instance and one goroutine watch every polled connection's socket (issue 22): a
 // connected codec costs no goroutine while it is quiet. A readable socket gets a short-lived
-// goroutine (Conn.drain) that reads until the socket has nothing more and re-arms the watch
-// (EPOLLONESHOT, level-triggered: data that came meanwhile fires at once).
+// goroutine (Conn.drain) that reads until the socket has nothing more.
 
 // nbConn is the TCP connection under a codec's TLS: blocking through the handshake, then,
 // once polled, a Read that never waits (errWouldBlock).
@@ -85,7 +84,9 @@ var sharedPoller = sync.OnceValue(func() *poller {
 	return p
 })
 
-const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
+// Edge-triggered: a socket is announced when data arrives, once; the drain reads until the
+// socket has nothing more, and reads on when an announcement came while it ran (Conn.again).
+const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET
 
 func (p *poller) run() {
 	events := make([]syscall.EpollEvent, 128)
@@ -137,14 +138,6 @@ func (c *Conn) start(nb *nbConn) {
 	// would not announce it. (gorilla's own buffer holds nothing past the 101 answer: a codec
 	// sends nothing before the first request.)
 	c.readable()
-}
-
-// repoll watches the socket again after a drain (under c.mu, connection not ended).
-func (c *Conn) repoll() {
-	ev := syscall.EpollEvent{Events: pollEvents, Fd: int32(c.fd)}
-	if err := syscall.EpollCtl(c.poller.epfd, syscall.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
-		c.log.Warn("xAPI: cannot watch the connection", "err", err)
-	}
 }
 
 // unpoll stops watching the socket (under c.mu, before it closes).

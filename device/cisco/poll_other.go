@@ -14,6 +14,4 @@ func wrapConn(net.Conn) *nbConn { return nil }
 
 func (c *Conn) start(*nbConn) { go c.readLoop() }
 
-func (c *Conn) repoll() {}
-
 func (c *Conn) unpoll() {}

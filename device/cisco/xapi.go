@@ -166,6 +166,7 @@ type Conn struct {
 	fd      int
 	poller  *poller
 	running bool // a drain goroutine runs (under mu)
+	again   bool // the socket became readable while it ran (under mu)
 }
 
 type rpcAnswer struct {
