@@ -138,7 +138,7 @@ func readFailure(err error) error {
 func (c *Conn) readLoop() {
 	defer c.finish() // told before Wait returns, so no notice of this connection comes after Wait
 	c.ws.SetReadLimit(readLimit)
-	c.ws.SetPongHandler(func(string) error { c.heard(); return nil })
+	c.ws.SetPongHandler(func(string) error { c.heard(); c.ponged(); return nil })
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
@@ -164,6 +164,8 @@ func (c *Conn) drain() {
 				c.wmu.Lock()
 				_ = c.ws.WriteControl(websocket.PongMessage, ctl.payload, time.Now().Add(10*time.Second))
 				c.wmu.Unlock()
+			case ctl.op == opPong:
+				c.ponged()
 			}
 			continue
 		}
@@ -319,6 +321,15 @@ func (c *Conn) Ping(wait time.Duration) {
 	} else {
 		c.pongTimer.Reset(wait)
 	}
+}
+
+// ponged stops the watch of the answered ping.
+func (c *Conn) ponged() {
+	c.mu.Lock()
+	if c.pongTimer != nil {
+		c.pongTimer.Stop()
+	}
+	c.mu.Unlock()
 }
 
 func (c *Conn) checkPong() {

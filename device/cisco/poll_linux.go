@@ -68,6 +68,7 @@ var usePoller = func() *atomic.Bool { var b atomic.Bool; b.Store(true); return &
 
 type poller struct {
 	epfd int
+	rc   syscall.RawConn // the epoll instance as Go's runtime poller sees it
 	mu   sync.Mutex
 	regs map[int32]*Conn
 }
@@ -79,7 +80,17 @@ var sharedPoller = sync.OnceValue(func() *poller {
 	if err != nil {
 		return nil
 	}
-	p := &poller{epfd: fd, regs: map[int32]*Conn{}}
+	// The epoll instance is itself readable when a socket is: Go's runtime poller waits for
+	// that, so no thread sits blocked in epoll_wait (waking one costs more than the read).
+	if syscall.SetNonblock(fd, true) != nil {
+		syscall.Close(fd)
+		return nil
+	}
+	rc, err := os.NewFile(uintptr(fd), "otj-edge-cisco-epoll").SyscallConn()
+	if err != nil {
+		return nil
+	}
+	p := &poller{epfd: fd, rc: rc, regs: map[int32]*Conn{}}
 	go p.run()
 	return p
 })
@@ -91,11 +102,15 @@ const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET
 func (p *poller) run() {
 	events := make([]syscall.EpollEvent, 128)
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			continue // EINTR
+		var n int
+		if err := p.rc.Read(func(fd uintptr) bool {
+			var err error
+			n, err = syscall.EpollWait(int(fd), events, 0)
+			return n > 0 || (err != nil && err != syscall.EINTR)
+		}); err != nil {
+			return // the runtime closed it: cannot happen while the process runs
 		}
-		for _, ev := range events[:n] {
+		for _, ev := range events[:max(n, 0)] {
 			p.mu.Lock()
 			c := p.regs[ev.Fd]
 			p.mu.Unlock()
