@@ -274,7 +274,7 @@ func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState, c
 	sch.after(c, timerMidnight, c.untilMidnight())
 	sch.after(c, timerPing, o.PingEvery)
 	c.pushed(retryIn)
-	// Feedback and the connection's end kick the codec from the reader goroutine.
+	// Feedback and the connection's end kick the codec from whatever reads the connection.
 	conn.Notify(func() { c.kick(evConn) })
 }
 

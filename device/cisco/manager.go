@@ -91,7 +91,7 @@ type Options struct {
 	// number of pushes it has made: virtual-time tests advance the clock only then.
 	idle func(name string, pushes int)
 	// released, when set (tests), is called each time an on-demand codec's connection has
-	// been released (its reader goroutine has ended).
+	// been released (nothing reads its connection any more).
 	released func(name string)
 }
 

@@ -13,7 +13,7 @@ import (
 
 // The on-demand connection model (cisco.connection: on_demand; issue 22). A connection costs
 // the agent ~30 KB per codec for as long as it is open (TLS session and buffers, the parsed
-// certificate, the WebSocket's buffers, the reader goroutine's stack), and most of the day
+// certificate, the WebSocket's buffers; a reader goroutine's stack where no poller), and most of the day
 // most codecs have nothing to hear or say. So once its bookings are pushed and verified and a
 // quiet period (IdleAfter) has passed, a codec's connection is released ("parked": the
 // endpoint stays up, nothing is recorded as down). Then:
