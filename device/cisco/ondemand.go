@@ -12,9 +12,9 @@ import (
 )
 
 // The on-demand connection model (cisco.connection: on_demand; issue 22). A connection costs
-// the agent ~30 KB per codec for as long as it is open (TLS session and buffers, the parsed
-// certificate, the WebSocket's buffers; a reader goroutine's stack where no poller), and most of the day
-// most codecs have nothing to hear or say. So once its bookings are pushed and verified and a
+// the agent ~15 KB per codec for as long as it is open (TLS session and buffers, the parsed
+// certificate; where there is no poller, a reader goroutine's stack besides), and most of the
+// day most codecs have nothing to hear or say. So once its bookings are pushed and verified and a
 // quiet period (IdleAfter) has passed, a codec's connection is released ("parked": the
 // endpoint stays up, nothing is recorded as down). Then:
 //   - a change, PushNow, Retry or any push timer (safety, midnight, a meeting leaving the
