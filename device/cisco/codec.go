@@ -2,6 +2,7 @@ package cisco
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,7 @@ type codec struct {
 	burstStart time.Time // first change of a burst the debounce is waiting out
 
 	auth         AuthStyle
+	kex          tls.CurveID // the TLS key exchange the codec chose; 0: offer Go's defaults (connection.go)
 	authFailedAt time.Time
 	fails        int // transient failures in a row
 	fw           Firmware
@@ -72,7 +74,7 @@ type codec struct {
 	systemName   string
 	lastHash     string
 	lastPushAt   time.Time
-	known        map[string]bool // ids we pushed recently (not foreign)
+	known        idSet           // ids we pushed recently (not foreign)
 	lastAttempt  []string        // ids of the latest Put sent
 	booked       []pushedBooking // the last accepted payload, compactly (a few dozen at most)
 	live         map[string]*liveBooking
@@ -119,7 +121,6 @@ func newCodec(m *Manager, ep Endpoint) (*codec, error) {
 		comp:  "cisco/" + ep.Name,
 		sched: schedState{idx: -1},
 		state: store.EndpointUnknown,
-		known: map[string]bool{}, live: map[string]*liveBooking{},
 	}
 	if ep.CAFile != "" {
 		c.roots, err = pin.LoadRoots(ep.CAFile)

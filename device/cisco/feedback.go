@@ -149,6 +149,9 @@ func (c *codec) callConnected(ctx context.Context, ev map[string]any) {
 func (c *codec) liveFor(id string) *liveBooking {
 	lb := c.live[id]
 	if lb == nil {
+		if c.live == nil { // most codecs never see a meeting start: no map until one does
+			c.live = map[string]*liveBooking{}
+		}
 		lb = &liveBooking{}
 		c.live[id] = lb
 	}

@@ -3,14 +3,17 @@ package cisco
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +32,13 @@ import (
 
 const childFleetEnv = "CISCO_BENCH_CHILD_FLEET"
 
+// classicTLSEnv set: the child's codecs take X25519 and P-256 only (no post-quantum hybrid).
+const classicTLSEnv = "CISCO_BENCH_CLASSIC_TLS"
+
 func TestMain(m *testing.M) {
+	if r, err := strconv.Atoi(os.Getenv("CISCO_BENCH_MEMRATE")); err == nil && r > 0 {
+		runtime.MemProfileRate = r // finer heap profiles for CISCO_BENCH_HEAPPROF
+	}
 	if n := os.Getenv(childFleetEnv); n != "" {
 		runChildFleet(n)
 		return
@@ -46,10 +55,15 @@ func runChildFleet(n string) {
 	}
 	f := ciscosim.NewFleet(ciscosim.Options{TickEvery: -1})
 	defer f.Close()
+	var kex []tls.CurveID // Go's defaults: the post-quantum hybrid first
+	if os.Getenv(classicTLSEnv) != "" {
+		kex = []tls.CurveID{tls.X25519, tls.CurveP256} // a TLS library that predates it
+	}
 	w := bufio.NewWriter(os.Stdout)
 	for i := range count {
 		c, err := f.Add(ciscosim.CodecConfig{Name: fmt.Sprintf("codec-%04d", i), UpFor: time.Hour, MaxTotalSessions: 1000, MaxSessionsPerUser: 1000,
-			Users: []ciscosim.User{{Username: testUser, Password: testPassword, Roles: []string{ciscosim.RoleAdmin}}}})
+			KeyExchanges: kex,
+			Users:        []ciscosim.User{{Username: testUser, Password: testPassword, Roles: []string{ciscosim.RoleAdmin}}}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "child fleet:", err)
 			os.Exit(2)
@@ -100,8 +114,8 @@ func cpuTime() time.Duration {
 }
 
 type memFigures struct {
-	heap, stack uint64
-	goroutines  int
+	heap, heapInuse, stack uint64
+	goroutines             int
 }
 
 func memNow() memFigures {
@@ -109,7 +123,7 @@ func memNow() memFigures {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memFigures{heap: ms.HeapAlloc, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
+	return memFigures{heap: ms.HeapAlloc, heapInuse: ms.HeapInuse, stack: ms.StackInuse, goroutines: runtime.NumGoroutine()}
 }
 
 // BenchmarkIdleFootprint runs a manager over CISCO_BENCH_CODECS codecs (default 200), each
@@ -123,13 +137,26 @@ func BenchmarkIdleFootprint(b *testing.B) {
 	for _, model := range []ConnectionModel{ConnPersistent, ConnOnDemand} {
 		b.Run(string(model), func(b *testing.B) {
 			for b.Loop() {
-				idleFootprint(b, n, model)
+				idleFootprint(b, n, model, false)
 			}
 		})
 	}
 }
 
-func idleFootprint(b *testing.B, n int, model ConnectionModel) {
+// BenchmarkConnectedFootprint is BenchmarkIdleFootprint with every room's first meeting
+// starting in two minutes: on_demand keeps each codec connected and subscribed for its
+// feedback (what 633 of make bench's 1,000 codecs cost in its steady window).
+func BenchmarkConnectedFootprint(b *testing.B) {
+	n := 200
+	if v, err := strconv.Atoi(os.Getenv("CISCO_BENCH_CODECS")); err == nil && v > 0 {
+		n = v
+	}
+	for b.Loop() {
+		idleFootprint(b, n, ConnOnDemand, true)
+	}
+}
+
+func idleFootprint(b *testing.B, n int, model ConnectionModel, hot bool) {
 	eps := childFleet(b, n)
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "otj-edge.db"), store.Options{})
@@ -152,7 +179,11 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 			if err := markSynced(tx, r.Mailbox); err != nil {
 				return err
 			}
-			ms := providerMeetings(r.Mailbox, now.Add(3*time.Hour))[:2]
+			first := now.Add(3 * time.Hour)
+			if hot { // inside the feedback stretch (join window - 5 min) from the start
+				first = now.Add(2 * time.Minute)
+			}
+			ms := providerMeetings(r.Mailbox, first)[:2]
 			if _, err := stored.ReplaceMeetings(tx, r.Mailbox, ms); err != nil {
 				return err
 			}
@@ -162,14 +193,43 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	check, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_CHECK"))   // on_demand's check interval; default the driver's
-	steady, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_STEADY")) // also measure CPU over this window once settled
-	m, err := New(Options{Endpoints: eps, Store: st, WindowPast: time.Hour, WindowDays: 1, Connection: model, IdleAfter: time.Second, CheckEvery: check})
+	check, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_CHECK"))     // on_demand's check interval; default the driver's
+	steady, _ := time.ParseDuration(os.Getenv("CISCO_BENCH_STEADY"))   // also measure CPU over this window once settled
+	connecting, _ := strconv.Atoi(os.Getenv("CISCO_BENCH_CONNECTING")) // MaxConnecting; default the driver's
+	var mu sync.Mutex
+	quiet := map[string]bool{} // codecs whose handler went idle after a push (subscribed when hot)
+	idle := func(name string, pushes int) {
+		if pushes > 0 {
+			mu.Lock()
+			quiet[name] = true
+			mu.Unlock()
+		}
+	}
+	m, err := New(Options{Endpoints: eps, Store: st, WindowPast: time.Hour, WindowDays: 1, Connection: model, IdleAfter: time.Second, CheckEvery: check, MaxConnecting: connecting, idle: idle})
 	if err != nil {
 		b.Fatal(err)
 	}
 	before := memNow()
 	cpu0 := cpuTime()
+	start := time.Now()
+	peak := make(chan uint64)
+	stopPeak := make(chan struct{})
+	go func() { // the cold start's peak of heap in use and stacks (what RSS follows)
+		var top uint64
+		var ms runtime.MemStats
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			top = max(top, ms.HeapInuse+ms.StackInuse)
+			select {
+			case <-stopPeak:
+				peak <- top
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(rctx) }()
@@ -177,7 +237,11 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		s := m.Stats()
-		settled := s.Pushes >= int64(n) && (model == ConnPersistent && s.Connected == n || model == ConnOnDemand && s.Connected == 0)
+		mu.Lock()
+		nquiet := len(quiet)
+		mu.Unlock()
+		settled := s.Pushes >= int64(n) && (model == ConnPersistent && s.Connected == n ||
+			model == ConnOnDemand && !hot && s.Connected == 0 || hot && s.Connected == n && nquiet == n)
 		if settled {
 			break
 		}
@@ -186,8 +250,20 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 		}
 		time.Sleep(100 * time.Millisecond) // a benchmark's poll, not a test's wait
 	}
-	startCPU := cpuTime() - cpu0
+	startCPU, startWall := cpuTime()-cpu0, time.Since(start)
+	close(stopPeak)
+	top := <-peak
 	after := memNow()
+	if p := os.Getenv("CISCO_BENCH_HEAPPROF"); p != "" { // what the live heap is made of
+		f, err := os.Create(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
+	b.ReportMetric((float64(top)-float64(before.heapInuse+before.stack))/(1<<20), "start-peak-MB")
+	b.ReportMetric(startWall.Seconds(), "start-s")
 	b.ReportMetric(float64(int64(after.heap)-int64(before.heap))/float64(n), "heap-B/codec")
 	b.ReportMetric(float64(int64(after.stack)-int64(before.stack))/float64(n), "stack-B/codec")
 	b.ReportMetric(float64(after.goroutines-before.goroutines)/float64(n), "goroutines/codec")
@@ -205,16 +281,25 @@ func idleFootprint(b *testing.B, n int, model ConnectionModel) {
 func BenchmarkDialCheck(b *testing.B) {
 	ep := childFleet(b, 1)[0]
 	url, _ := WebSocketURL(ep.Address)
-	for _, check := range []bool{false, true} {
-		name := "dial"
-		if check {
-			name = "dial+check"
-		}
-		b.Run(name, func(b *testing.B) {
+	first, err := Dial(context.Background(), DialOptions{URL: url, Username: ep.Username, Password: ep.Password})
+	if err != nil {
+		b.Fatal(err)
+	}
+	learned := first.KeyExchange() // what the driver offers from the second dial on
+	first.Close()
+	first.Wait()
+	for _, v := range []struct {
+		name  string
+		check bool
+		kex   tls.CurveID
+	}{{"dial", false, 0}, {"dial+check", true, 0}, {"dial+check/remembered-kex", true, learned}} {
+		check := v.check
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
 			ctx := context.Background()
 			cpu0 := cpuTime()
 			for b.Loop() {
-				conn, err := Dial(ctx, DialOptions{URL: url, Username: ep.Username, Password: ep.Password})
+				conn, err := Dial(ctx, DialOptions{URL: url, Username: ep.Username, Password: ep.Password, KeyExchange: v.kex})
 				if err != nil {
 					b.Fatal(err)
 				}

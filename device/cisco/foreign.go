@@ -43,7 +43,7 @@ func (c *codec) verify(ctx context.Context, conn *Conn, mode verifyMode) {
 	var foreign []string
 	for _, id := range ids {
 		have[id] = true
-		if !c.known[id] {
+		if !c.known.has(id) {
 			foreign = append(foreign, id)
 		}
 	}
@@ -90,4 +90,20 @@ func listSome(ids []string) string {
 		return strings.Join(ids, ", ")
 	}
 	return strings.Join(ids[:3], ", ") + fmt.Sprintf(" and %d more", len(ids)-3)
+}
+
+// idSet is a set of booking ids: sorted, without repeats. A codec keeps one (known) for as
+// long as it runs; a slice costs a quarter of what a map of the same ids did (issue 22).
+type idSet []string
+
+func (s idSet) has(id string) bool {
+	_, ok := slices.BinarySearch(s, id)
+	return ok
+}
+
+// with is s plus ids (s's backing array may be reused).
+func (s idSet) with(ids []string) idSet {
+	s = append(s, ids...)
+	slices.Sort(s)
+	return slices.Clip(slices.Compact(s))
 }

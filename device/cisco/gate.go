@@ -67,9 +67,7 @@ func (c *codec) lookForForeign(ctx context.Context, conn *Conn) {
 	// A booking that carries the id of a meeting about to be pushed is this room's own,
 	// pushed from an earlier store or before a restart, not another system's.
 	if p, err := c.payload(ctx, c.clk().Now()); err == nil {
-		for _, id := range p.IDs() {
-			c.known[id] = true
-		}
+		c.known = c.known.with(p.IDs())
 	}
 	c.verify(ctx, conn, beforePush)
 }

@@ -12,9 +12,9 @@ import (
 )
 
 // The on-demand connection model (cisco.connection: on_demand; issue 22). A connection costs
-// the agent ~30 KB per codec for as long as it is open (TLS session and buffers, the parsed
-// certificate, the WebSocket's buffers, the reader goroutine's stack), and most of the day
-// most codecs have nothing to hear or say. So once its bookings are pushed and verified and a
+// the agent ~15 KB per codec for as long as it is open (TLS session and buffers, the parsed
+// certificate; where there is no poller, a reader goroutine's stack besides), and most of the
+// day most codecs have nothing to hear or say. So once its bookings are pushed and verified and a
 // quiet period (IdleAfter) has passed, a codec's connection is released ("parked": the
 // endpoint stays up, nothing is recorded as down). Then:
 //   - a change, PushNow, Retry or any push timer (safety, midnight, a meeting leaving the
@@ -154,7 +154,7 @@ func (c *codec) resume(ctx context.Context, conn *Conn, st store.EndpointState, 
 	// Booted after the last contact (2 s of slack for whole seconds and transit): restarted.
 	// A spurious "restarted" costs one full push; a missed one would leave the room empty.
 	if err != nil || up < now.Sub(c.lastContact)+2*time.Second {
-		c.parked = false
+		c.parked, c.kex = false, 0
 		if err != nil {
 			c.log.Info("codec uptime unreadable; pushing in full", "err", err)
 		} else {

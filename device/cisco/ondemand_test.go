@@ -102,6 +102,44 @@ func TestOnDemandReleasesIdleCodecsRedialsForChangesAndRepushesAfterAReboot(t *t
 	assert.NotContains(t, h.logs.String(), testPassword)
 }
 
+// A cold start pushes every codec within seconds of the others: each is released
+// DefaultIdleAfter after its push (not a minute later), so a site's codecs are not all
+// connected at once.
+func TestOnDemandColdStartReleasesEachCodecSoonAfterItsPush(t *testing.T) {
+	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
+	h := newHarness(t, true, start)
+	var cs []*ciscosim.Codec
+	var eps []Endpoint
+	for _, name := range []string{"codec-1", "codec-2", "codec-3"} {
+		room := name + "@contoso.example"
+		c, ep := h.codec(name, room, ciscosim.CodecConfig{UpFor: time.Hour})
+		h.meetings(room, providerMeetings(room, start.Add(3*time.Hour))[:2]...)
+		cs, eps = append(cs, c), append(eps, ep)
+	}
+	rel := make(chan string, 8)
+	h.start(eps, func(o *Options) {
+		o.Connection, o.SafetyInterval = ConnOnDemand, 24*time.Hour // IdleAfter: the default
+		o.released = func(name string) { rel <- name }
+	})
+	for i, c := range cs {
+		h.waitPuts(c, 1)
+		h.waitIdle(eps[i].Name, 1)
+	}
+	require.Equal(t, 3, h.mgr.Stats().Connected)
+	require.Equal(t, 10*time.Second, DefaultIdleAfter)
+	h.fake.Advance(DefaultIdleAfter)
+	for range cs {
+		h.waitReleased(rel)
+	}
+	st := h.mgr.Stats()
+	assert.Equal(t, 0, st.Connected)
+	assert.Equal(t, 3, st.Released)
+	assert.Zero(t, readers(), "no reader goroutine left")
+	for _, c := range cs {
+		assert.Len(t, c.Puts(), 1)
+	}
+}
+
 func TestOnDemandWrongPasswordIsTriedNoMoreThanOncePerFiveMinutes(t *testing.T) {
 	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
 	h := newHarness(t, true, start)

@@ -61,18 +61,12 @@ func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration 
 	// Ours from the moment they are sent: a Put the codec applied but whose answer was lost
 	// must not make our own bookings look foreign after the reconnect.
 	// "Known" stays bounded: this attempt, the one before, and what the codec last accepted.
-	known := map[string]bool{}
-	for _, id := range c.lastAttempt {
-		known[id] = true
-	}
+	known := idSet(nil).with(c.lastAttempt)
 	for _, b := range c.booked {
-		known[b.ID] = true
+		known = append(known, b.ID)
 	}
 	c.lastAttempt = p.IDs()
-	for _, id := range c.lastAttempt {
-		known[id] = true
-	}
-	c.known = known
+	c.known = known.with(c.lastAttempt)
 	cctx, cancel := c.callCtx(ctx)
 	start := time.Now()
 	if len(p.Bookings) == 0 {

@@ -38,9 +38,7 @@ func (c *codec) load(ctx context.Context) {
 	var d endpointData
 	if len(st.Data) > 0 && json.Unmarshal(st.Data, &d) == nil {
 		c.lastAttempt = d.PushedIDs
-		for _, id := range d.PushedIDs {
-			c.known[id] = true
-		}
+		c.known = c.known.with(d.PushedIDs)
 		if st.State == store.EndpointAuthFailed && d.AuthUser == c.ep.Username {
 			c.authFailedAt = d.AuthFailedAt
 		}

@@ -2,6 +2,7 @@ package cisco
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -53,7 +55,13 @@ type DialOptions struct {
 	Auth AuthStyle
 	// HandshakeTimeout bounds TCP+TLS+upgrade (default 10 s).
 	HandshakeTimeout time.Duration
-	Logger           *slog.Logger
+	// KeyExchange, when set, is the only TLS key exchange group offered: the one this codec
+	// chose last time (Conn.KeyExchange). Go offers the post-quantum hybrid X25519MLKEM768
+	// besides X25519 by default, and making its key share is a third of a dial's CPU, wasted
+	// on a codec that answers with X25519. When the codec refuses the group (a TLS alert,
+	// before any credential is sent), Dial tries once more with the defaults.
+	KeyExchange tls.CurveID
+	Logger      *slog.Logger
 }
 
 // HandshakeError is an upgrade answered with an HTTP status instead of 101.
@@ -129,6 +137,7 @@ type Conn struct {
 	log         *slog.Logger
 	fingerprint string
 	auth        AuthStyle
+	kex         tls.CurveID // the key exchange the handshake used
 
 	wmu sync.Mutex
 
@@ -140,11 +149,24 @@ type Conn struct {
 	// Feedback waits in a queue that grows only while notifications are waiting (a big
 	// channel per connection would cost memory at a thousand codecs).
 	fbReady  chan struct{}
-	fbQueue  []Feedback
-	notify   func() // see Notify
+	fbQueue  []json.RawMessage // as received; decoded by TakeFeedback
+	notify   func()            // see Notify
 	done     chan struct{}
-	exited   chan struct{} // the reader goroutine has returned
+	exited   chan struct{} // ended, and nothing reads any more (finish)
 	closeOne sync.Once
+
+	finishOnce sync.Once
+	lastHeard  atomic.Int64 // when the codec last sent anything (Unix ns)
+	pingSent   time.Time    // the latest keep-alive ping (under mu)
+	pongTimer  *time.Timer  // checks that something came back after it
+
+	// Polled reading (poll_linux.go); fr is nil when a reader goroutine reads (readLoop).
+	fr      *frameReader
+	nb      *nbConn
+	fd      int
+	poller  *poller
+	running bool // a drain goroutine runs (under mu)
+	again   bool // the socket became readable while it ran (under mu)
 }
 
 type rpcAnswer struct {
@@ -196,6 +218,22 @@ var (
 // Dial connects and authenticates. On a 401 with the header style it retries once with the
 // subprotocol; it never retries after a 403 (codecs lock accounts after a few failures).
 func Dial(ctx context.Context, o DialOptions) (*Conn, error) {
+	c, err := dialAuth(ctx, o)
+	if o.KeyExchange != 0 && tlsRefused(err) {
+		o.KeyExchange = 0
+		c, err = dialAuth(ctx, o)
+	}
+	return c, err
+}
+
+// tlsRefused reports whether the codec ended the TLS handshake with an alert (crypto/tls
+// reports a received alert as a "remote error").
+func tlsRefused(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
+}
+
+func dialAuth(ctx context.Context, o DialOptions) (*Conn, error) {
 	c, err := dialOnce(ctx, o, o.Auth)
 	var he *HandshakeError
 	if errors.As(err, &he) && he.Status == http.StatusUnauthorized {
@@ -223,13 +261,30 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 	// use when no pin exists yet), or verified against ca_file; package pin does either.
 	verifier := pin.NewVerifier(o.TLS, host)
 	tlsCfg := verifier.TLSConfig()
+	if o.KeyExchange != 0 {
+		tlsCfg.CurvePreferences = []tls.CurveID{o.KeyExchange}
+	}
 	d := websocket.Dialer{
 		TLSClientConfig:  tlsCfg,
 		HandshakeTimeout: o.HandshakeTimeout,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  2048,
-		WriteBufferPool:  writePool,
-		NetDialContext:   (&net.Dialer{Timeout: o.HandshakeTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		// Kept for the connection's life: the read buffer's size is only how much of a
+		// message one read takes from TLS (which holds the record anyway), so it is small
+		// (gorilla's floor, a control frame, is 125). Write buffers are lent per message.
+		ReadBufferSize:  readBufferSize,
+		WriteBufferSize: 2048,
+		WriteBufferPool: writePool,
+	}
+	var nb *nbConn // the socket under TLS, made non-blocking once connected (poll_linux.go)
+	nd := &net.Dialer{Timeout: o.HandshakeTimeout, KeepAlive: 30 * time.Second}
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := nd.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if nb = wrapConn(conn); nb != nil {
+			return nb, nil
+		}
+		return conn, nil
 	}
 	hdr := http.Header{}
 	userPass := o.Username + ":" + o.Password
@@ -250,23 +305,29 @@ func dialOnce(ctx context.Context, o DialOptions, style AuthStyle) (*Conn, error
 		}
 		return nil, scrub(err, o.Password)
 	}
+	var kex tls.CurveID
+	if tc, ok := ws.NetConn().(*tls.Conn); ok {
+		kex = tc.ConnectionState().CurveID
+	}
 	c := &Conn{
 		ws:          ws,
 		log:         o.Logger,
 		fingerprint: verifier.Presented(),
 		auth:        style,
+		kex:         kex,
 		pending:     map[string]chan rpcAnswer{},
 		fbReady:     make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		exited:      make(chan struct{}),
 	}
-	ws.SetReadLimit(8 << 20)
-	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Time{}) })
-	go c.readLoop()
+	c.start(nb)
 	return c, nil
 }
 
 var writePool = &sync.Pool{}
+
+// readBufferSize is each connection's WebSocket read buffer (issue 22: 1,024 before).
+const readBufferSize = 256
 
 // scrub keeps a password out of an error text (it never should be there; this is a guard).
 func scrub(err error, secret string) error {
@@ -279,6 +340,9 @@ func scrub(err error, secret string) error {
 // Fingerprint is the SHA-256 of the certificate the codec presented.
 func (c *Conn) Fingerprint() string { return c.fingerprint }
 
+// KeyExchange is the TLS key exchange group the codec chose (0 when unknown).
+func (c *Conn) KeyExchange() tls.CurveID { return c.kex }
+
 // Auth is the style that authenticated this connection.
 func (c *Conn) Auth() AuthStyle { return c.auth }
 
@@ -290,206 +354,6 @@ func (c *Conn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
-}
-
-// maxFeedbackQueue bounds the notifications waiting; past it the oldest are dropped rather
-// than stalling the answers.
-const maxFeedbackQueue = 1024
-
-// FeedbackReady signals (coalesced) that TakeFeedback has notifications.
-func (c *Conn) FeedbackReady() <-chan struct{} { return c.fbReady }
-
-// Notify sets fn to be called whenever feedback is queued and once when the connection has
-// ended (Err is set then), so a caller can react without a goroutine waiting on FeedbackReady
-// and Done. fn runs on the connection's reader goroutine and must not block. It is called at
-// once when either already happened.
-func (c *Conn) Notify(fn func()) {
-	c.mu.Lock()
-	c.notify = fn
-	now := c.err != nil || len(c.fbQueue) > 0
-	c.mu.Unlock()
-	if now && fn != nil {
-		fn()
-	}
-}
-
-func (c *Conn) notifyFn() func() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.notify
-}
-
-// Wait blocks until the connection's reader goroutine has returned (after Close, or after
-// the connection failed).
-func (c *Conn) Wait() { <-c.exited }
-
-// TakeFeedback returns the waiting notifications in arrival order.
-func (c *Conn) TakeFeedback() []Feedback {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	q := c.fbQueue
-	c.fbQueue = nil
-	return q
-}
-
-// Close ends the connection.
-func (c *Conn) Close() error {
-	c.fail(ErrClosed)
-	return nil
-}
-
-func (c *Conn) fail(err error) {
-	c.closeOne.Do(func() {
-		c.mu.Lock()
-		c.err = err
-		pending := c.pending
-		c.pending = map[string]chan rpcAnswer{}
-		c.mu.Unlock()
-		c.wmu.Lock()
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-		c.wmu.Unlock()
-		_ = c.ws.Close()
-		for _, ch := range pending {
-			ch <- rpcAnswer{err: err}
-		}
-		close(c.done)
-	})
-}
-
-type wireMessage struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
-	Result json.RawMessage `json:"result"`
-	Error  *struct {
-		Code    int             `json:"code"`
-		Message string          `json:"message"`
-		Data    json.RawMessage `json:"data"`
-	} `json:"error"`
-}
-
-func (c *Conn) readLoop() {
-	defer func() {
-		// Told before Wait returns, so no notice of this connection comes after Wait.
-		if fn := c.notifyFn(); fn != nil {
-			fn()
-		}
-		close(c.exited)
-	}()
-	for {
-		_, data, err := c.ws.ReadMessage()
-		if err != nil {
-			var ne net.Error
-			switch {
-			case errors.As(err, &ne) && ne.Timeout():
-				err = errors.New("the codec stopped answering keep-alive pings")
-			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
-				err = fmt.Errorf("the codec closed the connection: %w", err)
-			default:
-				err = fmt.Errorf("connection lost: %w", err)
-			}
-			c.fail(err)
-			return
-		}
-		_ = c.ws.SetReadDeadline(time.Time{}) // any message proves the codec is alive
-		var m wireMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			c.log.Debug("xAPI: unreadable message ignored", "err", err)
-			continue
-		}
-		if len(m.ID) == 0 || string(m.ID) == "null" {
-			if m.Method == "xFeedback/Event" {
-				c.deliverFeedback(m.Params)
-			}
-			continue
-		}
-		key := idKey(m.ID)
-		c.mu.Lock()
-		ch := c.pending[key]
-		delete(c.pending, key)
-		c.mu.Unlock()
-		if ch == nil {
-			c.log.Debug("xAPI: answer to no request", "id", key)
-			continue
-		}
-		if m.Error != nil {
-			ch <- rpcAnswer{err: &RPCError{Code: m.Error.Code, Message: m.Error.Message, Cause: causeOf(m.Error.Data)}}
-			continue
-		}
-		ch <- rpcAnswer{result: m.Result}
-	}
-}
-
-// idKey normalises an id as echoed: 7 and "7" are the same request.
-func idKey(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return strings.TrimSpace(string(raw))
-}
-
-func causeOf(data json.RawMessage) int {
-	var d struct {
-		Cause json.RawMessage `json:"Cause"`
-	}
-	if len(data) == 0 || json.Unmarshal(data, &d) != nil || len(d.Cause) == 0 {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.Trim(string(d.Cause), `"`))
-	return n
-}
-
-func (c *Conn) deliverFeedback(params json.RawMessage) {
-	var p map[string]json.RawMessage
-	if json.Unmarshal(params, &p) != nil {
-		return
-	}
-	fb := Feedback{SubID: -1}
-	if id, ok := p["Id"]; ok {
-		n, err := strconv.Atoi(strings.Trim(string(id), `"`))
-		if err == nil {
-			fb.SubID = n
-		}
-	}
-	for _, root := range []string{"Event", "Status", "Configuration"} {
-		if raw, ok := p[root]; ok {
-			fb.Root = root
-			_ = json.Unmarshal(raw, &fb.Body)
-			break
-		}
-	}
-	if fb.Root == "" {
-		return
-	}
-	c.mu.Lock()
-	if len(c.fbQueue) >= maxFeedbackQueue {
-		c.fbQueue = c.fbQueue[1:]
-		c.log.Warn("xAPI: feedback backlog full; the oldest notification was dropped")
-	}
-	c.fbQueue = append(c.fbQueue, fb)
-	fn := c.notify
-	c.mu.Unlock()
-	select {
-	case c.fbReady <- struct{}{}:
-	default:
-	}
-	if fn != nil {
-		fn()
-	}
-}
-
-// Ping sends a keep-alive ping; when neither its pong nor any other message arrives within
-// wait (real time: an I/O deadline), the reader ends the connection. The caller schedules
-// pings (on its clock).
-func (c *Conn) Ping(wait time.Duration) {
-	_ = c.ws.SetReadDeadline(time.Now().Add(wait))
-	c.wmu.Lock()
-	err := c.ws.WriteControl(websocket.PingMessage, []byte("otj"), time.Now().Add(wait))
-	c.wmu.Unlock()
-	if err != nil {
-		c.fail(fmt.Errorf("keep-alive ping: %w", err))
-	}
 }
 
 // Call sends a request and waits for its answer (or ctx, or the connection's end). The

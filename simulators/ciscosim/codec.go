@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -86,6 +87,10 @@ type CodecConfig struct {
 	MaxTotalSessions   int
 	// MaxSubscriptions caps feedback subscriptions per connection (-31998 past it); default 50.
 	MaxSubscriptions int
+	// KeyExchanges are the TLS key exchange groups the codec accepts, its preference first
+	// (default Go's, which prefer the post-quantum hybrid X25519MLKEM768; a codec whose TLS
+	// library predates it: []tls.CurveID{tls.X25519, tls.CurveP256}).
+	KeyExchanges []tls.CurveID
 }
 
 // Faults are injected misbehaviours. Set them with Codec.SetFaults or the admin API.
@@ -154,6 +159,7 @@ type Codec struct {
 	closed chan struct{}
 
 	mu           sync.Mutex
+	offered      []tls.CurveID // key exchange groups of the latest TLS ClientHello
 	cert         tls.Certificate
 	profile      Profile
 	users        map[string]User
@@ -271,10 +277,12 @@ func newCodec(f *Fleet, cfg CodecConfig) (*Codec, error) {
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelDebug),
 	}
 	tlsCfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		MinVersion:       tls.VersionTLS12,
+		CurvePreferences: c.cfg.KeyExchanges,
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
+			c.offered = slices.Clone(hello.SupportedCurves)
 			cert := c.cert
 			return &cert, nil
 		},
