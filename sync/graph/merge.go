@@ -44,7 +44,7 @@ func (it item) document() doc {
 	if it.doc != nil {
 		return it.doc
 	}
-	d, err := parseDoc(it.raw)
+	d, err := validDoc(it.raw)
 	if err != nil {
 		return doc{}
 	}

@@ -290,7 +290,7 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				return err
 			}
 			for _, data := range occ {
-				occDoc, err := parseDoc(data)
+				occDoc, err := validDoc(data)
 				if err != nil {
 					continue
 				}
@@ -335,13 +335,13 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 						s.log.Warn("occurrence without its series master; skipped", "room", mailbox, "id", it.id)
 						continue
 					}
-					if m, err = parseDoc(data); err != nil {
+					if m, err = validDoc(data); err != nil {
 						continue
 					}
 				}
 				d = fillOccurrence(m, it.document())
 			case had && !rd.full:
-				old, err := parseDoc(prev)
+				old, err := validDoc(prev)
 				if err != nil {
 					old = doc{}
 				}
