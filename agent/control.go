@@ -185,6 +185,7 @@ func (a *Agent) metrics() map[string]any {
 	out["sources"] = sources
 	if a.proc != nil {
 		out["processor_passes"] = a.proc.Passes()
+		out["processor_skipped"] = a.proc.Skipped()
 	}
 	return out
 }

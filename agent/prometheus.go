@@ -57,6 +57,7 @@ func (a *Agent) metricsSnapshot(ctx context.Context) (metrics.Snapshot, error) {
 	}
 	if a.proc != nil {
 		s.ProcessorPasses = a.proc.Passes()
+		s.ProcessorSkipped = a.proc.Skipped()
 	}
 	for _, it := range a.health.Snapshot() {
 		s.Health[it.Level]++

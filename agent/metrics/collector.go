@@ -61,6 +61,7 @@ var (
 
 	descEndpoints = desc("otj_endpoints", "Endpoints by type and state.", "type", "state")
 	descConnected = desc("otj_endpoints_connected", "Endpoints of a pushing type with a live connection.", "type")
+	descReleased  = desc("otj_endpoints_released", "Endpoints of a pushing type that are up without a connection now (Cisco on_demand: dialled for pushes, checks and meetings).", "type")
 	descPushes    = desc("otj_endpoint_pushes_total", "Pushes since start by result: accepted, failed (refused or lost), unchanged (skipped, same bookings).", "type", "result")
 	descLatency   = desc("otj_endpoint_push_latency_seconds", "Push latency (request to answer) over the driver's recent pushes (Cisco: the last 512): quantile 0.5, 0.95 and 1 (the maximum).", "type", "quantile")
 
@@ -81,6 +82,7 @@ var (
 	descMQTTRateLimited = desc("otj_mqtt_commands_rate_limited_total", "Commands refused by the site's sync and push rate limits, since start.")
 
 	descPasses = desc("otj_processor_passes_total", "Room resolutions the meeting processor has run since start.")
+	descSkipped = desc("otj_processor_skipped_total", "Room resolutions since start that found nothing changed (events, profile, sync mark, window) and wrote nothing.")
 	descScrape = desc("otj_scrape_error", "1 when this scrape could not read the agent's figures (the otj_ series are then missing); see the agent's log.")
 )
 
@@ -88,11 +90,11 @@ var allDescs = []*prometheus.Desc{descBuild, descSite, descStarted, descHealth,
 	descReqToday, descBudget, descProjToday, descProj24h, descInterval, descRooms, descHotRooms, descSynced, descExhausted,
 	descNotifRooms, descNotifLive, descNotifIn, descLifecycle, descSubCalls, descSubFailed,
 	descProbeRooms, descProbeLive, descProbeSubj, descProbeReqs, descProbeChg, descProbeFail,
-	descEndpoints, descConnected, descPushes, descLatency,
+	descEndpoints, descConnected, descReleased, descPushes, descLatency,
 	descOutboxDepth, descOutboxBytes, descOutboxDropped, descOutboxDiscarded,
 	descMQTTConnected, descMQTTConnects, descMQTTPublished, descMQTTRetries, descMQTTRooms, descMQTTCommands,
 	descMQTTRejected, descMQTTTooLarge, descMQTTCoalesced, descMQTTRateLimited,
-	descPasses, descScrape}
+	descPasses, descSkipped, descScrape}
 
 // Collector writes a Snapshot as otj_* series at each scrape.
 type Collector struct {
@@ -165,6 +167,7 @@ func write(ch chan<- prometheus.Metric, s Snapshot) {
 		}
 		if p := e.Push; p != nil {
 			ch <- gauge(descConnected, float64(p.Connected), e.Type)
+			ch <- gauge(descReleased, float64(p.Released), e.Type)
 			ch <- counter(descPushes, float64(p.Pushes), e.Type, "accepted")
 			ch <- counter(descPushes, float64(p.PushFailures), e.Type, "failed")
 			ch <- counter(descPushes, float64(p.Unchanged), e.Type, "unchanged")
@@ -190,6 +193,7 @@ func write(ch chan<- prometheus.Metric, s Snapshot) {
 		ch <- counter(descMQTTRateLimited, float64(m.CommandsRateLimited))
 	}
 	ch <- counter(descPasses, float64(s.ProcessorPasses))
+	ch <- counter(descSkipped, float64(s.ProcessorSkipped))
 }
 
 // withExtra is the known words followed by any others counts has (a state a newer driver

@@ -41,7 +41,7 @@ func fixedSnapshot() Snapshot {
 		},
 		Endpoints: []EndpointType{
 			{Type: "cisco", States: map[string]int{"up": 39, "auth_failed": 1},
-				Push: &PushStats{Connected: 39, Pushes: 311, PushFailures: 2, Unchanged: 57,
+				Push: &PushStats{Connected: 3, Released: 36, Pushes: 311, PushFailures: 2, Unchanged: 57,
 					LatencyP50: 180 * time.Millisecond, LatencyP95: 420 * time.Millisecond, LatencyMax: 1900 * time.Millisecond}},
 			{Type: "poly", States: map[string]int{"up": 9, "not_polling": 1}},
 		},
@@ -49,7 +49,7 @@ func fixedSnapshot() Snapshot {
 		MQTT: &telemetry.MQTTMetrics{Connected: true, Connects: 2, Published: 10531, PublishRetries: 1,
 			RoomPublishes: 96, Commands: 3, CommandsRejected: 1, CommandsTooLarge: 2, CommandsCoalesced: 4,
 			CommandsRateLimited: 5},
-		ProcessorPasses: 96,
+		ProcessorPasses: 96, ProcessorSkipped: 40,
 	}
 }
 

@@ -32,6 +32,9 @@ type Snapshot struct {
 	MQTT *telemetry.MQTTMetrics
 	// ProcessorPasses counts the meeting processor's room resolutions since start.
 	ProcessorPasses int64
+	// ProcessorSkipped counts the resolutions among them that found the room's events,
+	// profile, sync mark and window unchanged, and so decoded and wrote nothing.
+	ProcessorSkipped int64
 	// Health counts the health tracker's components by level (ok, warning, error).
 	Health map[string]int
 }
@@ -98,6 +101,7 @@ type EndpointType struct {
 // it publishes, whatever the driver.
 type PushStats struct {
 	Connected    int   `json:"connected"`
+	Released     int   `json:"released"` // up, not connected now (Cisco on_demand)
 	Pushes       int64 `json:"pushes"`        // accepted by the endpoints, since start
 	PushFailures int64 `json:"push_failures"` // refused or lost
 	Unchanged    int64 `json:"unchanged"`     // skipped: the same bookings as last time
