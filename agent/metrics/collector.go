@@ -81,9 +81,9 @@ var (
 	descMQTTCoalesced   = desc("otj_mqtt_commands_coalesced_total", "Commands answered with the result of the same command accepted a moment before, since start.")
 	descMQTTRateLimited = desc("otj_mqtt_commands_rate_limited_total", "Commands refused by the site's sync and push rate limits, since start.")
 
-	descPasses = desc("otj_processor_passes_total", "Room resolutions the meeting processor has run since start.")
+	descPasses  = desc("otj_processor_passes_total", "Room resolutions the meeting processor has run since start.")
 	descSkipped = desc("otj_processor_skipped_total", "Room resolutions since start that found nothing changed (events, profile, sync mark, window) and wrote nothing.")
-	descScrape = desc("otj_scrape_error", "1 when this scrape could not read the agent's figures (the otj_ series are then missing); see the agent's log.")
+	descScrape  = desc("otj_scrape_error", "1 when this scrape could not read the agent's figures (the otj_ series are then missing); see the agent's log.")
 )
 
 var allDescs = []*prometheus.Desc{descBuild, descSite, descStarted, descHealth,

@@ -101,7 +101,7 @@ type EndpointType struct {
 // it publishes, whatever the driver.
 type PushStats struct {
 	Connected    int   `json:"connected"`
-	Released     int   `json:"released"` // up, not connected now (Cisco on_demand)
+	Released     int   `json:"released"`      // up, not connected now (Cisco on_demand)
 	Pushes       int64 `json:"pushes"`        // accepted by the endpoints, since start
 	PushFailures int64 `json:"push_failures"` // refused or lost
 	Unchanged    int64 `json:"unchanged"`     // skipped: the same bookings as last time

@@ -91,9 +91,9 @@ func BenchmarkEventDocument(b *testing.B) {
 		body += `<p>Microsoft Teams meeting. Join on your computer, mobile app or room device: <a href="https://teams.microsoft.com/l/meetup-join/19%3ameeting_x%40thread.v2/0">Click here to join the meeting</a></p>`
 	}
 	ev, err := json.Marshal(map[string]any{"id": "AAMkAGI2TG93AAA=", "subject": "Quarterly review", "type": "singleInstance",
-		"body":  map[string]any{"contentType": "html", "content": body},
-		"start": map[string]any{"dateTime": "2026-12-07T09:00:00.0000000", "timeZone": "UTC"},
-		"end":   map[string]any{"dateTime": "2026-12-07T10:00:00.0000000", "timeZone": "UTC"},
+		"body":      map[string]any{"contentType": "html", "content": body},
+		"start":     map[string]any{"dateTime": "2026-12-07T09:00:00.0000000", "timeZone": "UTC"},
+		"end":       map[string]any{"dateTime": "2026-12-07T10:00:00.0000000", "timeZone": "UTC"},
 		"organizer": map[string]any{"emailAddress": map[string]any{"name": "Ada", "address": "ada@contoso.example"}},
 		"location":  map[string]any{"displayName": "Room 1"}, "isOnlineMeeting": true, "sensitivity": "normal"})
 	require.NoError(b, err)
