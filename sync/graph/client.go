@@ -76,6 +76,7 @@ type result struct {
 	sent       bool          // the request went to Graph (it counts against the budget)
 	gen        int           // the client generation (token) it was sent with
 	account    string        // delegated: the signed-in account it was read as ("" app-only)
+	checked    bool          // body is valid JSON, checked with the $batch answer it came in
 }
 
 func (r result) ok() bool { return r.err == nil && r.status >= 200 && r.status < 300 }
@@ -529,17 +530,12 @@ func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	v, err := adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
-	var answer struct {
-		Responses []struct {
-			ID      string            `json:"id"`
-			Status  int               `json:"status"`
-			Headers map[string]string `json:"headers"`
-			Body    json.RawMessage   `json:"body"`
-		} `json:"responses"`
-	}
+	var responses []batchResponse
+	checked := false
 	if err == nil {
 		body, _ := v.([]byte)
-		if uerr := json.Unmarshal(body, &answer); uerr != nil {
+		var uerr error
+		if responses, checked, uerr = scanBatch(body); uerr != nil {
 			err = fmt.Errorf("batch answer is not valid JSON: %w", uerr)
 		}
 	}
@@ -554,7 +550,7 @@ func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
 		return out
 	}
 	byID := map[string]int{}
-	for j, p := range answer.Responses {
+	for j, p := range responses {
 		byID[p.ID] = j
 	}
 	for i, id := range ids {
@@ -566,8 +562,8 @@ func (a *api) sendBatch(ctx context.Context, specs []reqSpec) []result {
 			out[i] = result{err: errors.New("Graph's batch answer left this request out"), retryAfter: -1, sent: true, gen: gen}
 			continue
 		}
-		p := answer.Responses[j]
-		r := result{status: p.Status, retryAfter: -1, sent: true, gen: gen, account: a.account()}
+		p := responses[j]
+		r := result{status: p.Status, retryAfter: -1, sent: true, gen: gen, account: a.account(), checked: checked}
 		for k, v := range p.Headers {
 			if strings.EqualFold(k, "Retry-After") {
 				r.retryAfter = parseRetryAfter(v)

@@ -86,9 +86,12 @@ func viewPage(rd *round, body []byte) (page, error) {
 }
 
 // readPage reads a step's answer: a delta page, or a delegated round's calendarView page.
-func (s *Syncer) readPage(rd *round, body []byte) (page, error) {
+func (s *Syncer) readPage(rd *round, body []byte, checked bool) (page, error) {
 	if s.in.Delegated() {
 		return viewPage(rd, body)
+	}
+	if checked {
+		return parseCheckedPage(body)
 	}
 	return parsePage(body)
 }

@@ -52,8 +52,20 @@ func (it item) document() doc {
 }
 
 // parsePage reads a delta page (pagescan.go).
-func parsePage(body []byte) (page, error) {
-	p, err := scanPage(body)
+func parsePage(body []byte) (page, error) { return readDeltaPage(body, false) }
+
+// parseCheckedPage reads a delta page known to be valid JSON (cut from a $batch answer that
+// scanBatch checked): the page is walked without checking it again.
+func parseCheckedPage(body []byte) (page, error) { return readDeltaPage(body, true) }
+
+func readDeltaPage(body []byte, checked bool) (page, error) {
+	var p page
+	var err error
+	if checked {
+		p, err = walkPage(body)
+	} else {
+		p, err = scanPage(body)
+	}
 	if err != nil {
 		return page{}, fmt.Errorf("delta page is not valid JSON: %w", err)
 	}

@@ -136,9 +136,15 @@ func scanPage(body []byte) (page, error) {
 		}
 		return page{}, err
 	}
+	return walkPage(body)
+}
+
+// walkPage reads a delta page that is valid JSON. body is copied once; the items' raw events
+// share that copy.
+func walkPage(body []byte) (page, error) {
 	p := &pageScan{b: bytes.Clone(body)}
 	p.ws()
-	if p.b[p.i] != '{' {
+	if p.i >= len(p.b) || p.b[p.i] != '{' {
 		return page{}, errNotPage
 	}
 	var pg page

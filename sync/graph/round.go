@@ -91,7 +91,7 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 		s.failed(ctx, r, classify(res, r.spec.Mailbox, s.in.ClientID), sent)
 		return
 	}
-	pg, err := s.readPage(rd, res.body)
+	pg, err := s.readPage(rd, res.body, res.checked)
 	if err != nil {
 		s.failed(ctx, r, failure{status: store.RoomTransient, code: "garbage", retryAfter: -1,
 			detail: "Graph sent an unreadable delta page (" + oneLine(err.Error()) + "); retrying"}, sent)
