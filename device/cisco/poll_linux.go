@@ -97,7 +97,12 @@ var sharedPoller = sync.OnceValue(func() *poller {
 
 // Edge-triggered: a socket is announced when data arrives, once; the drain reads until the
 // socket has nothing more, and reads on when an announcement came while it ran (Conn.again).
-const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | -syscall.EPOLLET
+const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET
+
+// epollET is EPOLLET, bit 31 on every Linux architecture; the syscall package spells it as a
+// negative int on some (amd64) and a positive one on others (arm64), so neither form builds
+// for both.
+const epollET = 1 << 31
 
 func (p *poller) run() {
 	events := make([]syscall.EpollEvent, 128)

@@ -235,6 +235,16 @@ func (h *harness) meetings(room string, ms ...calendar.Meeting) {
 		_, err := stored.ReplaceMeetings(tx, room, ms)
 		return err
 	}))
+	h.heard(room)
+}
+
+// heard waits until each endpoint of the room heard of one change of its meetings (a store
+// notice the endpoints' scheduler took). A test that changes a room twice while the driver
+// runs waits after each change: the scheduler may take both notices as one or as two, and a
+// wait for one after both writes could return on the first while the second, taken after
+// the test moved the fake clock on, restarts the debounce.
+func (h *harness) heard(room string) {
+	h.t.Helper()
 	if h.mgr == nil {
 		return
 	}

@@ -55,6 +55,7 @@ func TestNothingBeforeTheRoomsFirstSync(t *testing.T) {
 	assert.Equal(t, store.EndpointWaiting, h.endpoint("wx-1").State)
 
 	h.rooms([]Endpoint{ep}) // the room syncs…
+	h.heard(room)
 	h.meetings(room, meetingsAt(room, testStart.Add(2*time.Hour), 2)...)
 	h.advance(3 * time.Second)
 	assert.Equal(t, 1, h.puts(id))
