@@ -508,3 +508,26 @@ func fileHash(t *testing.T, path string) [32]byte {
 	require.NoError(t, err)
 	return sha256.Sum256(b)
 }
+
+// TestReadersKeepASmallPageCache: every reader connection holds at most 512 KiB of pages
+// (SQLite's default is 2 MiB a connection, outside Go's heap, for as long as the agent runs);
+// the writer keeps the default, which the cold start's writes use.
+func TestReadersKeepASmallPageCache(t *testing.T) {
+	s, _ := openTemp(t, Options{Readers: 3})
+	ctx := t.Context()
+	conns := make([]*sql.Conn, 3)
+	for i := range conns {
+		c, err := s.r.Conn(ctx) // three at once: three connections of the pool
+		require.NoError(t, err)
+		conns[i] = c
+		var pages int
+		require.NoError(t, c.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&pages))
+		assert.Equal(t, -512, pages, "reader %d", i)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	var pages int
+	require.NoError(t, s.w.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&pages))
+	assert.Equal(t, -2000, pages, "the writer keeps SQLite's default")
+}
