@@ -54,7 +54,7 @@ func waitREST(t *testing.T, clk *clock.Fake, svc *Service) {
 	deadline := time.After(15 * time.Second)
 	for {
 		created := clk.TimerCreated()
-		idle, quiet := svc.restBusy.idle()
+		idle, quiet := svc.restBusy.Idle()
 		if idle && clk.Timers() >= 2 {
 			return
 		}

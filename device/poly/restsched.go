@@ -2,7 +2,6 @@ package poly
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/otj-edge/otj-edge/agent/clock"
@@ -36,7 +35,7 @@ func (s *Service) wakeREST(a *account) {
 		return
 	}
 	s.restWake[a.Name] = true
-	s.restBusy.add(1)
+	s.restBusy.Add(1)
 	select {
 	case s.restKick <- struct{}{}:
 	default:
@@ -98,7 +97,7 @@ func (s *Service) restSchedule(ctx context.Context, accts []*account) {
 					continue
 				}
 				e.running = true
-				s.restBusy.add(1) // released once the check is recorded and the next armed
+				s.restBusy.Add(1) // released once the check is recorded and the next armed
 				running++
 				a, c := e.a, e.c
 				go func() {
@@ -130,7 +129,7 @@ func (s *Service) restSchedule(ctx context.Context, accts []*account) {
 			}
 		}
 		if release > 0 {
-			s.restBusy.add(-release)
+			s.restBusy.Add(-release)
 			release = 0
 		}
 		var fire <-chan time.Time
@@ -168,36 +167,4 @@ func (s *Service) restSchedule(ctx context.Context, accts []*account) {
 			timer = nil
 		}
 	}
-}
-
-// busy counts work the REST scheduler has not finished with: a test on a fake clock moves the
-// clock only when none is left (and the scheduler has armed its timer).
-type busy struct {
-	mu      sync.Mutex
-	n       int
-	waiters []chan struct{}
-}
-
-func (b *busy) add(d int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.n += d
-	if b.n == 0 {
-		for _, w := range b.waiters {
-			close(w)
-		}
-		b.waiters = nil
-	}
-}
-
-// idle reports whether nothing is pending, and else a channel closed when nothing is.
-func (b *busy) idle() (bool, <-chan struct{}) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.n == 0 {
-		return true, nil
-	}
-	c := make(chan struct{})
-	b.waiters = append(b.waiters, c)
-	return false, c
 }

@@ -89,7 +89,7 @@ type Service struct {
 	// agent served it, say), so the alarm clears at the next poll instead of minutes later.
 	restWake map[string]bool
 	restKick chan struct{} // the REST scheduler has a wake to take
-	restBusy busy          // wakes and checks the scheduler has not finished with (tests)
+	restBusy clock.Pending // wakes and checks the scheduler has not finished with (tests)
 
 	limits connLimits // defaultConnLimits; tests shrink them
 

@@ -98,7 +98,7 @@ func (d *dev) kick() {
 	if pending {
 		return // one wake is pending already
 	}
-	d.m.busy.add(1) // until the scheduler has run the step and armed its next deadline
+	d.m.busy.Add(1) // until the scheduler has run the step and armed its next deadline
 	select {
 	case d.m.wake <- struct{}{}:
 	default:

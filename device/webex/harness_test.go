@@ -201,9 +201,9 @@ func (h *harness) settle() {
 	deadline := time.After(15 * time.Second)
 	for {
 		created := h.fake.TimerCreated()
-		idle, quiet := h.mgr.busy.idle()
+		idle, quiet := h.mgr.busy.Idle()
 		if idle && h.fake.Timers() >= want {
-			if idle2, _ := h.mgr.busy.idle(); idle2 {
+			if idle2, _ := h.mgr.busy.Idle(); idle2 {
 				return
 			}
 			continue

@@ -40,7 +40,7 @@ func (m *Manager) schedule(ctx context.Context, sub *store.Sub) {
 		if woken {
 			e.held++
 		}
-		m.busy.add(1) // released once the step ended and the next deadline is armed
+		m.busy.Add(1) // released once the step ended and the next deadline is armed
 		running++
 		go func() {
 			e.d.step(ctx)
@@ -78,7 +78,7 @@ func (m *Manager) schedule(ctx context.Context, sub *store.Sub) {
 			}
 		}
 		if release > 0 {
-			m.busy.add(-release) // the steps are done and the next deadlines armed
+			m.busy.Add(-release) // the steps are done and the next deadlines armed
 			release = 0
 		}
 		var fire <-chan time.Time

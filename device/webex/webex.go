@@ -133,7 +133,7 @@ type Manager struct {
 	byName  map[string]*dev
 	byRoom  map[string][]*dev
 	stats   statsState
-	busy    busy          // wakes and steps not yet handled (tests wait for none on a fake clock)
+	busy    clock.Pending // wakes and steps not yet handled (tests wait for none on a fake clock)
 	wake    chan struct{} // an endpoint was kicked (sched.go)
 
 	mu      sync.Mutex
@@ -342,36 +342,4 @@ func (m *Manager) Stats() Stats {
 	st.Pushes, st.PushFailures, st.Unchanged = m.stats.pushes, m.stats.failures, m.stats.unchanged
 	st.Requests, st.RateLimited, st.TokenRefreshes = m.stats.requests, m.stats.limits, m.stats.refresh
 	return st
-}
-
-// busy counts the endpoints' wakes not yet handled; a test on a fake clock advances it only
-// when none is (and every loop has armed its timer).
-type busy struct {
-	mu      sync.Mutex
-	n       int
-	waiters []chan struct{}
-}
-
-func (b *busy) add(d int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.n += d
-	if b.n == 0 {
-		for _, w := range b.waiters {
-			close(w)
-		}
-		b.waiters = nil
-	}
-}
-
-// idle reports whether no wake is pending, and else a channel closed when none is.
-func (b *busy) idle() (bool, <-chan struct{}) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.n == 0 {
-		return true, nil
-	}
-	c := make(chan struct{})
-	b.waiters = append(b.waiters, c)
-	return false, c
 }
