@@ -17,8 +17,8 @@ import (
 )
 
 // One connection is one token, and Webex rate-limits per token: its requests go one at a time
-// (so none is in flight when a 429 arrives), and after a 429 none is sent before Retry-After
-// has passed, whichever device it is for (one bucket per connection).
+// (so none is in flight when a 429 arrives), by priority (turns.go), and after a 429 none is
+// sent before Retry-After has passed, whichever device it is for (one bucket per connection).
 
 // conn is one Webex connection with its token and its bucket.
 type conn struct {
@@ -30,7 +30,7 @@ type conn struct {
 	tok      tokens
 	vaultErr string
 
-	slot      chan struct{} // one request at a time
+	slot      turns // one request at a time, by priority
 	bmu       sync.Mutex
 	notBefore time.Time // no request before this (Retry-After)
 }
@@ -81,22 +81,48 @@ func (c *conn) closeBucket(until time.Time) {
 	c.m.stats.limited()
 }
 
-// call sends one API request: method, path under api_url, query, JSON body; out receives the
-// JSON answer.
-func (c *conn) call(ctx context.Context, op, method, path string, q url.Values, body, out any) error {
-	_, err := c.do(ctx, op, method, path, q, body, out)
+// call sends one API request when its turn (prio) comes: method, path under api_url, query,
+// JSON body; out receives the JSON answer.
+func (c *conn) call(ctx context.Context, prio priority, op, method, path string, q url.Values, body, out any) error {
+	_, err := c.do(ctx, prio, op, method, path, q, body, out)
 	return err
 }
 
-// do is call that also returns the answer's headers. A 401 refreshes the token once and
-// tries again.
-func (c *conn) do(ctx context.Context, op, method, path string, q url.Values, body, out any) (http.Header, error) {
-	select {
-	case c.slot <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+// do is call that also returns the answer's headers.
+func (c *conn) do(ctx context.Context, prio priority, op, method, path string, q url.Values, body, out any) (http.Header, error) {
+	t, err := c.take(ctx, prio)
+	if err != nil {
+		return nil, err
 	}
-	defer func() { <-c.slot }()
+	defer t.done()
+	return t.do(ctx, op, method, path, q, body, out)
+}
+
+// A turn is the connection's slot held for requests that belong together: a full push's
+// look for foreign bookings and its Put go in one turn, so no other request comes between.
+type turn struct{ c *conn }
+
+// take waits for the connection's slot at prio.
+func (c *conn) take(ctx context.Context, prio priority) (*turn, error) {
+	if err := c.slot.acquire(ctx, prio); err != nil {
+		return nil, err
+	}
+	return &turn{c: c}, nil
+}
+
+// done gives the slot back.
+func (t *turn) done() { t.c.slot.release() }
+
+// call sends one request in the turn.
+func (t *turn) call(ctx context.Context, op, method, path string, q url.Values, body, out any) error {
+	_, err := t.do(ctx, op, method, path, q, body, out)
+	return err
+}
+
+// do sends one request in the turn and returns the answer's headers. A 401 refreshes the
+// token once and tries again.
+func (t *turn) do(ctx context.Context, op, method, path string, q url.Values, body, out any) (http.Header, error) {
+	c := t.c
 	for attempt := 0; ; attempt++ {
 		if until := c.waitUntil(); !until.IsZero() {
 			return nil, &RateLimitedError{Until: until}

@@ -27,7 +27,7 @@ func Check(ctx context.Context, opts Options) []CheckLine {
 		m.http = newHTTPClient(opts.Connections)
 	}
 	for _, c := range opts.Connections {
-		cn := &conn{m: m, cfg: c, log: opts.Logger.With("webex", c.Name), slot: make(chan struct{}, 1)}
+		cn := &conn{m: m, cfg: c, log: opts.Logger.With("webex", c.Name)}
 		cn.loadTokens()
 		m.conns[c.Name] = cn
 	}
@@ -73,7 +73,7 @@ func Check(ctx context.Context, opts Options) []CheckLine {
 				} `json:"result"`
 			}
 			q := url.Values{"deviceId": {d.ID}, "name": {"Bookings.Availability.Status"}}
-			if err := c.call(ctx, "read the device's status", http.MethodGet, "/xapi/status", q, nil, &res); err != nil {
+			if err := c.call(ctx, prioRead, "read the device's status", http.MethodGet, "/xapi/status", q, nil, &res); err != nil {
 				level = "warn"
 				text += "; status call failed: " + checkErr(err)
 			} else {

@@ -73,10 +73,14 @@ type dev struct {
 	refState    string
 	refusalAt   time.Time
 	retryAt     time.Time
+	limited     bool // retryAt waits out a Retry-After (staggered by yieldAfterLimit unless a change is owed)
 	backoff     time.Duration
 	safetyAt    time.Time
 	midnightAt  time.Time
 	due         bool // a push is owed (offline, rate-limited, not resolved yet)
+	full        bool // the owed push is a full one: sent even if unchanged, after a look for foreign bookings
+	changeOwed  bool // the owed push carries a change of the room's meetings (its turn comes first)
+	foreignRead bool // the owed full push has looked for foreign bookings already (a retry does not again)
 	lastState   string
 	lastDetail  string
 	outcome     device.Result
@@ -153,7 +157,7 @@ func (d *dev) status() (string, bool) {
 func (d *dev) start(now time.Time) {
 	d.safetyAt = now.Add(d.m.opts.SafetyInterval)
 	d.midnightAt = bookings.NextMidnight(now, d.m.opts.Location).Add(d.m.opts.MidnightSkew)
-	d.due = true // the first push after start is in full, once the device is known
+	d.due, d.full = true, true // the first push after start is in full, once the device is known
 }
 
 // nextDeadline is the earliest time something is due.
@@ -191,7 +195,8 @@ func (d *dev) step(ctx context.Context) {
 	d.mu.Lock()
 	reqs, st := d.reqs, d.st
 	d.reqs, d.st = nil, nil
-	burst := !d.dirtyAt.IsZero() && !now.Before(d.debounceDue())
+	changed := !d.dirtyAt.IsZero()
+	burst := changed && !now.Before(d.debounceDue())
 	d.mu.Unlock()
 
 	force := false
@@ -199,7 +204,7 @@ func (d *dev) step(ctx context.Context) {
 		force = d.applyStatus(ctx, *st) || force
 	}
 	if !d.retryAt.IsZero() && !now.Before(d.retryAt) {
-		d.retryAt, force = time.Time{}, true
+		d.retryAt = time.Time{} // the owed push (d.due) goes now, in full only if it was a full one
 	}
 	if !now.Before(d.safetyAt) {
 		d.safetyAt, force = now.Add(d.m.opts.SafetyInterval), true
@@ -220,11 +225,19 @@ func (d *dev) step(ctx context.Context) {
 	if retry && d.c.authFailed() != nil {
 		d.c.clearAuthErr()
 	}
+	if changed {
+		d.changeOwed = true // whichever push covers the change (an owed one takes it along)
+	}
+	prio := prioPush
+	if len(reqs) > 0 || d.changeOwed {
+		prio = prioChange // someone asked, or the room's meetings changed: a user waits for it
+	}
 	switch {
 	case len(reqs) > 0 || force:
-		d.attempt(ctx, true, len(reqs) > 0)
+		d.foreignRead = false // a new full push looks again; only a retry of one does not
+		d.attempt(ctx, true, len(reqs) > 0, prio)
 	case burst || d.due || edge:
-		d.attempt(ctx, d.due, false)
+		d.attempt(ctx, d.full, false, prio)
 	default:
 		return
 	}
@@ -240,7 +253,7 @@ func (d *dev) step(ctx context.Context) {
 // attempt pushes and clears the burst it covered. Unless someone asked (Push, Retry), a
 // refused push waits out RefusalRetry and a failed one its backoff or Retry-After: a busy
 // calendar or a status round does not turn a refusal into a request storm.
-func (d *dev) attempt(ctx context.Context, force, asked bool) {
+func (d *dev) attempt(ctx context.Context, force, asked bool, prio priority) {
 	d.mu.Lock()
 	d.dirtyAt, d.lastChange = time.Time{}, time.Time{}
 	d.mu.Unlock()
@@ -252,13 +265,18 @@ func (d *dev) attempt(ctx context.Context, force, asked bool) {
 			d.failed(d.refusal)
 			return
 		}
+		if d.limited && prio == prioChange && now.Before(d.retryAt) {
+			// A change came while a full push waited out a Retry-After behind the changes:
+			// it waits only for the bucket itself now.
+			d.retryAt = d.c.waitUntil()
+		}
 		if !d.retryAt.IsZero() && now.Before(d.retryAt) {
 			d.due = true
 			d.failed(d.lastDetail)
 			return
 		}
 	}
-	d.push(ctx, force)
+	d.push(ctx, force, prio)
 }
 
 // applyStatus takes a status round's news; it reports whether a push is due because of it.

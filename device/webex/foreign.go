@@ -29,14 +29,14 @@ const KindForeign = "bookings.foreign"
 // cloud). Its items carry both "id" (the list index, a number) and "Id" (the booking id), and
 // encoding/json matches keys regardless of case, so the items are read as maps and "Id" is
 // picked exactly.
-func (d *dev) listIDs(ctx context.Context) ([]string, error) {
+func (d *dev) listIDs(ctx context.Context, t *turn) ([]string, error) {
 	var out struct {
 		Result struct {
 			Booking json.RawMessage `json:"Booking"`
 		} `json:"result"`
 	}
 	args := map[string]any{"DayOffset": 0, "Days": d.m.opts.WindowDays + 1, "Limit": 65534, "Offset": 0}
-	err := d.c.call(ctx, "list the bookings (Bookings.List)", http.MethodPost, "/xapi/command/Bookings.List", nil,
+	err := t.call(ctx, "list the bookings (Bookings.List)", http.MethodPost, "/xapi/command/Bookings.List", nil,
 		map[string]any{"deviceId": d.device.ID, "arguments": args}, &out)
 	if err != nil {
 		return nil, err
@@ -72,14 +72,15 @@ func (d *dev) listIDs(ctx context.Context) ([]string, error) {
 // lookForForeign reads the device's bookings before a full push of p and notes the ones
 // otj-edge did not push: not in p (a meeting about to be pushed is this room's own, pushed
 // before a restart), not in the last Put sent, not in what the device last accepted from us.
-// A failed List changes nothing (the push goes ahead).
-func (d *dev) lookForForeign(ctx context.Context, p bookings.Payload) {
-	ids, err := d.listIDs(ctx)
+// A failed List changes nothing (the push goes ahead); it reports whether the list was read.
+// It is sent in the push's turn t.
+func (d *dev) lookForForeign(ctx context.Context, t *turn, p bookings.Payload) bool {
+	ids, err := d.listIDs(ctx, t)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Info("cannot list the device's bookings before the push", "err", err)
 		}
-		return
+		return false
 	}
 	known := map[string]bool{}
 	for _, set := range [][]string{p.IDs(), d.lastAttempt, d.pushedIDs} {
@@ -94,7 +95,7 @@ func (d *dev) lookForForeign(ctx context.Context, p bookings.Payload) {
 		}
 	}
 	if len(foreign) == 0 {
-		return
+		return true
 	}
 	slices.Sort(foreign)
 	now := d.clk().Now()
@@ -104,9 +105,10 @@ func (d *dev) lookForForeign(ctx context.Context, p bookings.Payload) {
 		d.log.Warn("foreign bookings on the device", "ids", foreign)
 		d.foreignIDs, d.foreignAt = foreign, now
 		d.updateSummary(ctx, nil, d.event(KindForeign, "warn", msg, map[string]any{"ids": foreign}))
-		return
+		return true
 	}
 	d.foreignAt = now
+	return true
 }
 
 // foreignDetail is the degraded detail while another system's bookings were seen within

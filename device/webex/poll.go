@@ -24,8 +24,9 @@ func (c *conn) poll(ctx context.Context) {
 		var rl *RateLimitedError
 		switch {
 		case errors.As(err, &rl):
-			wait = max(rl.Until.Sub(c.m.opts.Clock.Now()), time.Second)
-			err = nil // the devices keep their last known status
+			// After the changes owed (turns.go); the devices keep their last known status.
+			wait = max(rl.Until.Add(yieldAfterLimit).Sub(c.m.opts.Clock.Now()), time.Second)
+			err = nil
 			list = nil
 		case err != nil:
 			c.log.Warn("cannot list the Webex devices", "err", err)

@@ -22,9 +22,13 @@ func (c *conn) authFailed() *AuthError {
 }
 
 // push sends the room's bookings when they differ from what the device last accepted, or
-// always when forced. What it did is in d.outcome, and the endpoint row says where it stands.
-func (d *dev) push(ctx context.Context, force bool) {
+// always when forced; its requests take their turn at prio. What it did is in d.outcome, and
+// the endpoint row says where it stands.
+func (d *dev) push(ctx context.Context, force bool, prio priority) {
 	d.due = true // until a push lands or is rightly held back
+	if force {
+		d.full = true // and a retry of it is in full too
+	}
 	if ae := d.c.authFailed(); ae != nil {
 		d.failed(ae.Error())
 		d.updateSummary(ctx, nil)
@@ -56,7 +60,7 @@ func (d *dev) push(ctx context.Context, force bool) {
 		return
 	}
 	if d.waiting {
-		d.waiting, force = false, true
+		d.waiting, force, d.full = false, true, true
 	}
 	now := d.clk().Now()
 	p, err := d.payload(ctx, now)
@@ -74,22 +78,30 @@ func (d *dev) push(ctx context.Context, force bool) {
 		d.failed(d.refusal)
 		return
 	}
-	if force && !d.m.opts.NoVerify {
-		d.lookForForeign(ctx, p) // before the Put replaces what another system put there
+	t, err := d.c.take(ctx, prio)
+	if err != nil {
+		d.failed("stopped before the push")
+		return
+	}
+	if force && !d.m.opts.NoVerify && !d.foreignRead {
+		// Before the Put replaces what another system put there, in the same turn; once per
+		// owed push, so a retry after a 429 spends no second request on it.
+		d.foreignRead = d.lookForForeign(ctx, t, p)
 	}
 	d.lastAttempt = p.IDs() // ours from the moment they are sent (an answer may get lost)
 	cmd, body := "Bookings.Put", map[string]any{"deviceId": d.device.ID, "arguments": map[string]any{}, "body": json.RawMessage(p.Body)}
 	if len(p.Bookings) == 0 {
 		cmd, body = "Bookings.Clear", map[string]any{"deviceId": d.device.ID, "arguments": map[string]any{}}
 	}
-	err = d.c.call(ctx, "push the bookings ("+cmd+")", http.MethodPost, "/xapi/command/"+cmd, nil, body, nil)
+	err = t.call(ctx, "push the bookings ("+cmd+")", http.MethodPost, "/xapi/command/"+cmd, nil, body, nil)
+	t.done()
 	if err != nil {
-		d.pushFailed(ctx, p, err)
+		d.pushFailed(ctx, p, err, prio)
 		return
 	}
 	d.m.stats.pushed()
 	changed := p.Hash != d.lastHash
-	d.due, d.retryAt, d.backoff = false, time.Time{}, 0
+	d.due, d.full, d.changeOwed, d.foreignRead, d.retryAt, d.limited, d.backoff = false, false, false, false, time.Time{}, false, 0
 	d.refusal, d.refState = "", ""
 	d.lastHash, d.pushedIDs, d.pushedCount, d.skipped = p.Hash, p.IDs(), len(p.Bookings), p.Skipped
 	d.pushedEnds = make([]time.Time, len(p.Bookings))
@@ -125,7 +137,12 @@ func (d *dev) push(ctx context.Context, force bool) {
 func (d *dev) verify(ctx context.Context, p bookings.Payload, now time.Time) {
 	ln := now.In(d.m.opts.Location)
 	today := time.Date(ln.Year(), ln.Month(), ln.Day(), 0, 0, 0, 0, d.m.opts.Location)
-	ids, err := d.listIDs(ctx)
+	t, err := d.c.take(ctx, prioRead) // after the changes waiting for their turn
+	if err != nil {
+		return
+	}
+	ids, err := d.listIDs(ctx, t)
+	t.done()
 	if err != nil {
 		d.log.Info("cannot list the bookings back; the push stands", "err", err)
 		return
@@ -145,19 +162,25 @@ func (d *dev) verify(ctx context.Context, p bookings.Payload, now time.Time) {
 	}
 }
 
-// pushFailed says what a refusal means and when to try again.
-func (d *dev) pushFailed(ctx context.Context, p bookings.Payload, err error) {
+// pushFailed says what a refusal means and when to try again; prio is the failed push's turn.
+func (d *dev) pushFailed(ctx context.Context, p bookings.Payload, err error, prio priority) {
 	if ctx.Err() != nil {
 		d.failed("stopped during the push")
 		return
 	}
 	d.m.stats.failed()
+	d.limited = false
 	var rl *RateLimitedError
 	var ae *APIError
 	var auth *AuthError
 	switch {
 	case errors.As(err, &rl):
-		d.retryAt = rl.Until
+		d.retryAt, d.limited = rl.Until, true
+		if prio != prioChange {
+			// The window that opens at Retry-After goes to the changes first: they take
+			// their turns before the others wake.
+			d.retryAt = d.retryAt.Add(yieldAfterLimit)
+		}
 		d.failed(rl.Error() + "; the push waits until then")
 		return // the state stays what it was: nothing is wrong with the device
 	case errors.As(err, &auth):

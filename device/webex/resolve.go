@@ -97,7 +97,7 @@ func mustPath(base string) string {
 
 // callPaged is a GET that also returns the Link rel="next" URL ("" on the last page).
 func (c *conn) callPaged(ctx context.Context, op, path string, q url.Values, out any) (string, error) {
-	h, err := c.do(ctx, op, http.MethodGet, path, q, nil, out)
+	h, err := c.do(ctx, prioRead, op, http.MethodGet, path, q, nil, out)
 	if err != nil {
 		return "", err
 	}
@@ -147,14 +147,14 @@ func (c *conn) resolve(ctx context.Context, ep Endpoint, devs []Device) (Device,
 // findWorkspace finds a workspace by id, else by display name.
 func (c *conn) findWorkspace(ctx context.Context, ref string) (Workspace, error) {
 	var one Workspace
-	err := c.call(ctx, "read the Webex workspace", http.MethodGet, "/workspaces/"+url.PathEscape(ref), nil, nil, &one)
+	err := c.call(ctx, prioRead, "read the Webex workspace", http.MethodGet, "/workspaces/"+url.PathEscape(ref), nil, nil, &one)
 	if err == nil && one.ID != "" {
 		return one, nil
 	}
 	var out struct {
 		Items []Workspace `json:"items"`
 	}
-	if err := c.call(ctx, "find the Webex workspace", http.MethodGet, "/workspaces", url.Values{"displayName": {ref}, "max": {"100"}}, nil, &out); err != nil {
+	if err := c.call(ctx, prioRead, "find the Webex workspace", http.MethodGet, "/workspaces", url.Values{"displayName": {ref}, "max": {"100"}}, nil, &out); err != nil {
 		return Workspace{}, err
 	}
 	var hits []Workspace

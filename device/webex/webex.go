@@ -158,7 +158,7 @@ func New(opts Options) (*Manager, error) {
 			errs = append(errs, fmt.Errorf("webex connection %s: configured twice", c.Name))
 			continue
 		}
-		cn := &conn{m: m, cfg: c, log: opts.Logger.With("webex", c.Name), slot: make(chan struct{}, 1)}
+		cn := &conn{m: m, cfg: c, log: opts.Logger.With("webex", c.Name)}
 		cn.loadTokens()
 		m.conns[c.Name] = cn
 	}

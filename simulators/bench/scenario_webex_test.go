@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -32,7 +33,8 @@ func TestWebexScaleSmoke(t *testing.T) {
 		// too. The limit is generous because the settle is short: an edit made before the
 		// probe's first look at its room waits for the room's own poll (20 s while probed),
 		// which -race on a loaded 2-core CI machine can stretch past 40 s (it did once).
-		freeBusy: graphsim.FreeBusyLimitedDetails, changeLimit: 2 * time.Minute}
+		freeBusy: graphsim.FreeBusyLimitedDetails, changeLimit: 2 * time.Minute,
+		keep: os.Getenv("BENCH_KEEP") != ""} // BENCH_KEEP=1 keeps the agent's log to read after a failure
 	r, err := scaleRun(ctx, bins, o, "otj-edge", rooms)
 	require.NoError(t, err)
 	require.NotNil(t, r.Webex, "otj-sim ran Webex devices")
