@@ -185,6 +185,9 @@ func (a *api) refresh() error {
 	if err != nil {
 		return fmt.Errorf("client credentials: %w", err)
 	}
+	if !a.in.Delegated() {
+		cred = newTokenCache(cred, time.Now)
+	}
 	auth, err := graphauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{a.scope}, []string{a.graphHost})
 	if err != nil {
 		return fmt.Errorf("graph authentication: %w", err)
