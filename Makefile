@@ -67,9 +67,10 @@ windows-zip:
 	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./packaging/winzip -exe $$out -config packaging/config.example.yaml \
 		-guide packaging/windows/INSTALL.txt -out $(DIST)/otj-edge_$(PKG_VERSION)_windows_amd64.zip
 
-## vet: go vet and gofmt
+## vet: go vet (for Linux and for the Windows service build) and gofmt
 vet: fmt-check
 	$(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

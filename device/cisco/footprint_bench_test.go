@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -105,12 +104,6 @@ func childFleet(b *testing.B, n int) []Endpoint {
 		b.Fatalf("child fleet: %d of %d codecs", len(eps), n)
 	}
 	return eps
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type memFigures struct {
