@@ -44,6 +44,7 @@ func (s *Syncer) updateHealth() {
 	total := len(s.order)
 	gate := s.gate.fail
 	exhausted := s.budget.exhausted
+	probe := s.probeFailing()
 	s.mu.Unlock()
 	expiring := s.certificateExpiring()
 	switch {
@@ -56,6 +57,8 @@ func (s *Syncer) updateHealth() {
 	case len(bad) > 0:
 		sort.Strings(bad)
 		s.health.Warn(s.component, fmt.Sprintf("%d of %d rooms not syncing (%s): %s", len(bad), total, summarize(counts), strings.Join(bad[:min(3, len(bad))], ", ")))
+	case probe != "":
+		s.health.Warn(s.component, probe)
 	case expiring != "":
 		s.health.Warn(s.component, expiring)
 	case pending > 0:
@@ -63,6 +66,19 @@ func (s *Syncer) updateHealth() {
 	default:
 		s.health.OK(s.component, fmt.Sprintf("%d rooms in sync", total))
 	}
+}
+
+// probeFailing says what a change probe failing for probeFailingWarn means; "" otherwise
+// (under s.mu).
+func (s *Syncer) probeFailing() string {
+	pr := s.pr
+	if pr == nil || pr.failingAt.IsZero() || s.clk.Now().Sub(pr.failingAt) < probeFailingWarn {
+		return ""
+	}
+	return fmt.Sprintf("the change probe (getSchedule) has failed since %s (%d requests; last: %s): rooms sync, but a change reaches "+
+		"the codecs only at its room's next poll (the plain intervals, which the budget stretches) instead of within seconds; "+
+		"the last error says why (a room's mailbox or its free/busy sharing, throttling, the network)",
+		pr.failingAt.UTC().Format(time.RFC3339), pr.failures, pr.stats.LastError)
 }
 
 // certificateExpiring says what to do when the client certificate expires soon; "" otherwise.

@@ -92,6 +92,10 @@ const (
 	probeStale       = 3               // a room's probe is live while its last success is this many cold intervals old
 	probeChanges     = 4               // probe-found changes a room is assumed to make a day (budget projection)
 	probeMaxBackoff  = 5 * time.Minute // the longest pause after failures without Retry-After
+	// probeFailingWarn is how long the probe fails before the integration's health line says
+	// so: a Retry-After or two is the probe doing its job, a quarter of an hour without
+	// getSchedule means changes are slow everywhere.
+	probeFailingWarn = 15 * time.Minute
 )
 
 // prober is the change probe of one integration (fields under Syncer.mu).
@@ -100,6 +104,7 @@ type prober struct {
 	rooms      map[string]*probeRoom
 	pauseUntil time.Time // Retry-After, backoff or a spent budget: no probe before
 	failures   int       // consecutive failed requests
+	failingAt  time.Time // the first of them (zero: the last request was answered)
 	nextHot    time.Time
 	nextCold   time.Time
 	wakeAt     time.Time   // when the loop looks again (Quiet)
@@ -373,6 +378,9 @@ func (s *Syncer) probeFailed(res result, url string) {
 		}
 	}
 	pr.failures++
+	if pr.failingAt.IsZero() {
+		pr.failingAt = now
+	}
 	wait := min(5*time.Second<<min(pr.failures-1, 6), probeMaxBackoff)
 	switch {
 	case errors.Is(res.err, errBudget):
@@ -411,6 +419,7 @@ func (s *Syncer) probeFailed(res result, url string) {
 		s.log.Warn("the change probe (getSchedule) failed; rooms poll at their usual intervals meanwhile",
 			"err", describe(res), "retry_in", wait.Round(time.Second))
 	}
+	s.updateHealth() // after probeFailingWarn of failures, the health line says so
 	s.signal()
 }
 
@@ -439,6 +448,8 @@ func (s *Syncer) probeAnswered(j probeJob, rd *probeRead) {
 	s.mu.Lock()
 	pr := s.pr
 	pr.failures = 0
+	recovered := !pr.failingAt.IsZero()
+	pr.failingAt = time.Time{}
 	for k, m := range j.rooms {
 		p, r, g := pr.rooms[m], s.rooms[m], &rd.got[k]
 		if g.bad || !g.present {
@@ -463,6 +474,9 @@ func (s *Syncer) probeAnswered(j probeJob, rd *probeRead) {
 		p.fp, p.okAt, p.failing, p.details = fp, now, false, fp.details
 	}
 	s.mu.Unlock()
+	if recovered {
+		s.updateHealth()
+	}
 	for _, m := range changed {
 		s.log.Debug("the change probe saw the room's calendar change; polling it now", "room", m)
 		_ = s.SyncNow(m, false)

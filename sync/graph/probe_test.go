@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
@@ -240,4 +241,41 @@ func TestProbeUnknownMailbox(t *testing.T) {
 		st, err := ev.StartTime()
 		return err == nil && st.Equal(moved)
 	})
+}
+
+// TestProbeFailingForAQuarterHourShowsInHealth: a probe that keeps failing fails no room, but
+// after a quarter of an hour the integration's health line says changes are slow and why;
+// it clears once getSchedule answers again.
+func TestProbeFailingForAQuarterHourShowsInHealth(t *testing.T) {
+	room := roomName(1)
+	h, s, _ := probeHarness(t, graphsim.Options{}, probeTuning(), room, invite("Stand-up", t0.Add(25*time.Minute), 30*time.Minute))
+	component := s.component
+	line := func() (string, string) {
+		for _, it := range h.health.Snapshot() {
+			if it.Component == component {
+				return it.Level, it.Message
+			}
+		}
+		return "", ""
+	}
+	_, err := h.sim.AddFault(graphsim.Fault{Kind: graphsim.FaultStatus, Status: 503, Path: "getSchedule", Count: 1000})
+	require.NoError(t, err)
+
+	h.advance(s, 10*time.Minute, 5*time.Second)
+	require.Positive(t, s.ProbeStats().Failures)
+	level, msg := line()
+	assert.Equal(t, health.OK, level, "a few minutes of failures are the probe's own business: %s", msg)
+
+	h.advance(s, 6*time.Minute, 5*time.Second)
+	level, msg = line()
+	assert.Equal(t, health.Warning, level)
+	assert.Contains(t, msg, "the change probe (getSchedule) has failed since")
+	assert.Contains(t, msg, "ServiceNotAvailable", "the last error is in the line")
+	assert.Equal(t, store.RoomOK, h.status(room)(), "the room still syncs")
+
+	h.sim.ClearFaults()
+	h.advance(s, 6*time.Minute, 5*time.Second)
+	level, msg = line()
+	assert.Equal(t, health.OK, level, "cleared once the probe is answered: %s", msg)
+	assert.Equal(t, 1, s.ProbeStats().Live)
 }
