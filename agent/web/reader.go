@@ -311,18 +311,22 @@ func (r *Reader) DataAge(rooms []Room) DataAge {
 	return r.dataAge(len(rooms), func(i int) time.Time { return rooms[i].LastSuccess })
 }
 
-// StoredDataAge is DataAge read from the store's room rows alone: the status API and the
-// pages' header need only each room's last success, not the rooms' agendas and devices.
+// StoredDataAge is DataAge counted by the store: the status API and the pages' header need
+// only the rooms' last successes, not the rooms' agendas and devices.
 func (r *Reader) StoredDataAge(ctx context.Context) (DataAge, error) {
-	states, err := r.Store.Rooms(ctx)
+	t, err := r.Store.Tally(ctx, r.Now.Add(-r.staleAfter()))
 	if err != nil {
 		return DataAge{}, err
 	}
-	return r.roomStatesAge(states), nil
+	return r.tallyAge(t), nil
 }
 
-func (r *Reader) roomStatesAge(states []store.RoomState) DataAge {
-	return r.dataAge(len(states), func(i int) time.Time { return states[i].LastSuccess })
+// tallyAge is DataAge of the store's counts (a room is stale when its last success is more
+// than staleAfter before now, as dataAge has it).
+func (r *Reader) tallyAge(t store.Tally) DataAge {
+	d := DataAge{Rooms: t.RoomCount, StaleAfterS: int64(r.staleAfter() / time.Second),
+		Synced: t.Synced, StaleRooms: t.Stale, Newest: t.Newest}
+	return r.ageText(d)
 }
 
 // dataAge sums up n rooms whose last successful syncs lastSuccess gives.
@@ -341,6 +345,11 @@ func (r *Reader) dataAge(n int, lastSuccess func(i int) time.Time) DataAge {
 			d.Newest = last
 		}
 	}
+	return r.ageText(d)
+}
+
+// ageText says what the counts of d mean.
+func (r *Reader) ageText(d DataAge) DataAge {
 	switch {
 	case d.Rooms == 0:
 		d.Text = "no rooms configured"
