@@ -247,8 +247,14 @@ func (c *codec) serve(ctx context.Context, conn *Conn, st store.EndpointState, c
 	}
 	c.certEventFor = ""
 	c.readInfo(ctx, conn)
-	c.subscribe(ctx, conn)
-	c.subscribed, c.parked, c.lastContact = true, false, c.clk().Now()
+	// On demand, feedback is subscribed only while it matters (settle, after this pass): a
+	// codec with no meeting near is released in IdleAfter, and its four subscriptions were
+	// four round trips for nothing on every codec of a cold start.
+	c.subscribed = !c.onDemand()
+	if c.subscribed {
+		c.subscribe(ctx, conn)
+	}
+	c.parked, c.lastContact = false, c.clk().Now()
 	if c.lastState != store.EndpointUp && c.lastState != store.EndpointDegraded {
 		evs = append(evs, c.event(KindUp, "info", fmt.Sprintf("codec connected: %s, %s", c.product, c.fw.Name()), nil))
 	}

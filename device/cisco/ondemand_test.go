@@ -126,6 +126,9 @@ func TestOnDemandColdStartReleasesEachCodecSoonAfterItsPush(t *testing.T) {
 		h.waitIdle(eps[i].Name, 1)
 	}
 	require.Equal(t, 3, h.mgr.Stats().Connected)
+	for _, c := range cs {
+		assert.Zero(t, c.Stats().Subscribed, "no feedback subscribed for a connection about to be released (no meeting near)")
+	}
 	require.Equal(t, 10*time.Second, DefaultIdleAfter)
 	h.fake.Advance(DefaultIdleAfter)
 	for range cs {
@@ -224,4 +227,20 @@ func TestOnDemandStaysConnectedForAMeetingsFeedback(t *testing.T) {
 	joined := h.waitEvent("codec-1", KindMeetingJoined)
 	assert.Equal(t, "teams-cvi", joined.Data["booking_id"])
 	assert.Len(t, c.Puts(), 1, "no push needed for it")
+}
+
+// TestOnDemandFirstContactDuringAMeetingSubscribes: a codec first reached while one of its
+// meetings is near is subscribed for feedback on that first connection, as after any dial.
+func TestOnDemandFirstContactDuringAMeetingSubscribes(t *testing.T) {
+	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
+	h := newHarness(t, true, start)
+	room := "room-01@contoso.example"
+	c, ep := h.codec("codec-1", room, ciscosim.CodecConfig{UpFor: time.Hour})
+	h.meetings(room, providerMeetings(room, start.Add(5*time.Minute))[:1]...) // joinable now
+	rel := make(chan string, 8)
+	h.start([]Endpoint{ep}, onDemand(rel, time.Hour))
+	h.waitPuts(c, 1)
+	h.waitIdle("codec-1", 1)
+	assert.Equal(t, 4, c.Stats().Subscribed)
+	assert.Equal(t, 1, h.mgr.Stats().Connected, "held for the meeting's feedback")
 }
