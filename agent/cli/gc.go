@@ -14,12 +14,25 @@ import (
 // honoured by the runtime as usual (README: Store).
 const defaultGCPercent = 50
 
-// tuneGC applies defaultGCPercent unless GOGC is set, and logs what is in force.
+// defaultMemoryLimit is the agent's soft memory limit (GOMEMLIMIT) unless the environment
+// sets one: the systemd unit's value, for every other way of running the agent (a Windows
+// service, a container, a shell). Near it the collector works harder, so garbage alone never
+// grows the process towards a hard cap or the box's swap; live data above it is not refused.
+const defaultMemoryLimit = 400 << 20
+
+// tuneGC applies defaultGCPercent unless GOGC is set and defaultMemoryLimit unless
+// GOMEMLIMIT is set, and logs what is in force.
 func tuneGC(lookupEnv func(string) (string, bool), log *slog.Logger) {
 	if v, ok := lookupEnv("GOGC"); ok && v != "" {
 		log.Debug("garbage collector pace from the environment", "GOGC", v)
+	} else {
+		debug.SetGCPercent(defaultGCPercent)
+		log.Debug("garbage collector pace", "GOGC", defaultGCPercent)
+	}
+	if v, ok := lookupEnv("GOMEMLIMIT"); ok && v != "" {
+		log.Debug("soft memory limit from the environment", "GOMEMLIMIT", v)
 		return
 	}
-	debug.SetGCPercent(defaultGCPercent)
-	log.Debug("garbage collector pace", "GOGC", defaultGCPercent)
+	debug.SetMemoryLimit(defaultMemoryLimit)
+	log.Debug("soft memory limit", "GOMEMLIMIT", "400MiB")
 }
