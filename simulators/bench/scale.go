@@ -142,6 +142,7 @@ func (o scaleOptions) naiveInterval(rooms int) time.Duration {
 
 // Run is one scale run's figures (a figure that could not be measured is absent).
 type Run struct {
+	dir           string // the run directory, when kept (scaleOptions.keep)
 	Strategy      string `json:"strategy"`         // otj-edge or naive
 	Source        string `json:"source,omitempty"` // the agent's calendar source: absent for Graph, "ews"
 	Rooms         int    `json:"rooms"`
@@ -245,6 +246,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 	if o.keep {
 		logf("scale: run directory %s", dir)
+		r.dir = dir
 	} else {
 		defer os.RemoveAll(dir)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,9 +36,17 @@ func TestWebexScaleSmoke(t *testing.T) {
 		// probe's first look at its room waits for the room's own poll (20 s while probed),
 		// which -race on a loaded 2-core CI machine can stretch past 40 s (it did once).
 		freeBusy: graphsim.FreeBusyLimitedDetails, changeLimit: 2 * time.Minute,
-		keep: os.Getenv("BENCH_KEEP") != ""} // BENCH_KEEP=1 keeps the agent's log to read after a failure
+		keep: true} // the agent's log, for its Webex lines when the test fails
 	r, err := scaleRun(ctx, bins, o, "otj-edge", rooms)
 	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			webexLog(t, filepath.Join(r.dir, "agent.log"))
+		}
+		if os.Getenv("BENCH_KEEP") == "" {
+			os.RemoveAll(r.dir)
+		}
+	})
 	require.NotNil(t, r.Webex, "otj-sim ran Webex devices")
 	w := r.Webex
 	assert.Equal(t, 4, w.Devices)
@@ -70,4 +80,21 @@ func TestWebexScaleSmoke(t *testing.T) {
 	assert.NotNil(t, tg.Met)
 	assert.Contains(t, tg.Note, "measured at 20 rooms with 4 Webex devices")
 	assert.Contains(t, tg.Note, "behind the LAN codec of its room")
+}
+
+// webexLog prints the agent's Webex lines (the last 80): what a failed run did with the
+// devices, its 429s and its pushes.
+func webexLog(t *testing.T, path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Logf("no agent log: %v", err)
+		return
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "part=webex") {
+			lines = append(lines, l)
+		}
+	}
+	t.Logf("the agent's Webex lines (%d, the last 80):\n%s", len(lines), strings.Join(lines[max(0, len(lines)-80):], "\n"))
 }
