@@ -228,16 +228,36 @@ type storedEvent struct {
 	data      []byte
 }
 
-// read lists the window, fetches what changed and writes the room.
+// read lists the window, fetches what changed and writes the room, within a read slot
+// (readbound.go).
 func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error {
-	mailbox := r.spec.Mailbox
-	items, err := s.view(ctx, c, mailbox, cur.ws, cur.we, 0)
+	if !s.takeReadSlot(ctx) {
+		return ctx.Err()
+	}
+	changed, err := s.readWrite(ctx, c, r, cur)
+	s.freeReadSlot()
 	if err != nil {
 		return err
 	}
+	if changed > 0 || len(r.spans) == 0 {
+		s.refresh(ctx, r)
+	}
+	s.mu.Lock()
+	r.due = s.nextPoll(r, s.clk.Now())
+	s.mu.Unlock()
+	return nil
+}
+
+// readWrite is read's requests and write; it returns how many events the write changed.
+func (s *Syncer) readWrite(ctx context.Context, c *client, r *room, cur cursor) (int, error) {
+	mailbox := r.spec.Mailbox
+	items, err := s.view(ctx, c, mailbox, cur.ws, cur.we, 0)
+	if err != nil {
+		return 0, err
+	}
 	rows, err := s.st.Events(ctx, mailbox)
 	if err != nil {
-		return storeErr(err)
+		return 0, storeErr(err)
 	}
 	have := map[string]storedEvent{}
 	masterOfUID := map[string]string{}
@@ -277,7 +297,7 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 	// meetings never wait for their series (the master is asked for again next read).
 	all, err := s.getAll(ctx, c, mailbox, need)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var fetched, masters []got
 	for _, g := range all {
@@ -354,19 +374,13 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 		return s.writeCount(tx, key, n, ev)
 	})
 	if err != nil {
-		return storeErr(err)
+		return 0, storeErr(err)
 	}
 	s.mu.Lock()
 	r.state, r.cur, r.emitted, r.failures, r.lastCode, r.forceFull = st, cur, emitted, 0, "", false
 	s.mu.Unlock()
-	if changed > 0 || len(r.spans) == 0 {
-		s.refresh(ctx, r)
-	}
-	s.mu.Lock()
-	r.due = s.nextPoll(r, s.clk.Now())
-	s.mu.Unlock()
 	s.log.Debug("room read", "room", mailbox, "items", len(items), "fetched", len(fetched), "changed", changed)
-	return nil
+	return changed, nil
 }
 
 // got is a GetItem answer with the ref it answers.

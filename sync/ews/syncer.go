@@ -41,6 +41,7 @@ type Syncer struct {
 	tune      Tuning
 	base      *http.Client
 	slots     chan struct{} // MaxInFlight requests across rooms
+	reads     chan struct{} // rooms mid-read, holding answers until written (readbound.go)
 
 	running     atomic.Bool
 	subscribing atomic.Int32 // stream goroutines making requests (setSubscribing)
@@ -118,7 +119,7 @@ func New(opts Options) (*Syncer, error) {
 	}
 	s := &Syncer{name: in.Name, component: source.Component(Type, in.Name), in: in, st: opts.Store, clk: opts.Clock,
 		health: opts.Health, log: opts.Logger.With("integration", in.Name), tune: opts.Tuning, base: base,
-		slots: make(chan struct{}, in.MaxInFlight), wake: make(chan struct{}, 1), progress: make(chan struct{}, 1),
+		slots: make(chan struct{}, in.MaxInFlight), reads: make(chan struct{}, readSlots(in.MaxInFlight)), wake: make(chan struct{}, 1), progress: make(chan struct{}, 1),
 		rooms: map[string]*room{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		budget: budget{limit: in.MaxRequestsPerDay, stretch: 1}}
 	if in.Streaming && in.Access == AccessDelegate {
