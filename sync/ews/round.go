@@ -307,16 +307,51 @@ func (s *Syncer) readWrite(ctx context.Context, c *client, r *room, cur cursor) 
 			fetched = append(fetched, g)
 		}
 	}
-	var masterItems []calendarItem
+	var masterDocs []itemDoc
 	for _, m := range masters {
 		if m.code != "" && m.code != "ErrorItemNotFound" {
 			s.log.Warn("Exchange would not give a series' master; its occurrences are stored without it", "room", mailbox, "code", m.code)
 		}
 		if m.code == "" {
 			masterOfUID[m.item.UID] = m.item.ItemID.ID
-			masterItems = append(masterItems, m.item)
 		}
 	}
+	// The items become what the store keeps before the write, not inside it: the store has
+	// one writer, and Exchange's decoded answers (and the stored rows they are compared with)
+	// are let go before the room waits for it.
+	for _, m := range masters {
+		if m.code != "" {
+			continue
+		}
+		data, mev, err := eventDoc(m.item, "")
+		if err != nil {
+			s.log.Warn("skipping a series master without usable times", "room", mailbox, "err", err)
+			continue
+		}
+		masterDocs = append(masterDocs, itemDoc{data: data, ev: mev})
+	}
+	var docs []itemDoc
+	for _, g := range fetched {
+		if g.code != "" {
+			// Gone since the view (ErrorItemNotFound): it goes with the sweep.
+			delete(keep, g.ref.id)
+			continue
+		}
+		data, e, err := eventDoc(g.item, masterOfUID[g.item.UID])
+		if err != nil {
+			s.log.Warn("skipping an item Exchange sent without usable times", "room", mailbox, "err", err)
+			continue
+		}
+		if h, ok := have[e.ID]; ok && bytes.Equal(h.data, data) {
+			continue
+		}
+		if e.ID != g.ref.id { // an id Exchange rewrote: keep what it says now
+			delete(keep, g.ref.id)
+			keep[e.ID] = true
+		}
+		docs = append(docs, itemDoc{data: data, ev: e})
+	}
+	nItems, nFetched := len(items), len(fetched)
 	now := s.clk.Now()
 	s.mu.Lock()
 	st := r.state
@@ -325,35 +360,13 @@ func (s *Syncer) readWrite(ctx context.Context, c *client, r *room, cur cursor) 
 	changed := 0
 	err = s.writeRoom(ctx, r, func(tx *store.Tx, key string, n int64) error {
 		changed = 0
-		for _, m := range masterItems {
-			data, mev, err := eventDoc(m, "")
-			if err != nil {
-				s.log.Warn("skipping a series master without usable times", "room", mailbox, "err", err)
-				continue
-			}
-			if err := stored.PutMaster(tx, mailbox, mev, data); err != nil {
+		for _, m := range masterDocs {
+			if err := stored.PutMaster(tx, mailbox, m.ev, m.data); err != nil {
 				return err
 			}
 		}
-		for _, g := range fetched {
-			if g.code != "" {
-				// Gone since the view (ErrorItemNotFound): it goes with the sweep.
-				delete(keep, g.ref.id)
-				continue
-			}
-			data, e, err := eventDoc(g.item, masterOfUID[g.item.UID])
-			if err != nil {
-				s.log.Warn("skipping an item Exchange sent without usable times", "room", mailbox, "err", err)
-				continue
-			}
-			if h, ok := have[e.ID]; ok && bytes.Equal(h.data, data) {
-				continue
-			}
-			if e.ID != g.ref.id { // an id Exchange rewrote: keep what it says now
-				delete(keep, g.ref.id)
-				keep[e.ID] = true
-			}
-			if err := stored.PutEvent(tx, mailbox, e, data); err != nil {
+		for _, d := range docs {
+			if err := stored.PutEvent(tx, mailbox, d.ev, d.data); err != nil {
 				return err
 			}
 			changed++
@@ -379,8 +392,14 @@ func (s *Syncer) readWrite(ctx context.Context, c *client, r *room, cur cursor) 
 	s.mu.Lock()
 	r.state, r.cur, r.emitted, r.failures, r.lastCode, r.forceFull = st, cur, emitted, 0, "", false
 	s.mu.Unlock()
-	s.log.Debug("room read", "room", mailbox, "items", len(items), "fetched", len(fetched), "changed", changed)
+	s.log.Debug("room read", "room", mailbox, "items", nItems, "fetched", nFetched, "changed", changed)
 	return changed, nil
+}
+
+// itemDoc is an item as the store keeps it.
+type itemDoc struct {
+	data []byte
+	ev   calendar.Event
 }
 
 // got is a GetItem answer with the ref it answers.
