@@ -37,12 +37,14 @@ func (h *simHarness) sum(op string, rooms []string) int {
 }
 
 // While the store's writer is busy, only readSlots(max_in_flight) rooms list their window and
-// read their items (and wait with them); the other rooms probe and then wait holding nothing,
-// so the answers held in memory are bounded however many rooms a cold start reads at once.
-// When the writer frees up, every room is read with the same requests as before.
+// read their items (and wait with them); the other rooms mid-step probe and then wait holding
+// nothing, and only maxSteps rooms are mid-step (a goroutine each): the rest wait in the
+// heap without sending. So the answers and goroutines held in memory are bounded however many
+// rooms a cold start reads at once. When the writer frees up, every room is read with the
+// same requests as before.
 func TestRoomsHoldingAnswersAreBoundedWhileTheWriterIsBusy(t *testing.T) {
 	var rooms []string
-	for i := range 12 {
+	for i := range 25 {
 		rooms = append(rooms, simRoom(i))
 	}
 	h := newSimHarness(t, ewssim.Options{}, rooms...)
@@ -50,9 +52,10 @@ func TestRoomsHoldingAnswersAreBoundedWhileTheWriterIsBusy(t *testing.T) {
 	for _, m := range rooms {
 		ids[m] = h.post(m, invite("Planning", t0.Add(2*time.Hour), time.Hour))
 	}
-	h.in.MaxInFlight = 1 // readSlots(1) = 4 rooms mid-read
+	h.in.MaxInFlight = 1 // readSlots(1) = 4 rooms mid-read, of 20 mid-step
 	require.Equal(t, 4, readSlots(h.in.MaxInFlight))
 	s, _ := h.start(Tuning{})
+	require.Equal(t, 20, s.maxSteps())
 	h.waitFor("every room synced", h.synced(rooms...))
 	h.settle(s)
 	finds, gets, probes := h.sum("FindItem", rooms), h.sum("GetItem", rooms), h.sum("SyncFolderItems", rooms)
@@ -78,22 +81,28 @@ func TestRoomsHoldingAnswersAreBoundedWhileTheWriterIsBusy(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second) // a failure guard, not a wait
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for h.sum("SyncFolderItems", rooms)-probes < len(rooms) || h.sum("GetItem", rooms)-gets < 4 || parkedAtReadSlot() < len(rooms)-4 {
+	for h.sum("SyncFolderItems", rooms)-probes < 20 || h.sum("GetItem", rooms)-gets < 4 || parkedAtReadSlot() < 20-4 {
 		require.True(t, time.Now().Before(deadline), "the steps did not settle: %d probes, %d GetItem, %d parked",
 			h.sum("SyncFolderItems", rooms)-probes, h.sum("GetItem", rooms)-gets, parkedAtReadSlot())
 		<-tick.C
 	}
-	// Every room probed; 4 read their window and items and wait for the writer with them; the
-	// 8 parked rooms have listed nothing and cannot until a room is written.
+	// 20 rooms are mid-step and probed; 4 read their window and items and wait for the writer
+	// with them; the 16 parked rooms have listed nothing and cannot until a room is written;
+	// the 5 others wait in the heap and have sent nothing.
 	assert.Equal(t, 4, h.sum("FindItem", rooms)-finds, "rooms that listed their window while the writer was busy")
 	assert.Equal(t, 4, h.sum("GetItem", rooms)-gets, "rooms that read their items while the writer was busy")
-	assert.Equal(t, len(rooms)-4, parkedAtReadSlot())
+	assert.Equal(t, 16, parkedAtReadSlot())
+	assert.Equal(t, 20, h.sum("SyncFolderItems", rooms)-probes, "rooms that probed while the writer was busy")
+	s.mu.Lock()
+	assert.Equal(t, 20, s.steps, "rooms mid-step")
+	s.mu.Unlock()
 
 	close(unblock)
 	released = true
 	require.NoError(t, <-blocked)
 	h.waitFor("every room read again", func() bool { return h.sum("GetItem", rooms)-gets >= len(rooms) })
 	h.settle(s)
+	assert.Equal(t, len(rooms), h.sum("SyncFolderItems", rooms)-probes, "one SyncFolderItems per room")
 	assert.Equal(t, len(rooms), h.sum("FindItem", rooms)-finds, "one FindItem per room")
 	assert.Equal(t, len(rooms), h.sum("GetItem", rooms)-gets, "one GetItem per room")
 	for _, m := range rooms {

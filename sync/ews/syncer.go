@@ -352,19 +352,32 @@ func (s *Syncer) arm(t clock.Timer, at time.Time) {
 	}
 }
 
-// pickDue takes the due rooms off the heap (under s.mu). Every due room starts a step: the
+// stepsPerRequestSlot is how many rooms may be mid-step per request in flight.
+const stepsPerRequestSlot = 20
+
+// maxSteps is how many rooms may be mid-step at once: enough to keep every request slot
+// and every read slot (readbound.go) busy. A cold start once started a step for each of its
+// 1,000 due rooms, each a goroutine waiting for a request slot: their stacks were 36 MB of
+// the cold sync's peak. A due room beyond the bound waits in the heap, in due order, holding
+// nothing.
+func (s *Syncer) maxSteps() int { return max(1, s.in.MaxInFlight) * stepsPerRequestSlot }
+
+// pickDue takes the due rooms off the heap, up to maxSteps mid-step (under s.mu). The
 // in-flight limit is on requests (client slots), so a room waiting for a slot holds no other
 // room back beyond its turn in the queue.
 func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
 	var due []*room
-	for len(s.due) > 0 && !s.due[0].due.After(now) {
+	for len(s.due) > 0 && !s.due[0].due.After(now) && s.steps < s.maxSteps() {
 		r := heap.Pop(&s.due).(*room)
 		r.running = true
 		s.steps++
 		due = append(due, r)
 	}
+	// With every step taken, a room still due cannot start before a step ends, and a step's
+	// end wakes the loop (step signals): waking for it too would arm the timer in the past
+	// and spin the loop until then.
 	next := s.budget.nextPlan
-	if len(s.due) > 0 && s.due[0].due.Before(next) {
+	if len(s.due) > 0 && s.due[0].due.Before(next) && s.steps < s.maxSteps() {
 		next = s.due[0].due
 	}
 	return due, next
