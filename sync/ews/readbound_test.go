@@ -114,3 +114,64 @@ func TestRoomsHoldingAnswersAreBoundedWhileTheWriterIsBusy(t *testing.T) {
 		}
 	}
 }
+
+// Stopping the source while rooms wait for a read slot (and others for the busy writer)
+// returns at once: nothing waits for a slot past the end of its context, and no room is
+// written half-read.
+func TestStopWhileRoomsWaitForAReadSlot(t *testing.T) {
+	var rooms []string
+	for i := range 8 {
+		rooms = append(rooms, simRoom(i))
+	}
+	h := newSimHarness(t, ewssim.Options{}, rooms...)
+	ids := map[string]string{}
+	for _, m := range rooms {
+		ids[m] = h.post(m, invite("Planning", t0.Add(2*time.Hour), time.Hour))
+	}
+	h.in.MaxInFlight = 1
+	s, err := New(Options{Integration: h.in, Rooms: h.rooms, Store: h.st, Clock: h.clk, Health: h.health, Tuning: Tuning{Seed: 1}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	h.waitFor("every room synced", h.synced(rooms...))
+	h.settle(s)
+	for _, m := range rooms {
+		_, err := h.gs.PatchEvent(m, ids[m], map[string]any{"subject": "Planning (moved)"})
+		require.NoError(t, err)
+	}
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	blocked := make(chan error, 1)
+	go func() {
+		blocked <- h.st.Write(context.Background(), func(*store.Tx) error { close(entered); <-unblock; return nil })
+	}()
+	<-entered
+	require.NoError(t, s.SyncNow("", true))
+
+	deadline := time.Now().Add(30 * time.Second) // a failure guard, not a wait
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for parkedAtReadSlot() < len(rooms)-readSlots(1) {
+		require.True(t, time.Now().Before(deadline), "%d parked", parkedAtReadSlot())
+		<-tick.C
+	}
+	cancel()
+	for parkedAtReadSlot() > 0 { // the writer is still busy: they leave on the context alone
+		require.True(t, time.Now().Before(deadline), "%d still parked after the stop", parkedAtReadSlot())
+		<-tick.C
+	}
+	close(unblock) // Run's last flush of unchanged polls waits for the writer
+	require.NoError(t, <-blocked)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second): // a failure guard, not a wait
+		t.Fatal("Run did not return after its context ended")
+	}
+	for _, m := range rooms {
+		for _, ev := range h.events(m) {
+			assert.Equal(t, "Planning", ev.Subject, "%s: nothing written after the stop", m)
+		}
+	}
+}
