@@ -63,11 +63,8 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 	s.budget.nextPlan = poll.Replan(now, s.budget.nextPlan)
 	old := r.state.Diagnosis
 	s.mu.Unlock()
-	// Summaries, not Events, as the Graph source: the diagnosis reads no attendees nor
-	// locations, and decoding them for every room at a cold start was a tenth of what the
-	// cold sync allocated.
 	var events []calendar.Event
-	if events, err = stored.Summaries(ctx, s.st, mailbox); err != nil {
+	if events, err = stored.Events(ctx, s.st, mailbox); err != nil {
 		return
 	}
 	findings := exchange.Diagnose(mailbox, events)
