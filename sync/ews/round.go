@@ -228,16 +228,36 @@ type storedEvent struct {
 	data      []byte
 }
 
-// read lists the window, fetches what changed and writes the room.
+// read lists the window, fetches what changed and writes the room, within a read slot
+// (readbound.go).
 func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error {
-	mailbox := r.spec.Mailbox
-	items, err := s.view(ctx, c, mailbox, cur.ws, cur.we, 0)
+	if !s.takeReadSlot(ctx) {
+		return ctx.Err()
+	}
+	changed, err := s.readWrite(ctx, c, r, cur)
+	s.freeReadSlot()
 	if err != nil {
 		return err
 	}
+	if changed > 0 || len(r.spans) == 0 {
+		s.refresh(ctx, r)
+	}
+	s.mu.Lock()
+	r.due = s.nextPoll(r, s.clk.Now())
+	s.mu.Unlock()
+	return nil
+}
+
+// readWrite is read's requests and write; it returns how many events the write changed.
+func (s *Syncer) readWrite(ctx context.Context, c *client, r *room, cur cursor) (int, error) {
+	mailbox := r.spec.Mailbox
+	items, err := s.view(ctx, c, mailbox, cur.ws, cur.we, 0)
+	if err != nil {
+		return 0, err
+	}
 	rows, err := s.st.Events(ctx, mailbox)
 	if err != nil {
-		return storeErr(err)
+		return 0, storeErr(err)
 	}
 	have := map[string]storedEvent{}
 	masterOfUID := map[string]string{}
@@ -277,7 +297,7 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 	// meetings never wait for their series (the master is asked for again next read).
 	all, err := s.getAll(ctx, c, mailbox, need)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var fetched, masters []got
 	for _, g := range all {
@@ -287,16 +307,51 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 			fetched = append(fetched, g)
 		}
 	}
-	var masterItems []calendarItem
+	var masterDocs []itemDoc
 	for _, m := range masters {
 		if m.code != "" && m.code != "ErrorItemNotFound" {
 			s.log.Warn("Exchange would not give a series' master; its occurrences are stored without it", "room", mailbox, "code", m.code)
 		}
 		if m.code == "" {
 			masterOfUID[m.item.UID] = m.item.ItemID.ID
-			masterItems = append(masterItems, m.item)
 		}
 	}
+	// The items become what the store keeps before the write, not inside it: the store has
+	// one writer, and Exchange's decoded answers (and the stored rows they are compared with)
+	// are let go before the room waits for it.
+	for _, m := range masters {
+		if m.code != "" {
+			continue
+		}
+		data, mev, err := eventDoc(m.item, "")
+		if err != nil {
+			s.log.Warn("skipping a series master without usable times", "room", mailbox, "err", err)
+			continue
+		}
+		masterDocs = append(masterDocs, itemDoc{data: data, ev: mev})
+	}
+	var docs []itemDoc
+	for _, g := range fetched {
+		if g.code != "" {
+			// Gone since the view (ErrorItemNotFound): it goes with the sweep.
+			delete(keep, g.ref.id)
+			continue
+		}
+		data, e, err := eventDoc(g.item, masterOfUID[g.item.UID])
+		if err != nil {
+			s.log.Warn("skipping an item Exchange sent without usable times", "room", mailbox, "err", err)
+			continue
+		}
+		if h, ok := have[e.ID]; ok && bytes.Equal(h.data, data) {
+			continue
+		}
+		if e.ID != g.ref.id { // an id Exchange rewrote: keep what it says now
+			delete(keep, g.ref.id)
+			keep[e.ID] = true
+		}
+		docs = append(docs, itemDoc{data: data, ev: e})
+	}
+	nItems, nFetched := len(items), len(fetched)
 	now := s.clk.Now()
 	s.mu.Lock()
 	st := r.state
@@ -305,35 +360,13 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 	changed := 0
 	err = s.writeRoom(ctx, r, func(tx *store.Tx, key string, n int64) error {
 		changed = 0
-		for _, m := range masterItems {
-			data, mev, err := eventDoc(m, "")
-			if err != nil {
-				s.log.Warn("skipping a series master without usable times", "room", mailbox, "err", err)
-				continue
-			}
-			if err := stored.PutMaster(tx, mailbox, mev, data); err != nil {
+		for _, m := range masterDocs {
+			if err := stored.PutMaster(tx, mailbox, m.ev, m.data); err != nil {
 				return err
 			}
 		}
-		for _, g := range fetched {
-			if g.code != "" {
-				// Gone since the view (ErrorItemNotFound): it goes with the sweep.
-				delete(keep, g.ref.id)
-				continue
-			}
-			data, e, err := eventDoc(g.item, masterOfUID[g.item.UID])
-			if err != nil {
-				s.log.Warn("skipping an item Exchange sent without usable times", "room", mailbox, "err", err)
-				continue
-			}
-			if h, ok := have[e.ID]; ok && bytes.Equal(h.data, data) {
-				continue
-			}
-			if e.ID != g.ref.id { // an id Exchange rewrote: keep what it says now
-				delete(keep, g.ref.id)
-				keep[e.ID] = true
-			}
-			if err := stored.PutEvent(tx, mailbox, e, data); err != nil {
+		for _, d := range docs {
+			if err := stored.PutEvent(tx, mailbox, d.ev, d.data); err != nil {
 				return err
 			}
 			changed++
@@ -354,19 +387,19 @@ func (s *Syncer) read(ctx context.Context, c *client, r *room, cur cursor) error
 		return s.writeCount(tx, key, n, ev)
 	})
 	if err != nil {
-		return storeErr(err)
+		return 0, storeErr(err)
 	}
 	s.mu.Lock()
 	r.state, r.cur, r.emitted, r.failures, r.lastCode, r.forceFull = st, cur, emitted, 0, "", false
 	s.mu.Unlock()
-	if changed > 0 || len(r.spans) == 0 {
-		s.refresh(ctx, r)
-	}
-	s.mu.Lock()
-	r.due = s.nextPoll(r, s.clk.Now())
-	s.mu.Unlock()
-	s.log.Debug("room read", "room", mailbox, "items", len(items), "fetched", len(fetched), "changed", changed)
-	return nil
+	s.log.Debug("room read", "room", mailbox, "items", nItems, "fetched", nFetched, "changed", changed)
+	return changed, nil
+}
+
+// itemDoc is an item as the store keeps it.
+type itemDoc struct {
+	data []byte
+	ev   calendar.Event
 }
 
 // got is a GetItem answer with the ref it answers.

@@ -2,6 +2,7 @@ package ews
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -42,6 +43,8 @@ type client struct {
 	slots chan struct{}
 	// subSlots bounds Subscribe/Unsubscribe requests, which take no slot (target.subscription).
 	subSlots chan struct{}
+	// maxAnswer is the largest answer read (0: maxAnswer, answer.go).
+	maxAnswer int64
 }
 
 // acquire takes an in-flight slot; release gives it back.
@@ -199,12 +202,15 @@ func call[T any](ctx context.Context, c *client, op string, tg target, body stri
 		return zero, serverVersion{}, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return zero, serverVersion{}, &ewsError{op: op, err: fmt.Errorf("read the answer: %w", err)}
-	}
+	answer := newAnswerReader(resp.Body, cmp.Or(c.maxAnswer, maxAnswer))
 	var env envelope[T]
-	perr := xml.Unmarshal(sanitize(raw), &env)
+	perr := xml.NewDecoder(answer).Decode(&env)
+	if answer.err != nil {
+		return zero, serverVersion{}, &ewsError{op: op, err: fmt.Errorf("read the answer: %w", answer.err)}
+	}
+	// What follows the envelope (whitespace) is read too, so the connection serves the next
+	// request (an NTLM connection would otherwise need a new handshake).
+	_, _ = io.Copy(io.Discard, answer)
 	if f := env.Body.Fault; perr == nil && f != nil {
 		e := &ewsError{op: op, status: resp.StatusCode, code: f.Detail.Code, message: firstNonEmpty(f.Detail.Message, f.String)}
 		if e.code == "" {
@@ -215,6 +221,9 @@ func call[T any](ctx context.Context, c *client, op string, tg target, body stri
 	}
 	if resp.StatusCode != http.StatusOK {
 		return zero, env.Header.Version, &ewsError{op: op, status: resp.StatusCode, message: http.StatusText(resp.StatusCode)}
+	}
+	if big := (*answerTooLargeError)(nil); errors.As(perr, &big) {
+		return zero, env.Header.Version, &ewsError{op: op, status: resp.StatusCode, code: "garbage", message: perr.Error()}
 	}
 	if perr != nil {
 		return zero, env.Header.Version, &ewsError{op: op, status: resp.StatusCode, code: "garbage", message: "the answer is not EWS XML: " + perr.Error()}

@@ -41,6 +41,7 @@ type Syncer struct {
 	tune      Tuning
 	base      *http.Client
 	slots     chan struct{} // MaxInFlight requests across rooms
+	reads     chan struct{} // rooms mid-read, holding answers until written (readbound.go)
 
 	running     atomic.Bool
 	subscribing atomic.Int32 // stream goroutines making requests (setSubscribing)
@@ -118,7 +119,7 @@ func New(opts Options) (*Syncer, error) {
 	}
 	s := &Syncer{name: in.Name, component: source.Component(Type, in.Name), in: in, st: opts.Store, clk: opts.Clock,
 		health: opts.Health, log: opts.Logger.With("integration", in.Name), tune: opts.Tuning, base: base,
-		slots: make(chan struct{}, in.MaxInFlight), wake: make(chan struct{}, 1), progress: make(chan struct{}, 1),
+		slots: make(chan struct{}, in.MaxInFlight), reads: make(chan struct{}, readSlots(in.MaxInFlight)), wake: make(chan struct{}, 1), progress: make(chan struct{}, 1),
 		rooms: map[string]*room{}, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		budget: budget{limit: in.MaxRequestsPerDay, stretch: 1}}
 	if in.Streaming && in.Access == AccessDelegate {
@@ -351,19 +352,32 @@ func (s *Syncer) arm(t clock.Timer, at time.Time) {
 	}
 }
 
-// pickDue takes the due rooms off the heap (under s.mu). Every due room starts a step: the
+// stepsPerRequestSlot is how many rooms may be mid-step per request in flight.
+const stepsPerRequestSlot = 20
+
+// maxSteps is how many rooms may be mid-step at once: enough to keep every request slot
+// and every read slot (readbound.go) busy. A cold start once started a step for each of its
+// 1,000 due rooms, each a goroutine waiting for a request slot: their stacks were 36 MB of
+// the cold sync's peak. A due room beyond the bound waits in the heap, in due order, holding
+// nothing.
+func (s *Syncer) maxSteps() int { return max(1, s.in.MaxInFlight) * stepsPerRequestSlot }
+
+// pickDue takes the due rooms off the heap, up to maxSteps mid-step (under s.mu). The
 // in-flight limit is on requests (client slots), so a room waiting for a slot holds no other
 // room back beyond its turn in the queue.
 func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
 	var due []*room
-	for len(s.due) > 0 && !s.due[0].due.After(now) {
+	for len(s.due) > 0 && !s.due[0].due.After(now) && s.steps < s.maxSteps() {
 		r := heap.Pop(&s.due).(*room)
 		r.running = true
 		s.steps++
 		due = append(due, r)
 	}
+	// With every step taken, a room still due cannot start before a step ends, and a step's
+	// end wakes the loop (step signals): waking for it too would arm the timer in the past
+	// and spin the loop until then.
 	next := s.budget.nextPlan
-	if len(s.due) > 0 && s.due[0].due.Before(next) {
+	if len(s.due) > 0 && s.due[0].due.Before(next) && s.steps < s.maxSteps() {
 		next = s.due[0].due
 	}
 	return due, next
