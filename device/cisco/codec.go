@@ -260,8 +260,8 @@ func (c *codec) whileUp(ctx context.Context, ev, due uint32) {
 			}
 		}
 	}
-	if ev&evDirty != 0 {
-		c.debounce()
+	if ev&evDirty != 0 && c.debounce(ctx) {
+		due |= timerDebounce.bit()
 	}
 	if due&timerPing.bit() != 0 {
 		conn.Ping(o.PongWait)
@@ -288,14 +288,23 @@ func (c *codec) whileUp(ctx context.Context, ev, due uint32) {
 	}
 }
 
-// debounce (re)arms the push that follows a change once the burst goes quiet.
-func (c *codec) debounce() {
+// debounce (re)arms the push that follows a change once the burst goes quiet; it reports
+// true when the push is due now instead: the change is the room's first sync opening the gate
+// (gate.go). That one is no burst: the room's whole window arrived at once, and waiting out the
+// quiet time only added it to every codec's first push (2 s at the end of a cold start).
+func (c *codec) debounce(ctx context.Context) bool {
+	if c.waiting && c.hasSynced(ctx) {
+		c.m.sched.clear(c, timerDebounce)
+		c.burstStart = time.Time{}
+		return true
+	}
 	o, now := c.m.opts, c.clk().Now()
 	if c.burstStart.IsZero() {
 		c.burstStart = now
 	}
 	wait := min(o.Debounce, o.MaxDebounce-now.Sub(c.burstStart))
 	c.m.sched.set(c, timerDebounce, now.Add(max(wait, 0)))
+	return false
 }
 
 // pushed re-arms the timers that follow a push.

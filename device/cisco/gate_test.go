@@ -105,3 +105,60 @@ func TestARoomWhoseSourceFailsKeepsItsBookings(t *testing.T) {
 	assert.Equal(t, 3, rs[0].Bookings)
 	assert.Equal(t, want, c.Bookings())
 }
+
+// TestTheFirstPushAfterTheRoomsFirstSyncWaitsOutNoDebounce: the room's first sync opening
+// the gate is not a burst of edits (its whole window arrives at once), so the codec gets its
+// bookings at once, not after the 2 s quiet time; later edits are debounced as before. The
+// clock does not move: a push that waited for the debounce would not come.
+func TestTheFirstPushAfterTheRoomsFirstSyncWaitsOutNoDebounce(t *testing.T) {
+	for _, parked := range []bool{false, true} {
+		t.Run(map[bool]string{false: "persistent", true: "on_demand"}[parked], func(t *testing.T) {
+			start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
+			h := newHarness(t, true, start)
+			room := "room-01@contoso.example"
+			h.unsynced = map[string]bool{room: true}
+			c, ep := h.codec("codec-1", room, ciscosim.CodecConfig{UpFor: time.Hour})
+			rel, idle := make(chan string, 8), make(chan struct{}, 8)
+			var tune func(*Options)
+			if parked {
+				tune = func(o *Options) {
+					o.Connection = ConnOnDemand
+					o.released = func(name string) { rel <- name }
+					counted := o.idle
+					o.idle = func(name string, pushes int) { counted(name, pushes); idle <- struct{}{} }
+				}
+			}
+			h.start([]Endpoint{ep}, tune)
+			h.waitEndpoint("codec-1", stateIs(store.EndpointWaiting))
+			if parked { // released after its quiet time: the first sync dials it again
+				select {
+				case <-idle:
+				case <-time.After(waitLimit):
+					t.Fatalf("the codec did not go idle\n%s", h.logs.String())
+				}
+				h.fake.Advance(DefaultIdleAfter)
+				h.waitReleased(rel)
+			}
+
+			ms := providerMeetings(room, start.Add(3*time.Hour))[:2]
+			require.NoError(t, h.st.Write(t.Context(), func(tx *store.Tx) error {
+				if _, err := stored.ReplaceMeetings(tx, room, ms); err != nil {
+					return err
+				}
+				return markSynced(tx, room)
+			}))
+			puts := h.waitPuts(c, 1)
+			assert.True(t, puts[0].Accepted)
+			assert.Len(t, c.Bookings(), 2)
+
+			// An edit afterwards waits out the debounce.
+			ms[0].Subject = "Renamed"
+			require.NoError(t, h.st.Write(t.Context(), func(tx *store.Tx) error {
+				_, err := stored.ReplaceMeetings(tx, room, ms)
+				return err
+			}))
+			h.waitIdle("codec-1", 1)
+			assert.Len(t, c.Puts(), 1, "an edit is not pushed before its quiet time")
+		})
+	}
+}

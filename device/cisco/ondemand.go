@@ -110,8 +110,8 @@ func (c *codec) nextCheck(now time.Time) time.Time {
 // whileParked handles events while the connection is released: a change waits out its
 // debounce; anything that needs the codec dials it (resume).
 func (c *codec) whileParked(ctx context.Context, ev, due uint32, retryNow bool) {
-	if ev&evDirty != 0 {
-		c.debounce()
+	if ev&evDirty != 0 && c.debounce(ctx) {
+		due |= timerDebounce.bit()
 	}
 	if due&timerDebounce.bit() != 0 {
 		c.burstStart = time.Time{}

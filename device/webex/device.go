@@ -196,7 +196,9 @@ func (d *dev) step(ctx context.Context) {
 	reqs, st := d.reqs, d.st
 	d.reqs, d.st = nil, nil
 	changed := !d.dirtyAt.IsZero()
-	burst := changed && !now.Before(d.debounceDue())
+	// A change while the device waits for its room's first sync may be that sync: no burst to
+	// wait out (its whole window arrives at once), so it goes at once (device/cisco's debounce).
+	burst := changed && (d.waiting || !now.Before(d.debounceDue()))
 	d.mu.Unlock()
 
 	force := false

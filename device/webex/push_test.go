@@ -11,6 +11,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/simulators/webexsim"
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // TestPushMatchesTheLANPayload: a Webex device gets, through the cloud, byte for byte the
@@ -193,4 +194,34 @@ func countAccepted(t *testing.T, h *harness, id string) int {
 		}
 	}
 	return n
+}
+
+// TestFirstPushAfterTheRoomsFirstSyncGoesAtOnce: the room's first sync (its meetings and its
+// mark, written together as the processor does) is no burst of edits: the device gets its
+// bookings without waiting out the quiet time; later edits wait it out as before.
+func TestFirstPushAfterTheRoomsFirstSyncGoesAtOnce(t *testing.T) {
+	h := newHarness(t, webexsim.Options{})
+	room := "room-1@contoso.example"
+	id, ep := h.device("wx-1", room, webexsim.DeviceConfig{})
+	h.rooms([]Endpoint{ep}, room)
+	h.start([]Endpoint{ep}, nil)
+	h.advance(time.Minute)
+	require.Equal(t, store.EndpointWaiting, h.endpoint("wx-1").State)
+
+	ms := meetingsAt(room, testStart.Add(2*time.Hour), 2)
+	require.NoError(t, h.st.Write(t.Context(), func(tx *store.Tx) error {
+		if _, err := stored.ReplaceMeetings(tx, room, ms); err != nil {
+			return err
+		}
+		return markSynced(tx, room)
+	}))
+	h.heard(room)
+	h.settle() // the clock does not move
+	assert.Equal(t, 1, h.puts(id), "pushed at once")
+
+	h.meetings(room, meetingsAt(room, testStart.Add(2*time.Hour), 3)...)
+	h.settle()
+	assert.Equal(t, 1, h.puts(id), "an edit waits out the quiet time")
+	h.advance(3 * time.Second)
+	assert.Equal(t, 2, h.puts(id))
 }
