@@ -2,8 +2,6 @@ package cisco
 
 import (
 	"net/http"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
+	"github.com/otj-edge/otj-edge/simulators/goroutines"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -35,10 +34,7 @@ func (h *harness) waitReleased(rel chan string) {
 }
 
 // readers counts the xAPI reader goroutines alive (one per open connection).
-func readers() int {
-	buf := make([]byte, 1<<20)
-	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "cisco.(*Conn).readLoop")
-}
+func readers() int { return goroutines.All("cisco.(*Conn).readLoop") }
 
 func TestOnDemandReleasesIdleCodecsRedialsForChangesAndRepushesAfterAReboot(t *testing.T) {
 	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)

@@ -2,8 +2,6 @@ package poly
 
 import (
 	"fmt"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,21 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otj-edge/otj-edge/agent/secret"
+	"github.com/otj-edge/otj-edge/simulators/goroutines"
 	"github.com/otj-edge/otj-edge/simulators/polysim"
 )
 
 // driverGoroutines counts the goroutines running this package's code (the tests' own aside).
-func driverGoroutines() int {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "otj-edge/device/poly.") && !strings.Contains(g, "poly.Test") {
-			n++
-		}
-	}
-	return n
-}
+func driverGoroutines() int { return goroutines.Parked("otj-edge/device/poly.", "poly.Test") }
 
 // Twenty Poly endpoints with REST health checks are checked by one scheduler, not by a
 // goroutine each (a stack of 8 KB and more per endpoint for as long as the agent ran), and

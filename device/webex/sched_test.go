@@ -2,8 +2,6 @@ package webex
 
 import (
 	"fmt"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,21 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
+	"github.com/otj-edge/otj-edge/simulators/goroutines"
 	"github.com/otj-edge/otj-edge/simulators/webexsim"
 )
 
 // driverGoroutines counts the goroutines running this package's code (the test's own aside).
-func driverGoroutines() int {
-	buf := make([]byte, 4<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "otj-edge/device/webex.") && !strings.Contains(g, "webex.Test") {
-			n++
-		}
-	}
-	return n
-}
+func driverGoroutines() int { return goroutines.Parked("otj-edge/device/webex.", "webex.Test") }
 
 // Forty Webex devices are served by the manager's scheduler, not by a goroutine each (a stack
 // of 8 KB and more per device for as long as the agent ran), and each still gets its own

@@ -2,8 +2,6 @@ package ews
 
 import (
 	"context"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,21 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otj-edge/otj-edge/simulators/ewssim"
+	"github.com/otj-edge/otj-edge/simulators/goroutines"
 	"github.com/otj-edge/otj-edge/store"
 )
 
 // parkedAtReadSlot counts the steps waiting for a read slot (they hold no answer).
-func parkedAtReadSlot() int {
-	buf := make([]byte, 1<<22)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, ".takeReadSlot(") {
-			n++
-		}
-	}
-	return n
-}
+func parkedAtReadSlot() int { return goroutines.Parked(".takeReadSlot(") }
 
 // sum adds an operation's requests over the rooms.
 func (h *simHarness) sum(op string, rooms []string) int {

@@ -3,30 +3,19 @@ package graph
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otj-edge/otj-edge/simulators/goroutines"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 	"github.com/otj-edge/otj-edge/store"
 )
 
 // parkedAtAnswerSlot counts the steps waiting for an answer slot (they have sent nothing).
-func parkedAtAnswerSlot() int {
-	buf := make([]byte, 1<<22)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, ".takeAnswerSlot(") {
-			n++
-		}
-	}
-	return n
-}
+func parkedAtAnswerSlot() int { return goroutines.Parked(".takeAnswerSlot(") }
 
 // While the store's writer is busy, only answerSlots(max_in_flight) rooms get Graph's answer
 // and wait with it; the other due rooms wait without sending, so the pages held in memory are
