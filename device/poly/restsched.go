@@ -65,6 +65,7 @@ func (s *Service) restSchedule(ctx context.Context, accts []*account) {
 	done := make(chan result, len(eps))
 	running := 0
 	var timer clock.Timer
+	var armed time.Time // the deadline timer waits for
 	release := 0
 	for {
 		if ctx.Err() == nil {
@@ -105,10 +106,6 @@ func (s *Service) restSchedule(ctx context.Context, accts []*account) {
 					done <- result{e: e, c: c, refused: refused}
 				}()
 			}
-			if timer != nil {
-				timer.Stop()
-				timer = nil
-			}
 			var earliest time.Time
 			at := func(t time.Time) {
 				if earliest.IsZero() || t.Before(earliest) {
@@ -124,8 +121,14 @@ func (s *Service) restSchedule(ctx context.Context, accts []*account) {
 					at(e.pinAt)
 				}
 			}
-			if !earliest.IsZero() {
-				timer = s.clock.NewTimer(max(0, earliest.Sub(now)))
+			// A timer already waiting for the same deadline stays (device/webex's scheduler
+			// says why: re-made from this pass's now it could wake late).
+			if timer != nil && !earliest.Equal(armed) {
+				timer.Stop()
+				timer = nil
+			}
+			if timer == nil && !earliest.IsZero() {
+				timer, armed = s.clock.NewTimer(max(0, earliest.Sub(s.clock.Now()))), earliest
 			}
 		}
 		if release > 0 {

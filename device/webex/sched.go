@@ -48,6 +48,7 @@ func (m *Manager) schedule(ctx context.Context, sub *store.Sub) {
 		}()
 	}
 	var timer clock.Timer
+	var armed time.Time // the deadline timer waits for
 	release := 0
 	first := true // every endpoint steps once at the start (its first push is due)
 	for {
@@ -63,18 +64,21 @@ func (m *Manager) schedule(ctx context.Context, sub *store.Sub) {
 				}
 			}
 			first = false
-			if timer != nil {
-				timer.Stop()
-				timer = nil
-			}
 			var earliest time.Time
 			for _, e := range eps {
 				if !e.running && !e.next.IsZero() && (earliest.IsZero() || e.next.Before(earliest)) {
 					earliest = e.next
 				}
 			}
-			if !earliest.IsZero() {
-				timer = clk.NewTimer(max(0, earliest.Sub(now)))
+			// A timer already waiting for the same deadline stays: re-made from a now read at
+			// the top of a pass (a pass for a stale wake holds no pending work, so a test's
+			// fake clock may move meanwhile) it would wake that much late.
+			if timer != nil && !earliest.Equal(armed) {
+				timer.Stop()
+				timer = nil
+			}
+			if timer == nil && !earliest.IsZero() {
+				timer, armed = clk.NewTimer(max(0, earliest.Sub(clk.Now()))), earliest
 			}
 		}
 		if release > 0 {
