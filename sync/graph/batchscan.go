@@ -40,12 +40,16 @@ func scanBatch(b []byte) (out []batchResponse, checked bool, err error) {
 		out, err = decodeBatch(b)
 		return out, false, err
 	}
-	odd := false
+	odd, seen := false, false
 	p.members(func(name []byte) {
 		if !isField(name, "responses") {
 			p.value()
 			return
 		}
+		// A second "responses" list is decoded by encoding/json into the first one's
+		// elements (merged, not replaced); Graph sends one, so leave the rare rest to it.
+		odd = odd || seen
+		seen = true
 		switch b[p.i] {
 		case '[':
 		case 'n':
