@@ -39,14 +39,7 @@ func (p *pageScan) value() []byte {
 	start := p.i
 	switch p.b[p.i] {
 	case '"':
-		p.i++
-		for p.b[p.i] != '"' {
-			if p.b[p.i] == '\\' {
-				p.i++
-			}
-			p.i++
-		}
-		p.i++
+		p.i = stringEnd(p.b, p.i)
 	case '{', '[':
 		depth := 0
 		for {
@@ -74,6 +67,30 @@ func (p *pageScan) value() []byte {
 		}
 	}
 	return p.b[start:p.i]
+}
+
+// stringEnd returns the index after the string that starts at b[i] (its opening quote). Most
+// of an event's bytes are in strings (the body's HTML above all), so the closing quote is
+// looked for with bytes.IndexByte rather than byte by byte; a quote is escaped when an odd
+// number of backslashes precedes it. A text that ends inside the string panics like the
+// indexing it replaces (validDoc recovers; scanPage's text was checked).
+func stringEnd(b []byte, i int) int {
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			panic("pageScan: text ends inside a string")
+		}
+		q := j + k
+		bs := 0
+		for p := q - 1; p > i && b[p] == '\\'; p-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
+	}
 }
 
 // members calls fn for each member of the object at p.i, with its name as JSON (quoted) and
@@ -118,6 +135,16 @@ func isName(name []byte, want string) bool {
 		return len(name) == len(want)+2 && string(name[1:len(name)-1]) == want
 	}
 	return jsonString(name) == want
+}
+
+// memberName is a member name (quoted JSON) decoded, looked at once for escapes rather than
+// once per name it is compared with: a name without escapes (all of Graph's) is its text
+// between the quotes, without a copy.
+func memberName(name []byte) []byte {
+	if bytes.IndexByte(name, '\\') < 0 {
+		return name[1 : len(name)-1]
+	}
+	return []byte(jsonString(name))
 }
 
 // isField reports whether a member name matches a page field the way encoding/json matches
@@ -217,16 +244,16 @@ func (p *pageScan) items() ([]item, error) {
 		var it item
 		p.members(func(name []byte) {
 			v := p.value()
-			switch {
-			case isName(name, "id"):
+			switch n := memberName(name); {
+			case string(n) == "id":
 				it.id = jsonString(v)
-			case isName(name, "type"):
+			case string(n) == "type":
 				it.typ = jsonString(v)
-			case isName(name, "seriesMasterId"):
+			case string(n) == "seriesMasterId":
 				it.masterID = jsonString(v)
-			case isName(name, "@odata.etag"):
+			case string(n) == "@odata.etag":
 				it.etag = jsonString(v)
-			case isName(name, "@removed"):
+			case string(n) == "@removed":
 				it.removed = true
 			}
 		})

@@ -32,3 +32,15 @@ func BenchmarkParsePage(b *testing.B) {
 	b.ReportMetric(float64(len(body)), "body-B")
 	_ = json.Valid(body)
 }
+
+// BenchmarkWalkPage is the cold start's second pass over every delta page (after json.Valid):
+// locating the events and reading their head properties.
+func BenchmarkWalkPage(b *testing.B) {
+	body := deltaPage(40)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := walkPage(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
