@@ -255,8 +255,12 @@ func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
 		return fmt.Errorf("resolve %s: %w", room, err)
 	}
 	meetings := prof.ResolveRoom(room, events, now)
+	rows, err := stored.MeetingRows(room, meetings)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", room, err)
+	}
 	err = p.st.Write(ctx, func(tx *store.Tx) error {
-		if _, err := stored.ReplaceMeetings(tx, room, meetings); err != nil {
+		if _, err := tx.ReplaceMeetings(room, rows, nil); err != nil {
 			return err
 		}
 		return tx.MarkResolved(room, rs.LastSuccess)

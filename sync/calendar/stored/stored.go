@@ -177,17 +177,29 @@ func SeriesEvents(tx *store.Tx, room, masterID string) (map[string][]byte, error
 // as Meeting.Hash does (which encoded every meeting to hash it, and the changed ones again to
 // store them: at a room's first resolve, every one twice).
 func ReplaceMeetings(tx *store.Tx, room string, meetings []calendar.Meeting) (int, error) {
+	rows, err := MeetingRows(room, meetings)
+	if err != nil {
+		return 0, err
+	}
+	return tx.ReplaceMeetings(room, rows, nil)
+}
+
+// MeetingRows encodes a room's meetings (each one's Room set to room) as ReplaceMeetings
+// stores them, for a writer that encodes before its transaction (the processor: the store
+// has one writer, and every part's writes wait while one holds it) and then calls
+// store.Tx.ReplaceMeetings with the rows.
+func MeetingRows(room string, meetings []calendar.Meeting) ([]store.MeetingRow, error) {
 	rows := make([]store.MeetingRow, len(meetings))
 	for i := range meetings {
 		m := &meetings[i]
 		m.Room = room
 		data, err := json.Marshal(m)
 		if err != nil {
-			return 0, fmt.Errorf("replace meetings of %s: %w", room, err)
+			return nil, fmt.Errorf("replace meetings of %s: %w", room, err)
 		}
 		rows[i] = store.MeetingRow{Room: room, ID: m.ID, Start: m.Start, End: m.End, Hash: meetingHash(data), Data: data}
 	}
-	return tx.ReplaceMeetings(room, rows, nil)
+	return rows, nil
 }
 
 // meetingHash is Meeting.Hash of the meeting whose JSON is data.
