@@ -75,6 +75,16 @@ func (t *Tx) EventJSON(room, id string) ([]byte, bool, error) {
 	return []byte(data), true, nil
 }
 
+// HasEvents reports whether any event of room is stored. A room's first full sync finds none,
+// and then need not look each event up before storing it.
+func (t *Tx) HasEvents(room string) (bool, error) {
+	var has bool
+	if err := t.queryRow("SELECT EXISTS(SELECT 1 FROM raw_events WHERE room = ?)", room).Scan(&has); err != nil {
+		return false, fmt.Errorf("look for events of %s: %w", room, err)
+	}
+	return has, nil
+}
+
 // DeleteEvent removes one event; it reports whether the event was there.
 func (t *Tx) DeleteEvent(room, id string) (bool, error) {
 	res, err := t.exec("DELETE FROM raw_events WHERE room = ? AND id = ?", room, id)

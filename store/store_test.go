@@ -531,3 +531,37 @@ func TestReadersKeepASmallPageCache(t *testing.T) {
 	require.NoError(t, s.w.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&pages))
 	assert.Equal(t, -2000, pages, "the writer keeps SQLite's default")
 }
+
+// HasEvents tells a room with stored events from one without, inside the transaction that is
+// writing them: a room's first full sync skips its per-event lookups on it, so it must never
+// say "none" for a room that has any (an event would then be rewritten as new).
+func TestHasEventsSeesTheRoomsOwnEventsOnly(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	start := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	has := func(tx *Tx, room string) bool {
+		t.Helper()
+		ok, err := tx.HasEvents(room)
+		require.NoError(t, err)
+		return ok
+	}
+	require.NoError(t, s.Write(t.Context(), func(tx *Tx) error {
+		if err := tx.SyncRooms([]RoomRef{{"room-1@example.com", "m365"}, {"room-2@example.com", "m365"}}); err != nil {
+			return err
+		}
+		assert.False(t, has(tx, "room-1@example.com"), "nothing stored yet")
+		if err := tx.PutEvent("room-1@example.com", EventRow{ID: "e1", Start: start, End: start, Data: []byte(`{"id":"e1"}`)}); err != nil {
+			return err
+		}
+		assert.True(t, has(tx, "room-1@example.com"), "its own write, before the commit")
+		assert.False(t, has(tx, "room-2@example.com"), "another room's events are not its")
+		return nil
+	}))
+	require.NoError(t, s.Write(t.Context(), func(tx *Tx) error {
+		assert.True(t, has(tx, "room-1@example.com"))
+		if _, err := tx.DeleteEvent("room-1@example.com", "e1"); err != nil {
+			return err
+		}
+		assert.False(t, has(tx, "room-1@example.com"), "its last event deleted")
+		return nil
+	}))
+}
