@@ -53,22 +53,17 @@ func (c *codec) waitForSync(ctx context.Context) {
 // firstPush is the push after a (re)connect: bookings another system pushed are looked for
 // first (they are about to be replaced), then the room's bookings go in full.
 func (c *codec) firstPush(ctx context.Context, conn *Conn) time.Duration {
-	if c.hasSynced(ctx) && !c.waiting { // a waiting codec is judged when its gate opens (push)
-		c.lookForForeign(ctx, conn)
-	}
-	return c.push(ctx, conn, true)
+	return c.pushAll(ctx, conn, true, true)
 }
 
-// lookForForeign reads the codec's bookings before a full push replaces them and reports
+// lookForForeign reads the codec's bookings before p, a full push, replaces them and reports
 // those another system pushed. It runs before the first push of a connection and before the
 // first push once the room has synced, whichever comes last, so the report does not depend on
 // whether the codec connected before or after the room's first sync.
-func (c *codec) lookForForeign(ctx context.Context, conn *Conn) {
+func (c *codec) lookForForeign(ctx context.Context, conn *Conn, p Payload) {
 	// A booking that carries the id of a meeting about to be pushed is this room's own,
 	// pushed from an earlier store or before a restart, not another system's.
-	if p, err := c.payload(ctx, c.clk().Now()); err == nil {
-		c.known = c.known.with(p.IDs())
-	}
+	c.known = c.known.with(p.IDs())
 	c.verify(ctx, conn, beforePush)
 }
 

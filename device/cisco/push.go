@@ -32,13 +32,16 @@ func (c *codec) nextEdge() time.Time {
 // always when forced (reconnect, safety timer, midnight, PushNow). It returns when to try
 // again when the codec asked for patience (still booting), else 0.
 func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration {
+	return c.pushAll(ctx, conn, force, false)
+}
+
+// pushAll is push, and with connected the first push of a connection (firstPush), which looks
+// for another system's bookings first. The payload is read once for both: each read goes
+// through the manager's store workers, which a thousand codecs share at a cold start.
+func (c *codec) pushAll(ctx context.Context, conn *Conn, force, connected bool) time.Duration {
 	if !c.hasSynced(ctx) {
 		c.waitForSync(ctx) // the store does not know the room yet: the codec keeps what it has
 		return 0
-	}
-	if c.waiting { // the first push once the room has synced: in full, whatever the hash says
-		c.waiting, force = false, true
-		c.lookForForeign(ctx, conn)
 	}
 	now := c.clk().Now()
 	p, err := c.payload(ctx, now)
@@ -48,6 +51,13 @@ func (c *codec) push(ctx context.Context, conn *Conn, force bool) time.Duration 
 		}
 		c.failed("cannot read the room's meetings: " + err.Error())
 		return 0
+	}
+	foreign := connected
+	if c.waiting { // the first push once the room has synced: in full, whatever the hash says
+		c.waiting, force, foreign = false, true, true
+	}
+	if foreign {
+		c.lookForForeign(ctx, conn, p)
 	}
 	if !force && p.Hash == c.lastHash && c.refusal == "" {
 		c.m.stats.same()
