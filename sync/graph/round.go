@@ -265,7 +265,6 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 	case !rd.full:
 		cur.nextLink = pg.nextLink
 	}
-	ready := readyEvents(rd, pg)
 	changed := 0
 	err := s.write(ctx, func(tx *store.Tx) error {
 		changed = 0
@@ -305,14 +304,14 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 		// A room's first full round (a cold start's every room) finds nothing stored: its
 		// events are then stored without looking each one up first.
 		none := false
-		if ready != nil {
+		if rd.full {
 			has, err := tx.HasEvents(mailbox)
 			if err != nil {
 				return err
 			}
 			none = !has
 		}
-		for i, it := range pg.items {
+		for _, it := range pg.items {
 			if it.removed {
 				ok, err := tx.DeleteEvent(mailbox, it.id)
 				if err != nil {
@@ -333,18 +332,6 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				if prev, had, err = tx.EventJSON(mailbox, it.id); err != nil {
 					return err
 				}
-			}
-			if !had {
-				prev = nil
-			}
-			if ready != nil && ready[i].data != nil {
-				n, err := s.putReady(tx, mailbox, ready[i], prev)
-				if err != nil {
-					return err
-				}
-				changed += n
-				rd.seen[it.id] = true
-				continue
 			}
 			var d doc
 			switch {
@@ -375,6 +362,9 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				d = mergeUpdate(old, it.document())
 			default:
 				d = withoutNulls(it.document())
+			}
+			if !had {
+				prev = nil
 			}
 			n, err := s.putEvent(tx, mailbox, d, prev)
 			if err != nil {
@@ -465,50 +455,11 @@ func (s *Syncer) putEvent(tx *store.Tx, mailbox string, d doc, prev []byte) (int
 		return 0, nil
 	}
 	ev, err := d.event()
-	return s.putReady(tx, mailbox, readyEvent{data: data, ev: ev, evErr: err}, prev)
-}
-
-// readyEvent is an event made ready to store: its stored JSON and its index fields (or why
-// it has no usable times).
-type readyEvent struct {
-	data  []byte
-	ev    calendar.Event
-	evErr error
-}
-
-// readyEvents makes a full round's events ready before the write. They are Graph's
-// properties as sent (no stored event to merge with) and, but for occurrence stubs (filled
-// from their series master, which may be in the store), independent of what the store holds.
-// Encoding them is most of a cold start's write work: done here, on the step's goroutine, it
-// no longer runs on the one store worker (which every room's write queues for) nor while
-// holding the store's one writer. Nil when the round is incremental; an entry without data
-// is left to the write.
-func readyEvents(rd *round, pg page) []readyEvent {
-	if !rd.full {
-		return nil
-	}
-	out := make([]readyEvent, len(pg.items))
-	for i, it := range pg.items {
-		if it.removed || it.stub() {
-			continue
-		}
-		d := withoutNulls(it.document())
-		ev, err := d.event()
-		out[i] = readyEvent{data: d.encode(), ev: ev, evErr: err}
-	}
-	return out
-}
-
-// putReady stores a ready event unless the store already holds exactly it; 1 when it wrote.
-func (s *Syncer) putReady(tx *store.Tx, mailbox string, r readyEvent, prev []byte) (int, error) {
-	if prev != nil && bytes.Equal(prev, r.data) {
+	if err != nil {
+		s.log.Warn("skipping an event Graph sent without usable times", "room", mailbox, "id", d.str("id"), "err", err)
 		return 0, nil
 	}
-	if r.evErr != nil {
-		s.log.Warn("skipping an event Graph sent without usable times", "room", mailbox, "id", r.ev.ID, "err", r.evErr)
-		return 0, nil
-	}
-	if err := stored.PutEvent(tx, mailbox, r.ev, r.data); err != nil {
+	if err := stored.PutEvent(tx, mailbox, ev, data); err != nil {
 		return 0, err
 	}
 	return 1, nil
