@@ -128,15 +128,6 @@ func jsonString(v []byte) string {
 	return s
 }
 
-// isName reports whether a member name (quoted JSON) is want. Graph's property names carry no
-// escapes; an escaped name is compared decoded.
-func isName(name []byte, want string) bool {
-	if bytes.IndexByte(name, '\\') < 0 {
-		return len(name) == len(want)+2 && string(name[1:len(name)-1]) == want
-	}
-	return jsonString(name) == want
-}
-
 // memberName is a member name (quoted JSON) decoded, looked at once for escapes rather than
 // once per name it is compared with: a name without escapes (all of Graph's) is its text
 // between the quotes, without a copy.
