@@ -18,8 +18,9 @@ import (
 // around now, the others every minute or so over their sync window. A room whose items
 // differ from its previous probe's, compared over the part both probes covered (a window that
 // slides is no change), is polled at once, as a change notification would have it; the first
-// probe of a room only records. While a room's probe is live its own polls slow down to the
-// safety net's intervals (ProbeTuning.PollHot/PollCold): they still find what free/busy cannot
+// probe of a room records, and polls the room once if its last read may be older
+// (probeAnswered). While a room's probe is live its own polls slow down to the safety net's
+// intervals (ProbeTuning.PollHot/PollCold): they still find what free/busy cannot
 // show (a body-only edit such as an added Teams link; subjects when the room shares only
 // AvailabilityOnly). A probe that fails never fails a room: the probe pauses (Retry-After,
 // backoff) and the rooms poll at the plain intervals until it is live again. Probe requests
@@ -90,7 +91,7 @@ type ProbeStats = source.ProbeStats
 const (
 	probeUnavailable = time.Hour       // a room getSchedule named an error for is tried again after this
 	probeStale       = 3               // a room's probe is live while its last success is this many cold intervals old
-	probeChanges     = 4               // probe-found changes a room is assumed to make a day (budget projection)
+	probeChanges     = 4               // probe-triggered polls a room is assumed to make a day (budget projection; a start's baseline poll is one)
 	probeMaxBackoff  = 5 * time.Minute // the longest pause after failures without Retry-After
 	// probeFailingWarn is how long the probe fails before the integration's health line says
 	// so: a Retry-After or two is the probe doing its job, a quarter of an hour without
@@ -444,7 +445,7 @@ func (s *Syncer) probeLost(r *room, now time.Time) {
 // that changed poll now.
 func (s *Syncer) probeAnswered(j probeJob, rd *probeRead) {
 	now := s.clk.Now()
-	var changed []string
+	var changed, baseline []string
 	s.mu.Lock()
 	pr := s.pr
 	pr.failures = 0
@@ -466,7 +467,16 @@ func (s *Syncer) probeAnswered(j probeJob, rd *probeRead) {
 			continue
 		}
 		fp := g.fp
-		if p.fp != nil && p.fp.differsWith(fp, &pr.scratch) {
+		switch {
+		case p.fp == nil && r.stepped:
+			// The room's first fingerprint (since start, or since getSchedule named an error
+			// for it) is the baseline later probes are compared with. Its read may be older
+			// than this answer: a change made in between is in the baseline, so no probe
+			// will ever see it, and the room, live now, polls at the slow safety net. One
+			// poll closes that gap (up to 5 minutes for an edit made in the first minute
+			// after a start). A room whose first step has not begun reads after this answer.
+			baseline = append(baseline, m)
+		case p.fp != nil && p.fp.differsWith(fp, &pr.scratch):
 			changed = append(changed, m)
 			p.recheck = true
 			pr.stats.Changes++
@@ -479,6 +489,10 @@ func (s *Syncer) probeAnswered(j probeJob, rd *probeRead) {
 	}
 	for _, m := range changed {
 		s.log.Debug("the change probe saw the room's calendar change; polling it now", "room", m)
+		_ = s.SyncNow(m, false)
+	}
+	for _, m := range baseline {
+		s.log.Debug("the change probe's first answer for the room may be newer than its last read; polling it once", "room", m)
 		_ = s.SyncNow(m, false)
 	}
 }

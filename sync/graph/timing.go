@@ -54,7 +54,7 @@ func (s *Syncer) pickDue(now time.Time) ([]*room, time.Time) {
 		due = s.takeDue(now, free)
 	}
 	for _, r := range due {
-		r.running = true
+		r.running, r.stepped = true, true
 		s.steps++
 	}
 	// With every slot busy, a room still due cannot start before a step ends, and a step's
