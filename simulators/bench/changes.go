@@ -74,6 +74,10 @@ type edit struct {
 	state   int // pending, seen, missed
 }
 
+// slowEdit is the latency past which an edit is logged by name: the p95 target for changes
+// to meetings later than 30 minutes.
+const slowEdit = 120 * time.Second
+
 const (
 	pending = iota
 	seen
@@ -210,6 +214,11 @@ func (ch *changes) run(ctx context.Context, st *site, plan []*edit, gap, limit t
 					e.latency = p.At.Sub(e.at)
 					break
 				}
+			}
+			if e.latency > slowEdit {
+				// Named, so the agent's log (BENCH_KEEP) can say why.
+				logf("changes: slow edit: %s in %s (codec %s, edited %s) took %.1f s",
+					e.eventID, e.codec.room, e.codec.name, e.at.UTC().Format("15:04:05.000"), e.latency.Seconds())
 			}
 		}
 		if open == 0 {

@@ -480,8 +480,13 @@ func (s *Syncer) probeAnswered(j probeJob, rd *probeRead) {
 			changed = append(changed, m)
 			p.recheck = true
 			pr.stats.Changes++
+		case !j.hot && r.stepped && p.fp.we < readEnd(r, fp):
+			// The same gap over the days a cold probe adds to a hot room's few hours (a room
+			// hot since the start has no baseline for them). Hot probes slide a few seconds
+			// at a time, and hot rooms poll every 20 s: they never count.
+			baseline = append(baseline, m)
 		}
-		p.fp, p.okAt, p.failing, p.details = fp, now, false, fp.details
+		p.fp, p.okAt, p.failing, p.details = fp.extended(p.fp), now, false, fp.details
 	}
 	s.mu.Unlock()
 	if recovered {
@@ -495,6 +500,16 @@ func (s *Syncer) probeAnswered(j probeJob, rd *probeRead) {
 		s.log.Debug("the change probe's first answer for the room may be newer than its last read; polling it once", "room", m)
 		_ = s.SyncNow(m, false)
 	}
+}
+
+// readEnd is where the room's reads end within fp's window, in unix seconds: the end of its
+// cursor's window (a probe's window that has rolled past midnight before the room's own
+// roll covers a day the room has not read yet: no poll would read it).
+func readEnd(r *room, fp *fingerprint) int64 {
+	if r.cur.we.IsZero() { // delegated rooms read calendar views, no delta cursor
+		return fp.we
+	}
+	return min(fp.we, r.cur.we.Unix())
 }
 
 // probeRecheck is when a room that finished a round polls next: once more soon when a

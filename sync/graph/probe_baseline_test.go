@@ -45,3 +45,43 @@ func TestProbeFirstAnswerAfterTheReadPollsOnce(t *testing.T) {
 	h.advance(s, 3*time.Minute, time.Second)
 	assert.Equal(t, polls+1, h.stats(room).DeltaPolls, "only once: later answers are compared with the baseline")
 }
+
+// TestProbeWideningFromHotToColdPollsOnce: a room hot since the start has only the hot
+// probe's few hours as its baseline. An edit to tomorrow's meeting, made while it is hot, is
+// beyond what the hot probe sees (the hot polls would find it, but they are an hour apart
+// here); when the room turns cold, the first cold probe covers tomorrow without a baseline for
+// it, so the room polls once, and the edit is stored then, not at the next hourly poll.
+func TestProbeWideningFromHotToColdPollsOnce(t *testing.T) {
+	const room = "room-1@contoso.example"
+	h := newHarness(t, graphsim.Options{FreeBusyDetails: graphsim.FreeBusyLimitedDetails}, room)
+	h.in.Probe.Mode = graphconf.ProbeOn
+	h.addRoom(room, graphsim.Recommended())
+	h.post(room, invite("Stand-up", t0.Add(20*time.Minute), 10*time.Minute)) // hot until t0+30m
+	id := h.post(room, invite("Partner workshop", t0.Add(13*time.Hour+30*time.Minute), time.Hour))
+	// The first probe fails: a probe answered before the first sync, which knows no meeting
+	// yet, would be a cold one, and the days beyond would have a baseline after all (the
+	// hot fingerprints keep it: TestHotFingerprintKeepsTheColdDays).
+	_, err := h.sim.AddFault(graphsim.Fault{Kind: graphsim.FaultStatus, Status: 503, Path: "getSchedule", Count: 1})
+	require.NoError(t, err)
+	s, _ := h.start(Tuning{Probe: ProbeTuning{PollHot: time.Hour, PollCold: time.Hour}})
+	h.waitFor("the first sync", h.synced(room))
+	h.settle(s)
+	require.Equal(t, int64(1), s.ProbeStats().Failures)
+	h.advance(s, time.Minute, time.Second) // hot probes every 7 s from t0+5s
+	require.Equal(t, 1, s.ProbeStats().Live)
+
+	const renamed = "Partner workshop (moved to the big screen)"
+	_, err = h.sim.PatchEvent(room, id, map[string]any{"subject": renamed})
+	require.NoError(t, err)
+	polls := h.stats(room).DeltaPolls
+	h.advance(s, 28*time.Minute, 5*time.Second) // to t0+29m: still hot
+	require.NotEqual(t, renamed, storedSubject(h, room, id), "the hot probe does not reach tomorrow")
+	require.Equal(t, polls, h.stats(room).DeltaPolls)
+
+	took := untilStored(t, h, s, 10*time.Minute, func() bool { return storedSubject(h, room, id) == renamed })
+	assert.LessOrEqual(t, took, 3*time.Minute, "the first cold probe, within its jittered minute of the room turning cold")
+	assert.Zero(t, s.ProbeStats().Changes, "a widened baseline is no change the probe saw")
+	assert.Equal(t, polls+1, h.stats(room).DeltaPolls, "one poll")
+	h.advance(s, 5*time.Minute, 5*time.Second)
+	assert.Equal(t, polls+1, h.stats(room).DeltaPolls, "only once: the cold days have a baseline now")
+}

@@ -236,7 +236,12 @@ func newFP(items []fpWide, ws, we time.Time, details bool) *fingerprint {
 	for i, it := range items {
 		fp.items[i] = fpItem{start: uint32(max(it.start, fp.ws) - fp.ws), end: uint32(min(it.end, fp.we) - fp.ws), h: it.h}
 	}
-	slices.SortFunc(fp.items, func(a, b fpItem) int {
+	sortItems(fp.items)
+	return fp
+}
+
+func sortItems(items []fpItem) {
+	slices.SortFunc(items, func(a, b fpItem) int {
 		switch {
 		case a.start != b.start:
 			return int(a.start) - int(b.start)
@@ -249,7 +254,45 @@ func newFP(items []fpWide, ws, we time.Time, details bool) *fingerprint {
 		}
 		return 0
 	})
-	return fp
+}
+
+// extended is fp, with prev's items past fp's end kept when prev reached further: a hot
+// probe's few hours do not erase what the room's last cold probe recorded of the days beyond
+// them, so the next cold probe compares them with a baseline. An item that fp and prev both cut
+// at fp's end, with the same hash, is joined back into one, as a cold probe would see it.
+func (fp *fingerprint) extended(prev *fingerprint) *fingerprint {
+	if prev == nil || prev.we <= fp.we {
+		return fp
+	}
+	out := &fingerprint{ws: fp.ws, we: prev.we, details: fp.details}
+	out.items = make([]fpItem, len(fp.items), len(fp.items)+len(prev.items))
+	copy(out.items, fp.items)
+	cut := uint32(fp.we - fp.ws)
+	for _, it := range prev.items {
+		s, e := prev.ws+int64(it.start), prev.ws+int64(it.end)
+		if e <= fp.we {
+			continue
+		}
+		s = max(s, fp.we)
+		item := fpItem{start: uint32(s - fp.ws), end: uint32(e - fp.ws), h: it.h}
+		if s == fp.we && joinAt(out.items[:len(fp.items)], cut, item) {
+			continue
+		}
+		out.items = append(out.items, item)
+	}
+	sortItems(out.items)
+	return out
+}
+
+// joinAt extends the first item of items that ends at cut with next's hash to next's end.
+func joinAt(items []fpItem, cut uint32, next fpItem) bool {
+	for i := range items {
+		if items[i].end == cut && items[i].h == next.h {
+			items[i].end = next.end
+			return true
+		}
+	}
+	return false
 }
 
 // newFingerprint is the fingerprint of decoded items (tests).

@@ -107,3 +107,33 @@ func TestBudgetProjectionCountsTheProbe(t *testing.T) {
 	assert.Greater(t, st.ColdInterval, 4*time.Minute, "and the polls")
 	assert.LessOrEqual(t, st.Projected24h, int64(1000))
 }
+
+// TestHotFingerprintKeepsTheColdDays: a hot probe's hours, extended with the days the last
+// cold probe saw beyond them, compare with the next cold probe over the whole window: no
+// change when nothing changed (a meeting both cut at the hot window's end is joined back), and
+// a change in the days beyond is seen.
+func TestHotFingerprintKeepsTheColdDays(t *testing.T) {
+	now := t0
+	weekEnd := now.Add(7 * 24 * time.Hour)
+	across := fbItem("Across the hot window's end", now.Add(150*time.Minute), time.Hour)
+	tomorrow := fbItem("Partner workshop", now.Add(13*time.Hour), time.Hour)
+	soon := fbItem("Soon", now.Add(20*time.Minute), 30*time.Minute)
+	cold := newFingerprint([]scheduleItem{soon, across, tomorrow}, now.Add(-time.Hour), weekEnd)
+	later := now.Add(10 * time.Second)
+	hot := newFingerprint([]scheduleItem{soon, across, tomorrow}, later.Add(-time.Hour), later.Add(3*time.Hour))
+	require.False(t, cold.differs(hot))
+
+	kept := hot.extended(cold)
+	assert.Equal(t, cold.we, kept.we, "the cold days are kept")
+	assert.Len(t, kept.items, 3, "the meeting across the hot window's end is one item again")
+	assert.Same(t, hot, hot.extended(nil), "nothing to keep")
+	assert.Same(t, cold, cold.extended(hot), "the cold probe reaches further already")
+
+	after := now.Add(70 * time.Second)
+	same := newFingerprint([]scheduleItem{soon, across, tomorrow}, after.Add(-time.Hour), weekEnd)
+	assert.False(t, kept.differs(same), "nothing changed")
+	renamed := fbItem("Partner workshop (moved to the big screen)", now.Add(13*time.Hour), time.Hour)
+	edited := newFingerprint([]scheduleItem{soon, across, renamed}, after.Add(-time.Hour), weekEnd)
+	assert.True(t, kept.differs(edited), "an edit in the days beyond the hot window")
+	assert.False(t, hot.differs(edited), "which the hot fingerprint alone could not see")
+}
