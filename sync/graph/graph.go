@@ -155,7 +155,7 @@ type room struct {
 	cur       cursor          // where its sync is, as the store holds it (cursor.go)
 	due       time.Time
 	running   bool
-	stepped   bool // a step of this process has started: the store may hold a read older than a probe's first answer
+	stepped   bool // a step of this process has started: the store may hold a read older than a probe's baseline
 	forceFull bool
 	again     bool      // SyncNow came while a step ran: due again when it ends
 	notBefore time.Time // Graph's Retry-After for this mailbox runs until then

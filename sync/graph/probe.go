@@ -497,7 +497,7 @@ func (s *Syncer) probeAnswered(j probeJob, rd *probeRead) {
 		_ = s.SyncNow(m, false)
 	}
 	for _, m := range baseline {
-		s.log.Debug("the change probe's first answer for the room may be newer than its last read; polling it once", "room", m)
+		s.log.Debug("the change probe's answer is the room's first baseline for part of its window, and its last read may be older; polling it once", "room", m)
 		_ = s.SyncNow(m, false)
 	}
 }
