@@ -90,7 +90,7 @@ func (c *call) answer() ([]byte, *faultError) {
 		if f, ok := err.(*faultError); ok {
 			return nil, f
 		}
-		return nil, &faultError{soapCode: "Server", code: codeInternalServerError, msg: "the calendar could not be read; try again shortly"}
+		return nil, &faultError{soapCode: "Server", code: codeInternalServerError, msg: "the calendar could not be read; try again shortly", cause: err}
 	}
 	w.raw(`</m:ResponseMessages></m:` + op + `Response></s:Body></s:Envelope>`)
 	return w.bytes(), nil

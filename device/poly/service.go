@@ -409,8 +409,14 @@ func (s *Service) answerSOAP(ctx context.Context, a *account, body []byte) ([]by
 	c := &call{ctx: ctx, s: s, acc: a, req: req}
 	resp, f := c.answer()
 	if f != nil {
-		if f.soapCode == "Server" {
-			s.log.Warn("ews: could not answer", "endpoint", a.Name, "operation", req.Op, "err", f.msg)
+		switch {
+		case f.soapCode != "Server":
+		case ctx.Err() != nil:
+			// The endpoint hung up (or the service is stopping) before its answer was read:
+			// nothing failed here, and it asks again.
+			s.log.Debug("ews: request ended before its answer", "endpoint", a.Name, "operation", req.Op, "err", f.cause)
+		default:
+			s.log.Warn("ews: could not answer", "endpoint", a.Name, "operation", req.Op, "err", f.msg, "cause", f.cause)
 		}
 		return nil, f
 	}

@@ -99,6 +99,7 @@ type faultError struct {
 	code     string
 	msg      string
 	backOff  time.Duration // sent as MessageXml BackOffMilliseconds, as Exchange does when busy
+	cause    error         // a Server fault's own error, for the log only (never sent)
 }
 
 func (e *faultError) Error() string { return e.code + ": " + e.msg }
