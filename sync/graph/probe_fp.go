@@ -258,8 +258,8 @@ func sortItems(items []fpItem) {
 
 // extended is fp, with prev's items past fp's end kept when prev reached further: a hot
 // probe's few hours do not erase what the room's last cold probe recorded of the days beyond
-// them, so the next cold probe compares them with a baseline. An item that fp and prev both cut
-// at fp's end, with the same hash, is joined back into one, as a cold probe would see it.
+// them, so the next cold probe compares them with a baseline. An item of prev that fp cut at
+// its end (same start, same hash) is joined back into one, as a cold probe would see it.
 func (fp *fingerprint) extended(prev *fingerprint) *fingerprint {
 	if prev == nil || prev.we <= fp.we {
 		return fp
@@ -273,22 +273,21 @@ func (fp *fingerprint) extended(prev *fingerprint) *fingerprint {
 		if e <= fp.we {
 			continue
 		}
-		s = max(s, fp.we)
-		item := fpItem{start: uint32(s - fp.ws), end: uint32(e - fp.ws), h: it.h}
-		if s == fp.we && joinAt(out.items[:len(fp.items)], cut, item) {
+		if s < fp.we && joinAt(out.items[:len(fp.items)], uint32(max(s, fp.ws)-fp.ws), cut, uint32(e-fp.ws), it.h) {
 			continue
 		}
-		out.items = append(out.items, item)
+		s = max(s, fp.we)
+		out.items = append(out.items, fpItem{start: uint32(s - fp.ws), end: uint32(e - fp.ws), h: it.h})
 	}
 	sortItems(out.items)
 	return out
 }
 
-// joinAt extends the first item of items that ends at cut with next's hash to next's end.
-func joinAt(items []fpItem, cut uint32, next fpItem) bool {
+// joinAt extends to end the item of items that starts at start, ends at cut and has hash h.
+func joinAt(items []fpItem, start, cut, end uint32, h uint64) bool {
 	for i := range items {
-		if items[i].end == cut && items[i].h == next.h {
-			items[i].end = next.end
+		if items[i].start == start && items[i].end == cut && items[i].h == h {
+			items[i].end = end
 			return true
 		}
 	}

@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -136,4 +138,50 @@ func TestHotFingerprintKeepsTheColdDays(t *testing.T) {
 	edited := newFingerprint([]scheduleItem{soon, across, renamed}, after.Add(-time.Hour), weekEnd)
 	assert.True(t, kept.differs(edited), "an edit in the days beyond the hot window")
 	assert.False(t, hot.differs(edited), "which the hot fingerprint alone could not see")
+}
+
+// TestExtendedFingerprintProperty: over random calendars (overlapping meetings, few distinct
+// hashes, as AvailabilityOnly's "busy" gives), a hot fingerprint extended with an earlier cold
+// one compares equal with a later cold probe of the same calendar, and unequal once a meeting
+// beyond the hot window changes.
+func TestExtendedFingerprintProperty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(22, 6))
+	statuses := []string{"busy", "tentative"}
+	for n := range 2000 {
+		base := t0.Add(time.Duration(rng.IntN(3600)) * time.Second)
+		end := base.Add(7 * 24 * time.Hour)
+		var items []scheduleItem
+		seen := map[string]bool{}
+		for range rng.IntN(30) {
+			start := base.Add(time.Duration(rng.IntN(7*24*60)-120) * time.Minute)
+			it := fbItem("", start, time.Duration(15+rng.IntN(300))*time.Minute)
+			it.Status = statuses[rng.IntN(len(statuses))]
+			if key := it.Start.DateTime + it.Status; !seen[key] { // one meeting per start and status
+				seen[key] = true
+				items = append(items, it)
+			}
+		}
+		hotAt, coldAt := base.Add(40*time.Second), base.Add(100*time.Second)
+		for range rng.IntN(4) { // meetings across the hot window's end, where the pieces join
+			before := time.Duration(1+rng.IntN(240)) * time.Minute
+			it := fbItem("", hotAt.Add(3*time.Hour-before), before+time.Duration(1+rng.IntN(120))*time.Minute)
+			if key := it.Start.DateTime + it.Status; !seen[key] {
+				seen[key] = true
+				items = append(items, it)
+			}
+		}
+		prev := newFingerprint(items, base.Add(-time.Hour), end)
+		hot := newFingerprint(items, hotAt.Add(-time.Hour), hotAt.Add(3*time.Hour))
+		kept := hot.extended(prev)
+		require.False(t, kept.differs(newFingerprint(items, coldAt.Add(-time.Hour), end)), "case %d: nothing changed", n)
+
+		for i, it := range items {
+			if st, _ := it.Start.time(); st.After(hotAt.Add(3 * time.Hour)) {
+				changed := slices.Clone(items)
+				changed[i].Status = "oof"
+				require.True(t, kept.differs(newFingerprint(changed, coldAt.Add(-time.Hour), end)), "case %d: a meeting beyond the hot window changed", n)
+				break
+			}
+		}
+	}
 }
