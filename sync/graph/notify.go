@@ -376,12 +376,18 @@ func (s *Syncer) subscribeStep(ctx context.Context, st *subState) {
 	st.due = st.expires.Add(-s.nt.tune.RenewBefore)
 	s.nt.byID[out.ID] = st
 	s.nt.stats.Creates++
+	// Changes between the room's last read (or the loss of its old subscription) and now
+	// were never notified, and the room polls at the slow safety net from now on: one poll
+	// reads them. A room whose first step has not begun reads after this.
 	resync := st.recreate
+	if r := s.rooms[mailbox]; r != nil && r.stepped {
+		resync = true
+	}
 	st.recreate = false
 	ss := storedSub{ID: st.id, ClientState: clientState, URL: st.url, Expires: st.expires}
 	s.mu.Unlock()
 	s.saveSub(ctx, mailbox, &ss)
-	if resync { // changes between the loss and now were never notified
+	if resync {
 		_ = s.SyncNow(mailbox, false)
 	}
 }

@@ -245,3 +245,38 @@ func TestValidationHandshake(t *testing.T) {
 	h2.advance(s2, 20*time.Minute, time.Minute)
 	assert.GreaterOrEqual(t, h2.stats(notifyRoom).DeltaPolls-polls, 4, "unsubscribed: polled every 4 min")
 }
+
+// TestFirstSubscriptionAfterTheReadPollsOnce: a change made between a room's first sync and
+// its subscription going live is never notified, and the room polls at the slow safety net
+// from then on; the room polls once when the subscription is created, so the change is stored
+// then, not at the next poll.
+func TestFirstSubscriptionAfterTheReadPollsOnce(t *testing.T) {
+	h := newNotifyHarness(t)
+	id := h.post(notifyRoom, invite("Quarterly review", t0.Add(30*time.Hour), time.Hour))
+	var open atomic.Bool // the site's proxy is not up yet: Graph's validation fails
+	var p *notifyProxy
+	p = h.notifyProxy(func(w http.ResponseWriter, r *http.Request) {
+		if !open.Load() {
+			http.Error(w, "proxy starting", http.StatusServiceUnavailable)
+			return
+		}
+		p.s.Load().HandleNotification(w, r)
+	})
+	h.in.NotificationURL = p.url
+	s, _ := h.start(Tuning{})
+	p.s.Store(s)
+	h.waitFor("the first sync", h.synced(notifyRoom))
+	h.settle(s)
+	require.Zero(t, s.NotifyStats().Live, "the first subscription attempt failed")
+
+	const renamed = "Quarterly review (moved to the big screen)"
+	_, err := h.sim.PatchEvent(notifyRoom, id, map[string]any{"subject": renamed})
+	require.NoError(t, err)
+	open.Store(true)
+	polls := h.stats(notifyRoom).DeltaPolls
+	took := untilStored(t, h, s, 3*time.Minute, func() bool { return storedSubject(h, notifyRoom, id) == renamed })
+	assert.LessOrEqual(t, took, 75*time.Second, "the subscription's retry a minute on, then one poll (not the plain 4 minutes)")
+	assert.Equal(t, 1, s.NotifyStats().Live)
+	assert.Zero(t, s.NotifyStats().Received, "no notification told of it")
+	assert.Equal(t, polls+1, h.stats(notifyRoom).DeltaPolls, "one poll")
+}
