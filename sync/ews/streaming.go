@@ -127,12 +127,20 @@ func (s *Syncer) runGroup(ctx context.Context, group []string) {
 	defer setBusy(false)
 	failures := 0
 	wait := func() bool {
+		failures++
+		// The timer is set before the group says it is idle: a test driving a fake clock
+		// moves it once Quiet, and a timer set after that move would wake that much later.
+		t := s.clk.NewTimer(poll.Jitter(s.rng2(), s.tune.Jitter, poll.Backoff(failures)))
+		defer t.Stop()
 		setBusy(false)
 		defer setBusy(true)
-		failures++
-		return clock.Sleep(s.clk, poll.Jitter(s.rng2(), s.tune.Jitter, poll.Backoff(failures)), ctx.Done())
+		select {
+		case <-t.C():
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
-	resubscribed := false
 	for ctx.Err() == nil {
 		c, f := s.client(ctx)
 		if f != nil {
@@ -151,13 +159,13 @@ func (s *Syncer) runGroup(ctx context.Context, group []string) {
 			}
 			continue
 		}
-		if resubscribed {
-			// Events may have come while there was no subscription: read every room once.
-			for _, m := range group {
-				s.notify(m)
-			}
+		// Events may have come while there was no subscription: since the loss of the last
+		// one, or, the first time, since the rooms' reads. Read every room once: a room
+		// mid-step steps again, one that has not stepped yet only reads its view in full on
+		// its first step (as it would anyway).
+		for _, m := range group {
+			s.notify(m)
 		}
-		resubscribed = true
 		// The rooms count as streamed (polls become a safety net, health says "on") once
 		// Exchange has accepted the stream, not when the subscriptions are made: a stream it
 		// refuses (ErrorSubscriptionNotFound from a server without them) leaves them polling.

@@ -67,6 +67,7 @@ func TestNotificationBringsAnEditBeforeThePoll(t *testing.T) {
 	s, _ := h.start(Tuning{})
 	h.waitFor("the first sync and the stream", func() bool { return h.synced(r)() && h.streamOn() })
 	h.settle(s)
+	h.advance(s, 3*time.Second, time.Second) // the read a subscription made after the first sync brings
 	assert.Equal(t, 1, h.es.Subscriptions()[r])
 
 	h.edit(r, id, "After")
@@ -92,6 +93,7 @@ func TestDroppedStreamFallsBackToPolling(t *testing.T) {
 	s, _ := h.start(Tuning{})
 	h.waitFor("the first sync and the stream", func() bool { return h.synced(r)() && h.streamOn() })
 	h.settle(s)
+	h.advance(s, 3*time.Second, time.Second) // the read a subscription made after the first sync brings
 
 	refuse, err := h.es.AddFault(ewssim.Fault{Mailbox: r, Operation: "Subscribe", BackOffMilliseconds: 1000})
 	require.NoError(t, err)
@@ -133,4 +135,30 @@ func TestDelegatesPoll(t *testing.T) {
 	h.edit(r, id, "After")
 	h.arrivesWithin(s, r, id, "After", 5*time.Minute)
 	assert.Zero(t, h.ops(r)["Subscribe"])
+}
+
+// TestFirstSubscriptionAfterTheReadReadsOnce: an edit made between a room's first sync and
+// its first subscription is never notified; the room reads once when the subscription is
+// made, so the edit arrives then, not at the room's next poll (an hour here).
+func TestFirstSubscriptionAfterTheReadReadsOnce(t *testing.T) {
+	r := simRoom(1)
+	h := newSimHarness(t, ewssim.Options{}, r)
+	h.in.Streaming = true
+	id := h.post(r, invite("Before", t0.Add(5*time.Hour), time.Hour))
+	_, err := h.es.AddFault(ewssim.Fault{Mailbox: r, Operation: "Subscribe", BackOffMilliseconds: 1000, Count: 1})
+	require.NoError(t, err)
+	s, _ := h.start(Tuning{ColdInterval: time.Hour})
+	h.waitFor("the first sync", h.synced(r))
+	h.settle(s)
+	require.Zero(t, h.es.Subscriptions()[r], "the first Subscribe was refused")
+
+	const edited = "Edited before the subscription"
+	h.edit(r, id, edited)
+	for start := h.clk.Now(); h.es.Subscriptions()[r] != 1; { // the retry's back-off
+		require.Less(t, h.clk.Now().Sub(start), 30*time.Minute, "subscribed again")
+		h.advance(s, time.Second, time.Second)
+	}
+	require.NotEqual(t, edited, h.events(r)[id].Subject, "no poll read it before the subscription")
+	took := h.arrivesWithin(s, r, id, edited, 3*time.Minute)
+	assert.LessOrEqual(t, took, 3*time.Second, "read once the subscription is made (debounce 2 s)")
 }
