@@ -468,13 +468,15 @@ func (s *Syncer) probeAnswered(j probeJob, rd *probeRead) {
 		}
 		fp := g.fp
 		switch {
-		case p.fp == nil && r.stepped:
+		case p.fp == nil && r.stepped && !j.hot:
 			// The room's first fingerprint (since start, or since getSchedule named an error
 			// for it) is the baseline later probes are compared with. Its read may be older
 			// than this answer: a change made in between is in the baseline, so no probe
 			// will ever see it, and the room, live now, polls at the slow safety net. One
 			// poll closes that gap (up to 5 minutes for an edit made in the first minute
-			// after a start). A room whose first step has not begun reads after this answer.
+			// after a start). A room whose first step has not begun reads after this answer;
+			// a hot room polls within 20 s anyway (and a poll here would go before the rooms
+			// a cold start has not read yet: hot rooms are taken first).
 			baseline = append(baseline, m)
 		case p.fp != nil && p.fp.differsWith(fp, &pr.scratch):
 			changed = append(changed, m)
