@@ -85,3 +85,28 @@ func TestProbeWideningFromHotToColdPollsOnce(t *testing.T) {
 	h.advance(s, 5*time.Minute, 5*time.Second)
 	assert.Equal(t, polls+1, h.stats(room).DeltaPolls, "only once: the cold days have a baseline now")
 }
+
+// TestProbeFirstAnswerInAHotRoomMakesNoPoll: a hot room's first probe answer after its sync
+// makes no extra poll: the room's hot polls (15 s) close the gap anyway, and in a cold start an
+// extra poll of a hot room would go before the rooms not read yet.
+func TestProbeFirstAnswerInAHotRoomMakesNoPoll(t *testing.T) {
+	const room = "room-1@contoso.example"
+	h := newHarness(t, graphsim.Options{FreeBusyDetails: graphsim.FreeBusyLimitedDetails}, room)
+	h.in.Probe.Mode = graphconf.ProbeOn
+	h.addRoom(room, graphsim.Recommended())
+	h.post(room, invite("Stand-up", t0.Add(20*time.Minute), 30*time.Minute)) // hot
+	_, err := h.sim.AddFault(graphsim.Fault{Kind: graphsim.FaultStatus, Status: 503, Path: "getSchedule", Count: 1})
+	require.NoError(t, err)
+	s, _ := h.start(Tuning{})
+	h.waitFor("the first sync", h.synced(room))
+	h.settle(s)
+	require.Equal(t, int64(1), s.ProbeStats().Failures, "the first probe met the 503")
+	polls := h.stats(room).DeltaPolls
+
+	for start := h.clk.Now(); s.ProbeStats().Live != 1; {
+		require.Less(t, h.clk.Now().Sub(start), 12*time.Second, "the hot probe's first answer")
+		h.advance(s, time.Second, time.Second)
+	}
+	assert.Less(t, h.clk.Now().Sub(t0), 13*time.Second, "before the room's first hot poll")
+	assert.Equal(t, polls, h.stats(room).DeltaPolls, "no poll for the hot room's baseline")
+}
