@@ -33,7 +33,7 @@ func BenchmarkParsePage(b *testing.B) {
 	_ = json.Valid(body)
 }
 
-// BenchmarkWalkPage is the cold start's second pass over every delta page (after json.Valid):
+// BenchmarkWalkPage is the cold start's second pass over every delta page (after jsonvalid.Valid):
 // locating the events and reading their head properties.
 func BenchmarkWalkPage(b *testing.B) {
 	body := deltaPage(40)
