@@ -95,11 +95,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err := makePrivate(path); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if !exists {
-		if err := createPaged(ctx, path); err != nil {
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
-	}
 	s.w, err = sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -186,36 +181,14 @@ func createPrivate(dst string) error {
 	return f.Close()
 }
 
-// pageSize is a new database's page size. SQLite's default is 4 KiB, and a stored event
-// (Graph's JSON, about 4 KB) then spills into an overflow page of its own: a cold start wrote
-// and checkpointed two pages per event, each a system call of its own. On 16 KiB pages three
-// or four events share a page.
-const pageSize = 16384
-
-// createPaged gives a database that does not exist yet its page size and WAL mode. The page
-// size must be set before anything writes the first page, and the driver runs a DSN's pragmas
-// in name order, journal_mode before page_size, so it is done here, on a connection of its
-// own. An existing database keeps the pages it has: a WAL database cannot change them.
-func createPaged(ctx context.Context, path string) error {
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: uriPath(path)}).EscapedPath()+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	for _, p := range []string{fmt.Sprintf("PRAGMA page_size = %d", pageSize), "PRAGMA journal_mode = WAL"} {
-		if _, err := db.ExecContext(ctx, p); err != nil {
-			return fmt.Errorf("create the database: %s: %w", p, err)
-		}
-	}
-	return db.Close()
-}
-
 // dsn builds the connection string. busy_timeout comes first so a connection racing another
 // for the WAL switch waits instead of failing (PocketBase's note); _txlock=immediate makes
 // every transaction take the write lock at BEGIN, so none fails upgrading from read to write.
 func dsn(path string, readOnly bool) string {
-	p := uriPath(path)
+	p := filepath.ToSlash(path)
+	if runtime.GOOS == "windows" && len(p) > 1 && p[1] == ':' {
+		p = "/" + p // file:/C:/... (Syncthing's fileToUriPath)
+	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
@@ -232,16 +205,6 @@ func dsn(path string, readOnly bool) string {
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + (&url.URL{Path: p}).EscapedPath() + "?" + q.Encode()
-}
-
-// uriPath is path as a file: URI's path: forward slashes, and on Windows a drive letter's
-// path as /C:/... (Syncthing's fileToUriPath).
-func uriPath(path string) string {
-	p := filepath.ToSlash(path)
-	if runtime.GOOS == "windows" && len(p) > 1 && p[1] == ':' {
-		p = "/" + p
-	}
-	return p
 }
 
 // inspect looks at an existing file without changing it: SQLite header, application id,
