@@ -85,13 +85,7 @@ func etagOf(data []byte) string {
 	return v.ETag
 }
 
-func (d doc) str(k string) string {
-	var s string
-	if v, ok := d[k]; ok {
-		_ = json.Unmarshal(v, &s)
-	}
-	return s
-}
+func (d doc) str(k string) string { return rawString(d[k]) }
 
 func parseDoc(b []byte) (doc, error) {
 	var d doc
@@ -195,14 +189,36 @@ func stubOf(stored doc) doc {
 
 // event decodes what the store indexes (id, type, series, changeKey, times, cancelled).
 func (d doc) event() (calendar.Event, error) {
-	ev := calendar.Event{ID: d.str("id"), Type: d.str("type"), SeriesMasterID: d.str("seriesMasterId"), ChangeKey: d.str("changeKey")}
-	if v, ok := d["isCancelled"]; ok {
-		_ = json.Unmarshal(v, &ev.IsCancelled) // anything but true is not cancelled
+	return eventOf(func(k string) (json.RawMessage, bool) { v, ok := d[k]; return v, ok })
+}
+
+// eventOf decodes what the store indexes from an event's members, as json.Unmarshal would;
+// the common shapes (plain ASCII strings, true and false, a time's two members) are read
+// without it, for every event of every delta page.
+func eventOf(get func(k string) (json.RawMessage, bool)) (calendar.Event, error) {
+	str := func(k string) string {
+		v, _ := get(k)
+		return rawString(v)
 	}
-	for k, dst := range map[string]**calendar.DateTimeTimeZone{"start": &ev.Start, "end": &ev.End} {
-		if v, ok := d[k]; ok {
-			if err := json.Unmarshal(v, dst); err != nil {
-				return ev, fmt.Errorf("event %q: %s: %w", ev.ID, k, err)
+	ev := calendar.Event{ID: str("id"), Type: str("type"), SeriesMasterID: str("seriesMasterId"), ChangeKey: str("changeKey")}
+	if v, ok := get("isCancelled"); ok {
+		switch string(v) {
+		case "true":
+			ev.IsCancelled = true
+		case "false":
+		default:
+			_ = json.Unmarshal(v, &ev.IsCancelled) // anything but true is not cancelled
+		}
+	}
+	for _, t := range []struct {
+		k   string
+		dst **calendar.DateTimeTimeZone
+	}{{"start", &ev.Start}, {"end", &ev.End}} {
+		if v, ok := get(t.k); ok {
+			if dt, ok := plainDateTime(v); ok {
+				*t.dst = dt
+			} else if err := json.Unmarshal(v, t.dst); err != nil {
+				return ev, fmt.Errorf("event %q: %s: %w", ev.ID, t.k, err)
 			}
 		}
 	}
@@ -213,4 +229,52 @@ func (d doc) event() (calendar.Event, error) {
 		return ev, err
 	}
 	return ev, nil
+}
+
+// rawString is a JSON value as json.Unmarshal into a string leaves it ("" when it is not a
+// string). A string of printable ASCII without escapes is its text between the quotes.
+func rawString(v []byte) string {
+	if len(v) == 0 {
+		return ""
+	}
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && printable(v[1:len(v)-1]) {
+		return string(v[1 : len(v)-1])
+	}
+	var s string
+	_ = json.Unmarshal(v, &s)
+	return s
+}
+
+// plainDateTime reads {"dateTime":"…","timeZone":"…"} with plain ASCII strings; ok is false
+// for any other shape, which json.Unmarshal then reads.
+func plainDateTime(v []byte) (dt *calendar.DateTimeTimeZone, ok bool) {
+	defer func() {
+		if recover() != nil {
+			dt, ok = nil, false
+		}
+	}()
+	if len(v) == 0 || v[0] != '{' {
+		return nil, false
+	}
+	p := &pageScan{b: v}
+	out, plain := &calendar.DateTimeTimeZone{}, true
+	p.members(func(name []byte) {
+		val := p.value()
+		if len(val) < 2 || val[0] != '"' || !printable(val[1:len(val)-1]) {
+			plain = false
+			return
+		}
+		switch string(name) {
+		case `"dateTime"`:
+			out.DateTime = string(val[1 : len(val)-1])
+		case `"timeZone"`:
+			out.TimeZone = string(val[1 : len(val)-1])
+		default:
+			plain = false
+		}
+	})
+	if !plain || p.i != len(v) {
+		return nil, false
+	}
+	return out, true
 }

@@ -311,6 +311,7 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 			}
 			none = !has
 		}
+		var plain plainEvent // one event's members at a time (plainevent.go)
 		for _, it := range pg.items {
 			if it.removed {
 				ok, err := tx.DeleteEvent(mailbox, it.id)
@@ -334,6 +335,8 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				}
 			}
 			var d doc
+			var data []byte // set instead of d by the plain path
+			var event func() (calendar.Event, error)
 			switch {
 			case it.stub():
 				if gone[it.masterID] {
@@ -361,12 +364,22 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				}
 				d = mergeUpdate(old, it.document())
 			default:
+				if it.doc == nil {
+					var ok bool
+					if plain, ok = readPlainEvent(it.raw, plain); ok {
+						data, event = plain.encode(), plain.event
+						break
+					}
+				}
 				d = withoutNulls(it.document())
+			}
+			if data == nil {
+				data, event = d.encode(), d.event
 			}
 			if !had {
 				prev = nil
 			}
-			n, err := s.putEvent(tx, mailbox, d, prev)
+			n, err := s.putData(tx, mailbox, data, event, prev)
 			if err != nil {
 				return err
 			}
@@ -450,13 +463,17 @@ func unchangedPoll(st store.RoomState, cur cursor, rd *round, pg page, fetched m
 // putEvent stores an event unless the store already holds exactly it (so a daily full round
 // that finds nothing new changes nothing downstream). It returns 1 when it wrote.
 func (s *Syncer) putEvent(tx *store.Tx, mailbox string, d doc, prev []byte) (int, error) {
-	data := d.encode()
+	return s.putData(tx, mailbox, d.encode(), d.event, prev)
+}
+
+// putData is putEvent for an event already encoded (data), whose index fields event decodes.
+func (s *Syncer) putData(tx *store.Tx, mailbox string, data []byte, event func() (calendar.Event, error), prev []byte) (int, error) {
 	if prev != nil && bytes.Equal(prev, data) {
 		return 0, nil
 	}
-	ev, err := d.event()
+	ev, err := event()
 	if err != nil {
-		s.log.Warn("skipping an event Graph sent without usable times", "room", mailbox, "id", d.str("id"), "err", err)
+		s.log.Warn("skipping an event Graph sent without usable times", "room", mailbox, "id", ev.ID, "err", err)
 		return 0, nil
 	}
 	if err := stored.PutEvent(tx, mailbox, ev, data); err != nil {
