@@ -109,3 +109,47 @@ func FuzzPlainEvent(f *testing.F) {
 		checkPlainEvent(t, b)
 	})
 }
+
+// BenchmarkNewEvent is what a full round does for each event it stores whole: the bytes to
+// store and the indexed event, by the map path and by the plain path.
+func BenchmarkNewEvent(b *testing.B) {
+	body := `<html><head><meta http-equiv="Content-Type" content="text/html; charset=utf-8"></head><body>`
+	for len(body) < 3000 {
+		body += `<p>Microsoft Teams meeting. Join on your computer, mobile app or room device: <a href="https://teams.microsoft.com/l/meetup-join/19%3ameeting_x%40thread.v2/0">Click here to join the meeting</a></p>`
+	}
+	raw, err := json.Marshal(map[string]any{"@odata.etag": `W/"DwAAABYAAAAJ"`, "id": "AAMkAGI2TG93AAA=", "subject": "Quarterly review", "type": "singleInstance",
+		"changeKey": "DwAAABYAAAAJ", "isCancelled": false, "isAllDay": false, "seriesMasterId": nil, "iCalUId": "040000008200E00074C5B7101A82E008",
+		"body":      map[string]any{"contentType": "html", "content": body},
+		"start":     map[string]any{"dateTime": "2026-12-07T09:00:00.0000000", "timeZone": "UTC"},
+		"end":       map[string]any{"dateTime": "2026-12-07T10:00:00.0000000", "timeZone": "UTC"},
+		"organizer": map[string]any{"emailAddress": map[string]any{"name": "Ada", "address": "ada@contoso.example"}},
+		"attendees": []any{map[string]any{"type": "required", "emailAddress": map[string]any{"name": "Bo", "address": "bo@contoso.example"}}},
+		"location":  map[string]any{"displayName": "Room 1"}, "isOnlineMeeting": true, "sensitivity": "normal", "showAs": "busy",
+		"createdDateTime": "2026-12-06T20:30:11.6821674Z", "lastModifiedDateTime": "2026-12-06T20:30:11.6821675Z", "importance": "normal"})
+	require.NoError(b, err)
+	b.Run("maps", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			d := withoutNulls(item{raw: raw}.document())
+			_ = d.encode()
+			if _, err := d.event(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("plain", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf plainEvent
+		for b.Loop() {
+			ev, ok := readPlainEvent(raw, buf)
+			if !ok {
+				b.Fatal("not read")
+			}
+			_ = ev.encode()
+			if _, err := ev.event(); err != nil {
+				b.Fatal(err)
+			}
+			buf = ev
+		}
+	})
+}

@@ -364,10 +364,10 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				}
 				d = mergeUpdate(old, it.document())
 			default:
-				if it.doc == nil {
-					var ok bool
-					if plain, ok = readPlainEvent(it.raw, plain); ok {
-						data, event = plain.encode(), plain.event
+				if it.doc == nil { // a page of Graph's JSON, not one built as documents
+					if ev, ok := readPlainEvent(it.raw, plain); ok {
+						plain = ev // its space is the next event's
+						data, event = ev.encode(), ev.event
 						break
 					}
 				}
