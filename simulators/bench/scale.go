@@ -183,7 +183,11 @@ type Run struct {
 	SteadyCPUPercent float64 `json:"steady_cpu_percent"`
 	ColdCPUSeconds   float64 `json:"cold_cpu_seconds"` // CPU time used until the steady window began
 	SimCPUPercent    float64 `json:"sim_cpu_percent"`  // otj-sim over the window: how busy the machine's other side was
-	LoadAvg          string  `json:"loadavg"`          // at the end of the window
+	// SimColdCPUSeconds is otj-sim's CPU time over the same span as ColdCPUSeconds (the
+	// program's start to the steady window): the simulators' share of the two cores the cold
+	// start runs on, which the program's requests cost them.
+	SimColdCPUSeconds float64 `json:"sim_cold_cpu_seconds"`
+	LoadAvg           string  `json:"loadavg"` // at the end of the window
 
 	coldRSSMax int64 // the largest RSS sampled during the cold start
 }
@@ -312,6 +316,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 
 	logf("scale: %s, %d rooms: starting the process", strategy, n)
+	simStart, _ := harness.ProcUsage(s.Pid())
 	start := time.Now()
 	var p process
 	switch strategy {
@@ -378,6 +383,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		return nil, err
 	}
 	r.ColdCPUSeconds = round2(u0.CPU.Seconds())
+	r.SimColdCPUSeconds = round2((s0.CPU - simStart.CPU).Seconds())
 	t0 := time.Now()
 	ch := startChanges(ctx, st, hot, coldRooms, o.window*2/3, o.changeLimit)
 	wch := webexChanges(ctx, st, webexHot, o.window*2/3, o.changeLimit)
@@ -496,9 +502,9 @@ func (r *Run) summary() string {
 		perDay += fmt.Sprintf(", %d Webex devices: hot p95 %s s (%d/%d), %s s behind LAN, %d 429s, %d Retry-After violations",
 			w.Devices, f(w.HotChanges.P95), w.HotChanges.Seen, w.HotChanges.Count, f(w.P95BehindLAN), w.RateLimited, w.Violations)
 	}
-	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %s, peak %.1f MB, steady %.1f MB, CPU %.2f %%",
+	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %s, peak %.1f MB, steady %.1f MB, CPU %.2f %%, cold-start CPU %.1f s (otj-sim %.1f s)",
 		f(r.ColdSyncSeconds), f(r.HotChanges.P95), r.HotChanges.Seen, r.HotChanges.Count, f(r.ColdChanges.P95),
-		r.ColdChanges.Seen, r.ColdChanges.Count, perDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent)
+		r.ColdChanges.Seen, r.ColdChanges.Count, perDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent, r.ColdCPUSeconds, r.SimColdCPUSeconds)
 }
 
 // coldStart waits until every codec shows its right bookings (and, for otj-edge, every room
