@@ -19,6 +19,7 @@ import (
 
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/device/bookings"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -72,6 +73,9 @@ type Options struct {
 	MaxConnecting int           // codecs connecting (handshake to first push) at once; default 32
 	CallTimeout   time.Duration // one request; default 30s
 	MidnightSkew  time.Duration // push this long after local midnight; default 30s
+	// MidnightSpread spreads the codecs' midnight pushes over this much after the skew, each
+	// codec at its own offset (bookings.MidnightPush); default 10m, negative: none.
+	MidnightSpread time.Duration
 
 	// Connection is cisco.connection: ConnOnDemand (default) or ConnPersistent (ondemand.go).
 	Connection ConnectionModel
@@ -135,6 +139,9 @@ func (o *Options) defaults() {
 	def(&o.DialTimeout, 10*time.Second)
 	def(&o.CallTimeout, 30*time.Second)
 	def(&o.MidnightSkew, 30*time.Second)
+	if o.MidnightSpread == 0 {
+		o.MidnightSpread = bookings.DefaultMidnightSpread
+	}
 	if o.MaxConnecting <= 0 {
 		o.MaxConnecting = 32
 	}

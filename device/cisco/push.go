@@ -16,7 +16,7 @@ import (
 
 func (c *codec) untilMidnight() time.Duration {
 	now := c.clk().Now()
-	return NextMidnight(now, c.m.opts.Location).Add(c.m.opts.MidnightSkew).Sub(now)
+	return bookings.MidnightPush(now, c.m.opts.Location, c.m.opts.MidnightSkew, c.m.opts.MidnightSpread, c.ep.Name).Sub(now)
 }
 
 // nextEdge is when the earliest pushed meeting falls out of the window.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otj-edge/otj-edge/agent/health"
+	"github.com/otj-edge/otj-edge/device/bookings"
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
@@ -230,10 +231,15 @@ func TestDayRollAndSafetyPushInVirtualTime(t *testing.T) {
 	h.waitIdle("codec-1", 1)
 	assert.Equal(t, []string{"just-ended", "tomorrow"}, ids(c.Bookings()), "from an hour ago to the end of tomorrow")
 
-	// "just-ended" leaves the window at 00:40; midnight (+30 s) comes first and brings in the
-	// day after tomorrow.
-	h.fake.Advance(11 * time.Minute)
-	h.waitPuts(c, 2)
+	// "just-ended" leaves the window at 00:40; the day's roll comes first and brings in the day
+	// after tomorrow: 30 s after midnight plus the codec's own offset in the ten minutes after
+	// (a site's codecs do not all push at once). Not a second before.
+	roll := bookings.MidnightPush(start, loc, 30*time.Second, bookings.DefaultMidnightSpread, "codec-1")
+	require.True(t, roll.After(start.Add(10*time.Minute+30*time.Second-time.Second)) && roll.Before(start.Add(20*time.Minute+30*time.Second)), roll)
+	h.fake.Advance(roll.Sub(start) - time.Second)
+	h.fake.Advance(time.Second)
+	puts := h.waitPuts(c, 2)
+	assert.Equal(t, roll, puts[1].At.In(loc), "the roll's push comes at the codec's own time")
 	h.waitIdle("codec-1", 2)
 	assert.Equal(t, []string{"day-after", "just-ended", "tomorrow"}, sorted(ids(c.Bookings())))
 	h.fake.Advance(40 * time.Minute)
@@ -243,7 +249,7 @@ func TestDayRollAndSafetyPushInVirtualTime(t *testing.T) {
 
 	// The safety timer pushes the same payload again.
 	h.fake.Advance(3 * time.Hour)
-	puts := h.waitPuts(c, 4)
+	puts = h.waitPuts(c, 4)
 	assert.Equal(t, puts[2].Hash, puts[3].Hash)
 	assert.Len(t, puts, 4, "nothing else pushed in between")
 }

@@ -153,10 +153,15 @@ func (d *dev) status() (string, bool) {
 	return d.state, d.online
 }
 
+// midnight is when the device's push for the day's roll is due after now.
+func (d *dev) midnight(now time.Time) time.Time {
+	return bookings.MidnightPush(now, d.m.opts.Location, d.m.opts.MidnightSkew, d.m.opts.MidnightSpread, d.ep.Name)
+}
+
 // start sets the timers an endpoint has from the start.
 func (d *dev) start(now time.Time) {
 	d.safetyAt = now.Add(d.m.opts.SafetyInterval)
-	d.midnightAt = bookings.NextMidnight(now, d.m.opts.Location).Add(d.m.opts.MidnightSkew)
+	d.midnightAt = d.midnight(now)
 	d.due, d.full = true, true // the first push after start is in full, once the device is known
 }
 
@@ -212,7 +217,7 @@ func (d *dev) step(ctx context.Context) {
 		d.safetyAt, force = now.Add(d.m.opts.SafetyInterval), true
 	}
 	if !now.Before(d.midnightAt) {
-		d.midnightAt, force = bookings.NextMidnight(now, d.m.opts.Location).Add(d.m.opts.MidnightSkew), true
+		d.midnightAt, force = d.midnight(now), true
 	}
 	// A pushed meeting leaving the window is a change of the payload (device/cisco's edge
 	// timer): pushed like a burst, so an unchanged payload sends nothing.

@@ -23,6 +23,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/agent/tokenvault"
 	"github.com/otj-edge/otj-edge/device"
+	"github.com/otj-edge/otj-edge/device/bookings"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -85,6 +86,9 @@ type Options struct {
 	RetryMax     time.Duration // default 5m
 	CallTimeout  time.Duration // one request; default 30s
 	MidnightSkew time.Duration // push this long after local midnight; default 30s
+	// MidnightSpread spreads the devices' midnight pushes over this much after the skew, each
+	// device at its own offset (bookings.MidnightPush); default 10m, negative: none.
+	MidnightSpread time.Duration
 	// Verify lists the bookings back after a changed push (one more request); default on.
 	NoVerify bool
 	// HTTPClient replaces the client built from the connections' RootCAs (tests).
@@ -121,6 +125,9 @@ func (o *Options) defaults() {
 	def(&o.RetryMax, 5*time.Minute)
 	def(&o.CallTimeout, 30*time.Second)
 	def(&o.MidnightSkew, 30*time.Second)
+	if o.MidnightSpread == 0 {
+		o.MidnightSpread = bookings.DefaultMidnightSpread
+	}
 }
 
 // Manager runs every Webex device of the site.
