@@ -260,11 +260,11 @@ const DefaultMidnightSpread = 10 * time.Minute
 
 // MidnightPush is when an endpoint's push for the day's roll is due after now: skew after
 // the next local midnight, plus the endpoint's own offset in [0, spread), from a hash of its
-// name (stable across restarts). Every endpoint pushing at one instant was a storm: in a
-// bench run across midnight, 1,000 codecs' TLS handshakes in a second, and Webex's rate limit
-// answering 429, whose Retry-After held back an edit made then by 18 s. Over ten minutes
-// they come under two a second, and the day that enters the window at midnight is still more
-// than 24 hours away.
+// name (stable across restarts). With one skew for all, a site's endpoints were due in the
+// same second: at 1,000 codecs, 1,000 connections and TLS handshakes at once, and every
+// Webex device against one rate limit, whose Retry-After then holds back any edit. Over ten
+// minutes they come under two a second, and the day that enters the window at midnight is
+// still more than 24 hours away.
 func MidnightPush(now time.Time, loc *time.Location, skew, spread time.Duration, name string) time.Time {
 	return NextMidnight(now, loc).Add(skew + MidnightOffset(name, spread))
 }
