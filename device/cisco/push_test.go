@@ -237,6 +237,8 @@ func TestDayRollAndSafetyPushInVirtualTime(t *testing.T) {
 	roll := bookings.MidnightPush(start, loc, 30*time.Second, bookings.DefaultMidnightSpread, "codec-1")
 	require.True(t, roll.After(start.Add(10*time.Minute+30*time.Second-time.Second)) && roll.Before(start.Add(20*time.Minute+30*time.Second)), roll)
 	h.fake.Advance(roll.Sub(start) - time.Second)
+	h.waitTimer(time.Second-time.Millisecond, time.Second) // the roll is still ahead, due in a second
+	require.Len(t, c.Puts(), 1, "no push before the codec's own time")
 	h.fake.Advance(time.Second)
 	puts := h.waitPuts(c, 2)
 	assert.Equal(t, roll, puts[1].At.In(loc), "the roll's push comes at the codec's own time")
