@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 
 	"github.com/otj-edge/otj-edge/sync/calendar"
 )
@@ -112,12 +111,7 @@ func (d doc) encode() []byte {
 	b := make([]byte, 0, size)
 	b = append(b, '{')
 	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendQuote(b, k) // property names are plain ASCII in Graph's JSON
-		b = append(b, ':')
-		b = append(b, bytes.TrimSpace(d[k])...)
+		b = appendMember(b, i > 0, k, d[k])
 	}
 	return append(b, '}')
 }

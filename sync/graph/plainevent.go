@@ -69,25 +69,34 @@ func (e plainEvent) encode() []byte {
 	b := make([]byte, 0, size)
 	b = append(b, '{')
 	for i, m := range e {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		if printable(m.name) {
-			b = append(b, '"')
-			b = append(b, m.name...)
-			b = append(b, '"')
-		} else {
-			b = strconv.AppendQuote(b, string(m.name))
-		}
-		b = append(b, ':')
-		b = append(b, bytes.TrimSpace(m.value)...)
+		b = appendMember(b, i > 0, m.name, m.value)
 	}
 	return append(b, '}')
 }
 
+// appendMember writes one member of a stored event, `"name":value` (after a comma unless it
+// is the first): the one place the stored format's members are written, for doc.encode and
+// plainEvent.encode alike. The name is quoted as strconv.Quote does; the value is written as
+// a JSON parser left it, without surrounding space.
+func appendMember[T ~string | ~[]byte](b []byte, comma bool, name T, value []byte) []byte {
+	if comma {
+		b = append(b, ',')
+	}
+	if printable(name) {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"')
+	} else {
+		b = strconv.AppendQuote(b, string(name))
+	}
+	b = append(b, ':')
+	return append(b, bytes.TrimSpace(value)...)
+}
+
 // printable reports whether strconv.Quote leaves s as it is between its quotes.
-func printable(s []byte) bool {
-	for _, c := range s {
+func printable[T ~string | ~[]byte](s T) bool {
+	for i := range len(s) {
+		c := s[i]
 		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
 			return false
 		}
