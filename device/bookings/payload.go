@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"strings"
 	"time"
@@ -275,11 +276,7 @@ func MidnightOffset(name string, spread time.Duration) time.Duration {
 	if spread < time.Second {
 		return 0
 	}
-	secs := uint64(spread / time.Second)
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(name); i++ {
-		h ^= uint64(name[i])
-		h *= 1099511628211
-	}
-	return time.Duration(h%secs) * time.Second
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return time.Duration(h.Sum64()%uint64(spread/time.Second)) * time.Second
 }
