@@ -316,7 +316,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 
 	logf("scale: %s, %d rooms: starting the process", strategy, n)
-	simStart, _ := harness.ProcUsage(s.Pid())
+	simStart, simErr := harness.ProcUsage(s.Pid())
 	start := time.Now()
 	var p process
 	switch strategy {
@@ -383,7 +383,9 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		return nil, err
 	}
 	r.ColdCPUSeconds = round2(u0.CPU.Seconds())
-	r.SimColdCPUSeconds = round2((s0.CPU - simStart.CPU).Seconds())
+	if simErr == nil && s0.CPU > 0 { // otj-sim's CPU read at both ends, or not reported
+		r.SimColdCPUSeconds = round2((s0.CPU - simStart.CPU).Seconds())
+	}
 	t0 := time.Now()
 	ch := startChanges(ctx, st, hot, coldRooms, o.window*2/3, o.changeLimit)
 	wch := webexChanges(ctx, st, webexHot, o.window*2/3, o.changeLimit)
