@@ -42,6 +42,9 @@ func TestConnectedCodecsHaveNoGoroutineOfTheirOwn(t *testing.T) {
 	// Both answer their pings; then codec-2 hangs (socket open, nothing answers): its ping
 	// gets no answer within PongWait and the connection is dropped; codec-1 stays up.
 	c2.FreezeConnections()
+	// The pings the five minutes fired are armed again, due 20 s from now: advancing before
+	// they are would leave them 20 s ahead of the new time (the test's flake under load).
+	h.waitTimer(20*time.Second-time.Millisecond, 20*time.Second)
 	h.fake.Advance(20 * time.Second)
 	e := h.waitEndpoint("codec-2", stateIs(store.EndpointDown))
 	assert.Contains(t, e.Detail, "stopped answering keep-alive pings")
