@@ -40,6 +40,28 @@ func (s *Sub) Take() []string {
 	return out
 }
 
+// Take returns what each of subs holds, forgetting it, as of one moment: the notices of one
+// transaction under several topics are all in the result or none of them. A sync round writes a
+// room's events and its sync state in one transaction; a subscriber that took the two topics
+// one after the other could see the events' notice without the sync state's (published in
+// between) and act on the room twice. subs must come from the same store.
+func Take(subs ...*Sub) [][]string {
+	out := make([][]string, len(subs))
+	if len(subs) == 0 {
+		return out
+	}
+	h := subs[0].hub
+	h.mu.Lock() // publish holds it while it adds a transaction's keys
+	defer h.mu.Unlock()
+	for i, s := range subs {
+		if s.hub != h {
+			panic("store.Take: subscriptions of different stores")
+		}
+		out[i] = s.Take()
+	}
+	return out
+}
+
 // Close stops deliveries.
 func (s *Sub) Close() { s.hub.remove(s) }
 
@@ -67,19 +89,26 @@ func (s *Store) Notify(topic string, keys ...string) {
 	for _, k := range keys {
 		m[k] = true
 	}
-	s.changes.publish(topic, m)
+	s.changes.publish(map[string]map[string]bool{topic: m})
 }
 
-func (h *changes) publish(topic string, keys map[string]bool) {
+// publish announces keys changed under each topic. Every subscriber holds all of them before
+// any is signalled, and Take across topics sees them together (h.mu is held throughout).
+func (h *changes) publish(changed map[string]map[string]bool) {
+	var signal []*Sub
 	h.mu.Lock()
-	subs := append([]*Sub(nil), h.subs[topic]...)
-	h.mu.Unlock()
-	for _, sub := range subs {
-		sub.mu.Lock()
-		for k := range keys {
-			sub.keys[k] = true
+	for topic, keys := range changed {
+		for _, sub := range h.subs[topic] {
+			sub.mu.Lock()
+			for k := range keys {
+				sub.keys[k] = true
+			}
+			sub.mu.Unlock()
+			signal = append(signal, sub)
 		}
-		sub.mu.Unlock()
+	}
+	h.mu.Unlock()
+	for _, sub := range signal {
 		select {
 		case sub.c <- struct{}{}:
 		default:

@@ -356,9 +356,7 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	for topic, keys := range t.changed {
-		s.changes.publish(topic, keys)
-	}
+	s.changes.publish(t.changed)
 	return nil
 }
 

@@ -192,11 +192,14 @@ func (p *Processor) resolve(ctx context.Context, rooms []string) {
 // resolved from a completed sync whose sync state changed, each once. A sync round writes a
 // room's events and its sync state in one transaction, so both notices arrive together; taken
 // one channel at a time they resolved the room twice (measured: 2.1 passes per room over a
-// cold start instead of 1, each re-reading and decoding all of the room's events).
+// cold start instead of 1, each re-reading and decoding all of the room's events). store.Take
+// takes both as of one moment: taken one after the other, the sync state's notice could be
+// published between the two (CI saw it).
 func (p *Processor) changed(events, rooms *store.Sub) []string {
-	ev := events.Take() // sorted
+	taken := store.Take(events, rooms)
+	ev := taken[0] // sorted
 	out := ev
-	for _, r := range p.notSynced(rooms.Take()) {
+	for _, r := range p.notSynced(taken[1]) {
 		if _, found := slices.BinarySearch(ev, r); !found {
 			out = append(out, r)
 		}
