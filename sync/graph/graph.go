@@ -314,6 +314,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		if planned { // a new day, or anything a step did not see change
 			s.updateHealth()
+			s.signalProgress() // Quiet waits for the plan
 		}
 		for _, r := range start {
 			steps.Add(1)
