@@ -55,11 +55,14 @@ func (s *Syncer) coldInterval() time.Duration {
 	return time.Duration(float64(s.tune.ColdInterval) * s.budget.stretch)
 }
 
-// rollDay starts a new count at local midnight (under s.mu).
+// rollDay starts a new count at local midnight (under s.mu). The new day's plan is due at once:
+// the scheduler loop is woken for it, as a request of the probe or the notifications may be
+// the first of the day (the loop's timer waits for the old plan's time meanwhile).
 func (s *Syncer) rollDay(now time.Time) {
 	if d := dayKey(now); d != s.budget.day {
 		s.budget.day, s.budget.used, s.budget.exhausted = d, 0, false
 		s.budget.nextPlan = now
+		s.signal()
 	}
 }
 
