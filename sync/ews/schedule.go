@@ -54,10 +54,14 @@ func (s *Syncer) coldInterval() time.Duration {
 	return time.Duration(float64(s.tune.ColdInterval) * s.budget.stretch)
 }
 
+// rollDay starts a new count at local midnight (under s.mu). The new day's plan is due at once:
+// the scheduler loop is woken for it, as the day's first request may come from outside a room's
+// step (the loop's timer waits for the old plan's time meanwhile).
 func (s *Syncer) rollDay(now time.Time) {
 	if d := poll.DayKey(now); d != s.budget.day {
 		s.budget.day, s.budget.used, s.budget.exhausted = d, 0, false
 		s.budget.nextPlan = now
+		s.signal()
 	}
 }
 
