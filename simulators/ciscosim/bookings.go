@@ -349,6 +349,27 @@ func bookingPhases(b Booking) []phase {
 	return ph
 }
 
+// phaseDue reports whether a phase of b may be due at now and has not fired (under c.mu): the
+// fleet ticks every codec every second, and building every booking's phases each time (a day of
+// bookings on a thousand codecs) was 7 % of otj-sim's CPU in a cold start's profile.
+func (c *Codec) phaseDue(b Booking, start, end, now time.Time) bool {
+	sb, eb := b.buffers()
+	earliest := start
+	for _, t := range []time.Time{start.Add(-sb), end.Add(eb)} {
+		if t.Before(earliest) {
+			earliest = t
+		}
+	}
+	if earliest.After(now) {
+		return false
+	}
+	all := uint8(1 | 2 | 8 | 16)
+	if end.Sub(start) > 5*time.Minute {
+		all |= 4
+	}
+	return c.phases[phaseKey(b)]&all != all
+}
+
 // Tick fires the booking events whose time has come on the simulator clock and updates Status
 // Bookings Current and Availability. The fleet calls it every TickEvery; tests on a fake clock
 // call it after moving the clock.
@@ -363,18 +384,22 @@ func (c *Codec) Tick() {
 	current := ""
 	next := time.Time{}
 	for _, b := range c.bookings {
-		k := phaseKey(b)
-		for _, ph := range bookingPhases(b) {
-			if c.phases[k]&ph.bit == 0 && !ph.at.After(now) {
-				c.phases[k] |= ph.bit
-				fires = append(fires, fire{ph.name, ph.event})
+		start := b.start()
+		end := start.Add(time.Duration(b.Time.Duration) * time.Minute)
+		if c.phaseDue(b, start, end, now) {
+			k := phaseKey(b)
+			for _, ph := range bookingPhases(b) {
+				if c.phases[k]&ph.bit == 0 && !ph.at.After(now) {
+					c.phases[k] |= ph.bit
+					fires = append(fires, fire{ph.name, ph.event})
+				}
 			}
 		}
-		if current == "" && !now.Before(b.start()) && now.Before(b.end()) {
+		if current == "" && !now.Before(start) && now.Before(end) {
 			current = b.Id
 		}
-		if b.start().After(now) && (next.IsZero() || b.start().Before(next)) {
-			next = b.start()
+		if start.After(now) && (next.IsZero() || start.Before(next)) {
+			next = start
 		}
 	}
 	avail := "Free"
