@@ -93,6 +93,15 @@ func (t *Tx) ReplaceMeetings(room string, meetings []MeetingRow, encode func(i i
 	return changed, nil
 }
 
+// HasMeetings reports whether any meeting of the room is stored.
+func (s *Store) HasMeetings(ctx context.Context, room string) (bool, error) {
+	var n int
+	if err := s.queryRow(ctx, "SELECT EXISTS(SELECT 1 FROM meetings WHERE room = ?)", room).Scan(&n); err != nil {
+		return false, fmt.Errorf("read whether %s has meetings: %w", room, err)
+	}
+	return n == 1, nil
+}
+
 // Meetings lists a room's meetings that overlap [from, to) by start time; a zero to means no
 // upper bound.
 func (s *Store) Meetings(ctx context.Context, room string, from, to time.Time) ([]MeetingRow, error) {

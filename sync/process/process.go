@@ -57,6 +57,8 @@ type Processor struct {
 	last map[string]basis
 	// skipped counts resolves that found their room's basis unchanged (tests, metrics).
 	skipped int64
+	// written counts the resolves that wrote (tests).
+	written int64
 }
 
 // basis is what a room's resolve depends on: its profile, whether it has completed a sync
@@ -262,14 +264,31 @@ func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", room, err)
 	}
-	err = p.st.Write(ctx, func(tx *store.Tx) error {
-		if _, err := tx.ReplaceMeetings(room, rows, nil); err != nil {
-			return err
+	write := true
+	if len(rows) == 0 && !b.synced {
+		// Nothing to show and no sync to mark: the write would change something only if
+		// meetings are stored (events of a round cut short, since removed). A start's first
+		// pass finds every room this way until its first sync, and writing each anyway put
+		// 1,000 empty transactions on the store's one writer, the cold sync's bound.
+		has, err := p.st.HasMeetings(ctx, room)
+		if err != nil {
+			return fmt.Errorf("resolve %s: %w", room, err)
 		}
-		return tx.MarkResolved(room, rs.LastSuccess)
-	})
+		write = has
+	}
+	if write {
+		err = p.st.Write(ctx, func(tx *store.Tx) error {
+			if _, err := tx.ReplaceMeetings(room, rows, nil); err != nil {
+				return err
+			}
+			return tx.MarkResolved(room, rs.LastSuccess)
+		})
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if write && err == nil {
+		p.written++
+	}
 	if err != nil {
 		// The write did not happen, but a failed transaction need not mean nothing changed
 		// (a commit error): the next notice resolves the room in full.
@@ -309,6 +328,14 @@ func (p *Processor) Skipped() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.skipped
+}
+
+// Writes is how many resolves wrote the room's meetings (a transaction on the store's one
+// writer each).
+func (p *Processor) Writes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.written
 }
 
 // Passes is how many room resolutions have run (metrics).
