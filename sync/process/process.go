@@ -269,7 +269,7 @@ func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
 		// Nothing to show and no sync to mark: the write would change something only if
 		// meetings are stored (events of a round cut short, since removed). A start's first
 		// pass finds every room this way until its first sync, and writing each anyway put
-		// 1,000 empty transactions on the store's one writer, the cold sync's bound.
+		// 1,000 empty transactions on the store's one writer at every start.
 		has, err := p.st.HasMeetings(ctx, room)
 		if err != nil {
 			return fmt.Errorf("resolve %s: %w", room, err)
