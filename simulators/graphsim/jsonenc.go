@@ -35,46 +35,9 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	case float64:
 		return appendJSONFloat(b, v)
 	case map[string]any:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = appendJSON(b, v[k]); err != nil {
-				return b, err
-			}
-		}
-		return append(b, '}'), nil
+		return appendJSONMap(b, v)
 	case map[string]string:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		keys := make([]string, 0, len(v))
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, k)
-			b = append(b, ':')
-			b = appendJSONString(b, v[k])
-		}
-		return append(b, '}'), nil
+		return appendJSONMap(b, v)
 	case []any:
 		return appendJSONList(b, v)
 	case []map[string]any:
@@ -84,6 +47,31 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	default:
 		return appendJSONReflect(b, v)
 	}
+}
+
+// appendJSONMap writes a map's members by key, as encoding/json sorts them.
+func appendJSONMap[V any](b []byte, m map[string]V) ([]byte, error) {
+	if m == nil {
+		return append(b, "null"...), nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		var err error
+		if b, err = appendJSON(b, m[k]); err != nil {
+			return b, err
+		}
+	}
+	return append(b, '}'), nil
 }
 
 func appendJSONList[E any](b []byte, list []E) ([]byte, error) {
