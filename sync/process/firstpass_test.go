@@ -2,7 +2,6 @@ package process
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,13 +15,11 @@ import (
 )
 
 // TestAStartWritesNothingForRoomsNotYetSynced: the first pass over rooms that have neither
-// synced nor stored anything resolves each and writes none (the store's one writer is the cold
-// start's bound); a room with events, or with meetings stored while its events are gone, is
+// synced nor stored anything resolves each and writes none (a transaction each on the store's
+// one writer, for nothing); a room with events, or with meetings stored while its events are gone, is
 // written, and those stale meetings go.
 func TestAStartWritesNothingForRoomsNotYetSynced(t *testing.T) {
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
-	require.NoError(t, err)
-	defer st.Close()
+	st := openStore(t)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	var refs []store.RoomRef
 	profiles := map[string]*rules.Profile{}

@@ -3,7 +3,6 @@ package process
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,9 +20,7 @@ import (
 // transaction; the processor resolves the room once for it, not once per notice (each pass
 // re-reads and decodes every event of the room: at a cold start that was twice the work).
 func TestARoundResolvesEachRoomOnce(t *testing.T) {
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
-	require.NoError(t, err)
-	defer st.Close()
+	st := openStore(t)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	const batches, perBatch = 4, 10
 	sentinel := "zz-sentinel@contoso.example" // sorts last: the first pass over every room ends with it
@@ -100,9 +97,7 @@ func TestARoundResolvesEachRoomOnce(t *testing.T) {
 // backlog, resolved several at a time) resolves every room it can, and the processor's health
 // names how many could not be resolved and why.
 func TestAPassResolvesManyRoomsAndReportsTheOnesThatFail(t *testing.T) {
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
-	require.NoError(t, err)
-	defer st.Close()
+	st := openStore(t)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	var rooms []string
 	var refs []store.RoomRef

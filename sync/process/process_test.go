@@ -49,9 +49,7 @@ func waitMeetings(t *testing.T, st *store.Store, sub *store.Sub) []calendar.Meet
 }
 
 func TestProcessorResolvesOnChangesReloadAndClock(t *testing.T) {
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
-	require.NoError(t, err)
-	defer st.Close()
+	st := openStore(t)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(now)
 	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
@@ -98,4 +96,13 @@ func TestProcessorResolvesOnChangesReloadAndClock(t *testing.T) {
 		t.Fatal("an unchanged room must not be announced")
 	default:
 	}
+}
+
+// openStore opens a new store for a test; it is closed when the test ends.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }

@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,9 +21,7 @@ import (
 // rewrote the same events, a status change of a room not yet synced, the hourly tick, a config
 // reload with the same profile) costs no decode and no write, and the meetings stay right.
 func TestResolvesThatCannotChangeTheMeetingsAreSkipped(t *testing.T) {
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
-	require.NoError(t, err)
-	defer st.Close()
+	st := openStore(t)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(now)
 	prof := compile(t)
@@ -137,9 +134,7 @@ func TestResolvesThatCannotChangeTheMeetingsAreSkipped(t *testing.T) {
 // nothing the meetings depend on (the same events written again, a diagnosis saved to the
 // room's state) resolve no room: counted, with an edit as the control.
 func TestAPollThatChangedNothingDoesNotResolveAgain(t *testing.T) {
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
-	require.NoError(t, err)
-	defer st.Close()
+	st := openStore(t)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	ev := event("e-1", "Planning", "<p>Agenda</p>", now.Add(time.Hour))
 	round := func(ev calendar.Event, diag []store.Finding) {

@@ -2,7 +2,6 @@ package process
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,9 +17,7 @@ import (
 // known only after the room's calendar completed a sync, also when that sync changed no event
 // (an empty room), and announces it, so the Cisco driver pushes then and never before.
 func TestARoomIsKnownOnceResolvedFromACompletedSync(t *testing.T) {
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "s.db"), store.Options{})
-	require.NoError(t, err)
-	defer st.Close()
+	st := openStore(t)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
 		return tx.SyncRooms([]store.RoomRef{{Mailbox: room, Integration: "m365"}})
