@@ -1,7 +1,6 @@
 package process
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar/stored"
-	"github.com/otj-edge/otj-edge/sync/rules"
 )
 
 // TestAStartWritesNothingForRoomsNotYetSynced: the first pass over rooms that have neither
@@ -21,15 +19,7 @@ import (
 func TestAStartWritesNothingForRoomsNotYetSynced(t *testing.T) {
 	st := openStore(t)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	var refs []store.RoomRef
-	profiles := map[string]*rules.Profile{}
-	var rooms []string
-	for i := range 6 {
-		r := fmt.Sprintf("room-%02d@contoso.example", i)
-		rooms = append(rooms, r)
-		refs = append(refs, store.RoomRef{Mailbox: r, Integration: "m365"})
-		profiles[r] = compile(t)
-	}
+	rooms, refs, profiles := numberedRooms(t, 6)
 	withEvent, stale := rooms[4], rooms[5]
 	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
 		if err := tx.SyncRooms(refs); err != nil {

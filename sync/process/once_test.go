@@ -99,15 +99,7 @@ func TestARoundResolvesEachRoomOnce(t *testing.T) {
 func TestAPassResolvesManyRoomsAndReportsTheOnesThatFail(t *testing.T) {
 	st := openStore(t)
 	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	var rooms []string
-	var refs []store.RoomRef
-	profiles := map[string]*rules.Profile{}
-	for i := range 12 {
-		r := fmt.Sprintf("room-%02d@contoso.example", i)
-		rooms = append(rooms, r)
-		refs = append(refs, store.RoomRef{Mailbox: r, Integration: "m365"})
-		profiles[r] = compile(t)
-	}
+	rooms, refs, profiles := numberedRooms(t, 12)
 	bad := rooms[7]
 	require.NoError(t, st.Write(t.Context(), func(tx *store.Tx) error {
 		if err := tx.SyncRooms(refs); err != nil {

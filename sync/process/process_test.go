@@ -1,6 +1,7 @@
 package process
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -105,4 +106,20 @@ func openStore(t *testing.T) *store.Store {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	return st
+}
+
+// numberedRooms names n rooms of the m365 integration (room-00@contoso.example, …), their refs
+// for SyncRooms and a profile each.
+func numberedRooms(t *testing.T, n int) ([]string, []store.RoomRef, map[string]*rules.Profile) {
+	t.Helper()
+	var rooms []string
+	var refs []store.RoomRef
+	profiles := map[string]*rules.Profile{}
+	for i := range n {
+		r := fmt.Sprintf("room-%02d@contoso.example", i)
+		rooms = append(rooms, r)
+		refs = append(refs, store.RoomRef{Mailbox: r, Integration: "m365"})
+		profiles[r] = compile(t)
+	}
+	return rooms, refs, profiles
 }
