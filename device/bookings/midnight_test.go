@@ -29,5 +29,5 @@ func TestMidnightPushesAreSpread(t *testing.T) {
 		assert.InDelta(t, 100, n, 40, "minute %d of 10 holds about a tenth of 1,000 endpoints", m)
 	}
 	assert.Equal(t, midnight.Add(30*time.Second), MidnightPush(now, loc, 30*time.Second, -1, "room-0001-codec"), "a negative spread: all at the skew")
-	assert.Equal(t, time.Duration(0), MidnightOffset("x", 999*time.Millisecond))
+	assert.Equal(t, midnight.Add(30*time.Second), MidnightPush(now, loc, 30*time.Second, 999*time.Millisecond, "room-0001-codec"), "under a second: all at the skew")
 }

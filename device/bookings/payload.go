@@ -6,11 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/sync/calendar"
 )
 
@@ -260,23 +260,12 @@ func NextMidnight(now time.Time, loc *time.Location) time.Time {
 const DefaultMidnightSpread = 10 * time.Minute
 
 // MidnightPush is when an endpoint's push for the day's roll is due after now: skew after
-// the next local midnight, plus the endpoint's own offset in [0, spread), from a hash of its
-// name (stable across restarts). With one skew for all, a site's endpoints were due in the
+// the next local midnight, plus the endpoint's own offset in [0, spread) (clock.SpreadOffset of
+// its name, stable across restarts). With one skew for all, a site's endpoints were due in the
 // same second: at 1,000 codecs, 1,000 connections and TLS handshakes at once, and every
 // Webex device against one rate limit, whose Retry-After then holds back any edit. Over ten
 // minutes they come under two a second, and the day that enters the window at midnight is
 // still more than 24 hours away.
 func MidnightPush(now time.Time, loc *time.Location, skew, spread time.Duration, name string) time.Time {
-	return NextMidnight(now, loc).Add(skew + MidnightOffset(name, spread))
-}
-
-// MidnightOffset is name's offset in [0, spread): FNV-1a of the name, whole seconds; 0 for a
-// spread under a second.
-func MidnightOffset(name string, spread time.Duration) time.Duration {
-	if spread < time.Second {
-		return 0
-	}
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return time.Duration(h.Sum64()%uint64(spread/time.Second)) * time.Second
+	return NextMidnight(now, loc).Add(skew + clock.SpreadOffset(name, spread))
 }

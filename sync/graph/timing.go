@@ -2,7 +2,6 @@ package graph
 
 import (
 	"container/heap"
-	"hash/fnv"
 	"sort"
 	"time"
 
@@ -108,13 +107,7 @@ func (s *Syncer) takeDue(now time.Time, free int) []*room {
 
 // rollOffset is when after midnight a room's daily full round starts (spread by mailbox).
 func (s *Syncer) rollOffset(r *room) time.Duration {
-	spread := uint32(s.tune.RollSpread / time.Second)
-	if spread == 0 {
-		return 0
-	}
-	h := fnv.New32a()
-	h.Write([]byte(r.spec.Mailbox))
-	return time.Duration(h.Sum32()%spread) * time.Second
+	return poll.RollOffset(r.spec.Mailbox, s.tune.RollSpread)
 }
 
 var dayStart = poll.DayStart

@@ -1,10 +1,10 @@
 package poll
 
 import (
-	"hash/fnv"
 	"iter"
 	"time"
 
+	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/store"
 )
 
@@ -120,13 +120,7 @@ func NextHot(spans []store.Span, now time.Time, lead time.Duration, runningHot b
 // RollOffset is when after midnight a room's window rolls: spread over spread by a hash of
 // its mailbox, so a thousand rooms do not all read their windows again at 00:00.
 func RollOffset(mailbox string, spread time.Duration) time.Duration {
-	n := uint32(spread / time.Second)
-	if n == 0 {
-		return 0
-	}
-	h := fnv.New32a()
-	h.Write([]byte(mailbox))
-	return time.Duration(h.Sum32()%n) * time.Second
+	return clock.SpreadOffset(mailbox, spread)
 }
 
 // Rolled reports whether the window [ws, we) a room's last full read covered is no longer the
