@@ -48,6 +48,8 @@ type outboxDelta struct{ rows, bytes int64 }
 
 func (o *outboxState) apply(d outboxDelta) { o.rows += d.rows; o.bytes += d.bytes }
 
+func (d *outboxDelta) add(e outboxDelta) { d.rows += e.rows; d.bytes += e.bytes }
+
 func (s *Store) loadOutboxState(ctx context.Context) error {
 	var rows, bytes int64
 	if err := s.queryRow(ctx, "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox").Scan(&rows, &bytes); err != nil {
@@ -91,8 +93,8 @@ func (t *Tx) Enqueue(m Message) (bool, error) {
 	}
 	t.outbox.rows++
 	t.outbox.bytes += int64(len(m.Payload))
-	rows += t.outbox.rows
-	bytes += t.outbox.bytes
+	rows += t.pending.rows + t.outbox.rows
+	bytes += t.pending.bytes + t.outbox.bytes
 	if rows > int64(limits.MaxMessages) || (limits.MaxBytes > 0 && bytes > limits.MaxBytes) {
 		if err := t.dropOldest(rows, bytes, limits); err != nil {
 			return false, err

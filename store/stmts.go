@@ -38,7 +38,7 @@ func (s *Store) cached(db *sql.DB, q string) *sql.Stmt {
 
 // prepare caches a statement for q on db. It holds no lock while preparing (preparing needs
 // a connection, which may be busy) and never runs inside a transaction on the writer: its one
-// connection would be the transaction's (Write prepares what a transaction used afterwards).
+// connection would be the transaction's (the writer goroutine prepares what a batch used after its commit, writer.go).
 func (s *Store) prepare(ctx context.Context, db *sql.DB, q string) *sql.Stmt {
 	c := &s.stmts
 	k := stmtKey{db, q}
@@ -104,13 +104,6 @@ func (t *Tx) stmt(q string) *sql.Stmt {
 	}
 	t.unprepared[q] = true
 	return nil
-}
-
-// prepareUsed caches the statements a finished transaction ran unprepared.
-func (s *Store) prepareUsed(ctx context.Context, t *Tx) {
-	for q := range t.unprepared {
-		s.prepare(ctx, s.w, q)
-	}
 }
 
 func (t *Tx) exec(q string, args ...any) (sql.Result, error) {

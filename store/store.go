@@ -51,6 +51,7 @@ type Store struct {
 	outbox   outboxState
 
 	stmts stmtCache
+	wr    *writer // the writer goroutine (writer.go); nil when read-only
 }
 
 // ErrNewerSchema is returned when the file was written by a newer otj-edge.
@@ -106,9 +107,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	s.startWriter()
 	s.r, err = sql.Open("sqlite", dsn(path, true))
 	if err != nil {
-		s.w.Close()
+		s.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s.r.SetMaxOpenConns(opts.Readers)
@@ -284,10 +286,14 @@ func (s *Store) corrupt(why string) error {
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes both pools.
+// Close stops the writer goroutine (a batch in progress commits; writes still queued fail)
+// and closes both pools.
 func (s *Store) Close() error {
-	s.closeStmts()
 	var errs []error
+	if s.wr != nil {
+		s.stopWriter()
+	}
+	s.closeStmts()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
@@ -300,14 +306,15 @@ func (s *Store) Close() error {
 // ReadOnly reports whether the store was opened without a writer.
 func (s *Store) ReadOnly() bool { return s.w == nil }
 
-// Tx is one write transaction. Its methods write; changes it records are announced to
-// subscribers after the commit.
+// Tx is one write (a savepoint of the writer's transaction when it shares one, writer.go).
+// Its methods write; changes it records are announced to subscribers after the commit.
 type Tx struct {
 	tx      *sql.Tx
 	s       *Store
 	now     time.Time
 	changed map[string]map[string]bool
-	outbox  outboxDelta
+	outbox  outboxDelta // this function's change to the outbox
+	pending outboxDelta // the batch's before it, not yet committed
 	ctx     context.Context
 	// unprepared: statements run without a cached statement (prepared once the
 	// transaction has ended, see stmts.go).
@@ -328,37 +335,8 @@ func (t *Tx) Changed(topic, key string) {
 	m[key] = true
 }
 
-// Now is the transaction's clock reading (one per transaction, so rows agree).
+// Now is the write's clock reading (one per Write, so its rows agree).
 func (t *Tx) Now() time.Time { return t.now }
-
-// Write runs fn in one IMMEDIATE transaction on the writer connection. It commits when fn
-// returns nil and rolls back otherwise.
-func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
-	if s.w == nil {
-		return errors.New("store is open read-only")
-	}
-	sqlTx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin write: %w", err)
-	}
-	t := &Tx{tx: sqlTx, s: s, now: s.now(), ctx: ctx}
-	defer s.prepareUsed(ctx, t)
-	if err := fn(t); err != nil {
-		_ = sqlTx.Rollback()
-		return err
-	}
-	s.outboxMu.Lock()
-	err = sqlTx.Commit()
-	if err == nil {
-		s.outbox.apply(t.outbox)
-	}
-	s.outboxMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	s.changes.publish(t.changed)
-	return nil
-}
 
 // IntegrityCheck runs PRAGMA integrity_check and returns an error listing what is wrong.
 func (s *Store) IntegrityCheck(ctx context.Context) error {
