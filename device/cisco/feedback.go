@@ -179,8 +179,7 @@ func bookingData(b pushedBooking) map[string]any {
 }
 
 func (c *codec) emit(ctx context.Context, ev store.Event) {
-	var err error
-	c.m.db(ctx, func() { err = c.m.opts.Store.Write(ctx, func(tx *store.Tx) error { return tx.Emit(ev) }) })
+	err := c.m.opts.Store.Write(ctx, func(tx *store.Tx) error { return tx.Emit(ev) })
 	if err != nil && ctx.Err() == nil {
 		c.log.Error("cannot record event", "kind", ev.Kind, "err", err)
 	}

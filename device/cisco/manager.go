@@ -273,9 +273,10 @@ func (m *Manager) startHandler() bool {
 	return true
 }
 
-// storeWorkers run the codecs' store calls. SQLite (modernc) code runs deep stacks, and a
-// goroutine keeps its grown stack: running the calls on two workers instead of on each codec's
-// goroutine saves megabytes at a thousand codecs. The store has one writer anyway.
+// storeWorkers run the codecs' store reads. SQLite (modernc) code runs deep stacks, and a
+// goroutine keeps its grown stack: running the reads on two workers instead of on each codec's
+// goroutine saves megabytes at a thousand codecs. Writes run on the store's own writer
+// goroutine, so codecs call Store.Write directly.
 const storeWorkers = 2
 
 // db runs fn on a store worker and waits for it. Called only while Run runs.

@@ -115,30 +115,28 @@ func (c *codec) update(ctx context.Context, state, detail string, fn func(*store
 	if state == c.lastState && detail == c.lastDetail && fn == nil && len(evs) == 0 {
 		return
 	}
-	var err error
-	c.m.db(ctx, func() {
-		err = c.m.opts.Store.Write(ctx, func(tx *store.Tx) error {
-			e, ok, err := tx.Endpoint(c.ep.Name)
-			if err != nil {
+	// Straight to the store: the write runs on its writer goroutine, not on this one's stack.
+	err := c.m.opts.Store.Write(ctx, func(tx *store.Tx) error {
+		e, ok, err := tx.Endpoint(c.ep.Name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			e = store.EndpointState{Name: c.ep.Name, Type: "cisco", Room: c.ep.Room}
+		}
+		e.State, e.Detail = state, detail
+		if fn != nil {
+			fn(&e)
+		}
+		if err := tx.PutEndpoint(e); err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := tx.Emit(ev); err != nil {
 				return err
 			}
-			if !ok {
-				e = store.EndpointState{Name: c.ep.Name, Type: "cisco", Room: c.ep.Room}
-			}
-			e.State, e.Detail = state, detail
-			if fn != nil {
-				fn(&e)
-			}
-			if err := tx.PutEndpoint(e); err != nil {
-				return err
-			}
-			for _, ev := range evs {
-				if err := tx.Emit(ev); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		}
+		return nil
 	})
 	if err != nil {
 		if ctx.Err() == nil {

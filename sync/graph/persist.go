@@ -91,9 +91,9 @@ func (s *Syncer) flushPolls(ctx context.Context) {
 
 // db runs fn (a store call) on the store worker and waits for it. Each step runs on a
 // goroutine of its own, and SQLite (modernc) runs deep stacks: on a fresh goroutine every
-// transaction grew its stack by copying, ~6 % of the agent's steady CPU at tens of steps a
-// second. The worker keeps its grown stack; the store has one writer anyway. Called only
-// while Run runs.
+// read grew its stack by copying (writes run on the store's writer goroutine). The worker
+// keeps its grown stack, and it is what orders the source's writes (write, flushPolls).
+// Called only while Run runs.
 func (s *Syncer) db(ctx context.Context, fn func()) {
 	if s.work == nil { // not running (tests driving a step directly)
 		fn()
@@ -108,9 +108,12 @@ func (s *Syncer) db(ctx context.Context, fn func()) {
 	}
 }
 
-// write is Store.Write on the store worker.
+// write is Store.Write, submitted from the store worker: the source's writes reach the store
+// in the order the worker takes them (flushPolls relies on it), while the worker goes on to
+// submit the next without waiting for the commit, so several rooms' writes can share one
+// (the store's group commit).
 func (s *Syncer) write(ctx context.Context, fn func(*store.Tx) error) error {
-	var err error
-	s.db(ctx, func() { err = s.st.Write(ctx, fn) })
-	return err
+	var wait func() error
+	s.db(ctx, func() { wait = s.st.Submit(ctx, fn) })
+	return wait()
 }
