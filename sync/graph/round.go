@@ -30,6 +30,12 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
+		later := s.endColdStep(r)
+		s.mu.Unlock()
+		for _, d := range later { // before the step counts as ended: Quiet waits for them
+			s.diagnose(ctx, d)
+		}
+		s.mu.Lock()
 		r.running = false
 		if r.again { // SyncNow during the step (graph.go)
 			r.again = false
