@@ -271,6 +271,7 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 	case !rd.full:
 		cur.nextLink = pg.nextLink
 	}
+	pre := prepareFull(rd, pg)
 	changed := 0
 	err := s.write(ctx, func(tx *store.Tx) error {
 		changed = 0
@@ -318,7 +319,7 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 			none = !has
 		}
 		var plain plainEvent // one event's members at a time (plainevent.go)
-		for _, it := range pg.items {
+		for i, it := range pg.items {
 			if it.removed {
 				ok, err := tx.DeleteEvent(mailbox, it.id)
 				if err != nil {
@@ -370,6 +371,11 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 				}
 				d = mergeUpdate(old, it.document())
 			default:
+				if i < len(pre) && pre[i] != nil { // read and encoded before the write
+					p := pre[i]
+					data, event = p.data, p.event
+					break
+				}
 				if it.doc == nil { // a page of Graph's JSON, not one built as documents
 					if ev, ok := readPlainEvent(it.raw, plain); ok {
 						plain = ev // its space is the next event's
@@ -454,6 +460,43 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 		s.log.Debug("round done", "room", mailbox, "full", rd.full, "changed", rd.changed)
 	}
 	return nil
+}
+
+// preparedEvent is an event of a full round, read and encoded before its write.
+type preparedEvent struct {
+	data []byte
+	ev   calendar.Event
+	err  error
+}
+
+func (p *preparedEvent) event() (calendar.Event, error) { return p.ev, p.err }
+
+// prepareFull reads and encodes a full round's plain events (what a cold start stores) on
+// the room's own goroutine, before its write: the store's one writer, which every write of
+// the agent waits for, then only inserts them. A full round stores every event it lists as
+// sent (a stored copy is never merged into), so nothing the write reads changes them. The
+// rest (series occurrences, events the plain path cannot read) is done in the write, as
+// before. It returns one entry an item, nil where the write does the work; nil when the
+// round is not a full one.
+func prepareFull(rd *round, pg page) []*preparedEvent {
+	if !rd.full {
+		return nil
+	}
+	out := make([]*preparedEvent, len(pg.items))
+	var plain plainEvent
+	for i, it := range pg.items {
+		if it.removed || it.stub() || it.doc != nil {
+			continue
+		}
+		ev, ok := readPlainEvent(it.raw, plain)
+		if !ok {
+			continue
+		}
+		plain = ev           // its space is the next event's
+		e, err := ev.event() // before the next event reuses the space
+		out[i] = &preparedEvent{data: ev.encode(), ev: e, err: err}
+	}
+	return out
 }
 
 // unchangedPoll reports whether a page is the whole answer to a poll of the stored deltaLink
