@@ -142,6 +142,16 @@ func (t *Tx) Endpoint(name string) (EndpointState, bool, error) {
 	return scanOne(t.queryRow("SELECT "+endpointCols+" FROM endpoints WHERE name = ?", name), scanEndpoint, "endpoint "+name)
 }
 
+// EndpointOr reads the endpoint named blank.Name inside the transaction, or gives blank when
+// the store has no row for it yet (a driver's first write about a new endpoint).
+func (t *Tx) EndpointOr(blank EndpointState) (EndpointState, error) {
+	e, ok, err := t.Endpoint(blank.Name)
+	if err != nil || !ok {
+		return blank, err
+	}
+	return e, nil
+}
+
 // UpdateEndpoint reads an endpoint, lets fn change it and writes it back, in one transaction.
 func (s *Store) UpdateEndpoint(ctx context.Context, name string, fn func(*EndpointState) error) error {
 	return s.Write(ctx, func(t *Tx) error {

@@ -231,9 +231,18 @@ type Event struct {
 // eventLogKeep is how many recent events the status page keeps.
 const eventLogKeep = 1000
 
-// Emit records an event in the recent-events log and queues it for MQTT (topic "events"), in
+// Emit records events in the recent-events log and queues them for MQTT (topic "events"), in
 // this transaction.
-func (t *Tx) Emit(e Event) error {
+func (t *Tx) Emit(evs ...Event) error {
+	for _, e := range evs {
+		if err := t.emit(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Tx) emit(e Event) error {
 	if e.Level == "" {
 		e.Level = "info"
 	}

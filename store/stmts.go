@@ -38,7 +38,8 @@ func (s *Store) cached(db *sql.DB, q string) *sql.Stmt {
 
 // prepare caches a statement for q on db. It holds no lock while preparing (preparing needs
 // a connection, which may be busy) and never runs inside a transaction on the writer: its one
-// connection would be the transaction's (the writer goroutine prepares what a batch used after its commit, writer.go).
+// connection would be the transaction's (the writer goroutine prepares what a batch used
+// after its commit, writer.go).
 func (s *Store) prepare(ctx context.Context, db *sql.DB, q string) *sql.Stmt {
 	c := &s.stmts
 	k := stmtKey{db, q}

@@ -117,12 +117,9 @@ func (c *codec) update(ctx context.Context, state, detail string, fn func(*store
 	}
 	// Straight to the store: the write runs on its writer goroutine, not on this one's stack.
 	err := c.m.opts.Store.Write(ctx, func(tx *store.Tx) error {
-		e, ok, err := tx.Endpoint(c.ep.Name)
+		e, err := tx.EndpointOr(store.EndpointState{Name: c.ep.Name, Type: "cisco", Room: c.ep.Room})
 		if err != nil {
 			return err
-		}
-		if !ok {
-			e = store.EndpointState{Name: c.ep.Name, Type: "cisco", Room: c.ep.Room}
 		}
 		e.State, e.Detail = state, detail
 		if fn != nil {
@@ -131,12 +128,7 @@ func (c *codec) update(ctx context.Context, state, detail string, fn func(*store
 		if err := tx.PutEndpoint(e); err != nil {
 			return err
 		}
-		for _, ev := range evs {
-			if err := tx.Emit(ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		return tx.Emit(evs...)
 	})
 	if err != nil {
 		if ctx.Err() == nil {

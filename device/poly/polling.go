@@ -200,14 +200,7 @@ func authEvent(tx *store.Tx, a *account, source string, count int) error {
 
 // endpointRow reads the endpoint's row, or starts one when the agent has not written it yet.
 func (s *Service) endpointRow(tx *store.Tx, a *account) (store.EndpointState, error) {
-	e, ok, err := tx.Endpoint(a.Name)
-	if err != nil {
-		return e, err
-	}
-	if !ok {
-		e = store.EndpointState{Name: a.Name, Type: "poly", Room: a.room, State: store.EndpointUnknown}
-	}
-	return e, nil
+	return tx.EndpointOr(store.EndpointState{Name: a.Name, Type: "poly", Room: a.room, State: store.EndpointUnknown})
 }
 
 // monitor raises and clears the "endpoint not polling" alarm and the never-polled warning.

@@ -99,12 +99,7 @@ func (s *Service) setREST(ctx context.Context, a *account, c *restClient, st res
 			evs = append(evs, store.Event{Kind: "endpoint.health", Level: "info", Room: a.room, Endpoint: a.Name,
 				Message: a.Name + ": REST health is fine again; calendar " + st.Calendar, Data: map[string]any{"calendar": st.Calendar}})
 		}
-		for _, ev := range evs {
-			if err := tx.Emit(ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		return tx.Emit(evs...)
 	})
 	if err != nil {
 		s.log.Warn("poly REST health: record", "endpoint", a.Name, "err", err)

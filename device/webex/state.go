@@ -130,12 +130,9 @@ func (d *dev) updateSummary(ctx context.Context, fn func(*store.EndpointState), 
 	}
 	dv, fw := d.device, d.fw
 	err := d.m.opts.Store.Write(ctx, func(tx *store.Tx) error {
-		e, ok, err := tx.Endpoint(d.ep.Name)
+		e, err := tx.EndpointOr(store.EndpointState{Name: d.ep.Name, Type: "webex", Room: d.ep.Room})
 		if err != nil {
 			return err
-		}
-		if !ok {
-			e = store.EndpointState{Name: d.ep.Name, Type: "webex", Room: d.ep.Room}
 		}
 		e.State, e.Detail = state, detail
 		if dv.ID != "" {
@@ -150,12 +147,7 @@ func (d *dev) updateSummary(ctx context.Context, fn func(*store.EndpointState), 
 		if err := tx.PutEndpoint(e); err != nil {
 			return err
 		}
-		for _, ev := range evs {
-			if err := tx.Emit(ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		return tx.Emit(evs...)
 	})
 	if err != nil {
 		if ctx.Err() == nil {
