@@ -88,7 +88,8 @@ func (m *Meeting) JoinUntil() time.Time { return m.End.Add(time.Duration(m.EndBu
 // Hash is a digest of everything an endpoint would show; it changes when any of it changes,
 // so it serves as EWS ChangeKey and as the "did this meeting change" test.
 func (m *Meeting) Hash() string {
-	b, _ := json.Marshal(m) // a struct of plain fields always marshals
+	var buf [512]byte
+	b, _ := m.AppendJSON(buf[:0]) // fails only on times json.Marshal cannot write either
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
 }

@@ -193,7 +193,7 @@ func MeetingRows(room string, meetings []calendar.Meeting) ([]store.MeetingRow, 
 	for i := range meetings {
 		m := &meetings[i]
 		m.Room = room
-		data, err := json.Marshal(m)
+		data, err := m.AppendJSON(nil)
 		if err != nil {
 			return nil, fmt.Errorf("replace meetings of %s: %w", room, err)
 		}
@@ -240,9 +240,7 @@ func decodeMeetings(rows []store.MeetingRow) ([]calendar.Meeting, error) {
 }
 
 func decodeMeeting(r store.MeetingRow) (calendar.Meeting, error) {
-	var m calendar.Meeting
-	err := json.Unmarshal(r.Data, &m)
-	return m, err
+	return unmarshalMeeting(r.Data)
 }
 
 // Day is a room's day at a glance: how many meetings overlap today, the meeting in progress
