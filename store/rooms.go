@@ -121,8 +121,31 @@ func (t *Tx) SyncRooms(rooms []RoomRef) error {
 	return nil
 }
 
-// PutRoom writes a room's whole sync state.
-func (t *Tx) PutRoom(r RoomState) error {
+// PutRoom writes a room's whole state, its diagnosis included (tests and tools that set a
+// room up; the diagnoser, agent/diagnose.go, through PutDiagnosis).
+func (t *Tx) PutRoom(r RoomState) error { return t.putRoom(r, true) }
+
+// PutSyncState writes a room's sync state and leaves its diagnosis as the store holds it.
+// Sources write with it: the diagnosis is the diagnoser's (PutDiagnosis), and a source's copy
+// of a room's state, taken before its request went out, would otherwise put back findings
+// the diagnoser replaced meanwhile.
+func (t *Tx) PutSyncState(r RoomState) error { return t.putRoom(r, false) }
+
+// PutDiagnosis replaces a room's calendar processing findings; a room not configured is left
+// alone.
+func (t *Tx) PutDiagnosis(mailbox string, findings []Finding) error {
+	diag, err := json.Marshal(nonNil(findings))
+	if err != nil {
+		return fmt.Errorf("room %s: %w", mailbox, err)
+	}
+	if _, err := t.exec("UPDATE rooms SET diagnosis = ? WHERE mailbox = ?", string(diag), mailbox); err != nil {
+		return fmt.Errorf("write the diagnosis of room %s: %w", mailbox, err)
+	}
+	t.Changed(TopicRooms, mailbox)
+	return nil
+}
+
+func (t *Tx) putRoom(r RoomState, withDiagnosis bool) error {
 	diag, err := json.Marshal(nonNil(r.Diagnosis))
 	if err != nil {
 		return fmt.Errorf("room %s: %w", r.Mailbox, err)
@@ -130,12 +153,11 @@ func (t *Tx) PutRoom(r RoomState) error {
 	if r.Status == "" {
 		r.Status = RoomPending
 	}
-	_, err = t.exec(`INSERT INTO rooms(`+roomCols+`) VALUES (?,?,?,?,?,?,?,?,?)
-		ON CONFLICT(mailbox) DO UPDATE SET integration=excluded.integration, status=excluded.status,
-		status_detail=excluded.status_detail, last_attempt=excluded.last_attempt,
-		last_success=excluded.last_success, last_full_sync=excluded.last_full_sync, retry_after=excluded.retry_after,
-		diagnosis=excluded.diagnosis`,
-		r.Mailbox, r.Integration, r.Status, r.StatusDetail,
+	q := putRoomSQL
+	if withDiagnosis {
+		q += ", diagnosis=excluded.diagnosis"
+	}
+	_, err = t.exec(q, r.Mailbox, r.Integration, r.Status, r.StatusDetail,
 		ms(r.LastAttempt), ms(r.LastSuccess), ms(r.LastFullSync), ms(r.RetryAfter), string(diag))
 	if err != nil {
 		return fmt.Errorf("write room %s: %w", r.Mailbox, err)
@@ -143,6 +165,12 @@ func (t *Tx) PutRoom(r RoomState) error {
 	t.Changed(TopicRooms, r.Mailbox)
 	return nil
 }
+
+// putRoomSQL inserts a room or updates its sync state (a new row takes the diagnosis given).
+const putRoomSQL = `INSERT INTO rooms(` + roomCols + `) VALUES (?,?,?,?,?,?,?,?,?)
+		ON CONFLICT(mailbox) DO UPDATE SET integration=excluded.integration, status=excluded.status,
+		status_detail=excluded.status_detail, last_attempt=excluded.last_attempt,
+		last_success=excluded.last_success, last_full_sync=excluded.last_full_sync, retry_after=excluded.retry_after`
 
 // Room reads one room inside the transaction; ok is false when it is not configured.
 func (t *Tx) Room(mailbox string) (RoomState, bool, error) {

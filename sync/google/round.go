@@ -265,7 +265,7 @@ func (s *Syncer) commit(ctx context.Context, r *room, cur cursor, full bool, put
 		if err := put(tx); err != nil {
 			return err
 		}
-		if err := tx.PutRoom(st); err != nil {
+		if err := tx.PutSyncState(st); err != nil {
 			return err
 		}
 		if err := tx.PutCursor(id, s.name, cur.encode()); err != nil {
@@ -311,7 +311,7 @@ func (s *Syncer) unchanged(ctx context.Context, r *room, cur cursor) error {
 				return err
 			}
 		} else {
-			if err := tx.PutRoom(st); err != nil {
+			if err := tx.PutSyncState(st); err != nil {
 				return err
 			}
 			if err := tx.PutCursor(r.spec.Mailbox, s.name, cur.encode()); err != nil {

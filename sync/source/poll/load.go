@@ -39,7 +39,7 @@ func LoadRooms(ctx context.Context, st *store.Store, what, integration string, r
 		for _, n := range rooms {
 			if _, ok := have[n]; !ok {
 				rs := store.RoomState{Mailbox: n, Integration: integration, Status: store.RoomPending}
-				if err := tx.PutRoom(rs); err != nil {
+				if err := tx.PutSyncState(rs); err != nil {
 					return err
 				}
 				have[n] = rs
