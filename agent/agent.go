@@ -124,7 +124,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.proc = process.New(process.Options{Store: st, Logger: a.log.With("part", "processor"), Clock: a.clock,
-		Health: a.health, Rooms: profiles})
+		Health: a.health, Rooms: profiles, Observe: a.diagnoseRoom})
 
 	a.reloadMu.Lock()
 	a.sup = newSupervisor(ctx, a)

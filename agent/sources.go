@@ -38,6 +38,9 @@ type sourceType struct {
 	// discover lists the rooms and room lists the integration can see (`otj-edge rooms
 	// discover`, agent/discover.go); nil: the type cannot list rooms.
 	discover func(ctx context.Context, in *config.Integration) (source.Discovery, error)
+	// exchange: the type reads Exchange room mailboxes, whose calendar processing settings
+	// show in their events and are diagnosed (agent/diagnose.go).
+	exchange bool
 }
 
 // sourceTypes is the table, by type name.

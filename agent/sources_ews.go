@@ -15,7 +15,8 @@ import (
 
 func init() {
 	registerSource(config.IntegrationEWS, sourceType{
-		build: buildEWS,
+		exchange: true,
+		build:    buildEWS,
 		check: func(ctx context.Context, in *config.Integration, rooms []source.Room) source.CheckResult {
 			e := in.EWS()
 			if e == nil {

@@ -17,7 +17,8 @@ import (
 
 func init() {
 	registerSource(config.IntegrationGraph, sourceType{
-		build: buildGraph,
+		exchange: true,
+		build:    buildGraph,
 		check: func(ctx context.Context, in *config.Integration, rooms []source.Room) source.CheckResult {
 			g := in.Graph()
 			if g == nil {

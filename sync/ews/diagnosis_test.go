@@ -1,6 +1,7 @@
 package ews
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -8,13 +9,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otj-edge/otj-edge/simulators/ewssim"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/exchange"
 )
 
 // TestReadRoomsGetTheCalendarProcessingDiagnosis: after a read, an EWS room whose meetings
 // show the organizer's name as their subject and have no body gets those findings (with their
-// Set-CalendarProcessing fixes), from the same diagnosis as Graph's rooms; a room with
-// ordinary meetings gets none.
+// Set-CalendarProcessing fixes) from the events stored as EWS gave them, by the same diagnosis
+// as Graph's rooms (the agent's, once the processor has resolved the room: diagnose below); a
+// room with ordinary meetings gets none.
 func TestReadRoomsGetTheCalendarProcessingDiagnosis(t *testing.T) {
 	stripped, fine := simRoom(1), simRoom(2)
 	h := newSimHarness(t, ewssim.Options{}, stripped, fine)
@@ -28,6 +31,12 @@ func TestReadRoomsGetTheCalendarProcessingDiagnosis(t *testing.T) {
 	s, _ := h.start(Tuning{})
 	h.waitFor("both rooms synced", h.synced(stripped, fine))
 	h.settle(s)
+	for _, m := range []string{stripped, fine} {
+		evs, err := stored.Events(context.Background(), h.st, m)
+		require.NoError(t, err)
+		_, err = exchange.Save(context.Background(), h.st, h.room(m), true, evs)
+		require.NoError(t, err)
+	}
 
 	flags := map[string]string{}
 	for _, f := range h.room(stripped).Diagnosis {
@@ -37,5 +46,5 @@ func TestReadRoomsGetTheCalendarProcessingDiagnosis(t *testing.T) {
 	require.Contains(t, flags, exchange.FlagDeleteComments)
 	assert.Equal(t, "Set-CalendarProcessing -Identity "+stripped+" -AddOrganizerToSubject $false -DeleteSubject $false", flags[exchange.FlagAddOrganizerToSubject])
 	assert.Empty(t, h.room(fine).Diagnosis)
-	assert.Len(t, h.recentEvents(EventDiagnosis), len(h.room(stripped).Diagnosis), "one sync.diagnosis event per finding")
+	assert.Len(t, h.recentEvents(exchange.EventDiagnosis), len(h.room(stripped).Diagnosis), "one sync.diagnosis event per finding")
 }

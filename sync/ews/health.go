@@ -4,17 +4,13 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/otj-edge/otj-edge/store"
-	"github.com/otj-edge/otj-edge/sync/calendar"
-	"github.com/otj-edge/otj-edge/sync/calendar/stored"
-	"github.com/otj-edge/otj-edge/sync/exchange"
 	"github.com/otj-edge/otj-edge/sync/source"
 	"github.com/otj-edge/otj-edge/sync/source/poll"
 )
 
 // The integration's health line, Stats, and what a read that changed something refreshes:
-// the room's meeting times (the scheduler) and its calendar processing diagnosis (the same
-// sync/exchange findings as for Graph rooms).
+// the room's meeting times (the scheduler). Its calendar processing diagnosis is the agent's,
+// from the events the processor decodes (agent/diagnose.go, sync/exchange.Save).
 
 // updateHealth sets the integration's health line (the words are poll.Tally's, the same for
 // every polling source).
@@ -48,8 +44,7 @@ func (s *Syncer) Stats() source.Stats {
 	return st
 }
 
-// refresh rereads the room's meeting times and its diagnosis after a read that changed
-// something.
+// refresh rereads the room's meeting times after a read that changed something.
 func (s *Syncer) refresh(ctx context.Context, r *room) {
 	mailbox := r.spec.Mailbox
 	now := s.clk.Now()
@@ -61,46 +56,5 @@ func (s *Syncer) refresh(ctx context.Context, r *room) {
 	s.mu.Lock()
 	r.spans = spans
 	s.budget.nextPlan = poll.Replan(now, s.budget.nextPlan)
-	old := r.state.Diagnosis
-	s.mu.Unlock()
-	var events []calendar.Event
-	if events, err = stored.Events(ctx, s.st, mailbox); err != nil {
-		return
-	}
-	findings := exchange.Diagnose(mailbox, events)
-	if exchange.SameFindings(findings, old) {
-		return
-	}
-	oldFlags := map[string]bool{}
-	for _, f := range old {
-		oldFlags[f.Flag] = true
-	}
-	var saved store.RoomState
-	err = s.st.Write(ctx, func(tx *store.Tx) error {
-		st, ok, err := tx.Room(mailbox)
-		if err != nil || !ok {
-			return err
-		}
-		st.Diagnosis = findings
-		if err := tx.PutRoom(st); err != nil {
-			return err
-		}
-		saved = st
-		for _, f := range findings {
-			if oldFlags[f.Flag] {
-				continue
-			}
-			if err := tx.Emit(store.Event{Kind: EventDiagnosis, Level: "warn", Room: mailbox, Message: mailbox + ": " + f.Detail,
-				Data: map[string]any{"flag": f.Flag, "fix": f.Fix, "integration": s.name}}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return
-	}
-	s.mu.Lock()
-	r.state.Diagnosis = saved.Diagnosis
 	s.mu.Unlock()
 }

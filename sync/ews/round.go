@@ -27,7 +27,6 @@ const getBatch = 25
 const (
 	EventSyncError     = "sync.error"
 	EventSyncRecovered = "sync.recovered"
-	EventDiagnosis     = "sync.diagnosis"
 )
 
 // step runs one sync of a room and schedules its next.
@@ -128,7 +127,7 @@ func (s *Syncer) unchanged(ctx context.Context, r *room, cur cursor) error {
 	if ok && ev == nil {
 		s.pending.Poll(r.spec.Mailbox, store.RoomPoll{Integration: s.name, Cursor: cur.encode(), At: now})
 	} else if err := s.writeRoom(ctx, r, func(tx *store.Tx, key string, n int64) error {
-		if err := tx.PutRoom(st); err != nil {
+		if err := tx.PutSyncState(st); err != nil {
 			return err
 		}
 		if err := tx.PutCursor(r.spec.Mailbox, s.name, cur.encode()); err != nil {
@@ -378,7 +377,7 @@ func (s *Syncer) readWrite(ctx context.Context, c *client, r *room, cur cursor) 
 		changed += swept
 		st.Integration, st.LastAttempt, st.LastSuccess, st.LastFullSync = s.name, now, now, now
 		st.Status, st.StatusDetail, st.RetryAfter = store.RoomOK, "", time.Time{}
-		if err := tx.PutRoom(st); err != nil {
+		if err := tx.PutSyncState(st); err != nil {
 			return err
 		}
 		if err := tx.PutCursor(mailbox, s.name, cur.encode()); err != nil {

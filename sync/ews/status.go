@@ -151,7 +151,7 @@ func (s *Syncer) failed(ctx context.Context, r *room, f failure) {
 		poll.LogFailure(ctx, s.log, mailbox, f.outcome(), delay)
 	}
 	err := s.writeRoom(ctx, r, func(tx *store.Tx, key string, n int64) error {
-		if err := tx.PutRoom(st); err != nil {
+		if err := tx.PutSyncState(st); err != nil {
 			return err
 		}
 		return s.writeCount(tx, key, n, ev)

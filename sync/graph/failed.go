@@ -109,7 +109,7 @@ func (s *Syncer) writeState(ctx context.Context, r *room, st store.RoomState, cu
 	}
 	s.mu.Unlock()
 	err := s.write(ctx, func(tx *store.Tx) error {
-		if err := tx.PutRoom(st); err != nil {
+		if err := tx.PutSyncState(st); err != nil {
 			return err
 		}
 		if err := tx.PutCursor(r.spec.Mailbox, s.name, cur.encode()); err != nil {

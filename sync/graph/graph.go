@@ -140,9 +140,7 @@ type Syncer struct {
 	// a token of that generation (or older) is already being dealt with, even while the refresh
 	// has not finished and the generation not moved on yet (parts of one batch fail together).
 	refreshedFrom int
-	steps         int     // rooms with a step running
-	coldLeft      int     // cold rooms whose first step has not ended (refresh.go)
-	diagnoseLater []*room // rooms to diagnose once coldLeft is 0
+	steps         int // rooms with a step running
 	// Polls that found nothing new are not written one by one (that transaction per poll was a
 	// fifth of the agent's steady CPU): their deltaLinks and times and the request counts
 	// wait here for flushPolls, every pollFlush and at stop.
@@ -152,24 +150,21 @@ type Syncer struct {
 
 // room is the scheduler's view of one room.
 type room struct {
-	spec    RoomSpec
-	state   store.RoomState // what the store holds
-	cur     cursor          // where its sync is, as the store holds it (cursor.go)
-	due     time.Time
-	running bool
-	stepped bool // a step of this process has started: the store may hold a read older than a probe's baseline
-	cold    bool // never synced, and its first step of this run has not ended (refresh.go)
-	// diagnoseDue: in diagnoseLater, for the end of the cold start (refresh.go)
-	diagnoseDue bool
-	forceFull   bool
-	again       bool      // SyncNow came while a step ran: due again when it ends
-	notBefore   time.Time // Graph's Retry-After for this mailbox runs until then
-	failures    int       // consecutive
-	emitted     bool      // an error event was sent for the current trouble
-	lastCode    string    // code of the last failure
-	spans       []store.Span
-	round       *round
-	hidx        int // index in Syncer.due; -1 while a step runs
+	spec      RoomSpec
+	state     store.RoomState // what the store holds
+	cur       cursor          // where its sync is, as the store holds it (cursor.go)
+	due       time.Time
+	running   bool
+	stepped   bool // a step of this process has started: the store may hold a read older than a probe's baseline
+	forceFull bool
+	again     bool      // SyncNow came while a step ran: due again when it ends
+	notBefore time.Time // Graph's Retry-After for this mailbox runs until then
+	failures  int       // consecutive
+	emitted   bool      // an error event was sent for the current trouble
+	lastCode  string    // code of the last failure
+	spans     []store.Span
+	round     *round
+	hidx      int // index in Syncer.due; -1 while a step runs
 }
 
 // round is a delta round in progress.
@@ -271,9 +266,6 @@ func (s *Syncer) Run(ctx context.Context) error {
 	if err := s.load(ctx); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.startCold()
-	s.mu.Unlock()
 	s.disp.ctx = ctx
 	s.work = make(chan func())
 	var worker sync.WaitGroup
@@ -403,7 +395,7 @@ func (s *Syncer) load(ctx context.Context) error {
 		for _, name := range s.order {
 			if _, ok := have[name]; !ok {
 				st := store.RoomState{Mailbox: name, Integration: s.name, Status: store.RoomPending}
-				if err := tx.PutRoom(st); err != nil {
+				if err := tx.PutSyncState(st); err != nil {
 					return err
 				}
 				have[name] = st

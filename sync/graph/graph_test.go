@@ -452,8 +452,9 @@ func TestBudgetIsNeverExceeded(t *testing.T) {
 	assert.Less(t, s.Stats().UsedToday, used)
 }
 
-// TestDiagnosis: the flags fire on rooms whose processing settings show in the data, each with
-// its fix, and not on clean rooms.
+// TestDiagnosis: the flags fire on rooms whose processing settings show in the events Graph
+// gives, each with its fix, and not on clean rooms (the agent's diagnosis from the stored
+// events, as once the processor has resolved each room: h.diagnose).
 func TestDiagnosis(t *testing.T) {
 	clean, defaults, tentative, noSubject, noBody := roomName(1), roomName(2), roomName(3), roomName(4), roomName(5)
 	rooms := []string{clean, defaults, tentative, noSubject, noBody, roomName(6)}
@@ -472,14 +473,7 @@ func TestDiagnosis(t *testing.T) {
 	require.NoError(t, err)
 	h.start(Tuning{})
 	h.waitFor("every room", h.synced(rooms...))
-	h.waitFor("diagnoses", func() bool {
-		for _, m := range []string{defaults, tentative, noSubject, noBody} {
-			if len(h.room(m).Diagnosis) == 0 {
-				return false
-			}
-		}
-		return len(h.room(defaults).Diagnosis) == 4
-	})
+	h.diagnose(rooms...)
 
 	flags := func(m string) []string {
 		var out []string
@@ -501,7 +495,7 @@ func TestDiagnosis(t *testing.T) {
 	}
 	assert.Equal(t, "Set-CalendarProcessing -Identity "+defaults+" -AddOrganizerToSubject $false -DeleteSubject $false", fix[exchange.FlagAddOrganizerToSubject])
 	assert.Equal(t, "Set-CalendarProcessing -Identity "+defaults+" -DeleteComments $false", fix[exchange.FlagDeleteComments])
-	assert.Len(t, h.recentEvents(EventDiagnosis), 4+1+1+1, "one event per flag found")
+	assert.Len(t, h.recentEvents(exchange.EventDiagnosis), 4+1+1+1, "one event per flag found")
 }
 
 func ptr[T any](v T) *T { return &v }

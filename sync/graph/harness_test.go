@@ -18,6 +18,7 @@ import (
 	"github.com/otj-edge/otj-edge/store"
 	"github.com/otj-edge/otj-edge/sync/calendar"
 	"github.com/otj-edge/otj-edge/sync/calendar/stored"
+	"github.com/otj-edge/otj-edge/sync/exchange"
 	"github.com/otj-edge/otj-edge/sync/graph/graphconf"
 )
 
@@ -174,6 +175,18 @@ func (h *harness) status(m string) func() string {
 	return func() string {
 		r, _, _ := h.st.Room(context.Background(), m)
 		return r.Status
+	}
+}
+
+// diagnose does for each room what the agent does once the processor has resolved it
+// (agent/diagnose.go): the calendar processing diagnosis from its stored events.
+func (h *harness) diagnose(mailboxes ...string) {
+	h.t.Helper()
+	for _, m := range mailboxes {
+		evs, err := stored.Events(context.Background(), h.st, m)
+		require.NoError(h.t, err)
+		_, err = exchange.Save(context.Background(), h.st, h.room(m), true, evs)
+		require.NoError(h.t, err)
 	}
 }
 

@@ -19,7 +19,6 @@ import (
 const (
 	EventSyncError     = "sync.error"     // a room (or, with no room, the integration) stopped syncing
 	EventSyncRecovered = "sync.recovered" // it syncs again
-	EventDiagnosis     = "sync.diagnosis" // a room's calendar processing findings changed
 )
 
 // step sends the next request of a room's round (and the series masters its page needs),
@@ -29,12 +28,6 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 	before := s.healthInputs(r)
 	s.mu.Unlock()
 	defer func() {
-		s.mu.Lock()
-		later := s.endColdStep(r)
-		s.mu.Unlock()
-		for _, d := range later { // before the step counts as ended: Quiet waits for them
-			s.diagnose(ctx, d)
-		}
 		s.mu.Lock()
 		r.running = false
 		if r.again { // SyncNow during the step (graph.go)
@@ -413,7 +406,7 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 		}
 		st.Integration, st.LastAttempt, st.RetryAfter = s.name, now, time.Time{}
 		st.Status, st.StatusDetail = store.RoomOK, ""
-		if err := tx.PutRoom(st); err != nil {
+		if err := tx.PutSyncState(st); err != nil {
 			return err
 		}
 		if err := tx.PutCursor(mailbox, s.name, cur.encode()); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/agent/health"
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar"
 	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 	"github.com/otj-edge/otj-edge/sync/rules"
 )
@@ -35,15 +36,20 @@ type Options struct {
 	Rooms map[string]*rules.Profile
 	// Every is the periodic re-resolve interval; default 1 h.
 	Every time.Duration
+	// Observe, when set, is given each resolved room's state (as read before its events) and
+	// its events, once its meetings are written: the agent diagnoses the room's calendar
+	// processing from them (sync/exchange.Save), so no one decodes the events again.
+	Observe func(ctx context.Context, state store.RoomState, events []calendar.Event)
 }
 
 // Processor resolves rooms' meetings.
 type Processor struct {
-	st     *store.Store
-	log    *slog.Logger
-	clock  clock.Clock
-	health *health.Tracker
-	every  time.Duration
+	st      *store.Store
+	log     *slog.Logger
+	clock   clock.Clock
+	health  *health.Tracker
+	every   time.Duration
+	observe func(ctx context.Context, state store.RoomState, events []calendar.Event)
 
 	mu      sync.Mutex
 	rooms   map[string]*rules.Profile
@@ -85,7 +91,7 @@ func New(o Options) *Processor {
 	if o.Every <= 0 {
 		o.Every = time.Hour
 	}
-	return &Processor{st: o.Store, log: o.Logger, clock: o.Clock, health: o.Health, every: o.Every,
+	return &Processor{st: o.Store, log: o.Logger, clock: o.Clock, health: o.Health, every: o.Every, observe: o.Observe,
 		rooms: maps.Clone(o.Rooms), reapply: make(chan struct{}, 1), synced: map[string]bool{}, last: map[string]basis{}}
 }
 
@@ -283,6 +289,9 @@ func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
 			}
 			return tx.MarkResolved(room, rs.LastSuccess)
 		})
+	}
+	if err == nil && p.observe != nil && rs.Mailbox == room { // a room the store holds
+		p.observe(ctx, rs, events)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
