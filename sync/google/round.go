@@ -39,10 +39,7 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 		s.mu.Unlock()
 		s.updateHealth()
 		s.signal()
-		select {
-		case s.progress <- struct{}{}:
-		default:
-		}
+		s.progressed()
 	}()
 	if err := s.sync(ctx, r); err != nil {
 		if ctx.Err() != nil {
