@@ -54,7 +54,6 @@ func TestExchangeRoomsAreDiagnosedFromTheResolvedEvents(t *testing.T) {
 		}
 	}
 	assert.ElementsMatch(t, want, found, "one event per finding")
-
 }
 
 // The Exchange doors (Graph, EWS) are diagnosed; Google's calendars have no calendar

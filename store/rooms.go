@@ -121,14 +121,14 @@ func (t *Tx) SyncRooms(rooms []RoomRef) error {
 	return nil
 }
 
-// PutRoom writes a room's whole state, its diagnosis included (tests and tools that set a
-// room up; the diagnoser, agent/diagnose.go, through PutDiagnosis).
+// PutRoom writes a room's whole state, its diagnosis included: how tests and tools set a room
+// up. Sources write PutSyncState; the diagnosis (sync/exchange.Save) writes PutDiagnosis.
 func (t *Tx) PutRoom(r RoomState) error { return t.putRoom(r, true) }
 
 // PutSyncState writes a room's sync state and leaves its diagnosis as the store holds it.
-// Sources write with it: the diagnosis is the diagnoser's (PutDiagnosis), and a source's copy
+// Sources write with it: the findings are the diagnosis's (PutDiagnosis), and a source's copy
 // of a room's state, taken before its request went out, would otherwise put back findings
-// the diagnoser replaced meanwhile.
+// replaced meanwhile.
 func (t *Tx) PutSyncState(r RoomState) error { return t.putRoom(r, false) }
 
 // PutDiagnosis replaces a room's calendar processing findings; a room not configured is left
