@@ -97,11 +97,14 @@ func TestBudgetProjectionCountsTheProbe(t *testing.T) {
 	assert.Less(t, off.Projected24h, on.Projected24h)
 
 	// A simulated day's requests (polls, probes, the daily round) stay within the projection.
+	// The clock moves a second at a time: in 10 s steps a hot room's 7 s probe ran every 10 s,
+	// and the day came out at 80.1-80.3 % of the projection, against this check's 80 % (one CI
+	// run read 79.9 %); in 1 s steps it is about 91 %.
 	before := h.sim.Stats().Requests
-	h.advance(s, 24*time.Hour, 10*time.Second)
+	h.advance(s, 24*time.Hour, time.Second)
 	sent := h.sim.Stats().Requests - before
 	assert.LessOrEqual(t, sent, int(on.Projected24h), "a day's requests within the projection")
-	assert.Greater(t, sent, int(0.8*float64(on.Projected24h)), "and close to it (%d of %d)", sent, on.Projected24h)
+	assert.Greater(t, sent, int(0.85*float64(on.Projected24h)), "and close to it (%d of %d)", sent, on.Projected24h)
 
 	_, tight := run(graphconf.ProbeOn, 1000)
 	st := tight.Stats()
