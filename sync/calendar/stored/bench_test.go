@@ -124,20 +124,3 @@ func BenchmarkPutEvents(b *testing.B) {
 		b.SetBytes(int64(putRoomOfInvites(b, s, fmt.Sprintf("room-%d@contoso.example", i%1000))))
 	}
 }
-
-// BenchmarkSummaries measures what the diagnosis reads of the same room (Summaries).
-func BenchmarkSummaries(b *testing.B) {
-	s, err := store.Open(b.Context(), filepath.Join(b.TempDir(), "b.db"), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	room := "room-1@contoso.example"
-	b.SetBytes(int64(putRoomOfInvites(b, s, room)))
-	for b.Loop() {
-		evs, err := Summaries(b.Context(), s, room)
-		if err != nil || len(evs) != 40 {
-			b.Fatal(len(evs), err)
-		}
-	}
-}

@@ -14,19 +14,16 @@ import (
 // A stored event's JSON is decoded here by hand where encoding/json spends its time for
 // nothing: it scans every byte twice (a validity pass, then the decode) and unescapes each
 // string through reflection, while a Teams invite's JSON is three quarters one string, its
-// HTML body, which the diagnosis does not even read. decodeEvent walks the object's top-level
+// HTML body. decodeEvent walks the object's top-level
 // members once, copies plain strings as they are and hands anything unusual (escapes other
 // than the common ones, invalid UTF-8, a nested value of a type it does not decode itself) to
 // encoding/json, so the result is what json.Unmarshal gives. It gives up (ok false) on
 // anything that is not a well-formed object of the shapes it knows; the caller then runs
-// json.Unmarshal, which also reports the error. Values it skips (attendees and the like in a
-// summary) are walked, not validated: every row is JSON a source decoded before storing it.
+// json.Unmarshal, which also reports the error. Values it skips (members the model does not
+// read) are walked, not validated: every row is JSON a source decoded before storing it.
 
 // field decodes one member's raw value into ev; false when the value is not of its shape.
 type field func(ev *calendar.Event, raw []byte) bool
-
-// summarySkips are the members a summary leaves out (see summary); the body is kept aside.
-var summarySkips = map[string]bool{"attendees": true, "locations": true, "location": true, "recurrence": true}
 
 var fields = map[string]field{
 	"id":                    str(func(e *calendar.Event) *string { return &e.ID }),
@@ -109,34 +106,14 @@ unicode: // the Kelvin sign folds to k, the long s to s
 	return "", nil
 }
 
-// decodeEvent decodes data into ev (a zero Event). With summary, the members a summary leaves
-// out are skipped and the body is decoded only when the event has no preview text.
-func decodeEvent(data []byte, ev *calendar.Event, summary bool) bool {
-	var bodies [][]byte // a summary's body, decoded last if at all (twice if given twice)
-	ok := members(data, func(key, raw []byte) bool {
-		name, f := lookup(key)
-		switch {
-		case f == nil:
-			return true
-		case summary && summarySkips[name]:
-			return true
-		case summary && name == "body":
-			bodies = append(bodies, raw)
-			return true
+// decodeEvent decodes data into ev (a zero Event).
+func decodeEvent(data []byte, ev *calendar.Event) bool {
+	return members(data, func(key, raw []byte) bool {
+		if _, f := lookup(key); f != nil {
+			return f(ev, raw)
 		}
-		return f(ev, raw)
+		return true
 	})
-	if !ok {
-		return false
-	}
-	if len(bodies) > 0 && strings.TrimSpace(ev.BodyPreview) == "" {
-		for _, raw := range bodies {
-			if !body(ev, raw) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func str(at func(*calendar.Event) *string) field {

@@ -2,7 +2,6 @@ package stored
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,25 +10,6 @@ import (
 
 	"github.com/otj-edge/otj-edge/sync/calendar"
 )
-
-// referenceSummary is a summary as encoding/json alone decodes it (Summaries before decodeEvent).
-func referenceSummary(data []byte) (calendar.Event, error) {
-	var sum summary
-	if err := json.Unmarshal(data, &sum); err != nil {
-		return calendar.Event{}, err
-	}
-	ev := sum.Event
-	if strings.TrimSpace(ev.BodyPreview) == "" {
-		var body struct {
-			Body *calendar.ItemBody `json:"body"`
-		}
-		if err := json.Unmarshal(data, &body); err != nil {
-			return calendar.Event{}, err
-		}
-		ev.Body = body.Body
-	}
-	return ev, nil
-}
 
 // decodeCases are stored events of every shape the sources write, and the odd ones
 // encoding/json has rules for (escapes, case, nulls, duplicates, invalid UTF-8).
@@ -117,14 +97,6 @@ func checkDecode(t *testing.T, data []byte) {
 	} else {
 		require.NoError(t, err)
 		assert.Equal(t, want, got)
-	}
-	wantSum, wantErr := referenceSummary(data)
-	if wantErr != nil {
-		return
-	}
-	var sum calendar.Event
-	if decodeEvent(data, &sum, true) {
-		assert.Equal(t, wantSum, sum, "summary")
 	}
 }
 

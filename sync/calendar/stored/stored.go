@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/otj-edge/otj-edge/store"
@@ -60,59 +59,11 @@ func Events(ctx context.Context, st *store.Store, room string) ([]calendar.Event
 	return out, nil
 }
 
-// summary is an event decoded without the parts only meeting resolution reads: those fields
-// of the embedded Event are shadowed by ones that take the JSON without keeping it.
-type summary struct {
-	calendar.Event
-	Attendees  []struct{} `json:"attendees"`
-	Locations  []struct{} `json:"locations"`
-	Location   struct{}   `json:"location"`
-	Recurrence struct{}   `json:"recurrence"`
-	Body       struct{}   `json:"body"`
-}
-
-// Summaries lists a room's stored events by start time for a summary of its calendar (the
-// room-mailbox diagnosis, sync/exchange), without their attendees, locations, recurrence and,
-// when the event has a bodyPreview, its body: the preview says whether there is body text,
-// and those parts are most of an event's JSON (a Teams invite's body is 3 KB of its 4) and
-// of its decoding (measured: half the time, a quarter of the allocations of Events). An
-// event with no preview keeps its body: only the body can tell whether it is empty then.
-func Summaries(ctx context.Context, st *store.Store, room string) ([]calendar.Event, error) {
-	var out []calendar.Event
-	err := st.EachEvent(ctx, room, func(r store.EventRow) error {
-		var ev calendar.Event
-		if decodeEvent(r.Data, &ev, true) {
-			out = append(out, ev)
-			return nil
-		}
-		var sum summary
-		if err := json.Unmarshal(r.Data, &sum); err != nil {
-			return fmt.Errorf("list events of %s: decode: %w", room, err)
-		}
-		ev = sum.Event
-		if strings.TrimSpace(ev.BodyPreview) == "" {
-			var body struct {
-				Body *calendar.ItemBody `json:"body"`
-			}
-			if err := json.Unmarshal(r.Data, &body); err != nil {
-				return fmt.Errorf("list events of %s: decode: %w", room, err)
-			}
-			ev.Body = body.Body
-		}
-		out = append(out, ev)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // decode decodes one stored event (decodeEvent, else encoding/json, which also says what is
 // wrong).
 func decode(data []byte) (calendar.Event, error) {
 	var ev calendar.Event
-	if decodeEvent(data, &ev, false) {
+	if decodeEvent(data, &ev) {
 		return ev, nil
 	}
 	ev = calendar.Event{}

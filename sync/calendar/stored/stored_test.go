@@ -192,37 +192,3 @@ func TestReadsAStoreOfSchemaV1(t *testing.T) {
 	require.Len(t, evs, 1)
 	assert.Equal(t, "Fixture meeting", evs[0].Subject)
 }
-
-// TestSummariesLeaveOutWhatOnlyResolutionReads: a summary of a room's events (for the
-// diagnosis) is each event as Events reads it, less its attendees, locations, recurrence and,
-// when a preview says there is body text, its body; without a preview the body stays, since
-// only the body then tells whether the invite is empty.
-func TestSummariesLeaveOutWhatOnlyResolutionReads(t *testing.T) {
-	s := openTemp(t)
-	ctx := t.Context()
-	const room = "room-01@contoso.example"
-	at := func(h int) *calendar.DateTimeTimeZone {
-		return calendar.FromTime(time.Date(2026, 11, 23, h, 0, 0, 0, time.UTC))
-	}
-	full := calendar.Event{ID: "a", Type: calendar.TypeSingleInstance, Subject: "Budget", Start: at(9), End: at(10),
-		BodyPreview: "Join the meeting now", Body: &calendar.ItemBody{ContentType: "html", Content: "<p>Join the meeting now</p>"},
-		Organizer:     &calendar.Recipient{EmailAddress: calendar.EmailAddress{Name: "Alice Berg", Address: "alice@contoso.example"}},
-		Attendees:     []calendar.Attendee{{Type: "resource", EmailAddress: calendar.EmailAddress{Address: room}}},
-		Location:      &calendar.Location{DisplayName: "Room 1"},
-		Locations:     []calendar.Location{{DisplayName: "Room 1", LocationEmailAddress: room}},
-		Recurrence:    json.RawMessage(`{"pattern":{"type":"daily"}}`),
-		OnlineMeeting: &calendar.OnlineMeetingInfo{JoinURL: "https://teams.microsoft.com/l/meetup-join/x"},
-		ShowAs:        "busy", Sensitivity: "private", ResponseStatus: &calendar.ResponseStatus{Response: "accepted"}}
-	noPreview := calendar.Event{ID: "b", Type: calendar.TypeSingleInstance, Subject: "Stand-up", Start: at(11), End: at(12),
-		BodyPreview: " ", Body: &calendar.ItemBody{ContentType: "html", Content: "<html><body>&nbsp;</body></html>"}}
-	require.NoError(t, s.Write(ctx, func(tx *store.Tx) error {
-		require.NoError(t, tx.PutRoom(store.RoomState{Mailbox: room}))
-		require.NoError(t, PutEvent(tx, room, noPreview, nil))
-		return PutEvent(tx, room, full, nil)
-	}))
-	got, err := Summaries(ctx, s, room)
-	require.NoError(t, err)
-	want := full
-	want.Attendees, want.Location, want.Locations, want.Recurrence, want.Body = nil, nil, nil, nil, nil
-	assert.Equal(t, []calendar.Event{want, noPreview}, got, "by start time; the body kept where the preview is blank")
-}
