@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	_ "time/tzdata" // simZone's Etc/GMT zones on a machine without the zone database
 
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
@@ -68,7 +69,17 @@ type scaleOptions struct {
 	// scenarios) or "ews" (the ews scenario: otj-sim --source ews, ewssim in front of
 	// graphsim's calendars, the agent on an ews integration with streaming).
 	source string
+	// localHour, when pinHour, is the hour of the simulated working day the runs happen at
+	// (BENCH_LOCAL_HOUR, default 10; "machine": not pinned, the calendars' working hours in
+	// this machine's zone, as before). The calendars' busy hours are 08:00-18:00 local, and
+	// how many rooms are hot (polled and probed most) depends on where in that day the steady
+	// window falls: unpinned, steady CPU and RSS moved with the hour the bench ran at.
+	localHour int
+	pinHour   bool
 }
+
+// benchLocalHour is BENCH_LOCAL_HOUR's default: mid-morning, in the busy part of the day.
+const benchLocalHour = 10
 
 func scaleOptionsFromEnv() (scaleOptions, error) {
 	o := scaleOptions{source: "graph", rooms: envInt("BENCH_ROOMS", 1000), meetings: envInt("BENCH_MEETINGS", 40),
@@ -79,6 +90,9 @@ func scaleOptionsFromEnv() (scaleOptions, error) {
 		return o, fmt.Errorf("BENCH_FREE_BUSY_DETAILS=%q is neither %s nor %s", o.freeBusy, graphsim.FreeBusyLimitedDetails, graphsim.FreeBusyAvailabilityOnly)
 	}
 	var err error
+	if o.localHour, o.pinHour, err = localHourFromEnv(os.Getenv("BENCH_LOCAL_HOUR")); err != nil {
+		return o, err
+	}
 	for _, d := range []struct {
 		name string
 		def  time.Duration
@@ -121,6 +135,47 @@ func scaleOptionsFromEnv() (scaleOptions, error) {
 		return o, fmt.Errorf("BENCH_BUDGET=%d is not a request count", o.budget)
 	}
 	return o, nil
+}
+
+// localHourFromEnv reads BENCH_LOCAL_HOUR: an hour 0-23, "machine" (not pinned), or empty
+// (the default hour).
+func localHourFromEnv(v string) (hour int, pin bool, err error) {
+	switch v {
+	case "":
+		return benchLocalHour, true, nil
+	case "machine":
+		return 0, false, nil
+	}
+	h, err := strconv.Atoi(v)
+	if err != nil || h < 0 || h > 23 {
+		return 0, false, fmt.Errorf("BENCH_LOCAL_HOUR=%q is neither an hour 0-23 nor \"machine\"", v)
+	}
+	return h, true, nil
+}
+
+// simZone is the whole-hour zone (Etc/GMT±N, N within the zone database's -14..+12) in which
+// now's local hour is hour: otj-sim's --zone, so the calendars' working day stands at the same
+// place for every run whatever the wall clock (the minutes stay the wall clock's).
+func simZone(now time.Time, hour int) string {
+	off := ((hour-now.UTC().Hour())%24 + 24) % 24 // 0..23 hours east of UTC
+	if off > 14 {
+		off -= 24 // -9..-1: west of UTC
+	}
+	switch {
+	case off == 0:
+		return "Etc/UTC"
+	case off > 0:
+		return fmt.Sprintf("Etc/GMT-%d", off) // the zone database's names invert the sign
+	}
+	return fmt.Sprintf("Etc/GMT+%d", -off)
+}
+
+// zoneOr is the named zone, or this machine's when name is empty.
+func zoneOr(name string) (*time.Location, error) {
+	if name == "" {
+		return time.Local, nil
+	}
+	return time.LoadLocation(name)
 }
 
 // fairNaiveInterval is the naive poller's interval that keeps it within the same daily Graph
@@ -188,6 +243,10 @@ type Run struct {
 	// start runs on, which the program's requests cost them.
 	SimColdCPUSeconds float64 `json:"sim_cold_cpu_seconds"`
 	LoadAvg           string  `json:"loadavg"` // at the end of the window
+	// SimZone is otj-sim's --zone (BENCH_LOCAL_HOUR; absent: this machine's zone) and
+	// SteadyLocalTime the calendars' local time when the steady window began (HH:MM).
+	SimZone         string `json:"sim_zone,omitempty"`
+	SteadyLocalTime string `json:"steady_local_time,omitempty"`
 
 	coldRSSMax int64 // the largest RSS sampled during the cold start
 }
@@ -259,6 +318,10 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		"--clean", "--mqtt", "embedded"}
 	if o.freeBusy != "" {
 		flags = append(flags, "--free-busy-details", o.freeBusy)
+	}
+	if o.pinHour {
+		r.SimZone = simZone(time.Now(), o.localHour)
+		flags = append(flags, "--zone", r.SimZone)
 	}
 	flags = append(flags, webexFlags(webexDevices(o, strategy, n))...)
 	if o.source == "ews" {
@@ -387,6 +450,9 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		r.SimColdCPUSeconds = round2((s0.CPU - simStart.CPU).Seconds())
 	}
 	t0 := time.Now()
+	if loc, err := zoneOr(r.SimZone); err == nil {
+		r.SteadyLocalTime = t0.In(loc).Format("15:04")
+	}
 	ch := startChanges(ctx, st, hot, coldRooms, o.window*2/3, o.changeLimit)
 	wch := webexChanges(ctx, st, webexHot, o.window*2/3, o.changeLimit)
 	var rssSum, rssMax float64
@@ -504,9 +570,13 @@ func (r *Run) summary() string {
 		perDay += fmt.Sprintf(", %d Webex devices: hot p95 %s s (%d/%d), %s s behind LAN, %d 429s, %d Retry-After violations",
 			w.Devices, f(w.HotChanges.P95), w.HotChanges.Seen, w.HotChanges.Count, f(w.P95BehindLAN), w.RateLimited, w.Violations)
 	}
-	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %s, peak %.1f MB, steady %.1f MB, CPU %.2f %%, cold-start CPU %.1f s (otj-sim %.1f s)",
+	at := ""
+	if r.SteadyLocalTime != "" {
+		at = fmt.Sprintf(", steady window from %s in the calendars' zone", r.SteadyLocalTime)
+	}
+	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %s, peak %.1f MB, steady %.1f MB, CPU %.2f %%, cold-start CPU %.1f s (otj-sim %.1f s)%s",
 		f(r.ColdSyncSeconds), f(r.HotChanges.P95), r.HotChanges.Seen, r.HotChanges.Count, f(r.ColdChanges.P95),
-		r.ColdChanges.Seen, r.ColdChanges.Count, perDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent, r.ColdCPUSeconds, r.SimColdCPUSeconds)
+		r.ColdChanges.Seen, r.ColdChanges.Count, perDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent, r.ColdCPUSeconds, r.SimColdCPUSeconds, at)
 }
 
 // coldStart waits until every codec shows its right bookings (and, for otj-edge, every room

@@ -26,7 +26,8 @@ func TestScaleSmoke(t *testing.T) {
 
 	const rooms = 10
 	o := scaleOptions{rooms: rooms, meetings: 40, latency: 100 * time.Millisecond, window: 16 * time.Second,
-		settle: time.Second, changes: 2, changeLimit: 25 * time.Second, coldLimit: 2 * time.Minute, naiveEvery: 4 * time.Second}
+		settle: time.Second, changes: 2, changeLimit: 25 * time.Second, coldLimit: 2 * time.Minute, naiveEvery: 4 * time.Second,
+		localHour: benchLocalHour, pinHour: true}
 	edge, err := scaleRun(ctx, bins, o, "otj-edge", rooms)
 	require.NoError(t, err)
 	naive, err := scaleRun(ctx, bins, o, "naive", rooms)
@@ -36,6 +37,10 @@ func TestScaleSmoke(t *testing.T) {
 		t.Run(r.Strategy, func(t *testing.T) {
 			assert.Equal(t, rooms, r.Codecs)
 			assert.Equal(t, 1, r.PolyEndpoints, "min(100, rooms/10) Poly endpoints")
+			// The calendars' zone puts the steady window at 10:xx (11:00 when it began at the
+			// turn of the hour) of their working day, whatever the wall clock.
+			assert.NotEmpty(t, r.SimZone)
+			assert.Regexp(t, `^1[01]:[0-5][0-9]$`, r.SteadyLocalTime)
 			// The codecs' window is today and tomorrow: on a weekend the scenario's rooms hold
 			// few meetings there (179 for 10 rooms on a Sunday), so no weekday-sized count.
 			assert.Greater(t, r.Meetings, o.changes, "the rooms have their calendars, not just the hot sample's meetings")
@@ -110,5 +115,44 @@ func TestScaleSmoke(t *testing.T) {
 		if v := rep.Targets["binary_bytes"].Value; assert.NotNil(t, v) {
 			assert.Equal(t, float64(fi.Size()), *v)
 		}
+	}
+}
+
+// TestSimZoneStandsAtTheHour: for every hour of the wall clock and every hour asked for, the
+// zone handed to otj-sim exists in the zone database and its local time is that hour, so the
+// steady window falls at the same place of the calendars' working day in every run.
+func TestSimZoneStandsAtTheHour(t *testing.T) {
+	day := time.Date(2026, 12, 7, 0, 47, 0, 0, time.UTC)
+	for utc := range 24 {
+		now := day.Add(time.Duration(utc) * time.Hour)
+		for hour := range 24 {
+			name := simZone(now, hour)
+			loc, err := time.LoadLocation(name)
+			if !assert.NoError(t, err, "%s at %s UTC for %02d:00", name, now.Format("15:04"), hour) {
+				continue
+			}
+			local := now.In(loc)
+			assert.Equal(t, hour, local.Hour(), "%s at %s UTC", name, now.Format("15:04"))
+			assert.Equal(t, 47, local.Minute(), "whole hours: the minutes are the wall clock's")
+		}
+	}
+}
+
+// TestLocalHourFromEnv: BENCH_LOCAL_HOUR pins the hour (10 by default), "machine" unpins it,
+// and anything else is refused naming the variable.
+func TestLocalHourFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		hour int
+		pin  bool
+	}{{"", benchLocalHour, true}, {"0", 0, true}, {"14", 14, true}, {"23", 23, true}, {"machine", 0, false}} {
+		h, pin, err := localHourFromEnv(tc.in)
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.hour, h, tc.in)
+		assert.Equal(t, tc.pin, pin, tc.in)
+	}
+	for _, bad := range []string{"24", "-1", "10:00", "noon"} {
+		_, _, err := localHourFromEnv(bad)
+		assert.ErrorContains(t, err, "BENCH_LOCAL_HOUR=", bad)
 	}
 }

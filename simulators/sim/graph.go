@@ -31,7 +31,7 @@ func startGraph(_ context.Context, env *Env) error {
 	env.OnClose(srv.Close)
 	env.Calendar = srv
 	sum, err := srv.Load(graphsim.Scenario{Rooms: env.Rooms, Meetings: env.Opts.Meetings, Seed: env.Opts.Seed,
-		Now: env.Opts.Now(), Problems: !env.Opts.Clean})
+		Now: env.Opts.Now(), Zone: env.Opts.Zone, Problems: !env.Opts.Clean})
 	if err != nil {
 		return fmt.Errorf("graph scenario: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+	_ "time/tzdata" // --zone works on a machine without the zone database (the bench's Etc/GMT zones)
 )
 
 // Main is the otj-sim command: flags as in design.md, start everything, print the ready line,
@@ -31,9 +32,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Source, "source", SourceGraph, "calendar source of the generated agent config: graph, ews (ewssim serves the same rooms over EWS) or google (googlesim serves them as Google resource calendars)")
 	fs.BoolVar(&o.Notify, "notify", false, "Graph change notifications: a TLS reverse proxy (the sim CA) in front of the agent's notifications listener")
 	fs.StringVar(&o.FreeBusyDetails, "free-busy-details", "availability_only", "what graphsim's getSchedule shows of the rooms: availability_only (Exchange's default) or limited_details (subject and location too)")
+	fs.StringVar(&o.Zone, "zone", "", "IANA time zone of the generated calendars' working hours, e.g. Europe/Oslo or Etc/GMT-5 (default: this machine's zone)")
 	verbose := fs.Bool("v", false, "log simulator activity to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--webex N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean] [--source graph|ews|google] [--notify] [--free-busy-details availability_only|limited_details]")
+		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--webex N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean] [--source graph|ews|google] [--notify] [--free-busy-details availability_only|limited_details] [--zone ZONE]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -53,6 +55,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.Rooms < 1 || o.Cisco < 0 || o.Poly < 0 || o.Webex < 0 || o.Meetings < 0 {
 		fmt.Fprintln(stderr, "otj-sim: --rooms must be at least 1; --cisco, --poly, --webex and --meetings cannot be negative")
 		return 2
+	}
+	if o.Zone != "" {
+		if _, err := time.LoadLocation(o.Zone); err != nil {
+			fmt.Fprintf(stderr, "otj-sim: --zone %q: not a time zone (%v)\n", o.Zone, err)
+			return 2
+		}
 	}
 	level := slog.LevelWarn
 	if *verbose {

@@ -50,6 +50,10 @@ type Options struct {
 	// FreeBusyDetails is what graphsim's getSchedule shows of every room: "availability_only"
 	// (default, Exchange's) or "limited_details" (sim.json graph.free_busy_details).
 	FreeBusyDetails string
+	// Zone is the IANA time zone of the generated calendars' working hours (meetings fall
+	// between 08:00 and 18:00 there; default: Now's zone). The benchmarks set it so that their
+	// steady window falls at the same local time of the working day whatever the wall clock.
+	Zone string
 }
 
 // Defaults fills unset options.
