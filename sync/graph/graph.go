@@ -226,7 +226,7 @@ func New(opts Options) (*Syncer, error) {
 		polls:  map[string]store.RoomPoll{}, unsaved: map[string]int64{},
 		answers: make(chan struct{}, answerSlots(in.MaxInFlight)),
 	}
-	s.disp = &dispatcher{api: a, maxInFlight: in.MaxInFlight, batching: !opts.Tuning.NoBatch, admit: s.admit}
+	s.disp = newDispatcher(a, in.MaxInFlight, !opts.Tuning.NoBatch, s.admit, s.clk)
 	for _, spec := range opts.Rooms {
 		spec.Mailbox = strings.ToLower(strings.TrimSpace(spec.Mailbox))
 		if spec.Mailbox == "" {
