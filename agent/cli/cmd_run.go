@@ -141,6 +141,7 @@ func runAgent(ctx context.Context, stdio IO, cfgPath string) error {
 		log.Warn("config: " + w.String())
 	}
 	tuneGC(stdio.Env, log)
+	quietTracing()
 	if addr, ok := stdio.Env(pprofEnv); ok && addr != "" {
 		pctx, stopPprof := context.WithCancel(ctx)
 		wait, err := startPprof(pctx, addr, log)
