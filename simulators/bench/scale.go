@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	_ "time/tzdata" // simZone's Etc/GMT zones on a machine without the zone database
+	_ "time/tzdata" // simPlace's Etc/GMT zones on a machine without the zone database
 
 	"github.com/otj-edge/otj-edge/agent/clock"
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
@@ -69,17 +69,25 @@ type scaleOptions struct {
 	// scenarios) or "ews" (the ews scenario: otj-sim --source ews, ewssim in front of
 	// graphsim's calendars, the agent on an ews integration with streaming).
 	source string
-	// localHour, when pinHour, is the hour of the simulated working day the runs happen at
-	// (BENCH_LOCAL_HOUR, default 10; "machine": not pinned, the calendars' working hours in
-	// this machine's zone, as before). The calendars' busy hours are 08:00-18:00 local, and
-	// how many rooms are hot (polled and probed most) depends on where in that day the steady
-	// window falls: unpinned, steady CPU and RSS moved with the hour the bench ran at.
-	localHour int
-	pinHour   bool
+	// localTime, when pinned, is the time of the simulated working day (minutes after
+	// midnight) the steady window starts at (BENCH_LOCAL_TIME, default 10:28; "machine": not
+	// pinned, the calendars' working day in this machine's zone, as before). Their meetings
+	// start on the hour and half hour from 08:00 to 18:00 local, and how many rooms are hot
+	// and how many codecs connect for a starting meeting depend on where in that day, and in
+	// its half hour, the 3-minute window falls: unpinned, steady CPU and RSS moved with the
+	// wall clock the bench ran at.
+	localTime int
+	pinned    bool
 }
 
-// benchLocalHour is BENCH_LOCAL_HOUR's default: mid-morning, in the busy part of the day.
-const benchLocalHour = 10
+// benchLocalTime is BENCH_LOCAL_TIME's default: mid-morning, in the busy part of the day,
+// the window holding a half hour's meeting starts and ends (10:30).
+const benchLocalTime = 10*60 + 28
+
+// windowLead estimates how long after otj-sim starts the steady window begins, beyond the
+// settling time: otj-sim's start and the sample meetings (about 10 s), the cold sync (about
+// 18 s at 1,000 rooms) and its check. An error of a few seconds moves the window as much.
+const windowLead = 35 * time.Second
 
 func scaleOptionsFromEnv() (scaleOptions, error) {
 	o := scaleOptions{source: "graph", rooms: envInt("BENCH_ROOMS", 1000), meetings: envInt("BENCH_MEETINGS", 40),
@@ -90,7 +98,7 @@ func scaleOptionsFromEnv() (scaleOptions, error) {
 		return o, fmt.Errorf("BENCH_FREE_BUSY_DETAILS=%q is neither %s nor %s", o.freeBusy, graphsim.FreeBusyLimitedDetails, graphsim.FreeBusyAvailabilityOnly)
 	}
 	var err error
-	if o.localHour, o.pinHour, err = localHourFromEnv(os.Getenv("BENCH_LOCAL_HOUR")); err != nil {
+	if o.localTime, o.pinned, err = localTimeFromEnv(os.Getenv("BENCH_LOCAL_TIME")); err != nil {
 		return o, err
 	}
 	for _, d := range []struct {
@@ -137,37 +145,44 @@ func scaleOptionsFromEnv() (scaleOptions, error) {
 	return o, nil
 }
 
-// localHourFromEnv reads BENCH_LOCAL_HOUR: an hour 0-23, "machine" (not pinned), or empty
-// (the default hour).
-func localHourFromEnv(v string) (hour int, pin bool, err error) {
+// localTimeFromEnv reads BENCH_LOCAL_TIME: HH:MM, "machine" (not pinned), or empty (the
+// default), as minutes after midnight.
+func localTimeFromEnv(v string) (minutes int, pinned bool, err error) {
 	switch v {
 	case "":
-		return benchLocalHour, true, nil
+		return benchLocalTime, true, nil
 	case "machine":
 		return 0, false, nil
 	}
-	h, err := strconv.Atoi(v)
-	if err != nil || h < 0 || h > 23 {
-		return 0, false, fmt.Errorf("BENCH_LOCAL_HOUR=%q is neither an hour 0-23 nor \"machine\"", v)
+	t, err := time.Parse("15:04", v)
+	if err != nil {
+		return 0, false, fmt.Errorf("BENCH_LOCAL_TIME=%q is neither a time like 10:28 nor \"machine\"", v)
 	}
-	return h, true, nil
+	return t.Hour()*60 + t.Minute(), true, nil
 }
 
-// simZone is the whole-hour zone (Etc/GMT±N, N within the zone database's -14..+12) in which
-// now's local hour is hour: otj-sim's --zone, so the calendars' working day stands at the same
-// place for every run whatever the wall clock (the minutes stay the wall clock's).
-func simZone(now time.Time, hour int) string {
-	off := ((hour-now.UTC().Hour())%24 + 24) % 24 // 0..23 hours east of UTC
+// simPlace is otj-sim's --zone and --shift that make the calendars' local time at the instant
+// at read minutes (after midnight): a whole-hour zone (Etc/GMT±N, N within the zone
+// database's -14..+12) for the hours and a shift of their working day's grid, within half an
+// hour, for the minutes. So the steady window falls at the same place of the simulated
+// working day whatever the wall clock.
+func simPlace(at time.Time, minutes int) (zone string, shift time.Duration) {
+	u := at.UTC()
+	d := ((minutes-(u.Hour()*60+u.Minute()))%1440 + 1440) % 1440 // minutes ahead of UTC, 0..1439
+	off := (d + 30) / 60                                         // the nearest whole hour, 0..24
+	shift = time.Duration(off*60-d) * time.Minute                // -30m..30m: the grid moves by it
 	if off > 14 {
-		off -= 24 // -9..-1: west of UTC
+		off -= 24 // -9..0: west of UTC
 	}
 	switch {
 	case off == 0:
-		return "Etc/UTC"
+		zone = "Etc/UTC"
 	case off > 0:
-		return fmt.Sprintf("Etc/GMT-%d", off) // the zone database's names invert the sign
+		zone = fmt.Sprintf("Etc/GMT-%d", off) // the zone database's names invert the sign
+	default:
+		zone = fmt.Sprintf("Etc/GMT+%d", -off)
 	}
-	return fmt.Sprintf("Etc/GMT+%d", -off)
+	return zone, shift
 }
 
 // zoneOr is the named zone, or this machine's when name is empty.
@@ -243,9 +258,11 @@ type Run struct {
 	// start runs on, which the program's requests cost them.
 	SimColdCPUSeconds float64 `json:"sim_cold_cpu_seconds"`
 	LoadAvg           string  `json:"loadavg"` // at the end of the window
-	// SimZone is otj-sim's --zone (BENCH_LOCAL_HOUR; absent: this machine's zone) and
-	// SteadyLocalTime the calendars' local time when the steady window began (HH:MM).
+	// SimZone and SimShiftMinutes are otj-sim's --zone and --shift (BENCH_LOCAL_TIME; absent:
+	// this machine's zone, no shift) and SteadyLocalTime the calendars' time of day when the
+	// steady window began (HH:MM:SS, their working day's unshifted grid).
 	SimZone         string `json:"sim_zone,omitempty"`
+	SimShiftMinutes int    `json:"sim_shift_minutes,omitempty"`
 	SteadyLocalTime string `json:"steady_local_time,omitempty"`
 
 	coldRSSMax int64 // the largest RSS sampled during the cold start
@@ -319,9 +336,11 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	if o.freeBusy != "" {
 		flags = append(flags, "--free-busy-details", o.freeBusy)
 	}
-	if o.pinHour {
-		r.SimZone = simZone(time.Now(), o.localHour)
-		flags = append(flags, "--zone", r.SimZone)
+	if o.pinned {
+		var shift time.Duration
+		r.SimZone, shift = simPlace(time.Now().Add(o.settle+windowLead), o.localTime)
+		r.SimShiftMinutes = int(shift / time.Minute)
+		flags = append(flags, "--zone", r.SimZone, "--shift", shift.String())
 	}
 	flags = append(flags, webexFlags(webexDevices(o, strategy, n))...)
 	if o.source == "ews" {
@@ -451,7 +470,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 	t0 := time.Now()
 	if loc, err := zoneOr(r.SimZone); err == nil {
-		r.SteadyLocalTime = t0.In(loc).Format("15:04")
+		r.SteadyLocalTime = t0.In(loc).Add(-time.Duration(r.SimShiftMinutes) * time.Minute).Format("15:04:05")
 	}
 	ch := startChanges(ctx, st, hot, coldRooms, o.window*2/3, o.changeLimit)
 	wch := webexChanges(ctx, st, webexHot, o.window*2/3, o.changeLimit)

@@ -19,6 +19,10 @@ type Scenario struct {
 	Seed     int64     `json:"seed"`
 	Now      time.Time `json:"now"`  // the scenario's "now"; default the simulator's clock
 	Zone     string    `json:"zone"` // IANA zone of working hours; default Now's zone
+	// ShiftMinutes moves the working day's grid (the single meetings' half hours, the series'
+	// start times) by -30..30 minutes; default 0, meetings on the hour and half hour. With Zone
+	// it puts "now" at a chosen minute of the simulated working day (the benchmarks).
+	ShiftMinutes int `json:"shift_minutes,omitempty"`
 	// Problems makes the second-to-last room keep Exchange's default processing (organizer as
 	// subject, bodies deleted, private flags cleared, external invites declined) and puts the
 	// last room outside the app's access policy (403). Needs at least 3 rooms.
@@ -52,6 +56,9 @@ func (s *Server) Load(sc Scenario) (Summary, error) {
 	}
 	if sc.Days <= 0 {
 		sc.Days = 7
+	}
+	if sc.ShiftMinutes < -30 || sc.ShiftMinutes > 30 {
+		return Summary{}, fmt.Errorf("scenario: shift_minutes %d: want -30..30", sc.ShiftMinutes)
 	}
 	sc.Now = s.nowOr(sc.Now)
 	loc := sc.Now.Location()
@@ -119,6 +126,7 @@ func (s *Server) generateRoom(sum *Summary, sc Scenario, loc *time.Location, ind
 	}
 	var busy []span
 	count := 0
+	shift := time.Duration(sc.ShiftMinutes) * time.Minute
 	tenantDomain := s.opts.TenantDomain
 	if _, d, ok := cutAt(room); ok {
 		tenantDomain = d
@@ -239,7 +247,7 @@ func (s *Server) generateRoom(sum *Summary, sc Scenario, loc *time.Location, ind
 			if rng.IntN(100) >= se.chance {
 				continue
 			}
-			first := day0.AddDate(0, 0, -7).Add(time.Duration(se.hour)*time.Hour + time.Duration(30*rng.IntN(2))*time.Minute)
+			first := day0.AddDate(0, 0, -7).Add(time.Duration(se.hour)*time.Hour + time.Duration(30*rng.IntN(2))*time.Minute + shift)
 			for !onDays(se.days, first) {
 				first = first.AddDate(0, 0, 1)
 			}
@@ -300,7 +308,7 @@ func (s *Server) generateRoom(sum *Summary, sc Scenario, loc *time.Location, ind
 	singles := 0
 	for attempts := 0; count < sc.Meetings && attempts < sc.Meetings*50; attempts++ {
 		day := day0.AddDate(0, 0, rng.IntN(sc.Days))
-		st := day.Add(8*time.Hour + time.Duration(30*rng.IntN(20))*time.Minute)
+		st := day.Add(8*time.Hour + time.Duration(30*rng.IntN(20))*time.Minute + shift)
 		en := st.Add(durations[rng.IntN(len(durations))])
 		if overlaps(busy, st, en) {
 			continue

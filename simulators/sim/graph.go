@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/otj-edge/otj-edge/simulators/graphsim"
 )
@@ -31,7 +32,7 @@ func startGraph(_ context.Context, env *Env) error {
 	env.OnClose(srv.Close)
 	env.Calendar = srv
 	sum, err := srv.Load(graphsim.Scenario{Rooms: env.Rooms, Meetings: env.Opts.Meetings, Seed: env.Opts.Seed,
-		Now: env.Opts.Now(), Zone: env.Opts.Zone, Problems: !env.Opts.Clean})
+		Now: env.Opts.Now(), Zone: env.Opts.Zone, ShiftMinutes: int(env.Opts.Shift / time.Minute), Problems: !env.Opts.Clean})
 	if err != nil {
 		return fmt.Errorf("graph scenario: %w", err)
 	}

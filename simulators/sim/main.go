@@ -32,10 +32,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.Source, "source", SourceGraph, "calendar source of the generated agent config: graph, ews (ewssim serves the same rooms over EWS) or google (googlesim serves them as Google resource calendars)")
 	fs.BoolVar(&o.Notify, "notify", false, "Graph change notifications: a TLS reverse proxy (the sim CA) in front of the agent's notifications listener")
 	fs.StringVar(&o.FreeBusyDetails, "free-busy-details", "availability_only", "what graphsim's getSchedule shows of the rooms: availability_only (Exchange's default) or limited_details (subject and location too)")
+	fs.DurationVar(&o.Shift, "shift", 0, "move the generated calendars' working-day grid (meetings on the hour and half hour) by whole minutes, -30m..30m")
 	fs.StringVar(&o.Zone, "zone", "", "IANA time zone of the generated calendars' working hours, e.g. Europe/Oslo or Etc/GMT-5 (default: this machine's zone)")
 	verbose := fs.Bool("v", false, "log simulator activity to stderr")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--webex N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean] [--source graph|ews|google] [--notify] [--free-busy-details availability_only|limited_details] [--zone ZONE]")
+		fmt.Fprintln(stderr, "usage: otj-sim [--dir DIR] [--rooms N] [--meetings M] [--cisco N] [--poly N] [--webex N] [--latency 100ms] [--mqtt embedded|off|HOST:PORT] [--seed S] [--clean] [--source graph|ews|google] [--notify] [--free-busy-details availability_only|limited_details] [--zone ZONE] [--shift 17m]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +62,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "otj-sim: --zone %q: not a time zone (%v)\n", o.Zone, err)
 			return 2
 		}
+	}
+	if o.Shift%time.Minute != 0 || o.Shift < -30*time.Minute || o.Shift > 30*time.Minute {
+		fmt.Fprintf(stderr, "otj-sim: --shift %s: want whole minutes from -30m to 30m\n", o.Shift)
+		return 2
 	}
 	level := slog.LevelWarn
 	if *verbose {

@@ -54,6 +54,9 @@ type Options struct {
 	// between 08:00 and 18:00 there; default: Now's zone). The benchmarks set it so that their
 	// steady window falls at the same local time of the working day whatever the wall clock.
 	Zone string
+	// Shift moves the working day's grid by whole minutes (-30m..30m): with Zone, "now" stands
+	// at a chosen minute of the simulated working day.
+	Shift time.Duration
 }
 
 // Defaults fills unset options.

@@ -11,33 +11,36 @@ import (
 )
 
 // TestZonePlacesTheWorkingDay: --zone moves the generated calendars' working hours (08:00-18:00)
-// into that zone, so a bench can stand at the same place in the simulated working day whatever
-// the wall clock; without it they are this machine's (here UTC's).
+// into that zone and --shift moves their half-hour grid, so a bench can stand at the same minute
+// of the simulated working day whatever the wall clock; without them meetings start on the hour
+// and half hour of this machine's zone (here UTC's).
 func TestZonePlacesTheWorkingDay(t *testing.T) {
 	now := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC) // a Monday, 02:00 UTC: 07:00 in Etc/GMT-5
 	plus5 := time.FixedZone("UTC+5", 5*3600)
 	for _, tc := range []struct {
-		zone string
-		loc  *time.Location
-	}{{"", time.UTC}, {"Etc/GMT-5", plus5}} {
+		zone  string
+		shift time.Duration
+		loc   *time.Location
+	}{{"", 0, time.UTC}, {"Etc/GMT-5", 0, plus5}, {"Etc/GMT-5", 17 * time.Minute, plus5}, {"", -12 * time.Minute, time.UTC}} {
 		run, err := Start(t.Context(), Options{Dir: t.TempDir(), Rooms: 4, Meetings: 20, MQTT: "off", Clean: true,
-			Now: func() time.Time { return now }, Zone: tc.zone})
+			Now: func() time.Time { return now }, Zone: tc.zone, Shift: tc.shift})
 		require.NoError(t, err, tc.zone)
 		inHours, outside := 0, 0
 		for _, room := range run.Env.Rooms {
 			items, err := run.Env.Calendar.CalendarView(room, now.Add(time.Hour), now.AddDate(0, 0, 7))
 			require.NoError(t, err)
 			for _, it := range items {
-				st := startOf(t, it)
-				if h := st.In(tc.loc).Hour(); h >= 8 && h < 18 {
+				grid := startOf(t, it).In(tc.loc).Add(-tc.shift) // the unshifted working day's time
+				if h := grid.Hour(); h >= 8 && h < 18 && grid.Minute()%30 == 0 {
 					inHours++
 				} else {
 					outside++
-					t.Errorf("zone %q: %s starts at %s, outside 08:00-18:00 there", tc.zone, room, st.In(tc.loc).Format("Mon 15:04"))
+					t.Errorf("zone %q, shift %s: %s starts at %s, off the 08:00-18:00 half hours there", tc.zone, tc.shift, room,
+						grid.Add(tc.shift).Format("Mon 15:04"))
 				}
 			}
 		}
-		assert.Greater(t, inHours, 40, "zone %q: the rooms have their meetings", tc.zone)
+		assert.Greater(t, inHours, 40, "zone %q, shift %s: the rooms have their meetings", tc.zone, tc.shift)
 		assert.Zero(t, outside)
 		run.Close()
 	}
@@ -56,12 +59,22 @@ func startOf(t *testing.T, ev map[string]any) time.Time {
 	return at
 }
 
-// TestZoneFlagRefusesAnUnknownZone: a misspelt zone stops otj-sim before anything starts, naming
-// the flag.
-func TestZoneFlagRefusesAnUnknownZone(t *testing.T) {
-	var out, errOut bytes.Buffer
-	code := Main(context.Background(), []string{"--dir", t.TempDir(), "--zone", "Europe/Atlantis"}, &out, &errOut)
-	assert.Equal(t, 2, code)
-	assert.Contains(t, errOut.String(), `--zone "Europe/Atlantis"`)
-	assert.Empty(t, out.String(), "nothing started")
+// TestZoneAndShiftFlagsRefuseBadValues: a misspelt zone or a shift that is not whole minutes
+// within half an hour stops otj-sim before anything starts, naming the flag.
+func TestZoneAndShiftFlagsRefuseBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--zone", "Europe/Atlantis"}, `--zone "Europe/Atlantis"`},
+		{[]string{"--shift", "31m"}, "--shift 31m0s"},
+		{[]string{"--shift", "-45m"}, "--shift -45m0s"},
+		{[]string{"--shift", "90s"}, "--shift 1m30s: want whole minutes"},
+	} {
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), append([]string{"--dir", t.TempDir()}, tc.args...), &out, &errOut)
+		assert.Equal(t, 2, code, tc.args)
+		assert.Contains(t, errOut.String(), tc.want)
+		assert.Empty(t, out.String(), "nothing started")
+	}
 }
