@@ -47,7 +47,8 @@ func TestSendersWaitForTheNextRequest(t *testing.T) {
 		require.LessOrEqual(t, n, 2, "poll %d: never more senders than max_in_flight", i)
 	}
 
-	// Idle for senderIdle: they end.
+	// Idle for senderIdle: they end. (The rooms hold no meetings, so none is due to poll again
+	// within it: cold rooms poll every few minutes.)
 	h.clk.Advance(senderIdle)
 	eventually(t, "the idle senders ending", func() bool { n, _ := senders(); return n == 0 })
 
