@@ -83,9 +83,11 @@ func TestRoomsThatCannotBeReadSayWhatToFix(t *testing.T) {
 			perRoom[e.Room]++
 		}
 		assert.Equal(t, map[string]int{denied: 1, missing: 1}, perRoom)
-		item := h.healthItem()
-		assert.Equal(t, health.Warning, item.Level)
-		assert.Contains(t, item.Message, "2 of 3 rooms not syncing")
+		// Health is set just after the store writes it follows: wait for it too.
+		h.waitFor("the health line", func() bool {
+			return strings.Contains(h.healthItem().Message, "2 of 3 rooms not syncing")
+		})
+		assert.Equal(t, health.Warning, h.healthItem().Level)
 	})
 	t.Run("delegate", func(t *testing.T) {
 		h := newSimHarness(t, ewssim.Options{}, good, denied)
