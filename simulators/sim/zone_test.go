@@ -13,7 +13,7 @@ import (
 // TestZonePlacesTheWorkingDay: --zone moves the generated calendars' working hours (08:00-18:00)
 // into that zone and --shift moves their half-hour grid, so a bench can stand at the same minute
 // of the simulated working day whatever the wall clock; without them meetings start on the hour
-// and half hour of this machine's zone (here UTC's).
+// and half hour of the scenario's "now"'s zone (here UTC: otj-sim's now is the machine's clock).
 func TestZonePlacesTheWorkingDay(t *testing.T) {
 	now := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC) // a Monday, 02:00 UTC: 07:00 in Etc/GMT-5
 	plus5 := time.FixedZone("UTC+5", 5*3600)
