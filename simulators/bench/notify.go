@@ -265,6 +265,10 @@ func notifyRunAt(ctx context.Context, bins binaries, o scaleOptions, n int, noti
 	if !sleepCtx(ctx, o.settle) {
 		return nil, ctx.Err()
 	}
+	webexWait, err := waitWebexUnblocked(ctx, st)
+	if err != nil {
+		return nil, err
+	}
 
 	g0, err := graphStats(ctx, st)
 	if err != nil {
@@ -316,6 +320,7 @@ func notifyRunAt(ctx context.Context, bins binaries, o scaleOptions, n int, noti
 		if r.Webex, err = webexFigures(ctx, st, wch, w0, w1); err != nil {
 			return nil, err
 		}
+		r.Webex.ColdBlockWaitSeconds = round2(webexWait.Seconds())
 		logf("graph_notify: %d Webex devices: hot p95 %s s (%d/%d seen), %s s behind LAN, %d Retry-After violations",
 			r.Webex.Devices, fmtP(r.Webex.HotChanges.P95), r.Webex.HotChanges.Seen, r.Webex.HotChanges.Count,
 			fmtP(r.Webex.P95BehindLAN), r.Webex.Violations)

@@ -447,6 +447,10 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	if !sleepCtx(ctx, o.settle) {
 		return nil, ctx.Err()
 	}
+	webexWait, err := waitWebexUnblocked(ctx, st)
+	if err != nil {
+		return nil, err
+	}
 
 	// Steady window, with the change sample made at its start.
 	u0, err := harness.ProcUsage(p.proc.Pid())
@@ -564,6 +568,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		if r.Webex, err = webexFigures(ctx, st, wch, w0, w1); err != nil {
 			return nil, err
 		}
+		r.Webex.ColdBlockWaitSeconds = round2(webexWait.Seconds())
 	}
 	if exited, err := p.proc.Exited(); exited {
 		return nil, fmt.Errorf("%s exited during the run (%v): see %s", strategy, err, p.proc.Log)

@@ -154,6 +154,9 @@ type DeviceStats struct {
 type TokenLimitInfo struct {
 	RateLimited int `json:"rate_limited"`
 	Violations  int `json:"violations"`
+	// BlockedUntil is the end of the Retry-After the grant was last given, while it is still
+	// in force: until then every request of that grant is refused (and a violation).
+	BlockedUntil *time.Time `json:"blocked_until,omitempty"`
 }
 
 type statsState struct {
@@ -209,8 +212,14 @@ func (s *Server) Stats() Stats {
 		out.Devices[id] = ds
 	}
 	out.Tokens = map[string]TokenLimitInfo{}
+	now := s.now()
 	for id, b := range s.buckets {
-		out.Tokens[id] = TokenLimitInfo{RateLimited: b.limited, Violations: b.violations}
+		info := TokenLimitInfo{RateLimited: b.limited, Violations: b.violations}
+		if now.Before(b.blockedUntil) {
+			until := b.blockedUntil
+			info.BlockedUntil = &until
+		}
+		out.Tokens[id] = info
 	}
 	return out
 }

@@ -27,6 +27,9 @@ func TestRateLimitRetryAfterAndViolations(t *testing.T) {
 	if st := e.s.Stats(); st.Violations != 0 || st.RateLimited != 1 {
 		t.Fatalf("after the first 429: %+v", st)
 	}
+	if got, want := blockedUntil(e.s.Stats()), e.clock.Now().Add(8*time.Second); len(got) != 1 || !got[0].Equal(want) {
+		t.Fatalf("blocked until %v, want one token until %v", got, want)
+	}
 	if r := e.get("/devices", other); r.status != 200 {
 		t.Fatalf("other token limited: %d", r.status)
 	}
@@ -40,6 +43,9 @@ func TestRateLimitRetryAfterAndViolations(t *testing.T) {
 		t.Fatalf("early retry not counted: %+v", st)
 	}
 	e.clock.Advance(time.Second)
+	if got := blockedUntil(e.s.Stats()); len(got) != 0 {
+		t.Fatalf("a Retry-After that elapsed is still reported: %v", got)
+	}
 	if r := e.get("/devices", tok); r.status != 200 {
 		t.Fatalf("after Retry-After: %d %s", r.status, r.raw)
 	}
@@ -136,4 +142,15 @@ func TestAdminDeviceControls(t *testing.T) {
 	if s := e.admin("GET", "/devices/Lobby%20Desk/stats", ""); s.status != 200 {
 		t.Fatalf("stats: %s", s.raw)
 	}
+}
+
+// blockedUntil lists the Retry-After ends the stats report as in force.
+func blockedUntil(st Stats) []time.Time {
+	var out []time.Time
+	for _, tl := range st.Tokens {
+		if tl.BlockedUntil != nil {
+			out = append(out, *tl.BlockedUntil)
+		}
+	}
+	return out
 }
