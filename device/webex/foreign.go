@@ -26,9 +26,7 @@ const foreignMemory = 24 * time.Hour
 const KindForeign = "bookings.foreign"
 
 // listIDs reads the booking ids the device holds from today on (Bookings.List through the
-// cloud). Its items carry both "id" (the list index, a number) and "Id" (the booking id), and
-// encoding/json matches keys regardless of case, so the items are read as maps and "Id" is
-// picked exactly.
+// cloud), as a LAN codec's are read (bookings.ListIDs).
 func (d *dev) listIDs(ctx context.Context, t *turn) ([]string, error) {
 	var out struct {
 		Result struct {
@@ -41,30 +39,9 @@ func (d *dev) listIDs(ctx context.Context, t *turn) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw := out.Result.Booking
-	var items []map[string]json.RawMessage
-	switch {
-	case len(raw) == 0 || string(raw) == "null":
-	case raw[0] == '{':
-		var one map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &one); err != nil {
-			return nil, fmt.Errorf("list the bookings (Bookings.List): %w", err)
-		}
-		items = append(items, one)
-	default:
-		if err := json.Unmarshal(raw, &items); err != nil {
-			return nil, fmt.Errorf("list the bookings (Bookings.List): %w", err)
-		}
-	}
-	ids := make([]string, 0, len(items))
-	for _, it := range items {
-		if v, ok := it["Id"]; ok {
-			var s string
-			if json.Unmarshal(v, &s) != nil {
-				s = strings.TrimSpace(string(v))
-			}
-			ids = append(ids, s)
-		}
+	ids, err := bookings.ListIDs(out.Result.Booking)
+	if err != nil {
+		return nil, fmt.Errorf("list the bookings (Bookings.List): %w", err)
 	}
 	return ids, nil
 }

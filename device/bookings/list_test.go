@@ -1,4 +1,4 @@
-package cisco
+package bookings
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 
 // The codec's List answer names each item's list index "id" and its booking id "Id": only the
 // exact "Id" is a booking id, whichever way the other keys are spelled, one item or many.
-func TestBookingIDsReadOnlyTheExactId(t *testing.T) {
+func TestListIDsReadOnlyTheExactId(t *testing.T) {
 	cases := []struct {
 		name, booking string
 		want          []string
@@ -21,14 +21,15 @@ func TestBookingIDsReadOnlyTheExactId(t *testing.T) {
 		{"other spellings are not the id", `[{"ID":"x","iD":"y","id":"1"},{"Id":"teams-webrtc"}]`, []string{"teams-webrtc"}},
 		{"null id, as before: an empty id", `[{"id":"1","Id":null}]`, []string{""}},
 		{"absent", ``, []string{}},
+		{"null", `null`, []string{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := bookingIDs(json.RawMessage(c.booking))
+			got, err := ListIDs(json.RawMessage(c.booking))
 			require.NoError(t, err)
 			assert.Equal(t, c.want, got)
 		})
 	}
-	_, err := bookingIDs(json.RawMessage(`[{"Id":"a"},`))
-	assert.ErrorContains(t, err, "bookings list")
+	_, err := ListIDs(json.RawMessage(`[{"Id":"a"},`))
+	assert.ErrorContains(t, err, "read the booking ids")
 }
