@@ -85,7 +85,7 @@ type blockWaiter struct {
 
 func (w blockWaiter) wait(ctx context.Context) (time.Duration, error) {
 	start := w.now()
-	for {
+	for slept := false; ; slept = true {
 		s, err := w.stats(ctx)
 		if err != nil {
 			return 0, err
@@ -98,10 +98,10 @@ func (w blockWaiter) wait(ctx context.Context) (time.Duration, error) {
 		}
 		waited := w.now().Sub(start)
 		switch {
+		case until.IsZero() && !slept:
+			return 0, nil // none was in force: the window opens at once
 		case until.IsZero():
-			if waited > 0 {
-				logf("webex: the steady window waited %.1f s for the cold start's Retry-After to end", waited.Seconds())
-			}
+			logf("webex: the steady window waited %.1f s for the cold start's Retry-After to end", waited.Seconds())
 			return waited, nil
 		case waited >= webexBlockLimit:
 			return 0, fmt.Errorf("webexsim still refuses the agent's Webex token until %s, %s after the settle", until.UTC().Format("15:04:05"), webexBlockLimit)
