@@ -63,8 +63,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if o.Shift%time.Minute != 0 || o.Shift < -30*time.Minute || o.Shift > 30*time.Minute {
-		fmt.Fprintf(stderr, "otj-sim: --shift %s: want whole minutes from -30m to 30m\n", o.Shift)
+	if err := checkShift(o.Shift); err != nil {
+		fmt.Fprintf(stderr, "otj-sim: --%s\n", err)
 		return 2
 	}
 	level := slog.LevelWarn

@@ -227,11 +227,23 @@ func RoomAddress(i, n int) string {
 	return fmt.Sprintf("room-%0*d@contoso.example", width, i+1)
 }
 
+// checkShift refuses a Shift the calendars' grid cannot take: graphsim moves it by whole
+// minutes (its scenario's shift_minutes), so a part of a minute would be dropped unsaid.
+func checkShift(d time.Duration) error {
+	if d%time.Minute != 0 || d < -30*time.Minute || d > 30*time.Minute {
+		return fmt.Errorf("shift %s: want whole minutes from -30m to 30m", d)
+	}
+	return nil
+}
+
 // Start starts every registered part, then writes otj-edge.yaml and sim.json.
 func Start(ctx context.Context, opts Options) (*Running, error) {
 	opts.Defaults()
 	if opts.Source != SourceGraph && opts.Source != SourceEWS && opts.Source != SourceGoogle {
 		return nil, fmt.Errorf("source %q: want graph, ews or google", opts.Source)
+	}
+	if err := checkShift(opts.Shift); err != nil {
+		return nil, err
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {

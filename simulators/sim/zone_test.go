@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -76,5 +77,21 @@ func TestZoneAndShiftFlagsRefuseBadValues(t *testing.T) {
 		assert.Equal(t, 2, code, tc.args)
 		assert.Contains(t, errOut.String(), tc.want)
 		assert.Empty(t, out.String(), "nothing started")
+	}
+}
+
+// Start called from code (the bench, tests) refuses the same shifts as the flag, before it
+// starts anything: a part of a minute would otherwise be dropped without a word.
+func TestStartRefusesAShiftOfPartMinutes(t *testing.T) {
+	for _, shift := range []time.Duration{90 * time.Second, -31 * time.Minute, 45 * time.Minute} {
+		dir := t.TempDir()
+		run, err := Start(context.Background(), Options{Dir: dir, Rooms: 1, Shift: shift})
+		if run != nil {
+			run.Close()
+		}
+		require.Error(t, err, shift)
+		assert.Contains(t, err.Error(), "want whole minutes from -30m to 30m")
+		entries, _ := os.ReadDir(dir)
+		assert.Empty(t, entries, "nothing written for shift %s", shift)
 	}
 }
