@@ -259,6 +259,12 @@ type Run struct {
 	// start runs on, which the program's requests cost them.
 	SimColdCPUSeconds float64 `json:"sim_cold_cpu_seconds"`
 	LoadAvg           string  `json:"loadavg"` // at the end of the window
+	// MachineStealColdPercent and MachineStealSteadyPercent are the share of the machine's
+	// CPU time a hypervisor gave to others over the cold start and over the steady window
+	// (/proc/stat; absent where it cannot be read): a run on a virtual machine whose steal rose
+	// ran on a slower machine than its neighbours.
+	MachineStealColdPercent   *float64 `json:"machine_steal_cold_percent,omitempty"`
+	MachineStealSteadyPercent *float64 `json:"machine_steal_steady_percent,omitempty"`
 	// SimZone and SimShiftMinutes are otj-sim's --zone and --shift (BENCH_LOCAL_TIME; absent:
 	// this machine's zone, no shift) and SteadyLocalTime the calendars' time of day when the
 	// steady window began (HH:MM:SS, their working day's unshifted grid).
@@ -400,6 +406,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 
 	logf("scale: %s, %d rooms: starting the process", strategy, n)
 	simStart, simErr := harness.ProcUsage(s.Pid())
+	m0, m0Err := harness.ReadMachineCPU()
 	start := time.Now()
 	var p process
 	switch strategy {
@@ -458,6 +465,8 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		return nil, fmt.Errorf("%s exited: see its log (%w)", strategy, err)
 	}
 	s0, _ := harness.ProcUsage(s.Pid())
+	m1, m1Err := harness.ReadMachineCPU()
+	r.MachineStealColdPercent = stealBetween(m0, m0Err, m1, m1Err)
 	g2, err := graphStats(ctx, st)
 	if err != nil {
 		return nil, err
@@ -498,6 +507,9 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		return nil, fmt.Errorf("%s exited during the steady window: see its log (%w)", strategy, err)
 	}
 	s1, _ := harness.ProcUsage(s.Pid())
+	if m2, err := harness.ReadMachineCPU(); err == nil {
+		r.MachineStealSteadyPercent = stealBetween(m1, m1Err, m2, nil)
+	}
 	g3, err := graphStats(ctx, st)
 	if err != nil {
 		return nil, err
@@ -599,9 +611,25 @@ func (r *Run) summary() string {
 	if r.SteadyLocalTime != "" {
 		at = fmt.Sprintf(", steady window from %s of the calendars' day", r.SteadyLocalTime)
 	}
+	if r.MachineStealColdPercent != nil && r.MachineStealSteadyPercent != nil {
+		at += fmt.Sprintf(", machine steal %.1f %% cold, %.1f %% steady", *r.MachineStealColdPercent, *r.MachineStealSteadyPercent)
+	}
 	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %s, peak %.1f MB, steady %.1f MB, CPU %.2f %%, cold-start CPU %.1f s (otj-sim %.1f s)%s",
 		f(r.ColdSyncSeconds), f(r.HotChanges.P95), r.HotChanges.Seen, r.HotChanges.Count, f(r.ColdChanges.P95),
 		r.ColdChanges.Seen, r.ColdChanges.Count, perDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent, r.ColdCPUSeconds, r.SimColdCPUSeconds, at)
+}
+
+// stealBetween is the stolen share of the machine's CPU time between two readings, or nil
+// when either could not be read.
+func stealBetween(a harness.MachineCPU, aErr error, b harness.MachineCPU, bErr error) *float64 {
+	if aErr != nil || bErr != nil {
+		return nil
+	}
+	p, err := harness.StealPercent(a, b)
+	if err != nil {
+		return nil
+	}
+	return ptr(round2(p))
 }
 
 // coldStart waits until every codec shows its right bookings (and, for otj-edge, every room

@@ -42,6 +42,12 @@ func TestScaleSmoke(t *testing.T) {
 			// short run's differs from a full-size one's).
 			assert.NotEmpty(t, r.SimZone)
 			assert.Regexp(t, `^10:[0-3][0-9]:[0-5][0-9]$`, r.SteadyLocalTime)
+			// The machine's steal over each span says whether a slow run ran on a slowed machine.
+			for _, p := range []*float64{r.MachineStealColdPercent, r.MachineStealSteadyPercent} {
+				if assert.NotNil(t, p, "/proc/stat is read on Linux") {
+					assert.True(t, *p >= 0 && *p <= 100, "a share of the CPUs' time: %v", *p)
+				}
+			}
 			// The codecs' window is today and tomorrow: on a weekend the scenario's rooms hold
 			// few meetings there (179 for 10 rooms on a Sunday), so no weekday-sized count.
 			assert.Greater(t, r.Meetings, o.changes, "the rooms have their calendars, not just the hot sample's meetings")
