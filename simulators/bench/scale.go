@@ -260,7 +260,8 @@ type Run struct {
 	SimColdCPUSeconds float64 `json:"sim_cold_cpu_seconds"`
 	LoadAvg           string  `json:"loadavg"` // at the end of the window
 	// MachineStealColdPercent and MachineStealSteadyPercent are the share of the machine's
-	// CPU time a hypervisor gave to others over the cold start and over the steady window
+	// CPU time a hypervisor gave to others over the cold start (the program's start to the
+	// steady window, the settling included, as ColdCPUSeconds) and over the steady window
 	// (/proc/stat; absent where it cannot be read): a run on a virtual machine whose steal rose
 	// ran on a slower machine than its neighbours.
 	MachineStealColdPercent   *float64 `json:"machine_steal_cold_percent,omitempty"`
@@ -507,9 +508,8 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		return nil, fmt.Errorf("%s exited during the steady window: see its log (%w)", strategy, err)
 	}
 	s1, _ := harness.ProcUsage(s.Pid())
-	if m2, err := harness.ReadMachineCPU(); err == nil {
-		r.MachineStealSteadyPercent = stealBetween(m1, m1Err, m2, nil)
-	}
+	m2, m2Err := harness.ReadMachineCPU()
+	r.MachineStealSteadyPercent = stealBetween(m1, m1Err, m2, m2Err)
 	g3, err := graphStats(ctx, st)
 	if err != nil {
 		return nil, err
