@@ -248,9 +248,14 @@ type Run struct {
 	// Webex figures: the Webex devices beside the LAN codecs (scenario_webex.go).
 	Webex *WebexFigures `json:"webex,omitempty"`
 
-	PeakRSSMB        float64 `json:"peak_rss_mb"`
-	SteadyRSSMB      float64 `json:"steady_rss_mb"` // mean over the window
-	SteadyRSSMaxMB   float64 `json:"steady_rss_max_mb"`
+	PeakRSSMB      float64 `json:"peak_rss_mb"`
+	SteadyRSSMB    float64 `json:"steady_rss_mb"` // mean over the window
+	SteadyRSSMaxMB float64 `json:"steady_rss_max_mb"`
+	// SteadyRSSAnonMB and SteadyRSSFileMB split SteadyRSSMB (means over the same samples):
+	// the program's own memory, and the pages of files it maps, its program file's above all
+	// (a bigger binary is more of them; the kernel can drop them and read them back).
+	SteadyRSSAnonMB  float64 `json:"steady_rss_anon_mb"`
+	SteadyRSSFileMB  float64 `json:"steady_rss_file_mb"`
 	SteadyCPUPercent float64 `json:"steady_cpu_percent"`
 	ColdCPUSeconds   float64 `json:"cold_cpu_seconds"` // CPU time used until the steady window began
 	SimCPUPercent    float64 `json:"sim_cpu_percent"`  // otj-sim over the window: how busy the machine's other side was
@@ -489,7 +494,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	}
 	ch := startChanges(ctx, st, hot, coldRooms, o.window*2/3, o.changeLimit)
 	wch := webexChanges(ctx, st, webexHot, o.window*2/3, o.changeLimit)
-	var rssSum, rssMax float64
+	var rssSum, rssMax, anonSum, fileSum float64
 	samples := 0
 	for time.Since(t0) < o.window {
 		if !sleepCtx(ctx, time.Second) {
@@ -501,6 +506,8 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		}
 		rssSum += mb(u.RSSBytes)
 		rssMax = math.Max(rssMax, mb(u.RSSBytes))
+		anonSum += mb(u.AnonRSSBytes)
+		fileSum += mb(u.FileRSSBytes)
 		samples++
 	}
 	u1, err := harness.ProcUsage(p.proc.Pid())
@@ -529,6 +536,8 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	r.SimCPUPercent = round2(100 * (s1.CPU - s0.CPU).Seconds() / wall)
 	r.SteadyRSSMB = round2(rssSum / float64(max(samples, 1)))
 	r.SteadyRSSMaxMB = round2(rssMax)
+	r.SteadyRSSAnonMB = round2(anonSum / float64(max(samples, 1)))
+	r.SteadyRSSFileMB = round2(fileSum / float64(max(samples, 1)))
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		r.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
@@ -614,9 +623,11 @@ func (r *Run) summary() string {
 	if r.MachineStealColdPercent != nil && r.MachineStealSteadyPercent != nil {
 		at += fmt.Sprintf(", machine steal %.1f %% cold, %.1f %% steady", *r.MachineStealColdPercent, *r.MachineStealSteadyPercent)
 	}
-	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %s, peak %.1f MB, steady %.1f MB, CPU %.2f %%, cold-start CPU %.1f s (otj-sim %.1f s)%s",
+	return fmt.Sprintf("cold %s s, hot p95 %s s (%d/%d), cold p95 %s s (%d/%d), %s, peak %.1f MB, steady %.1f MB (anonymous %.1f, file pages %.1f), "+
+		"CPU %.2f %%, cold-start CPU %.1f s (otj-sim %.1f s)%s",
 		f(r.ColdSyncSeconds), f(r.HotChanges.P95), r.HotChanges.Seen, r.HotChanges.Count, f(r.ColdChanges.P95),
-		r.ColdChanges.Seen, r.ColdChanges.Count, perDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyCPUPercent, r.ColdCPUSeconds, r.SimColdCPUSeconds, at)
+		r.ColdChanges.Seen, r.ColdChanges.Count, perDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyRSSAnonMB, r.SteadyRSSFileMB,
+		r.SteadyCPUPercent, r.ColdCPUSeconds, r.SimColdCPUSeconds, at)
 }
 
 // stealBetween is the stolen share of the machine's CPU time between two readings, or nil

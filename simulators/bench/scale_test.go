@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -69,6 +70,9 @@ func TestScaleSmoke(t *testing.T) {
 			assert.Greater(t, r.PeakRSSMB, 1.0)
 			assert.GreaterOrEqual(t, r.PeakRSSMB, r.SteadyRSSMaxMB)
 			assert.Greater(t, r.SteadyRSSMB, 1.0)
+			// The split is a mean of the same samples: its parts add up to the mean, to rounding.
+			assert.InDelta(t, r.SteadyRSSMB, r.SteadyRSSAnonMB+r.SteadyRSSFileMB, 0.05, "steady RSS = anonymous + file pages")
+			assert.Greater(t, r.SteadyRSSFileMB, 1.0, "the program file's pages are resident")
 			assert.GreaterOrEqual(t, r.SteadyCPUPercent, 0.0)
 			assert.Zero(t, r.GraphEarlyRetries, "no request before a Retry-After expired")
 			assert.LessOrEqual(t, r.GraphMaxInFlightPerMailbox, 4)
@@ -111,6 +115,12 @@ func TestScaleSmoke(t *testing.T) {
 			assert.Contains(t, rep.Targets[k].Note, "measured at 10 rooms", "a run off 1,000 rooms says so")
 		}
 	}
+	// The steady RSS target's note splits both programs' figures (the program file's pages are
+	// part of RSS, and otj-edge's binary is many times the naive poller's).
+	assert.Contains(t, rep.Targets["steady_rss_mb"].Note, fmt.Sprintf("otj-edge's steady RSS is %.1f MB anonymous and %.1f MB file pages",
+		edge.SteadyRSSAnonMB, edge.SteadyRSSFileMB))
+	assert.Contains(t, rep.Targets["steady_rss_mb"].Note, fmt.Sprintf("the naive poller's %.1f MB: %.1f anonymous and %.1f file pages",
+		naive.SteadyRSSMB, naive.SteadyRSSAnonMB, naive.SteadyRSSFileMB))
 	if assert.Contains(t, rep.Targets, "rules_invites_per_sec") && assert.NotNil(t, rep.Targets["rules_invites_per_sec"].Met) {
 		assert.True(t, *rep.Targets["rules_invites_per_sec"].Met)
 	}

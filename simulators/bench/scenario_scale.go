@@ -272,6 +272,7 @@ func targets(rep *Report) {
 		rep.Targets["projected_graph_requests_per_day"] = t
 	}
 	graphDayTarget(rep, fig)
+	rssSplitNote(rep)
 	if edgeAtRooms != nil {
 		h, c := edgeAtRooms.HotChanges, edgeAtRooms.ColdChanges
 		for key, s := range map[string]ChangeStats{"p95_hot_change_seconds": h, "p95_cold_change_seconds": c} {
@@ -340,4 +341,20 @@ func belowNaive(rep *Report, note string) {
 		t.Note = joinNote(note, fmt.Sprintf("naive: %.1f s", n))
 	}
 	rep.Targets["cold_sync_below_naive"] = t
+}
+
+// rssSplitNote says how the steady RSS splits into the program's own (anonymous) memory and
+// the pages of files it maps, its program file's above all: a bigger binary is more of them.
+func rssSplitNote(rep *Report) {
+	t, ok := rep.Targets["steady_rss_mb"]
+	if !ok || t.Value == nil || edgeAtRooms == nil {
+		return
+	}
+	split := fmt.Sprintf("%.1f MB anonymous and %.1f MB file pages (mostly the program file's, which the kernel can "+
+		"drop and read back)", edgeAtRooms.SteadyRSSAnonMB, edgeAtRooms.SteadyRSSFileMB)
+	if n := rep.Baseline; n != nil && n.Rooms == edgeAtRooms.Rooms {
+		split += fmt.Sprintf("; the naive poller's %.1f MB: %.1f anonymous and %.1f file pages", n.SteadyRSSMB, n.SteadyRSSAnonMB, n.SteadyRSSFileMB)
+	}
+	t.Note = joinNote(t.Note, "otj-edge's steady RSS is "+split)
+	rep.Targets["steady_rss_mb"] = t
 }

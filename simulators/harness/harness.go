@@ -276,35 +276,24 @@ func GetJSON(ctx context.Context, url string, v any) error {
 
 // Usage is a process's memory and CPU use as /proc reports it.
 type Usage struct {
-	RSSBytes     int64         // resident now (VmRSS)
-	PeakRSSBytes int64         // high-water mark (VmHWM)
+	RSSBytes     int64 // resident now (VmRSS)
+	PeakRSSBytes int64 // high-water mark (VmHWM)
+	// AnonRSSBytes and FileRSSBytes split RSSBytes (VmRSS = RssAnon + RssFile + RssShmem):
+	// the process's own memory (heap, stacks, C allocations) and the pages of files it maps:
+	// its program file's above all, clean copies of the file that the kernel can drop and read
+	// back, counted in RSS while they are mapped (and a database's few shared-memory pages).
+	AnonRSSBytes int64         // RssAnon
+	FileRSSBytes int64         // RssFile + RssShmem
 	CPU          time.Duration // user + system time so far
 }
 
 // ProcUsage reads /proc/<pid>/status and /proc/<pid>/stat (Linux).
 func ProcUsage(pid int) (Usage, error) {
-	var u Usage
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return u, err
+		return Usage{}, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			u.RSSBytes = n * 1024
-		case "VmHWM":
-			u.PeakRSSBytes = n * 1024
-		}
-	}
+	u := parseStatus(b)
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return u, err
@@ -323,4 +312,31 @@ func ProcUsage(pid int) (Usage, error) {
 	const ticksPerSecond = 100 // USER_HZ on Linux
 	u.CPU = time.Duration(utime+stime) * time.Second / ticksPerSecond
 	return u, nil
+}
+
+// parseStatus reads the memory lines of a /proc/<pid>/status (sizes in kB).
+func parseStatus(b []byte) Usage {
+	var u Usage
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		switch k {
+		case "VmRSS":
+			u.RSSBytes = n * 1024
+		case "VmHWM":
+			u.PeakRSSBytes = n * 1024
+		case "RssAnon":
+			u.AnonRSSBytes = n * 1024
+		case "RssFile", "RssShmem":
+			u.FileRSSBytes += n * 1024
+		}
+	}
+	return u
 }

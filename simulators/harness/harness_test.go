@@ -37,11 +37,22 @@ func TestRunsTheRealBinaries(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, u.RSSBytes, int64(1<<20))
 	assert.GreaterOrEqual(t, u.PeakRSSBytes, u.RSSBytes)
+	assert.Equal(t, u.RSSBytes, u.AnonRSSBytes+u.FileRSSBytes, "RSS splits into anonymous and file pages")
+	assert.Greater(t, u.FileRSSBytes, int64(1<<20), "the program file's pages are resident")
 
 	require.NoError(t, a.Stop(15*time.Second), "the agent stops cleanly on SIGINT")
 	log, err := os.ReadFile(a.Log)
 	require.NoError(t, err)
 	assert.Contains(t, string(log), "otj-edge stopping")
+}
+
+// TestParseStatusSplitsRSS reads the memory lines of a /proc/<pid>/status (Linux 6.x).
+func TestParseStatusSplitsRSS(t *testing.T) {
+	status := "Name:\totj-edge\nVmPeak:\t 1912948 kB\nVmHWM:\t  117708 kB\nVmRSS:\t   98884 kB\n" +
+		"RssAnon:\t   72640 kB\nRssFile:\t   26212 kB\nRssShmem:\t      32 kB\nThreads:\t9\n"
+	u := parseStatus([]byte(status))
+	assert.Equal(t, Usage{RSSBytes: 98884 << 10, PeakRSSBytes: 117708 << 10, AnonRSSBytes: 72640 << 10, FileRSSBytes: (26212 + 32) << 10}, u)
+	assert.Equal(t, Usage{}, parseStatus([]byte("Name:\tx\nVmRSS:\n")), "a line without a number reads as nothing")
 }
 
 // TestStatusReadsTheAgentsDocument decodes the /api/status the agent's own golden file pins:
