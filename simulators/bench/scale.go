@@ -254,11 +254,18 @@ type Run struct {
 	// SteadyRSSAnonMB and SteadyRSSFileMB split SteadyRSSMB (means over the same samples):
 	// the program's own memory, and the pages of files it maps, its program file's above all
 	// (a bigger binary is more of them; the kernel can drop them and read them back).
-	SteadyRSSAnonMB  float64 `json:"steady_rss_anon_mb"`
-	SteadyRSSFileMB  float64 `json:"steady_rss_file_mb"`
-	SteadyCPUPercent float64 `json:"steady_cpu_percent"`
-	ColdCPUSeconds   float64 `json:"cold_cpu_seconds"` // CPU time used until the steady window began
-	SimCPUPercent    float64 `json:"sim_cpu_percent"`  // otj-sim over the window: how busy the machine's other side was
+	SteadyRSSAnonMB float64 `json:"steady_rss_anon_mb"`
+	SteadyRSSFileMB float64 `json:"steady_rss_file_mb"`
+	// SteadyTouchedAnonMB and SteadyTouchedFileMB are the memory the program touched during
+	// the window, split as above (its pages' accessed bits cleared at the window's start and
+	// read at its end: harness.ClearRefs): its working set, where RSS also counts pages mapped
+	// and not used since, such as the program file's that only the start-up ran. Absent where
+	// /proc cannot say.
+	SteadyTouchedAnonMB *float64 `json:"steady_touched_anon_mb,omitempty"`
+	SteadyTouchedFileMB *float64 `json:"steady_touched_file_mb,omitempty"`
+	SteadyCPUPercent    float64  `json:"steady_cpu_percent"`
+	ColdCPUSeconds      float64  `json:"cold_cpu_seconds"` // CPU time used until the steady window began
+	SimCPUPercent       float64  `json:"sim_cpu_percent"`  // otj-sim over the window: how busy the machine's other side was
 	// SimColdCPUSeconds is otj-sim's CPU time over the same span as ColdCPUSeconds (the
 	// program's start to the steady window): the simulators' share of the two cores the cold
 	// start runs on, which the program's requests cost them.
@@ -473,6 +480,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 	s0, _ := harness.ProcUsage(s.Pid())
 	m1, m1Err := harness.ReadMachineCPU()
 	r.MachineStealColdPercent = stealBetween(m0, m0Err, m1, m1Err)
+	clearErr := harness.ClearRefs(p.proc.Pid())
 	g2, err := graphStats(ctx, st)
 	if err != nil {
 		return nil, err
@@ -515,6 +523,7 @@ func scaleRun(ctx context.Context, bins binaries, o scaleOptions, strategy strin
 		return nil, fmt.Errorf("%s exited during the steady window: see its log (%w)", strategy, err)
 	}
 	s1, _ := harness.ProcUsage(s.Pid())
+	r.SteadyTouchedAnonMB, r.SteadyTouchedFileMB = touchedSince(p.proc.Pid(), clearErr)
 	m2, m2Err := harness.ReadMachineCPU()
 	r.MachineStealSteadyPercent = stealBetween(m1, m1Err, m2, m2Err)
 	g3, err := graphStats(ctx, st)
@@ -620,6 +629,9 @@ func (r *Run) summary() string {
 	if r.SteadyLocalTime != "" {
 		at = fmt.Sprintf(", steady window from %s of the calendars' day", r.SteadyLocalTime)
 	}
+	if r.SteadyTouchedAnonMB != nil && r.SteadyTouchedFileMB != nil {
+		at += fmt.Sprintf(", touched in the window %.1f MB anonymous and %.1f MB file pages", *r.SteadyTouchedAnonMB, *r.SteadyTouchedFileMB)
+	}
 	if r.MachineStealColdPercent != nil && r.MachineStealSteadyPercent != nil {
 		at += fmt.Sprintf(", machine steal %.1f %% cold, %.1f %% steady", *r.MachineStealColdPercent, *r.MachineStealSteadyPercent)
 	}
@@ -628,6 +640,19 @@ func (r *Run) summary() string {
 		f(r.ColdSyncSeconds), f(r.HotChanges.P95), r.HotChanges.Seen, r.HotChanges.Count, f(r.ColdChanges.P95),
 		r.ColdChanges.Seen, r.ColdChanges.Count, perDay, r.PeakRSSMB, r.SteadyRSSMB, r.SteadyRSSAnonMB, r.SteadyRSSFileMB,
 		r.SteadyCPUPercent, r.ColdCPUSeconds, r.SimColdCPUSeconds, at)
+}
+
+// touchedSince reads the memory process pid touched since its accessed bits were cleared
+// (clearErr: how that went), or nils.
+func touchedSince(pid int, clearErr error) (anonMB, fileMB *float64) {
+	if clearErr != nil {
+		return nil, nil
+	}
+	t, err := harness.ReadTouched(pid)
+	if err != nil {
+		return nil, nil
+	}
+	return ptr(mb(t.AnonBytes)), ptr(mb(t.FileBytes))
 }
 
 // stealBetween is the stolen share of the machine's CPU time between two readings, or nil

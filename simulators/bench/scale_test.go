@@ -73,6 +73,12 @@ func TestScaleSmoke(t *testing.T) {
 			// The split is a mean of the same samples: its parts add up to the mean, to rounding.
 			assert.InDelta(t, r.SteadyRSSMB, r.SteadyRSSAnonMB+r.SteadyRSSFileMB, 0.05, "steady RSS = anonymous + file pages")
 			assert.Greater(t, r.SteadyRSSFileMB, 1.0, "the program file's pages are resident")
+			// The working set: what the program touched in the window, within what is resident.
+			if assert.NotNil(t, r.SteadyTouchedAnonMB) && assert.NotNil(t, r.SteadyTouchedFileMB) {
+				assert.Positive(t, *r.SteadyTouchedAnonMB)
+				assert.Positive(t, *r.SteadyTouchedFileMB, "the program's code ran")
+				assert.LessOrEqual(t, *r.SteadyTouchedAnonMB+*r.SteadyTouchedFileMB, r.PeakRSSMB)
+			}
 			assert.GreaterOrEqual(t, r.SteadyCPUPercent, 0.0)
 			assert.Zero(t, r.GraphEarlyRetries, "no request before a Retry-After expired")
 			assert.LessOrEqual(t, r.GraphMaxInFlightPerMailbox, 4)
