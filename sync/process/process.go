@@ -65,6 +65,10 @@ type Processor struct {
 	skipped int64
 	// written counts the resolves that wrote (tests).
 	written int64
+	// decoded counts the resolves that were not skipped, at the moment that is decided: before
+	// their write announces the meetings, so a test that saw the announcement sees the count.
+	// Passes − Skipped is not that: a pass is counted when it starts, and a skip when it ends.
+	decoded int64
 }
 
 // basis is what a room's resolve depends on: its profile, whether it has completed a sync
@@ -261,6 +265,9 @@ func (p *Processor) ResolveRoom(ctx context.Context, room string) error {
 		p.mu.Unlock()
 		return nil
 	}
+	p.mu.Lock()
+	p.decoded++
+	p.mu.Unlock()
 	events, err := snap.Events(room)
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", room, err)
@@ -337,6 +344,14 @@ func (p *Processor) Skipped() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.skipped
+}
+
+// Decoded is how many of the Passes were not skipped: they decoded the room's events and
+// resolved them. Unlike Passes − Skipped it never counts a pass still deciding.
+func (p *Processor) Decoded() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.decoded
 }
 
 // Writes is how many resolves wrote the room's meetings (a transaction on the store's one
