@@ -1,6 +1,7 @@
 package cisco
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,14 +139,13 @@ func readFailure(err error) error {
 func (c *Conn) readLoop() {
 	defer c.finish() // told before Wait returns, so no notice of this connection comes after Wait
 	c.ws.SetReadLimit(readLimit)
-	c.ws.SetPongHandler(func(string) error { c.heard(); c.ponged(); return nil })
+	c.ws.SetPongHandler(func(data string) error { c.pong([]byte(data)); return nil })
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.fail(readFailure(err))
 			return
 		}
-		c.heard()
 		c.dispatch(data)
 	}
 }
@@ -156,7 +156,6 @@ func (c *Conn) drain() {
 	for {
 		data, ctl, err := c.fr.next()
 		if err == nil {
-			c.heard()
 			switch {
 			case ctl == nil:
 				c.dispatch(data)
@@ -165,7 +164,7 @@ func (c *Conn) drain() {
 				_ = c.ws.WriteControl(websocket.PongMessage, ctl.payload, time.Now().Add(10*time.Second))
 				c.wmu.Unlock()
 			case ctl.op == opPong:
-				c.ponged()
+				c.pong(ctl.payload)
 			}
 			continue
 		}
@@ -200,9 +199,6 @@ func (c *Conn) readable() {
 	c.mu.Unlock()
 	go c.drain()
 }
-
-// heard notes that the codec sent something (it is alive).
-func (c *Conn) heard() { c.lastHeard.Store(time.Now().UnixNano()) }
 
 // dispatch hands a message to the request waiting for it, or queues it as feedback.
 func (c *Conn) dispatch(data []byte) {
@@ -298,13 +294,21 @@ func decodeFeedback(params json.RawMessage) (Feedback, bool) {
 	return Feedback{}, false
 }
 
-// Ping sends a keep-alive ping; when nothing (its pong or any message) arrives within wait
-// (real time), the connection ends. The caller schedules pings (on its clock); one runtime
-// timer per connection, no goroutine, watches for the answer.
+// Ping sends a keep-alive ping; when its pong has not arrived within wait (real time), the
+// connection ends. The caller schedules pings (on its clock); one runtime timer per
+// connection, no goroutine, watches for the answer.
+//
+// Only the answer to the latest ping counts. Other messages, and the answer to an earlier
+// ping, may have been sent before the codec stopped and read only after this ping went out (a
+// busy box, a slow link): counted, they hid a codec that froze just then until the next
+// ping, and a loaded test machine saw it. A codec that is alive answers every ping.
 func (c *Conn) Ping(wait time.Duration) {
-	sent := time.Now()
+	c.mu.Lock()
+	c.pingSeq++
+	payload := pingPayload(c.pingSeq)
+	c.mu.Unlock()
 	c.wmu.Lock()
-	err := c.ws.WriteControl(websocket.PingMessage, []byte("otj"), sent.Add(wait))
+	err := c.ws.WriteControl(websocket.PingMessage, payload, time.Now().Add(wait))
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(fmt.Errorf("keep-alive ping: %w", err))
@@ -312,10 +316,9 @@ func (c *Conn) Ping(wait time.Duration) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err != nil {
+	if c.err != nil || c.pongSeq == c.pingSeq { // answered already
 		return
 	}
-	c.pingSent = sent
 	if c.pongTimer == nil {
 		c.pongTimer = time.AfterFunc(wait, c.checkPong)
 	} else {
@@ -323,20 +326,27 @@ func (c *Conn) Ping(wait time.Duration) {
 	}
 }
 
-// ponged stops the watch of the answered ping.
-func (c *Conn) ponged() {
+// pingPayload is the application data of the n-th keep-alive ping, which its pong echoes.
+func pingPayload(n uint64) []byte { return strconv.AppendUint([]byte("otj-"), n, 10) }
+
+// pong takes a keep-alive answer: the answer to the latest ping stops its watch.
+func (c *Conn) pong(data []byte) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !bytes.Equal(data, pingPayload(c.pingSeq)) {
+		return // an earlier ping's, or not ours
+	}
+	c.pongSeq = c.pingSeq
 	if c.pongTimer != nil {
 		c.pongTimer.Stop()
 	}
-	c.mu.Unlock()
 }
 
 func (c *Conn) checkPong() {
 	c.mu.Lock()
-	sent := c.pingSent
+	late := c.pongSeq < c.pingSeq
 	c.mu.Unlock()
-	if c.lastHeard.Load() < sent.UnixNano() {
+	if late {
 		c.fail(errors.New("the codec stopped answering keep-alive pings"))
 	}
 }

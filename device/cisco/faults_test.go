@@ -370,6 +370,19 @@ func TestTeamsRoomsModeAndMissingAdminRole(t *testing.T) {
 	assert.Equal(t, int64(2), st.PushFailures)
 }
 
+// TestOnlyTheLatestPingsAnswerCounts: a pong read after a newer ping went out (the answer to
+// an earlier one, or anything else) is no answer to it; a codec that froze just after
+// answering the earlier ping would otherwise go unnoticed until the next one.
+func TestOnlyTheLatestPingsAnswerCounts(t *testing.T) {
+	c := &Conn{pingSeq: 2}
+	c.pong(pingPayload(1))
+	assert.Less(t, c.pongSeq, c.pingSeq, "the first ping's answer, read late")
+	c.pong([]byte("otj"))
+	assert.Less(t, c.pongSeq, c.pingSeq, "a payload we never sent")
+	c.pong(pingPayload(2))
+	assert.Equal(t, c.pingSeq, c.pongSeq)
+}
+
 func TestKeepAliveNoticesAFrozenConnection(t *testing.T) {
 	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
 	h := newHarness(t, true, start)
@@ -380,9 +393,12 @@ func TestKeepAliveNoticesAFrozenConnection(t *testing.T) {
 	h.waitPuts(c, 1)
 	h.waitIdle("codec-1", 1)
 
-	// A healthy codec answers the pings: the connection stays up.
+	// A healthy codec answers the pings: the connection stays up. The ping is sent (and the
+	// next one armed) before the codec freezes (waitIdle would be satisfied by the first push
+	// already); its answer may still be read only after the next ping has gone out, and must
+	// not count as that one's (on a loaded machine it did, and the freeze went unnoticed).
 	h.fake.Advance(20 * time.Second)
-	h.waitIdle("codec-1", 1)
+	h.waitTimer(19*time.Second, 20*time.Second)
 	c.FreezeConnections() // the codec hangs: the socket stays open, nothing answers
 	h.fake.Advance(20 * time.Second)
 	e := h.waitEndpoint("codec-1", stateIs(store.EndpointDown))

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -156,9 +155,9 @@ type Conn struct {
 	closeOne sync.Once
 
 	finishOnce sync.Once
-	lastHeard  atomic.Int64 // when the codec last sent anything (Unix ns)
-	pingSent   time.Time    // the latest keep-alive ping (under mu)
-	pongTimer  *time.Timer  // checks that something came back after it
+	pingSeq    uint64      // keep-alive pings sent; the n-th carries pingPayload(n) (under mu)
+	pongSeq    uint64      // the latest of them answered (under mu)
+	pongTimer  *time.Timer // checks that the latest ping is answered in time
 
 	// Polled reading (poll_linux.go); fr is nil when a reader goroutine reads (readLoop).
 	fr      *frameReader
