@@ -145,12 +145,19 @@ func TestEndpointsListAndTrustWhileTheDriverRuns(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		// The room has synced and been resolved before (an existing store).
+		// Both rooms have synced and been resolved before (an existing store): the codecs are
+		// dialled at start (on demand, a codec of a room not synced yet waits for the sync or
+		// its first liveness check).
 		synced := time.Now()
-		if err := tx.PutRoom(store.RoomState{Mailbox: room, Integration: "m365", Status: store.RoomOK, LastSuccess: synced}); err != nil {
-			return err
+		for _, r := range []string{room, "room-2@example.com"} {
+			if err := tx.PutRoom(store.RoomState{Mailbox: r, Integration: "m365", Status: store.RoomOK, LastSuccess: synced}); err != nil {
+				return err
+			}
+			if err := tx.MarkResolved(r, synced); err != nil {
+				return err
+			}
 		}
-		return tx.MarkResolved(room, synced)
+		return nil
 	}))
 	var eps []cisco.Endpoint
 	for _, e := range cfg.Endpoints {

@@ -218,6 +218,10 @@ func (c *codec) process(ctx context.Context, ev uint32) {
 	}
 	if ev&evStart != 0 {
 		c.load(ctx)
+		if c.onDemand() && ev&(evForce|evRetry) == 0 && !c.hasSynced(ctx) {
+			c.awaitFirstSync(ctx)
+			return
+		}
 		c.connect(ctx, now)
 		return
 	}

@@ -50,6 +50,20 @@ func (c *codec) waitForSync(ctx context.Context) {
 	c.updateSummary(ctx, nil)
 }
 
+// awaitFirstSync starts an on-demand codec whose room has not synced without dialling it: it
+// waits parked, not yet contacted (lastContact zero). The room's first sync dials it at once
+// for its first push (debounce), and so do PushNow and Retry; a room still not synced by the
+// codec's first liveness check (within CheckEvery, spread across the site) has it dialled then,
+// so a new site's wrong password or untrusted certificate still shows without a calendar.
+// Dialling every codec at start instead cost a second login for each one whose room synced
+// after IdleAfter had released it (about 300 of 1,000 at a cold start, measured), and held
+// every connection open at once while the whole site synced.
+func (c *codec) awaitFirstSync(ctx context.Context) {
+	c.parked = true
+	c.waitForSync(ctx)
+	c.m.sched.set(c, timerLive, c.nextCheck(c.clk().Now()))
+}
+
 // firstPush is the push after a (re)connect: bookings another system pushed are looked for
 // first (they are about to be replaced), then the room's bookings go in full.
 func (c *codec) firstPush(ctx context.Context, conn *Conn) time.Duration {

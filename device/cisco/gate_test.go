@@ -1,6 +1,7 @@
 package cisco
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -118,26 +119,14 @@ func TestTheFirstPushAfterTheRoomsFirstSyncWaitsOutNoDebounce(t *testing.T) {
 			room := "room-01@contoso.example"
 			h.unsynced = map[string]bool{room: true}
 			c, ep := h.codec("codec-1", room, ciscosim.CodecConfig{UpFor: time.Hour})
-			rel, idle := make(chan string, 8), make(chan struct{}, 8)
 			var tune func(*Options)
 			if parked {
-				tune = func(o *Options) {
-					o.Connection = ConnOnDemand
-					o.released = func(name string) { rel <- name }
-					counted := o.idle
-					o.idle = func(name string, pushes int) { counted(name, pushes); idle <- struct{}{} }
-				}
+				tune = func(o *Options) { o.Connection = ConnOnDemand }
 			}
 			h.start([]Endpoint{ep}, tune)
 			h.waitEndpoint("codec-1", stateIs(store.EndpointWaiting))
-			if parked { // released after its quiet time: the first sync dials it again
-				select {
-				case <-idle:
-				case <-time.After(waitLimit):
-					t.Fatalf("the codec did not go idle\n%s", h.logs.String())
-				}
-				h.fake.Advance(DefaultIdleAfter)
-				h.waitReleased(rel)
+			if parked { // not dialled while its room has not synced: the first sync dials it
+				assert.Zero(t, c.Stats().Handshakes.Attempts, "no login before the room's first sync")
 			}
 
 			ms := providerMeetings(room, start.Add(3*time.Hour))[:2]
@@ -150,6 +139,8 @@ func TestTheFirstPushAfterTheRoomsFirstSyncWaitsOutNoDebounce(t *testing.T) {
 			puts := h.waitPuts(c, 1)
 			assert.True(t, puts[0].Accepted)
 			assert.Len(t, c.Bookings(), 2)
+			assert.Equal(t, 1, c.Stats().Handshakes.ByStatus[http.StatusSwitchingProtocols], "one login in all")
+			assert.Empty(t, h.events("codec-1", KindRestarted), "a first contact is no restart")
 
 			// An edit afterwards waits out the debounce.
 			ms[0].Subject = "Renamed"

@@ -147,6 +147,13 @@ func (c *codec) whileParked(ctx context.Context, ev, due uint32, retryNow bool) 
 // and a liveness check lists the bookings (foreign or dropped ones are reported, as the
 // persistent model does on Bookings Updated).
 func (c *codec) resume(ctx context.Context, conn *Conn, st store.EndpointState, connected func(), ev, due uint32) {
+	if c.lastContact.IsZero() {
+		// Never contacted (awaitFirstSync): its first connection, set up in full. There is no
+		// earlier contact to compare its uptime with, and no restart to report.
+		c.parked = false
+		c.serve(ctx, conn, st, connected)
+		return
+	}
 	cctx, cancel := c.callCtx(ctx)
 	up, err := readUptime(cctx, conn)
 	cancel()

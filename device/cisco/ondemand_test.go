@@ -11,6 +11,7 @@ import (
 	"github.com/otj-edge/otj-edge/simulators/ciscosim"
 	"github.com/otj-edge/otj-edge/simulators/goroutines"
 	"github.com/otj-edge/otj-edge/store"
+	"github.com/otj-edge/otj-edge/sync/calendar/stored"
 )
 
 // The on-demand model against ciscosim, in virtual time (the driver and the codec share the
@@ -239,4 +240,82 @@ func TestOnDemandFirstContactDuringAMeetingSubscribes(t *testing.T) {
 	h.waitIdle("codec-1", 1)
 	assert.Equal(t, 4, c.Stats().Subscribed)
 	assert.Equal(t, 1, h.mgr.Stats().Connected, "held for the meeting's feedback")
+}
+
+// TestOnDemandCodecsOfUnsyncedRoomsAreDialledByTheirFirstCheck: on a fresh store, a codec
+// whose room has not synced is not dialled at start. An operator's Push dials it at once
+// (and says it waits for the sync); otherwise its first liveness check does, within the check
+// interval, so a wrong password or a new certificate shows without a calendar; and the room's
+// first sync dials it for its first push. A first contact is no restart.
+func TestOnDemandCodecsOfUnsyncedRoomsAreDialledByTheirFirstCheck(t *testing.T) {
+	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
+	h := newHarness(t, true, start)
+	h.unsynced = map[string]bool{}
+	var cs []*ciscosim.Codec
+	var eps []Endpoint
+	for _, name := range []string{"codec-1", "codec-2", "codec-3"} {
+		room := name + "@contoso.example"
+		h.unsynced[room] = true
+		cfg := ciscosim.CodecConfig{UpFor: time.Hour}
+		if name == "codec-2" { // its password was changed on the codec
+			cfg.Users = []ciscosim.User{{Username: testUser, Password: "changed-on-the-codec", Roles: []string{ciscosim.RoleAdmin}}}
+		}
+		c, ep := h.codec(name, room, cfg)
+		cs, eps = append(cs, c), append(eps, ep)
+	}
+	rel := make(chan string, 8)
+	h.start(eps, onDemand(rel, 3*time.Minute)) // checks at 08:03, 08:01 and 08:02 (their phases)
+	for _, ep := range eps {
+		h.waitEndpoint(ep.Name, stateIs(store.EndpointWaiting))
+	}
+	for _, c := range cs {
+		assert.Zero(t, c.Stats().Handshakes.Attempts, "no login at start for a room that has not synced")
+	}
+
+	// An operator's push dials at once and says why nothing was pushed.
+	rs, err := h.mgr.Push(t.Context(), "codec-3")
+	require.NoError(t, err)
+	require.Len(t, rs, 1)
+	assert.Equal(t, OutcomeWaiting, rs[0].Outcome, rs[0].Detail)
+	assert.Equal(t, 1, cs[2].Stats().Handshakes.ByStatus[http.StatusSwitchingProtocols])
+
+	// The first checks dial the other two: one logs in, is pinned and hung up at once; the
+	// other's wrong password shows.
+	hs1, hs2 := cs[0].HandshakeSignal(), cs[1].HandshakeSignal()
+	h.fake.Advance(3 * time.Minute)
+	for _, hs := range []<-chan struct{}{hs1, hs2} {
+		select {
+		case <-hs:
+		case <-time.After(waitLimit):
+			t.Fatalf("no first check within the check interval\n%s", h.logs.String())
+		}
+	}
+	e := h.waitEndpoint("codec-2", stateIs(store.EndpointAuthFailed))
+	assert.Contains(t, e.Detail, "wrong username or password")
+	h.waitEvent("codec-1", KindCertPinned)
+	for range 2 { // codec-3 after its quiet minute, codec-1 right after its check
+		h.waitReleased(rel)
+	}
+	assert.Equal(t, store.EndpointWaiting, h.waitEndpoint("codec-1", stateIs(store.EndpointWaiting)).State)
+	assert.Equal(t, 1, cs[0].Stats().Handshakes.ByStatus[http.StatusSwitchingProtocols])
+	assert.Zero(t, h.mgr.Stats().Connected)
+	assert.Zero(t, readers())
+
+	// codec-1's room syncs: dialled at once and pushed.
+	room := eps[0].Room
+	require.NoError(t, h.st.Write(t.Context(), func(tx *store.Tx) error {
+		if _, err := stored.ReplaceMeetings(tx, room, providerMeetings(room, start.Add(3*time.Hour))[:2]); err != nil {
+			return err
+		}
+		return markSynced(tx, room)
+	}))
+	h.waitPuts(cs[0], 1)
+	assert.Equal(t, 2, cs[0].Stats().Handshakes.ByStatus[http.StatusSwitchingProtocols], "the check's login and the push's")
+	for _, ep := range eps {
+		assert.Empty(t, h.events(ep.Name, KindRestarted), "a first contact is no restart")
+	}
+	assert.Len(t, cs[0].Bookings(), 2)
+	for _, c := range cs[1:] {
+		assert.Empty(t, c.Puts(), "nothing cleared or pushed before its room's sync")
+	}
 }
