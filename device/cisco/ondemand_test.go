@@ -100,7 +100,7 @@ func TestOnDemandReleasesIdleCodecsRedialsForChangesAndRepushesAfterAReboot(t *t
 }
 
 // A cold start pushes every codec within seconds of the others: each is released
-// DefaultIdleAfter after its push (not a minute later), so a site's codecs are not all
+// DefaultIdleAfter (2 s) after its push (not a minute later), so a site's codecs are not all
 // connected at once.
 func TestOnDemandColdStartReleasesEachCodecSoonAfterItsPush(t *testing.T) {
 	start := time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC)
@@ -126,7 +126,7 @@ func TestOnDemandColdStartReleasesEachCodecSoonAfterItsPush(t *testing.T) {
 	for _, c := range cs {
 		assert.Zero(t, c.Stats().Subscribed, "no feedback subscribed for a connection about to be released (no meeting near)")
 	}
-	require.Equal(t, 10*time.Second, DefaultIdleAfter)
+	require.Equal(t, 2*time.Second, DefaultIdleAfter)
 	h.fake.Advance(DefaultIdleAfter)
 	for range cs {
 		h.waitReleased(rel)
