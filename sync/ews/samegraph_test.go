@@ -59,7 +59,7 @@ func (h *simHarness) graphMeetings(rooms ...string) map[string][]calendar.Meetin
 	in := graph.Integration{Name: "m365", ClientID: h.gs.ClientID(), ClientSecret: secret.New(h.gs.ClientSecret()),
 		TokenURL: h.gs.TokenURL(), GraphURL: h.gs.GraphURL(), MaxRequestsPerDay: graph.DefaultMaxRequestsPerDay,
 		MaxInFlight: graph.DefaultMaxInFlight, CAFile: h.caFile}
-	s, err := graph.New(graph.Options{Integration: in, Rooms: specs, Store: st, Clock: h.clk, Tuning: graph.Tuning{Seed: 1},
+	s, err := graph.New(graph.Options{Integration: in, Rooms: specs, Store: st, Clock: h.clk, Tuning: graph.Tuning{Seed: 1, Linger: -1},
 		Logger: slog.New(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	require.NoError(h.t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -52,7 +52,7 @@ func (g *graphSide) NewSource(deps source.Deps, rooms []source.Room, maxInFlight
 		TokenURL: g.sim.TokenURL(), GraphURL: g.sim.GraphURL(), MaxRequestsPerDay: graph.DefaultMaxRequestsPerDay,
 		MaxInFlight: max(maxInFlight, graph.DefaultMaxInFlight), CAFile: g.caFile}
 	return graph.New(graph.Options{Integration: in, Rooms: rooms, Store: deps.Store, Logger: deps.Logger, Clock: deps.Clock,
-		Health: deps.Health, Tuning: graph.Tuning{Seed: 1}})
+		Health: deps.Health, Tuning: graph.Tuning{Seed: 1, Linger: -1}}) // the cases wait for polls without moving the clock past a linger
 }
 
 var errNotInCross = errors.New("not used by the cross-source check")

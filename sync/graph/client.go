@@ -63,6 +63,8 @@ type reqSpec struct {
 	link       string
 	start, end time.Time
 	eventID    string
+	// linger: a routine poll, which may wait for others to share a $batch (dispatch.go).
+	linger bool
 }
 
 // result is Graph's answer to one request (or batch part), or why there is none.

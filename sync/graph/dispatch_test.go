@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -77,4 +78,114 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// TestRoutineRequestsWaitToShareABatch: a request marked linger waits up to the linger for
+// others and goes with them in one $batch; a request that is not marked goes at once and takes
+// the waiting ones along; and as many waiting as a batch holds go at once.
+func TestRoutineRequestsWaitToShareABatch(t *testing.T) {
+	var rooms []string
+	for i := 1; i <= maxBatch; i++ {
+		rooms = append(rooms, roomName(i))
+	}
+	h := newHarness(t, graphsim.Options{}, rooms...)
+	for _, m := range rooms {
+		h.addRoom(m, graphsim.Recommended())
+	}
+	s, _ := h.start(Tuning{Linger: time.Second})
+	h.waitFor("every room", h.synced(rooms...))
+	h.settle(s)
+	d := s.disp
+	lingering := func() int {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.lingering
+	}
+	batches := func() (int, int) { st := h.sim.Stats(); return st.Batches, st.BatchParts }
+	// Each phase starts with every sender waiting: a sender that just delivered answers would
+	// otherwise take the next phase's first requests on its way back.
+	quiet := func() {
+		eventually(t, "the senders waiting", func() bool {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return d.senders == d.idle
+		})
+	}
+	// A series master that is not there: any request does, and Graph answers each with a 404.
+	send := func(rooms []string, linger bool) chan result {
+		out := make(chan result, len(rooms))
+		for _, m := range rooms {
+			go func() {
+				out <- d.do(context.Background(), reqSpec{kind: kindMaster, mailbox: m, eventID: "AAMkAGNvbmU=", linger: linger})
+			}()
+		}
+		return out
+	}
+	answered := func(out chan result, n int) {
+		t.Helper()
+		for range n {
+			r := <-out
+			require.NoError(t, r.err)
+			require.Equal(t, 404, r.status, "Graph answered the request")
+		}
+	}
+
+	// Three wait; nothing goes until the linger ends, then one batch.
+	quiet()
+	b0, p0 := batches()
+	out := send(rooms[:3], true)
+	eventually(t, "three requests waiting", func() bool { return lingering() == 3 })
+	b, p := batches()
+	require.Equal(t, [2]int{b0, p0}, [2]int{b, p}, "nothing sent while they wait")
+	h.clk.Advance(time.Second)
+	answered(out, 3)
+	b, p = batches()
+	require.Equal(t, [2]int{b0 + 1, p0 + 3}, [2]int{b, p}, "one batch of three when the linger ended")
+
+	// Two wait; a request that is not routine goes at once and takes them along.
+	quiet()
+	out = send(rooms[:2], true)
+	eventually(t, "two requests waiting", func() bool { return lingering() == 2 })
+	answered(send(rooms[2:3], false), 1)
+	answered(out, 2)
+	b, p = batches()
+	require.Equal(t, [2]int{b0 + 2, p0 + 6}, [2]int{b, p}, "the three in one batch, without waiting")
+
+	// A full batch's worth goes at once.
+	quiet()
+	answered(send(rooms, true), maxBatch)
+	b, p = batches()
+	require.Equal(t, [2]int{b0 + 3, p0 + 6 + maxBatch}, [2]int{b, p}, "twenty waiting made one full batch at once")
+	require.Zero(t, lingering())
+}
+
+// TestARoomsPlainPollsGoTogetherAndAskedForPollsAtOnce: rooms whose next polls fall due at
+// their plain interval wait (Tuning.Linger) and go in one $batch; a poll that SyncNow brings
+// forward goes at once, alone.
+func TestARoomsPlainPollsGoTogetherAndAskedForPollsAtOnce(t *testing.T) {
+	rooms := []string{roomName(1), roomName(2)}
+	h := newHarness(t, graphsim.Options{}, rooms...)
+	for _, m := range rooms {
+		h.addRoom(m, graphsim.Recommended())
+	}
+	// The rooms hold no meetings: cold, polled every ColdInterval; the jitter too small to part them.
+	s, _ := h.start(Tuning{ColdInterval: time.Minute, Jitter: 1e-9, Linger: time.Second})
+	h.waitFor("every room", h.synced(rooms...))
+	h.settle(s)
+	polls := func() [2]int { return [2]int{h.stats(rooms[0]).Requests, h.stats(rooms[1]).Requests} }
+	batches := func() int { return h.sim.Stats().Batches }
+	before, b0 := polls(), batches()
+
+	h.clk.Advance(time.Minute + time.Millisecond) // past both rooms' due times, a few ns apart
+	eventually(t, "both polls waiting", func() bool { s.disp.mu.Lock(); defer s.disp.mu.Unlock(); return s.disp.lingering == 2 })
+	require.Equal(t, before, polls(), "nothing sent while they wait")
+	h.clk.Advance(time.Second)
+	h.settle(s)
+	require.Equal(t, [2]int{before[0] + 1, before[1] + 1}, polls(), "each room polled once")
+	require.Equal(t, b0+1, batches(), "in one batch")
+
+	require.NoError(t, s.SyncNow(rooms[0], false))
+	h.settle(s) // no clock moved: the asked-for poll did not wait
+	require.Equal(t, [2]int{before[0] + 2, before[1] + 1}, polls())
+	require.Equal(t, b0+1, batches(), "sent alone")
 }

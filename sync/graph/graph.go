@@ -64,6 +64,11 @@ type Tuning struct {
 	RollSpread time.Duration
 	// NoBatch sends every request alone, even with a backlog.
 	NoBatch bool
+	// Linger is how long a routine poll (a room's next poll at its plain interval, which
+	// nothing brought forward) may wait for others to go with it in one $batch (default
+	// DefaultLinger; negative: it does not wait). Polls a probe, a notification, SyncNow or a
+	// retry brought forward never wait (dispatch.go).
+	Linger time.Duration
 	// Seed makes the jitter reproducible (0: random).
 	Seed uint64
 	// Notify tunes change notifications (notify.go).
@@ -88,7 +93,15 @@ func (t *Tuning) defaults() {
 	if t.RollSpread <= 0 {
 		t.RollSpread = 20 * time.Minute
 	}
+	if t.Linger == 0 {
+		t.Linger = DefaultLinger
+	}
 }
+
+// DefaultLinger is Tuning.Linger's default: long enough for the tens of routine polls a
+// second of a large site's busy hours to fill batches, short beside the 20 s of a hot room's
+// safety-net poll.
+const DefaultLinger = 500 * time.Millisecond
 
 // Options are a Syncer's dependencies and configuration.
 type Options struct {
@@ -165,6 +178,11 @@ type room struct {
 	spans     []store.Span
 	round     *round
 	hidx      int // index in Syncer.due; -1 while a step runs
+	// routineDue is the plain next poll the room's last round ended with. A step that
+	// starts while due still equals it is a routine poll: nothing (a probe's recheck, a
+	// probe-found change, a notification, SyncNow, a retry) brought it forward, so it may wait
+	// a little to share a batch (Tuning.Linger).
+	routineDue time.Time
 }
 
 // round is a delta round in progress.
@@ -227,6 +245,7 @@ func New(opts Options) (*Syncer, error) {
 		answers: make(chan struct{}, answerSlots(in.MaxInFlight)),
 	}
 	s.disp = newDispatcher(a, in.MaxInFlight, !opts.Tuning.NoBatch, s.admit, s.clk)
+	s.disp.lingerFor = max(opts.Tuning.Linger, 0)
 	for _, spec := range opts.Rooms {
 		spec.Mailbox = strings.ToLower(strings.TrimSpace(spec.Mailbox))
 		if spec.Mailbox == "" {

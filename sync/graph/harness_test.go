@@ -84,6 +84,11 @@ func (h *harness) start(tune Tuning, mods ...func(*Options)) (*Syncer, func()) {
 	if tune.Seed == 0 {
 		tune.Seed = 1
 	}
+	if tune.Linger == 0 {
+		// Most tests move the clock to a poll's due time and wait for the poll: they expect
+		// it sent then. The linger's own tests ask for it (dispatch_test.go).
+		tune.Linger = -1
+	}
 	opts := Options{Integration: h.in, Rooms: h.rooms, Store: h.st, Clock: h.clk, Health: h.health, Tuning: tune,
 		Logger: slog.New(slog.NewTextHandler(h.t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	for _, m := range mods {

@@ -64,6 +64,7 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 	}
 	defer s.freeAnswerSlot()
 	s.mu.Lock()
+	routine := !r.routineDue.IsZero() && r.due.Equal(r.routineDue)
 	if r.round == nil {
 		r.round = s.newRound(r, s.clk.Now())
 	}
@@ -77,6 +78,9 @@ func (s *Syncer) step(ctx context.Context, r *room) {
 	if s.in.Delegated() {
 		spec = viewSpec(r.spec.Mailbox, rd)
 	}
+	// Only an incremental round's first request: a full round's and a round's next pages are
+	// wanted now.
+	spec.linger = routine && !rd.full && spec.kind == kindLink
 	res := s.disp.do(ctx, spec)
 	if ctx.Err() != nil {
 		return
@@ -248,7 +252,8 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 			s.unsaved[counterKey(s.name, now)] += int64(sent)
 		}
 		r.state, r.cur, r.emitted, r.failures, r.lastCode, r.round = st, cur, emitted, 0, "", nil
-		r.due = s.probeRecheck(r, 0, now, s.nextPoll(r, now))
+		r.routineDue = s.nextPoll(r, now)
+		r.due = s.probeRecheck(r, 0, now, r.routineDue) // a recheck is no routine poll
 		s.mu.Unlock()
 		return nil
 	}
@@ -448,7 +453,8 @@ func (s *Syncer) apply(ctx context.Context, r *room, rd *round, pg page, fetched
 		}
 		s.mu.Lock()
 		now := s.clk.Now()
-		r.due = s.probeRecheck(r, rd.changed, now, s.nextPoll(r, now))
+		r.routineDue = s.nextPoll(r, now)
+		r.due = s.probeRecheck(r, rd.changed, now, r.routineDue) // a recheck is no routine poll
 		s.mu.Unlock()
 		s.log.Debug("round done", "room", mailbox, "full", rd.full, "changed", rd.changed)
 	}

@@ -50,7 +50,7 @@ func (g *graphRig) NewSource(deps source.Deps, rooms []source.Room, maxInFlight 
 		// default, a request a minute even for one room) has its own tests (probe_test.go).
 		Probe: ProbeSettings{Mode: graphconf.ProbeOff}}
 	return New(Options{Integration: in, Rooms: rooms, Store: deps.Store, Logger: deps.Logger, Clock: deps.Clock,
-		Health: deps.Health, Tuning: Tuning{Seed: 1}})
+		Health: deps.Health, Tuning: Tuning{Seed: 1, Linger: -1}}) // the cases wait for polls without moving the clock past a linger
 }
 
 // Throttle limits the mailbox to one request per ten minutes: Graph answers 429 with
