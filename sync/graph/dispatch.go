@@ -108,7 +108,10 @@ func (d *dispatcher) startLinger() {
 		select {
 		case <-t.C():
 		case <-stop:
+			// The syncer stops: its steps' calls end with its context, and no sender may
+			// start while it waits for them (wait).
 			t.Stop()
+			return
 		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
