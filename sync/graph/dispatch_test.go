@@ -189,3 +189,39 @@ func TestARoomsPlainPollsGoTogetherAndAskedForPollsAtOnce(t *testing.T) {
 	require.Equal(t, [2]int{before[0] + 2, before[1] + 1}, polls())
 	require.Equal(t, b0+1, batches(), "sent alone")
 }
+
+// TestRoutineRequestsDoNotWaitWhileEverySenderIsBusy: with every sender busy a routine
+// request queues as any request does and goes with the first sender to finish: waiting on
+// would hold its room's answer slot through a backlog (a cold start's tail) for nothing.
+func TestRoutineRequestsDoNotWaitWhileEverySenderIsBusy(t *testing.T) {
+	rooms := []string{roomName(1), roomName(2)}
+	h := newHarness(t, graphsim.Options{}, rooms...)
+	h.in.MaxInFlight = 1
+	for _, m := range rooms {
+		h.addRoom(m, graphsim.Recommended())
+	}
+	s, _ := h.start(Tuning{Linger: time.Hour})
+	h.waitFor("every room", h.synced(rooms...))
+	h.settle(s)
+	d := s.disp
+	// The one sender busy with room 1's request for a while (graphsim's latency, real time).
+	_, err := h.sim.AddFault(graphsim.Fault{Kind: graphsim.FaultLatency, Mailbox: rooms[0], Latency: graphsim.Duration(300 * time.Millisecond), Count: 1})
+	require.NoError(t, err)
+	spec := func(m string, linger bool) reqSpec {
+		return reqSpec{kind: kindMaster, mailbox: m, eventID: "AAMkAGNvbmU=", linger: linger}
+	}
+	busy := make(chan result, 1)
+	go func() { busy <- d.do(context.Background(), spec(rooms[0], false)) }()
+	eventually(t, "the sender busy", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.senders == 1 && d.idle == 0 })
+	routine := make(chan result, 1)
+	go func() { routine <- d.do(context.Background(), spec(rooms[1], true)) }()
+	eventually(t, "the routine request queued", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.queue) == 1 })
+	d.mu.Lock()
+	waiting, timer := d.lingering, d.lingerTimer
+	d.mu.Unlock()
+	require.Zero(t, waiting, "not waiting for company")
+	require.False(t, timer, "no linger running")
+	// No clock moves: both are answered once the sender is free.
+	require.Equal(t, 404, (<-busy).status)
+	require.Equal(t, 404, (<-routine).status)
+}
