@@ -88,13 +88,7 @@ func TestRoutineRequestsWaitToShareABatch(t *testing.T) {
 	for i := 1; i <= maxBatch; i++ {
 		rooms = append(rooms, roomName(i))
 	}
-	h := newHarness(t, graphsim.Options{}, rooms...)
-	for _, m := range rooms {
-		h.addRoom(m, graphsim.Recommended())
-	}
-	s, _ := h.start(Tuning{Linger: time.Second})
-	h.waitFor("every room", h.synced(rooms...))
-	h.settle(s)
+	h, s := startSynced(t, rooms, 0, Tuning{Linger: time.Second})
 	d := s.disp
 	lingering := func() int {
 		d.mu.Lock()
@@ -164,14 +158,8 @@ func TestRoutineRequestsWaitToShareABatch(t *testing.T) {
 // forward goes at once, alone.
 func TestARoomsPlainPollsGoTogetherAndAskedForPollsAtOnce(t *testing.T) {
 	rooms := []string{roomName(1), roomName(2)}
-	h := newHarness(t, graphsim.Options{}, rooms...)
-	for _, m := range rooms {
-		h.addRoom(m, graphsim.Recommended())
-	}
 	// The rooms hold no meetings: cold, polled every ColdInterval; the jitter too small to part them.
-	s, _ := h.start(Tuning{ColdInterval: time.Minute, Jitter: 1e-9, Linger: time.Second})
-	h.waitFor("every room", h.synced(rooms...))
-	h.settle(s)
+	h, s := startSynced(t, rooms, 0, Tuning{ColdInterval: time.Minute, Jitter: 1e-9, Linger: time.Second})
 	polls := func() [2]int { return [2]int{h.stats(rooms[0]).Requests, h.stats(rooms[1]).Requests} }
 	batches := func() int { return h.sim.Stats().Batches }
 	before, b0 := polls(), batches()
@@ -195,14 +183,7 @@ func TestARoomsPlainPollsGoTogetherAndAskedForPollsAtOnce(t *testing.T) {
 // would hold its room's answer slot through a backlog (a cold start's tail) for nothing.
 func TestRoutineRequestsDoNotWaitWhileEverySenderIsBusy(t *testing.T) {
 	rooms := []string{roomName(1), roomName(2)}
-	h := newHarness(t, graphsim.Options{}, rooms...)
-	h.in.MaxInFlight = 1
-	for _, m := range rooms {
-		h.addRoom(m, graphsim.Recommended())
-	}
-	s, _ := h.start(Tuning{Linger: time.Hour})
-	h.waitFor("every room", h.synced(rooms...))
-	h.settle(s)
+	h, s := startSynced(t, rooms, 1, Tuning{Linger: time.Hour})
 	d := s.disp
 	// The one sender busy with room 1's request for a while (graphsim's latency, real time).
 	_, err := h.sim.AddFault(graphsim.Fault{Kind: graphsim.FaultLatency, Mailbox: rooms[0], Latency: graphsim.Duration(300 * time.Millisecond), Count: 1})
@@ -224,4 +205,21 @@ func TestRoutineRequestsDoNotWaitWhileEverySenderIsBusy(t *testing.T) {
 	// No clock moves: both are answered once the sender is free.
 	require.Equal(t, 404, (<-busy).status)
 	require.Equal(t, 404, (<-routine).status)
+}
+
+// startSynced runs a syncer over rooms (maxInFlight 0: the harness's) and waits until every
+// room has synced and the syncer is quiet.
+func startSynced(t *testing.T, rooms []string, maxInFlight int, tune Tuning) (*harness, *Syncer) {
+	t.Helper()
+	h := newHarness(t, graphsim.Options{}, rooms...)
+	if maxInFlight > 0 {
+		h.in.MaxInFlight = maxInFlight
+	}
+	for _, m := range rooms {
+		h.addRoom(m, graphsim.Recommended())
+	}
+	s, _ := h.start(tune)
+	h.waitFor("every room", h.synced(rooms...))
+	h.settle(s)
+	return h, s
 }
