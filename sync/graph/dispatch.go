@@ -21,11 +21,11 @@ const maxBatch = 20
 // re-baseline), where they save round trips, and from routine polls: a poll marked linger
 // (a room's next poll at its plain interval, which nothing brought forward) waits up to
 // lingerFor for others while a sender is free, and goes when 20 wait, when another request
-// is sent (it goes along), or when the wait ends. Every other request goes at once. In steady state most requests are
-// the hot rooms' routine polls, tens a second: sent alone, each paid the SDK's middleware,
-// an HTTP/2 stream and the senders' and reader's wake-ups (sending and reading were 17 % of
-// the agent's steady CPU in a profile at 1,000 rooms). Batching never saves quota: every part
-// counts (README "Calendar sync (Microsoft Graph)").
+// is sent (it goes along), or when the wait ends. Every other request goes at once. In
+// steady state most requests are the hot rooms' routine polls, tens a second: sent alone,
+// each paid the SDK's middleware, an HTTP/2 stream and the senders' and reader's wake-ups
+// (sending and reading were 17 % of the agent's steady CPU in a profile at 1,000 rooms).
+// Batching never saves quota: every part counts (README "Calendar sync (Microsoft Graph)").
 //
 // Per-mailbox concurrency is the rooms' business: a room has at most 4 requests outstanding,
 // so a batch never holds more than 4 parts for one mailbox.
