@@ -207,6 +207,49 @@ func TestRoutineRequestsDoNotWaitWhileEverySenderIsBusy(t *testing.T) {
 	require.Equal(t, 404, (<-routine).status)
 }
 
+// TestASenderThatFinishesLeavesWaitingRequestsToTheirLinger: routine requests that wait while
+// another request is in flight stay waiting when its sender comes back free, so that more can
+// join them; they go in one batch when their wait ends. (Taken by the first sender to finish,
+// steady-state batches held about 4 parts.)
+func TestASenderThatFinishesLeavesWaitingRequestsToTheirLinger(t *testing.T) {
+	rooms := []string{roomName(1), roomName(2), roomName(3)}
+	h, s := startSynced(t, rooms, 2, Tuning{Linger: time.Second})
+	d := s.disp
+	_, err := h.sim.AddFault(graphsim.Fault{Kind: graphsim.FaultLatency, Mailbox: rooms[0], Latency: graphsim.Duration(300 * time.Millisecond), Count: 1})
+	require.NoError(t, err)
+	spec := func(m string, linger bool) reqSpec {
+		return reqSpec{kind: kindMaster, mailbox: m, eventID: "AAMkAGNvbmU=", linger: linger}
+	}
+	state := func() (senders, idle, waiting int) {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.senders, d.idle, d.lingering
+	}
+	eventually(t, "the senders waiting", func() bool { n, idle, _ := state(); return n == idle })
+	busy := make(chan result, 1)
+	go func() { busy <- d.do(context.Background(), spec(rooms[0], false)) }()
+	eventually(t, "a sender busy", func() bool { n, idle, _ := state(); return n > idle })
+	b0, p0 := h.sim.Stats().Batches, h.sim.Stats().BatchParts
+
+	out := make(chan result, 2)
+	for _, m := range rooms[1:] {
+		go func() { out <- d.do(context.Background(), spec(m, true)) }()
+	}
+	eventually(t, "two requests waiting", func() bool { _, _, w := state(); return w == 2 })
+	require.Equal(t, 404, (<-busy).status)
+	eventually(t, "every sender free", func() bool { n, idle, _ := state(); return n == idle })
+	_, _, waiting := state()
+	require.Equal(t, 2, waiting, "still waiting after the busy sender came back")
+	require.Equal(t, b0, h.sim.Stats().Batches, "nothing sent before the linger ends")
+
+	h.clk.Advance(time.Second)
+	for range 2 {
+		require.Equal(t, 404, (<-out).status)
+	}
+	st := h.sim.Stats()
+	require.Equal(t, [2]int{b0 + 1, p0 + 2}, [2]int{st.Batches, st.BatchParts}, "one batch of two when the linger ended")
+}
+
 // startSynced runs a syncer over rooms (maxInFlight 0: the harness's) and waits until every
 // room has synced and the syncer is quiet.
 func startSynced(t *testing.T, rooms []string, maxInFlight int, tune Tuning) (*harness, *Syncer) {
