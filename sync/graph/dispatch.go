@@ -21,12 +21,13 @@ const maxBatch = 20
 // re-baseline), where they save round trips, and from routine polls: a poll marked linger
 // (a room's next poll at its plain interval, which nothing brought forward) waits up to
 // lingerFor for others while a sender is free, and goes when 20 wait, when another request
-// is sent (it goes along), or when the wait ends; a sender that finishes meanwhile leaves it
-// waiting. Every other request goes at once. In steady state most requests are the hot
-// rooms' routine polls, tens a second: sent alone, each paid the SDK's middleware, an HTTP/2
-// stream and the senders' and reader's wake-ups (sending and reading were 17 % of the agent's
-// steady CPU in a profile at 1,000 rooms).
-// Batching never saves quota: every part counts (README "Calendar sync (Microsoft Graph)").
+// is sent (it goes along), when steps wait for the answer slots it holds (pagebound.go), or
+// when the wait ends; a sender that finishes meanwhile leaves it waiting. Every other request
+// goes at once. In steady state most requests are the hot rooms' routine polls, tens a
+// second: sent alone, each paid the SDK's middleware, an HTTP/2 stream and the senders' and
+// reader's wake-ups (sending and reading were 17 % of the agent's steady CPU in a profile at
+// 1,000 rooms). Batching never saves quota: every part counts (README "Calendar sync
+// (Microsoft Graph)").
 //
 // Per-mailbox concurrency is the rooms' business: a room has at most 4 requests outstanding,
 // so a batch never holds more than 4 parts for one mailbox.
@@ -51,9 +52,11 @@ type dispatcher struct {
 	wg      sync.WaitGroup
 	ctx     context.Context // the syncer's run context: senders stop with it
 
-	lingerFor   time.Duration // how long a routine poll waits for company (0: it does not)
-	lingering   int           // lingering calls in the queue
-	lingerTimer bool          // a linger's wait runs
+	lingerFor time.Duration // how long a routine poll waits for company (0: it does not)
+	// pressed reports whether steps wait for an answer slot, which waiting calls hold (nil: never).
+	pressed     func() bool
+	lingering   int  // lingering calls in the queue
+	lingerTimer bool // a linger's wait runs
 }
 
 // senderIdle is how long a sender waits for more work before it ends.
@@ -95,7 +98,7 @@ func (d *dispatcher) do(ctx context.Context, spec reqSpec) result {
 
 // lingers reports whether c may wait for others to share a batch with.
 func (d *dispatcher) lingers(c *call) bool {
-	return c.spec.linger && d.batching && d.lingerFor > 0
+	return c.spec.linger && d.batching && d.lingerFor > 0 && (d.pressed == nil || !d.pressed())
 }
 
 // startLinger makes sure the queue is sent by lingerFor from now at the latest (under d.mu).
@@ -122,15 +125,28 @@ func (d *dispatcher) startLinger() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		d.lingerTimer = false
-		if d.lingering > 0 {
-			// Released: a sender takes them now, and calls that come after wait anew.
-			for _, c := range d.queue {
-				c.waiting = false
-			}
-			d.lingering = 0
-			d.sendQueued()
-		}
+		d.release()
 	}()
+}
+
+// sendWaiting sends the calls waiting for company now.
+func (d *dispatcher) sendWaiting() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.release()
+}
+
+// release ends the wait of every waiting call (under d.mu): a sender takes them now, and calls
+// that come after wait anew.
+func (d *dispatcher) release() {
+	if d.lingering == 0 {
+		return
+	}
+	for _, c := range d.queue {
+		c.waiting = false
+	}
+	d.lingering = 0
+	d.sendQueued()
 }
 
 // onlyWaiting reports whether every queued call waits out a linger that will send them (under

@@ -250,6 +250,63 @@ func TestASenderThatFinishesLeavesWaitingRequestsToTheirLinger(t *testing.T) {
 	require.Equal(t, [2]int{b0 + 1, p0 + 2}, [2]int{st.Batches, st.BatchParts}, "one batch of two when the linger ended")
 }
 
+// TestRoutineRequestsGoWhenStepsWaitForAnswerSlots: requests waiting for company hold their
+// steps' answer slots, so when every slot is taken and a step waits for one they go at once,
+// and a routine request that comes while it waits does not wait either (in a cold start the
+// slots belong to the rooms' first syncs).
+func TestRoutineRequestsGoWhenStepsWaitForAnswerSlots(t *testing.T) {
+	rooms := []string{roomName(1), roomName(2), roomName(3)}
+	_, s := startSynced(t, rooms, 0, Tuning{Linger: time.Hour})
+	d := s.disp
+	lingering := func() int {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.lingering
+	}
+	routine := func(m string) chan result {
+		out := make(chan result, 1)
+		go func() {
+			out <- d.do(context.Background(), reqSpec{kind: kindMaster, mailbox: m, eventID: "AAMkAGNvbmU=", linger: true})
+		}()
+		return out
+	}
+	first, second := routine(rooms[0]), routine(rooms[1])
+	eventually(t, "two requests waiting", func() bool { return lingering() == 2 })
+
+	// Every answer slot taken (the test holds those the waiting requests' steps would); a step waits.
+	held := cap(s.answers) - len(s.answers)
+	for range held {
+		s.answers <- struct{}{}
+	}
+	stepped := make(chan bool, 1)
+	go func() { stepped <- s.takeAnswerSlot(context.Background()) }()
+	// No clock moves.
+	require.Equal(t, 404, answeredSoon(t, first).status)
+	require.Equal(t, 404, answeredSoon(t, second).status)
+	eventually(t, "the step waiting", func() bool { return s.slotWaiters.Load() == 1 })
+	require.Equal(t, 404, answeredSoon(t, routine(rooms[2])).status, "no wait while a step waits for a slot")
+	require.Zero(t, lingering())
+
+	<-s.answers
+	require.True(t, <-stepped, "the step got the slot freed")
+	s.freeAnswerSlot()
+	for range held - 1 {
+		<-s.answers
+	}
+}
+
+// answeredSoon returns the answer on out, failing the test if none comes while no clock moves.
+func answeredSoon(t *testing.T, out chan result) result {
+	t.Helper()
+	select {
+	case r := <-out:
+		return r
+	case <-time.After(10 * time.Second): // a failure guard, not a wait
+		t.Fatal("no answer without the clock moving")
+		return result{}
+	}
+}
+
 // startSynced runs a syncer over rooms (maxInFlight 0: the harness's) and waits until every
 // room has synced and the syncer is quiet.
 func startSynced(t *testing.T, rooms []string, maxInFlight int, tune Tuning) (*harness, *Syncer) {

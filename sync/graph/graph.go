@@ -138,6 +138,8 @@ type Syncer struct {
 	work     chan func()   // store calls of the steps, run by one long-lived worker (see db)
 	progress chan struct{} // a step finished (coalesced)
 	answers  chan struct{} // slots for steps holding Graph's answer until it is written (pagebound.go)
+	// slotWaiters counts the steps waiting for an answer slot.
+	slotWaiters atomic.Int32
 
 	mu          sync.Mutex
 	rooms       map[string]*room
@@ -245,6 +247,7 @@ func New(opts Options) (*Syncer, error) {
 		answers: make(chan struct{}, answerSlots(in.MaxInFlight)),
 	}
 	s.disp = newDispatcher(a, in.MaxInFlight, !opts.Tuning.NoBatch, s.admit, s.clk)
+	s.disp.pressed = func() bool { return s.slotWaiters.Load() > 0 }
 	s.disp.lingerFor = max(opts.Tuning.Linger, 0)
 	for _, spec := range opts.Rooms {
 		spec.Mailbox = strings.ToLower(strings.TrimSpace(spec.Mailbox))

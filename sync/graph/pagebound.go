@@ -16,7 +16,19 @@ const answersPerRequestSlot = 4
 func answerSlots(maxInFlight int) int { return max(1, maxInFlight) * answersPerRequestSlot }
 
 // takeAnswerSlot waits for a slot; false when ctx ended first.
+//
+// Routine polls waiting for company to share a $batch (dispatch.go) hold slots too. When every
+// slot is taken they go at once, and none waits again while a step waits here: in a cold start
+// the slots belong to the rooms' first syncs.
 func (s *Syncer) takeAnswerSlot(ctx context.Context) bool {
+	select {
+	case s.answers <- struct{}{}:
+		return true
+	default:
+	}
+	s.slotWaiters.Add(1)
+	defer s.slotWaiters.Add(-1)
+	s.disp.sendWaiting()
 	select {
 	case s.answers <- struct{}{}:
 		return true
