@@ -80,6 +80,10 @@ func (s *Store) closeStmts() {
 
 // query runs a read on the read pool.
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx, err := readContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if st := s.prepare(ctx, s.r, q); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -88,10 +92,33 @@ func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, er
 
 // queryRow runs a one-row read on the read pool.
 func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx, err := readContext(ctx)
+	if err != nil {
+		// Only database/sql makes a Row that holds an error: on the ended context it runs
+		// nothing and Scan returns ctx's error.
+		return s.r.QueryRowContext(ctx, q, args...)
+	}
 	if st := s.prepare(ctx, s.r, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return s.r.QueryRowContext(ctx, q, args...)
+}
+
+// readContext is the context the store's own reads run under: ctx's values without its end,
+// once ctx is checked. A read on a context that can end costs two goroutines, database/sql's
+// watch over the rows and the driver's over the statement, and the agent reads thousands of
+// times a minute (every push, Poly poll and telemetry flush). At a cold start, when the two
+// cores are full, those goroutines waited hundreds at a time for their turn to end: an
+// execution trace counted 2,762 goroutines at once, 1,761 of them these, and the runtime keeps
+// a record of every goroutine of such a peak for good. The reads are short, indexed ones that
+// never wait for the writer (WAL): a read asked for before ctx ends runs to its end, a few
+// milliseconds, and one asked for after is refused. (The writer's transactions run the same
+// way, writer.go.)
+func readContext(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return ctx, err
+	}
+	return context.WithoutCancel(ctx), nil
 }
 
 // stmt is q's cached statement bound to the transaction, or nil the first time q runs (the

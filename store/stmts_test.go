@@ -1,7 +1,9 @@
 package store
 
 import (
+	"context"
 	"fmt"
+	"runtime/metrics"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,4 +59,38 @@ func TestPreparedStatementAfterRollback(t *testing.T) {
 	got, _, err := s.Get(ctx, "key")
 	require.NoError(t, err)
 	assert.Equal(t, "kept", got)
+}
+
+// The store's reads start no goroutines of their own on a context that can end (database/sql
+// watches the rows and the driver the statement, one goroutine each): at a cold start hundreds
+// of them at once waited for a core to end on, and the runtime keeps a record of each for good.
+// A read asked for after its context ended is refused without reading.
+func TestReadsStartNoGoroutinesAndAreRefusedOnAnEndedContext(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	require.NoError(t, s.Write(ctx, func(tx *Tx) error { return tx.Set("key", "v") }))
+	created := func() uint64 {
+		m := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+		metrics.Read(m)
+		return m[0].Value.Uint64()
+	}
+	before := created()
+	for range 100 {
+		got, ok, err := s.Get(ctx, "key")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, "v", got)
+		endpoints, err := s.Endpoints(ctx)
+		require.NoError(t, err)
+		require.Empty(t, endpoints)
+	}
+	// Two hundred reads; a few goroutines of the runtime's or the pool's own may start meanwhile.
+	assert.Less(t, created()-before, uint64(20), "goroutines started while the store read 200 times")
+
+	cancel()
+	_, _, err := s.Get(ctx, "key")
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = s.Endpoints(ctx)
+	require.ErrorIs(t, err, context.Canceled)
 }
