@@ -43,6 +43,10 @@ func (s *Store) EventSpans(ctx context.Context, room string, from, to time.Time)
 // for the source to compare with what it fetches now.
 func (s *Store) EventData(ctx context.Context, room string, ids []string) (map[string][]byte, error) {
 	out := map[string][]byte{}
+	ctx, err := readContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stored events of %s: %w", room, err)
+	}
 	for len(ids) > 0 {
 		n := min(len(ids), 200)
 		args := []any{room}
