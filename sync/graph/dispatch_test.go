@@ -105,12 +105,11 @@ func TestRoutineRequestsWaitToShareABatch(t *testing.T) {
 			return d.senders == d.idle
 		})
 	}
-	// A series master that is not there: any request does, and Graph answers each with a 404.
 	send := func(rooms []string, linger bool) chan result {
 		out := make(chan result, len(rooms))
 		for _, m := range rooms {
 			go func() {
-				out <- d.do(context.Background(), reqSpec{kind: kindMaster, mailbox: m, eventID: "AAMkAGNvbmU=", linger: linger})
+				out <- d.do(context.Background(), missingMaster(m, linger))
 			}()
 		}
 		return out
@@ -185,17 +184,13 @@ func TestRoutineRequestsDoNotWaitWhileEverySenderIsBusy(t *testing.T) {
 	rooms := []string{roomName(1), roomName(2)}
 	h, s := startSynced(t, rooms, 1, Tuning{Linger: time.Hour})
 	d := s.disp
-	// The one sender busy with room 1's request for a while (graphsim's latency, real time).
-	_, err := h.sim.AddFault(graphsim.Fault{Kind: graphsim.FaultLatency, Mailbox: rooms[0], Latency: graphsim.Duration(300 * time.Millisecond), Count: 1})
-	require.NoError(t, err)
-	spec := func(m string, linger bool) reqSpec {
-		return reqSpec{kind: kindMaster, mailbox: m, eventID: "AAMkAGNvbmU=", linger: linger}
-	}
+	// The one sender busy with room 1's request for a while.
+	slowOnce(t, h, rooms[0])
 	busy := make(chan result, 1)
-	go func() { busy <- d.do(context.Background(), spec(rooms[0], false)) }()
+	go func() { busy <- d.do(context.Background(), missingMaster(rooms[0], false)) }()
 	eventually(t, "the sender busy", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return d.senders == 1 && d.idle == 0 })
 	routine := make(chan result, 1)
-	go func() { routine <- d.do(context.Background(), spec(rooms[1], true)) }()
+	go func() { routine <- d.do(context.Background(), missingMaster(rooms[1], true)) }()
 	eventually(t, "the routine request queued", func() bool { d.mu.Lock(); defer d.mu.Unlock(); return len(d.queue) == 1 })
 	d.mu.Lock()
 	waiting, timer := d.lingering, d.lingerTimer
@@ -215,11 +210,7 @@ func TestASenderThatFinishesLeavesWaitingRequestsToTheirLinger(t *testing.T) {
 	rooms := []string{roomName(1), roomName(2), roomName(3)}
 	h, s := startSynced(t, rooms, 2, Tuning{Linger: time.Second})
 	d := s.disp
-	_, err := h.sim.AddFault(graphsim.Fault{Kind: graphsim.FaultLatency, Mailbox: rooms[0], Latency: graphsim.Duration(300 * time.Millisecond), Count: 1})
-	require.NoError(t, err)
-	spec := func(m string, linger bool) reqSpec {
-		return reqSpec{kind: kindMaster, mailbox: m, eventID: "AAMkAGNvbmU=", linger: linger}
-	}
+	slowOnce(t, h, rooms[0])
 	state := func() (senders, idle, waiting int) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -227,13 +218,13 @@ func TestASenderThatFinishesLeavesWaitingRequestsToTheirLinger(t *testing.T) {
 	}
 	eventually(t, "the senders waiting", func() bool { n, idle, _ := state(); return n == idle })
 	busy := make(chan result, 1)
-	go func() { busy <- d.do(context.Background(), spec(rooms[0], false)) }()
+	go func() { busy <- d.do(context.Background(), missingMaster(rooms[0], false)) }()
 	eventually(t, "a sender busy", func() bool { n, idle, _ := state(); return n > idle })
 	b0, p0 := h.sim.Stats().Batches, h.sim.Stats().BatchParts
 
 	out := make(chan result, 2)
 	for _, m := range rooms[1:] {
-		go func() { out <- d.do(context.Background(), spec(m, true)) }()
+		go func() { out <- d.do(context.Background(), missingMaster(m, true)) }()
 	}
 	eventually(t, "two requests waiting", func() bool { _, _, w := state(); return w == 2 })
 	require.Equal(t, 404, (<-busy).status)
@@ -266,7 +257,7 @@ func TestRoutineRequestsGoWhenStepsWaitForAnswerSlots(t *testing.T) {
 	routine := func(m string) chan result {
 		out := make(chan result, 1)
 		go func() {
-			out <- d.do(context.Background(), reqSpec{kind: kindMaster, mailbox: m, eventID: "AAMkAGNvbmU=", linger: true})
+			out <- d.do(context.Background(), missingMaster(m, true))
 		}()
 		return out
 	}
@@ -322,4 +313,17 @@ func startSynced(t *testing.T, rooms []string, maxInFlight int, tune Tuning) (*h
 	h.waitFor("every room", h.synced(rooms...))
 	h.settle(s)
 	return h, s
+}
+
+// missingMaster asks for a series master that is not there: any request does, and Graph
+// answers each with a 404.
+func missingMaster(mailbox string, linger bool) reqSpec {
+	return reqSpec{kind: kindMaster, mailbox: mailbox, eventID: "AAMkAGNvbmU=", linger: linger}
+}
+
+// slowOnce makes graphsim hold mailbox's next request for 300 ms (real time).
+func slowOnce(t *testing.T, h *harness, mailbox string) {
+	t.Helper()
+	_, err := h.sim.AddFault(graphsim.Fault{Kind: graphsim.FaultLatency, Mailbox: mailbox, Latency: graphsim.Duration(300 * time.Millisecond), Count: 1})
+	require.NoError(t, err)
 }
