@@ -90,14 +90,9 @@ func TestRoutineRequestsWaitToShareABatch(t *testing.T) {
 	}
 	h, s := startSynced(t, rooms, 0, Tuning{Linger: time.Second})
 	d := s.disp
-	lingering := func() int {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return d.lingering
-	}
 	batches := func() (int, int) { st := h.sim.Stats(); return st.Batches, st.BatchParts }
-	// Each phase starts with every sender waiting: a sender that just delivered answers would
-	// otherwise take the next phase's first requests on its way back.
+	// Each phase starts with every sender waiting: while one is on its way back from delivering
+	// answers, every sender may be busy, and then routine requests do not wait.
 	quiet := func() {
 		eventually(t, "the senders waiting", func() bool {
 			d.mu.Lock()
@@ -127,7 +122,7 @@ func TestRoutineRequestsWaitToShareABatch(t *testing.T) {
 	quiet()
 	b0, p0 := batches()
 	out := send(rooms[:3], true)
-	eventually(t, "three requests waiting", func() bool { return lingering() == 3 })
+	eventually(t, "three requests waiting", func() bool { return lingeringOf(d) == 3 })
 	b, p := batches()
 	require.Equal(t, [2]int{b0, p0}, [2]int{b, p}, "nothing sent while they wait")
 	h.clk.Advance(time.Second)
@@ -138,7 +133,7 @@ func TestRoutineRequestsWaitToShareABatch(t *testing.T) {
 	// Two wait; a request that is not routine goes at once and takes them along.
 	quiet()
 	out = send(rooms[:2], true)
-	eventually(t, "two requests waiting", func() bool { return lingering() == 2 })
+	eventually(t, "two requests waiting", func() bool { return lingeringOf(d) == 2 })
 	answered(send(rooms[2:3], false), 1)
 	answered(out, 2)
 	b, p = batches()
@@ -149,7 +144,7 @@ func TestRoutineRequestsWaitToShareABatch(t *testing.T) {
 	answered(send(rooms, true), maxBatch)
 	b, p = batches()
 	require.Equal(t, [2]int{b0 + 3, p0 + 6 + maxBatch}, [2]int{b, p}, "twenty waiting made one full batch at once")
-	require.Zero(t, lingering())
+	require.Zero(t, lingeringOf(d))
 }
 
 // TestARoomsPlainPollsGoTogetherAndAskedForPollsAtOnce: rooms whose next polls fall due at
@@ -164,7 +159,7 @@ func TestARoomsPlainPollsGoTogetherAndAskedForPollsAtOnce(t *testing.T) {
 	before, b0 := polls(), batches()
 
 	h.clk.Advance(time.Minute + time.Millisecond) // past both rooms' due times, a few ns apart
-	eventually(t, "both polls waiting", func() bool { s.disp.mu.Lock(); defer s.disp.mu.Unlock(); return s.disp.lingering == 2 })
+	eventually(t, "both polls waiting", func() bool { return lingeringOf(s.disp) == 2 })
 	require.Equal(t, before, polls(), "nothing sent while they wait")
 	h.clk.Advance(time.Second)
 	h.settle(s)
@@ -249,11 +244,6 @@ func TestRoutineRequestsGoWhenStepsWaitForAnswerSlots(t *testing.T) {
 	rooms := []string{roomName(1), roomName(2), roomName(3)}
 	_, s := startSynced(t, rooms, 0, Tuning{Linger: time.Hour})
 	d := s.disp
-	lingering := func() int {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return d.lingering
-	}
 	routine := func(m string) chan result {
 		out := make(chan result, 1)
 		go func() {
@@ -262,7 +252,7 @@ func TestRoutineRequestsGoWhenStepsWaitForAnswerSlots(t *testing.T) {
 		return out
 	}
 	first, second := routine(rooms[0]), routine(rooms[1])
-	eventually(t, "two requests waiting", func() bool { return lingering() == 2 })
+	eventually(t, "two requests waiting", func() bool { return lingeringOf(d) == 2 })
 
 	// Every answer slot taken (the test holds those the waiting requests' steps would); a step waits.
 	held := cap(s.answers) - len(s.answers)
@@ -276,7 +266,7 @@ func TestRoutineRequestsGoWhenStepsWaitForAnswerSlots(t *testing.T) {
 	require.Equal(t, 404, answeredSoon(t, second).status)
 	eventually(t, "the step waiting", func() bool { return s.slotWaiters.Load() == 1 })
 	require.Equal(t, 404, answeredSoon(t, routine(rooms[2])).status, "no wait while a step waits for a slot")
-	require.Zero(t, lingering())
+	require.Zero(t, lingeringOf(d))
 
 	<-s.answers
 	require.True(t, <-stepped, "the step got the slot freed")
@@ -326,4 +316,11 @@ func slowOnce(t *testing.T, h *harness, mailbox string) {
 	t.Helper()
 	_, err := h.sim.AddFault(graphsim.Fault{Kind: graphsim.FaultLatency, Mailbox: mailbox, Latency: graphsim.Duration(300 * time.Millisecond), Count: 1})
 	require.NoError(t, err)
+}
+
+// lingeringOf is how many of d's queued calls wait for company.
+func lingeringOf(d *dispatcher) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lingering
 }
