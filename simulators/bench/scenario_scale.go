@@ -62,6 +62,7 @@ func scaleScenario(ctx context.Context, rep *Report) error {
 	}
 	// A size that fails is reported and the others still run.
 	var errs []error
+	var ran []*Run
 	for _, n := range sizes {
 		r, err := scaleRun(ctx, bins, o, "otj-edge", n)
 		if err != nil {
@@ -69,6 +70,7 @@ func scaleScenario(ctx context.Context, rep *Report) error {
 			errs = append(errs, fmt.Errorf("otj-edge at %d rooms: %w", n, err))
 			continue
 		}
+		ran = append(ran, r)
 		if inScale[n] {
 			rep.Scale = append(rep.Scale, r)
 		}
@@ -77,6 +79,7 @@ func scaleScenario(ctx context.Context, rep *Report) error {
 			headline(rep, r)
 		}
 	}
+	reportRSSPerRoom(rep, ran)
 	return errors.Join(errs...)
 }
 
