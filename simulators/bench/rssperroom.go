@@ -3,10 +3,11 @@ package main
 import "sort"
 
 // rssPerRoom is the straight line through otj-edge's steady RSS at the two largest room
-// counts that ran: what one more room costs (its codec and its share of Poly and Webex
-// endpoints come with it) and what the line leaves at no rooms. Issue 22's 64 MB at 1,000
-// rooms is one point; the two figures say how far a target stated per room (a base and a cost
-// a room) is from the code, which one point cannot (README "Why the rest is missed", Memory).
+// counts that ran: what one more room costs (its codec comes with it, and below 1,000 rooms
+// a tenth of a Poly endpoint and of a Webex device: min(100, rooms/10) of each) and what the
+// line leaves at no rooms. Issue 22's 64 MB at 1,000 rooms is one point; the two figures say
+// how far a target stated per room (a base and a cost a room) is from the code, which one
+// point cannot (README "Why the rest is missed", Memory).
 type rssPerRoom struct {
 	PerRoomKB float64 // steady RSS a room, KiB
 	BaseMB    float64 // the line at no rooms, MiB
