@@ -79,7 +79,7 @@ type codec struct {
 	booked       []pushedBooking // the last accepted payload, compactly (a few dozen at most)
 	live         map[string]*liveBooking
 	current      string
-	skipped      []Skip
+	skipped      skipSummary // what the status says of the meetings the last push left out
 	pushedCount  int
 	pushes       int    // pushes the codec accepted, for the tests' idle hook
 	refusal      string // why the codec refuses Put; "" when it takes it

@@ -100,7 +100,7 @@ func (c *codec) pushAll(ctx context.Context, conn *Conn, force, connected bool) 
 	}
 	c.lastHash, c.lastPushAt = p.Hash, now
 	c.refusal, c.permission = "", false
-	c.skipped, c.pushedCount = p.Skipped, len(p.Bookings)
+	c.skipped, c.pushedCount = summarizeSkips(p.Skipped), len(p.Bookings)
 	c.booked = make([]pushedBooking, len(p.Bookings))
 	for i, b := range p.Bookings {
 		c.booked[i] = compact(b)
