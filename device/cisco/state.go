@@ -85,8 +85,8 @@ func (c *codec) summary() (state, detail, level string) {
 
 // skipSummary is what the status detail says of the meetings a push left out: how many of
 // each kind and the first of each. A codec keeps this, not the skipped meetings: at 1,000
-// codecs, each with a few meetings its firmware cannot list, the whole list (each with its
-// meeting id, subject and reason) was about 1.5 MB of the steady heap (issue 22).
+// codecs, each with a few meetings its firmware cannot list, the whole lists (each meeting
+// with its id, subject and reason) were about 0.6 MB of the steady heap (issue 22).
 type skipSummary struct {
 	lost, unlisted           int
 	firstLost, firstUnlisted Skip // only Subject, Start and Reason are kept
