@@ -1,6 +1,9 @@
 package main
 
-import "sort"
+import (
+	"maps"
+	"slices"
+)
 
 // rssPerRoom is the straight line through otj-edge's steady RSS at the two largest room
 // counts that ran: what one more room costs (its codec comes with it, and below 1,000 rooms
@@ -22,14 +25,10 @@ func steadyRSSPerRoom(runs []*Run) (rssPerRoom, bool) {
 			byRooms[r.Rooms] = r
 		}
 	}
-	sizes := make([]int, 0, len(byRooms))
-	for n := range byRooms {
-		sizes = append(sizes, n)
-	}
+	sizes := slices.Sorted(maps.Keys(byRooms))
 	if len(sizes) < 2 {
 		return rssPerRoom{}, false
 	}
-	sort.Ints(sizes)
 	a, b := byRooms[sizes[len(sizes)-2]], byRooms[sizes[len(sizes)-1]]
 	slope := (b.SteadyRSSMB - a.SteadyRSSMB) / float64(b.Rooms-a.Rooms) // MiB a room
 	return rssPerRoom{
